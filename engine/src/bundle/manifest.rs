@@ -1,0 +1,139 @@
+//! `manifest.yaml`: what a bundle holds and where each module applies.
+
+use super::BundleError;
+use crate::transaction::Action;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const MANIFEST: &str = "manifest.yaml";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub schema: String,
+    /// Directory of jurisdiction files, relative to the bundle (on disk).
+    #[serde(default = "default_jurisdictions")]
+    pub jurisdictions: String,
+    /// What "no permit" means in each regime: the citation and message of the default deny.
+    #[serde(default)]
+    pub regimes: BTreeMap<String, RegimeDefaults>,
+    pub modules: Vec<ModuleEntry>,
+    #[serde(default)]
+    pub tests: Vec<String>,
+}
+
+fn default_jurisdictions() -> String {
+    "../jurisdictions".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegimeDefaults {
+    pub default_deny_citation: String,
+    pub default_deny_message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModuleKind {
+    Cedar,
+    Rhai,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModuleEntry {
+    pub id: String,
+    pub kind: ModuleKind,
+    pub file: String,
+    /// Regimes or jurisdiction codes the module applies to.
+    pub regimes: Vec<String>,
+    /// Rhai only: run for these actions alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actions: Option<Vec<Action>>,
+    pub citation: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+impl Manifest {
+    pub fn parse(bytes: &[u8]) -> Result<Manifest, BundleError> {
+        let de = serde_yaml::Deserializer::from_slice(bytes);
+        let manifest: Manifest = serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = e.path().to_string();
+            BundleError::Manifest {
+                field,
+                reason: e.into_inner().to_string(),
+            }
+        })?;
+        manifest.check()?;
+        Ok(manifest)
+    }
+
+    fn check(&self) -> Result<(), BundleError> {
+        let bad = |field: String, reason: &str| {
+            Err(BundleError::Manifest {
+                field,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.name.trim().is_empty() {
+            return bad("name".into(), "must not be empty");
+        }
+        check_relative(&self.schema).or_else(|r| bad("schema".into(), &r))?;
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, m) in self.modules.iter().enumerate() {
+            let at = |f: &str| format!("modules[{i}].{f}");
+            let id_ok = !m.id.is_empty()
+                && m.id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-/_.".contains(&b));
+            if !id_ok {
+                return bad(
+                    at("id"),
+                    "must be lower-case letters, digits, `-`, `_`, `.` and `/`",
+                );
+            }
+            if !seen.insert(m.id.as_str()) {
+                return bad(at("id"), "module id is used twice");
+            }
+            check_relative(&m.file).or_else(|r| bad(at("file"), &r))?;
+            if m.regimes.is_empty() {
+                return bad(at("regimes"), "name at least one regime or jurisdiction");
+            }
+            if m.citation.trim().is_empty() {
+                return bad(at("citation"), "every module cites its legal source");
+            }
+            if m.kind == ModuleKind::Cedar && m.actions.is_some() {
+                return bad(
+                    at("actions"),
+                    "Cedar policies carry their own action scope; `actions` is for Rhai modules",
+                );
+            }
+        }
+        for (i, t) in self.tests.iter().enumerate() {
+            check_relative(t).or_else(|r| bad(format!("tests[{i}]"), &r))?;
+        }
+        Ok(())
+    }
+}
+
+/// Bundle file names stay inside the bundle: relative, no `..`, no empty segments.
+fn check_relative(path: &str) -> Result<(), String> {
+    let ok = !path.is_empty()
+        && !path.starts_with('/')
+        && !path.contains('\\')
+        && path
+            .split('/')
+            .all(|s| !s.is_empty() && s != "." && s != "..");
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{path}` must be a relative path inside the bundle"
+        ))
+    }
+}

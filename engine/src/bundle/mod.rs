@@ -1,0 +1,341 @@
+//! Policy bundles: a manifest, a Cedar schema and policies, Rhai modules, jurisdictions and tests.
+//!
+//! [`BundleFiles`] is a bundle's content (logical path → bytes), read from a directory or received
+//! whole (a governance proposal carries one). Its [`version`](BundleFiles::version) depends only on
+//! that content. [`Bundle`] is the compiled form: immutable, `Send + Sync`, and everything evaluation
+//! needs is precomputed, so [`Bundle::decide`] only reads it.
+
+mod err;
+pub mod manifest;
+
+pub use err::BundleError;
+pub use manifest::{Manifest, ModuleEntry, ModuleKind, RegimeDefaults};
+
+use crate::cedar::{CedarPolicies, CedarSource, RequestFacts};
+use crate::consent::{ConsentQuery, ConsentRegistry};
+use crate::decision::{Decision, DecisionBuilder, PolicySetRef, Reason, RuleEffect};
+use crate::jurisdiction::JurisdictionTable;
+use crate::rules::{RhaiSource, RuleModules};
+use crate::transaction::AccessRequest;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Logical directory of jurisdiction files inside a bundle's content.
+pub const JURISDICTIONS_DIR: &str = "jurisdictions/";
+
+/// A bundle's content: logical path → bytes, ordered by path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BundleFiles {
+    files: BTreeMap<String, Vec<u8>>,
+}
+
+impl BundleFiles {
+    pub fn new(files: BTreeMap<String, Vec<u8>>) -> Self {
+        BundleFiles { files }
+    }
+
+    /// Reads the manifest in `dir`, then every file it names, and the jurisdiction directory.
+    pub fn read_dir(dir: &Path) -> Result<Self, BundleError> {
+        let read = |path: &Path| {
+            std::fs::read(path).map_err(|e| BundleError::Io {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })
+        };
+        let manifest_bytes = read(&dir.join(manifest::MANIFEST))?;
+        let manifest = Manifest::parse(&manifest_bytes)?;
+        let mut files = BTreeMap::new();
+        let mut named = vec![(manifest.schema.clone(), "schema".to_owned())];
+        for (i, m) in manifest.modules.iter().enumerate() {
+            named.push((m.file.clone(), format!("modules[{i}].file")));
+        }
+        for (i, t) in manifest.tests.iter().enumerate() {
+            named.push((t.clone(), format!("tests[{i}]")));
+        }
+        for (file, field) in named {
+            let path = dir.join(&file);
+            if !path.is_file() {
+                return Err(BundleError::MissingFile {
+                    path: path.display().to_string(),
+                    field,
+                });
+            }
+            files.insert(file, read(&path)?);
+        }
+        let jdir = dir.join(&manifest.jurisdictions);
+        let entries = std::fs::read_dir(&jdir).map_err(|e| BundleError::Io {
+            path: jdir.display().to_string(),
+            reason: format!("jurisdiction directory (manifest.yaml field `jurisdictions`): {e}"),
+        })?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let is_yaml = path.extension().is_some_and(|x| x == "yaml");
+            if let (true, Some(name)) = (is_yaml, path.file_name().and_then(|n| n.to_str())) {
+                files.insert(format!("{JURISDICTIONS_DIR}{name}"), read(&path)?);
+            }
+        }
+        files.insert(manifest::MANIFEST.to_owned(), manifest_bytes);
+        Ok(BundleFiles { files })
+    }
+
+    /// `sha256:` over the canonical listing: for each file in path order, the path, a NUL, the
+    /// length as 8 big-endian bytes, and the bytes.
+    pub fn version(&self) -> String {
+        let mut hasher = Sha256::new();
+        for (path, bytes) in &self.files {
+            hasher.update(path.as_bytes());
+            hasher.update([0u8]);
+            hasher.update((bytes.len() as u64).to_be_bytes());
+            hasher.update(bytes);
+        }
+        format!("sha256:{}", hex::encode(hasher.finalize()))
+    }
+
+    pub fn get(&self, path: &str) -> Option<&[u8]> {
+        self.files.get(path).map(Vec::as_slice)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.files.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    fn text(&self, path: &str, field: &str) -> Result<&str, BundleError> {
+        let bytes = self.get(path).ok_or_else(|| BundleError::MissingFile {
+            path: path.to_owned(),
+            field: field.to_owned(),
+        })?;
+        std::str::from_utf8(bytes).map_err(|e| BundleError::Encoding {
+            path: path.to_owned(),
+            reason: format!("not UTF-8: {e}"),
+        })
+    }
+}
+
+/// A compiled bundle. Immutable; evaluation only reads it.
+pub struct Bundle {
+    name: String,
+    version: String,
+    manifest: Manifest,
+    files: BundleFiles,
+    jurisdictions: Arc<JurisdictionTable>,
+    cedar: CedarPolicies,
+    rules: RuleModules,
+}
+
+impl std::fmt::Debug for Bundle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bundle")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Bundle {
+    /// Reads and compiles the bundle in `dir`.
+    pub fn load(dir: &Path) -> Result<Bundle, BundleError> {
+        Bundle::compile(BundleFiles::read_dir(dir)?)
+    }
+
+    /// Compiles a bundle's content: parses, validates and slices everything evaluation needs.
+    pub fn compile(files: BundleFiles) -> Result<Bundle, BundleError> {
+        let manifest_bytes = files
+            .get(manifest::MANIFEST)
+            .ok_or(BundleError::MissingFile {
+                path: manifest::MANIFEST.into(),
+                field: "(the bundle's manifest)".into(),
+            })?;
+        let manifest = Manifest::parse(manifest_bytes)?;
+        let jurisdictions =
+            Arc::new(JurisdictionTable::from_yaml(files.iter().filter(
+                |(p, _)| p.starts_with(JURISDICTIONS_DIR) && p.ends_with(".yaml"),
+            ))?);
+        for (i, m) in manifest.modules.iter().enumerate() {
+            for name in &m.regimes {
+                if !jurisdictions.knows_regime(name) && jurisdictions.get(name).is_none() {
+                    return Err(BundleError::UnknownRegime {
+                        field: format!("modules[{i}].regimes"),
+                        name: name.clone(),
+                    });
+                }
+            }
+        }
+        for name in manifest.regimes.keys() {
+            if !jurisdictions.knows_regime(name) {
+                return Err(BundleError::UnknownRegime {
+                    field: "regimes".into(),
+                    name: name.clone(),
+                });
+            }
+        }
+        let field_of = |i: usize| format!("modules[{i}].file");
+        let mut cedar_sources = Vec::new();
+        let mut rhai_sources = Vec::new();
+        for (i, m) in manifest.modules.iter().enumerate() {
+            let text = files.text(&m.file, &field_of(i))?;
+            match m.kind {
+                ModuleKind::Cedar => cedar_sources.push(CedarSource {
+                    module: &m.id,
+                    path: &m.file,
+                    text,
+                }),
+                ModuleKind::Rhai => rhai_sources.push(RhaiSource {
+                    module: &m.id,
+                    path: &m.file,
+                    text,
+                    applies_to: &m.regimes,
+                    actions: m.actions.as_deref(),
+                }),
+            }
+        }
+        let schema_text = files.text(&manifest.schema, "schema")?;
+        let cedar = CedarPolicies::compile(&manifest.schema, schema_text, &cedar_sources)?;
+        let rules = RuleModules::compile(jurisdictions.clone(), &rhai_sources)?;
+        for (i, t) in manifest.tests.iter().enumerate() {
+            files.text(t, &format!("tests[{i}]"))?;
+        }
+        Ok(Bundle {
+            name: manifest.name.clone(),
+            version: files.version(),
+            manifest,
+            files,
+            jurisdictions,
+            cedar,
+            rules,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    pub fn files(&self) -> &BundleFiles {
+        &self.files
+    }
+
+    pub fn jurisdictions(&self) -> &JurisdictionTable {
+        &self.jurisdictions
+    }
+
+    pub fn cedar(&self) -> &CedarPolicies {
+        &self.cedar
+    }
+
+    pub fn rules(&self) -> &RuleModules {
+        &self.rules
+    }
+
+    /// Decides one access request against this bundle and the consent state. Never panics and
+    /// never allows by accident: any error is a deny with the error listed.
+    pub fn decide(
+        &self,
+        request: &AccessRequest,
+        consents: &dyn ConsentRegistry,
+        activated_at_height: u64,
+    ) -> Decision {
+        let policy_set = PolicySetRef {
+            version: self.version.clone(),
+            name: self.name.clone(),
+            activated_at_height,
+        };
+        let mut builder = DecisionBuilder::new();
+        let applicable = match self.jurisdictions.applicable(request) {
+            Ok(a) => a,
+            Err(e) => {
+                builder.error("accord", e.to_string());
+                return builder.finish(&request.id, policy_set, Vec::new());
+            }
+        };
+        let categories = request.data_categories();
+        let consent = match request.patient_id() {
+            Some(patient) => consents.facts(&ConsentQuery {
+                patient,
+                grantee: request.grantee(),
+                purpose: request.context.purpose_of_use.as_ref(),
+                action: request.action,
+                categories: &categories,
+                at: request.timestamp.unix(),
+            }),
+            None => Default::default(),
+        };
+        let facts = RequestFacts {
+            applicable: &applicable,
+            consent: &consent,
+            categories: &categories,
+        };
+        let cedar = self.cedar.authorize(request, &facts);
+        for reason in cedar.reasons {
+            builder.reason(reason);
+        }
+        for (module, message) in cedar.errors {
+            builder.error(module, message);
+        }
+        self.rules.run(request, &facts, &mut builder);
+        self.default_denies(&applicable.regimes, &applicable.jurisdictions, &mut builder);
+        builder.finish(&request.id, policy_set, applicable.jurisdictions)
+    }
+
+    /// The explanations of a deny by default: each applicable regime's own rule that processing
+    /// needs a permission, or that no modelled regime applies at all.
+    fn default_denies(
+        &self,
+        regimes: &[String],
+        jurisdictions: &[String],
+        builder: &mut DecisionBuilder,
+    ) {
+        let mut any = false;
+        for regime in regimes {
+            if let Some(d) = self.manifest.regimes.get(regime) {
+                any = true;
+                builder.default_deny(Reason {
+                    module: "accord".into(),
+                    rule: "no-permit".into(),
+                    effect: RuleEffect::Deny,
+                    citation: d.default_deny_citation.clone(),
+                    message: d.default_deny_message.clone(),
+                });
+            }
+        }
+        if !any {
+            let message = if regimes.is_empty() {
+                format!(
+                    "no regime of this bundle applies to jurisdictions [{}]; nothing permits the transaction",
+                    jurisdictions.join(", ")
+                )
+            } else {
+                format!(
+                    "no rule of regimes [{}] permits the transaction",
+                    regimes.join(", ")
+                )
+            };
+            builder.default_deny(Reason {
+                module: "accord".into(),
+                rule: "no-permit".into(),
+                effect: RuleEffect::Deny,
+                citation: String::new(),
+                message,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,286 @@
+//! A bundle's own test cases (`tests/*.yaml`, named in the manifest), run by `accord test`.
+//!
+//! Each case applies its consent transactions to a fresh registry, decides its access transaction,
+//! and compares the decision with what the case expects. A file that does not parse is reported as
+//! a failure of that file, never skipped.
+
+mod err;
+
+pub use err::CaseError;
+
+use crate::bundle::Bundle;
+use crate::consent::{ConsentRegistry, InMemoryConsentRegistry};
+use crate::decision::{Decision, Effect};
+use crate::transaction::Transaction;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// One test file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaseFile {
+    #[serde(default)]
+    defaults: Defaults,
+    cases: Vec<CaseSpec>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Defaults {
+    #[serde(default)]
+    access: Option<Value>,
+    #[serde(default)]
+    consent: Option<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaseSpec {
+    name: String,
+    why: String,
+    #[serde(default)]
+    setup: Vec<Value>,
+    access: Value,
+    expect: Expectation,
+}
+
+/// What a case expects of its decision.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    pub decision: Effect,
+    /// Each must be the citation of some reason.
+    #[serde(default)]
+    pub citations: Vec<String>,
+    /// Each must be the `rule` (or `module#rule`) of some reason.
+    #[serde(default)]
+    pub rules: Vec<String>,
+    /// Each must be the kind of some obligation.
+    #[serde(default)]
+    pub obligations: Vec<String>,
+    /// Whether the decision must (true) or must not (false) list errors.
+    #[serde(default)]
+    pub errors: Option<bool>,
+}
+
+/// The outcome of one case.
+#[derive(Debug, Clone)]
+pub struct CaseResult {
+    pub file: String,
+    pub name: String,
+    pub why: String,
+    /// Empty when the case passed.
+    pub failures: Vec<String>,
+    pub decision: Option<Decision>,
+}
+
+impl CaseResult {
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// Runs every test file the bundle's manifest names. A file that cannot be read or parsed yields
+/// one failed result naming the file and the problem.
+pub fn run_bundle_tests(bundle: &Bundle) -> Vec<CaseResult> {
+    let mut results = Vec::new();
+    for file in &bundle.manifest().tests {
+        match parse_file(bundle, file) {
+            Ok(cases) => {
+                for (index, case) in cases.into_iter().enumerate() {
+                    results.push(run_case(bundle, file, index, case));
+                }
+            }
+            Err(e) => results.push(CaseResult {
+                file: file.clone(),
+                name: "(file)".into(),
+                why: String::new(),
+                failures: vec![e.to_string()],
+                decision: None,
+            }),
+        }
+    }
+    results
+}
+
+/// A case with its transactions merged over the file's defaults, not yet parsed.
+struct PreparedCase {
+    name: String,
+    why: String,
+    setup: Vec<Value>,
+    access: Value,
+    expect: Expectation,
+}
+
+fn parse_file(bundle: &Bundle, file: &str) -> Result<Vec<PreparedCase>, CaseError> {
+    let bytes = bundle.files().get(file).ok_or_else(|| CaseError::File {
+        path: file.to_owned(),
+        reason: "not in the bundle".into(),
+    })?;
+    let de = serde_yaml::Deserializer::from_slice(bytes);
+    let parsed: CaseFile = serde_path_to_error::deserialize(de).map_err(|e| CaseError::Field {
+        path: file.to_owned(),
+        field: e.path().to_string(),
+        reason: e.into_inner().to_string(),
+    })?;
+    let defaults = parsed.defaults;
+    Ok(parsed
+        .cases
+        .into_iter()
+        .map(|c| PreparedCase {
+            name: c.name,
+            why: c.why,
+            setup: c
+                .setup
+                .into_iter()
+                .map(|s| merged(defaults.consent.as_ref(), s, "consent"))
+                .collect(),
+            access: merged(defaults.access.as_ref(), c.access, "access"),
+            expect: c.expect,
+        })
+        .collect())
+}
+
+/// `over` deep-merged over `base` (objects merge key by key; anything else replaces), with `kind`
+/// filled in when absent.
+fn merged(base: Option<&Value>, over: Value, kind: &str) -> Value {
+    let mut value = match base {
+        Some(base) => deep_merge(base.clone(), over),
+        None => over,
+    };
+    if let Value::Object(map) = &mut value {
+        map.entry("kind").or_insert_with(|| Value::from(kind));
+    }
+    value
+}
+
+pub(crate) fn deep_merge(base: Value, over: Value) -> Value {
+    match (base, over) {
+        (Value::Object(mut base), Value::Object(over)) => {
+            for (k, v) in over {
+                let merged = match base.remove(&k) {
+                    Some(b) => deep_merge(b, v),
+                    None => v,
+                };
+                base.insert(k, merged);
+            }
+            Value::Object(base)
+        }
+        (_, over) => over,
+    }
+}
+
+fn run_case(bundle: &Bundle, file: &str, index: usize, case: PreparedCase) -> CaseResult {
+    let mut result = CaseResult {
+        file: file.to_owned(),
+        name: case.name,
+        why: case.why,
+        failures: Vec::new(),
+        decision: None,
+    };
+    let at = format!("cases[{index}]");
+    let mut registry = InMemoryConsentRegistry::new();
+    for (i, step) in case.setup.into_iter().enumerate() {
+        match Transaction::from_value(step) {
+            Ok(Transaction::Consent(tx)) => {
+                if let Err(e) = registry.apply(&tx) {
+                    result.failures.push(format!("{at}.setup[{i}]: {e}"));
+                }
+            }
+            Ok(_) => result.failures.push(format!(
+                "{at}.setup[{i}]: setup holds consent transactions only"
+            )),
+            Err(e) => result.failures.push(format!("{at}.setup[{i}]: {e}")),
+        }
+    }
+    let mut access = case.access;
+    if let Value::Object(map) = &mut access {
+        map.entry("id")
+            .or_insert_with(|| Value::from(format!("case-{}", index + 1)));
+    }
+    let request = match Transaction::from_value(access) {
+        Ok(Transaction::Access(r)) => r,
+        Ok(_) => {
+            result
+                .failures
+                .push(format!("{at}.access: must be an access transaction"));
+            return result;
+        }
+        Err(e) => {
+            result.failures.push(format!("{at}.access: {e}"));
+            return result;
+        }
+    };
+    let decision = bundle.decide(&request, &registry, 0);
+    result.failures.extend(check(&case.expect, &decision));
+    result.decision = Some(decision);
+    result
+}
+
+/// Compares a decision with an expectation; each mismatch is one line.
+pub fn check(expect: &Expectation, decision: &Decision) -> Vec<String> {
+    let mut failures = Vec::new();
+    if decision.decision != expect.decision {
+        failures.push(format!(
+            "expected {:?}, got {:?}",
+            expect.decision, decision.decision
+        ));
+    }
+    for citation in &expect.citations {
+        if !decision.reasons.iter().any(|r| &r.citation == citation) {
+            failures.push(format!("no reason cites `{citation}`"));
+        }
+    }
+    for rule in &expect.rules {
+        let found = decision
+            .reasons
+            .iter()
+            .any(|r| &r.rule == rule || format!("{}#{}", r.module, r.rule) == *rule);
+        if !found {
+            failures.push(format!("no reason names rule `{rule}`"));
+        }
+    }
+    for kind in &expect.obligations {
+        if !decision.obligations.iter().any(|o| &o.kind == kind) {
+            failures.push(format!("no obligation of kind `{kind}`"));
+        }
+    }
+    match expect.errors {
+        Some(true) if decision.errors.is_empty() => {
+            failures.push("expected evaluation errors, got none".into())
+        }
+        Some(false) if !decision.errors.is_empty() => failures.push(format!(
+            "expected no evaluation errors, got: {}",
+            decision
+                .errors
+                .iter()
+                .map(|e| e.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        )),
+        _ => {}
+    }
+    if !failures.is_empty() {
+        let reasons: Vec<String> = decision
+            .reasons
+            .iter()
+            .map(|r| format!("{}#{} ({})", r.module, r.rule, r.citation))
+            .collect();
+        failures.push(format!("decision reasons: [{}]", reasons.join(", ")));
+        if !decision.errors.is_empty() && expect.errors.is_none() {
+            failures.push(format!(
+                "decision errors: {}",
+                decision
+                    .errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.module, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ));
+        }
+    }
+    failures
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,253 @@
+//! Builds the Cedar request and entities straight from the typed transaction, without JSON.
+//!
+//! The shapes here must match `schema.cedarschema`; [`super::reference`] builds the same request
+//! through Cedar's JSON path with schema checking, and tests assert that both decide alike.
+
+use super::CedarPolicies;
+use crate::consent::ConsentFacts;
+use crate::jurisdiction::Applicable;
+use crate::transaction::{AccessRequest, DataCategory};
+use cedar_policy::{Context, Entities, Entity, EntityId, EntityUid, Request, RestrictedExpression};
+use std::collections::HashSet;
+
+/// Facts the engine derived for a request, shared by Cedar and Rhai.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestFacts<'a> {
+    pub applicable: &'a Applicable,
+    pub consent: &'a ConsentFacts,
+    /// The record's data categories, defaulted and sorted.
+    pub categories: &'a [DataCategory],
+}
+
+/// One attribute value, independent of how it is encoded for Cedar.
+pub(crate) enum Attr<'a> {
+    Str(&'a str),
+    Bool(bool),
+    Strings(Vec<&'a str>),
+}
+
+/// Context keys that the engine reads from `context.attributes`, with their types.
+pub(crate) const TYPED_ATTRIBUTES: &[(&str, &str)] = &[
+    ("irb_waiver", "boolean"),
+    ("de_identified", "boolean"),
+    ("transfer_safeguard", "string"),
+];
+
+fn attribute_bool(request: &AccessRequest, key: &str) -> bool {
+    request
+        .context
+        .attributes
+        .get(key)
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false)
+}
+
+fn attribute_str<'a>(request: &'a AccessRequest, key: &str) -> &'a str {
+    request
+        .context
+        .attributes
+        .get(key)
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+}
+
+pub(crate) fn actor_attrs(request: &AccessRequest) -> Vec<(&'static str, Attr<'_>)> {
+    let actor = &request.actor;
+    vec![
+        ("kind", Attr::Str(actor.kind.as_str())),
+        (
+            "roles",
+            Attr::Strings(actor.roles.iter().map(String::as_str).collect()),
+        ),
+        (
+            "organization",
+            Attr::Str(actor.organization.as_deref().unwrap_or("")),
+        ),
+        (
+            "jurisdiction",
+            Attr::Str(actor.jurisdiction.as_ref().map_or("", |j| j.as_str())),
+        ),
+    ]
+}
+
+pub(crate) fn record_attrs<'a>(
+    request: &'a AccessRequest,
+    facts: &RequestFacts<'a>,
+) -> Vec<(&'static str, Attr<'a>)> {
+    let resource = &request.resource;
+    vec![
+        ("fhir_type", Attr::Str(resource.kind.as_str())),
+        (
+            "data_categories",
+            Attr::Strings(facts.categories.iter().map(|c| c.as_str()).collect()),
+        ),
+        ("patient", Attr::Str(request.patient_id().unwrap_or(""))),
+        (
+            "jurisdiction",
+            Attr::Str(resource.jurisdiction.as_ref().map_or("", |j| j.as_str())),
+        ),
+        (
+            "fields",
+            Attr::Strings(
+                resource
+                    .fields
+                    .iter()
+                    .flatten()
+                    .map(String::as_str)
+                    .collect(),
+            ),
+        ),
+    ]
+}
+
+pub(crate) fn context_attrs<'a>(
+    request: &'a AccessRequest,
+    facts: &RequestFacts<'a>,
+) -> Vec<(&'static str, Attr<'a>)> {
+    let ctx = &request.context;
+    let recipient = ctx.recipient.as_ref();
+    vec![
+        (
+            "purpose",
+            Attr::Str(ctx.purpose_of_use.as_ref().map_or("", |p| p.as_str())),
+        ),
+        (
+            "legal_basis",
+            Attr::Str(ctx.legal_basis.map_or("", |b| b.as_str())),
+        ),
+        ("break_glass", Attr::Bool(ctx.break_glass)),
+        (
+            "treating_relationship",
+            Attr::Bool(ctx.treating_relationship),
+        ),
+        ("actor_is_subject", Attr::Bool(request.actor_is_subject())),
+        (
+            "recipient_id",
+            Attr::Str(recipient.map_or("", |r| r.id.as_str())),
+        ),
+        (
+            "recipient_type",
+            Attr::Str(recipient.and_then(|r| r.kind).map_or("", |k| k.as_str())),
+        ),
+        (
+            "recipient_country",
+            Attr::Str(
+                recipient
+                    .and_then(|r| r.country.as_ref())
+                    .map_or("", |c| c.as_str()),
+            ),
+        ),
+        (
+            "jurisdictions",
+            Attr::Strings(
+                facts
+                    .applicable
+                    .jurisdictions
+                    .iter()
+                    .map(String::as_str)
+                    .collect(),
+            ),
+        ),
+        (
+            "regimes",
+            Attr::Strings(
+                facts
+                    .applicable
+                    .regimes
+                    .iter()
+                    .map(String::as_str)
+                    .collect(),
+            ),
+        ),
+        (
+            "consent_categories",
+            Attr::Strings(
+                facts
+                    .consent
+                    .categories
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect(),
+            ),
+        ),
+        ("consent_withdrawn", Attr::Bool(facts.consent.withdrawn)),
+        (
+            "irb_waiver",
+            Attr::Bool(attribute_bool(request, "irb_waiver")),
+        ),
+        (
+            "de_identified",
+            Attr::Bool(attribute_bool(request, "de_identified")),
+        ),
+        (
+            "transfer_safeguard",
+            Attr::Str(attribute_str(request, "transfer_safeguard")),
+        ),
+    ]
+}
+
+fn restricted(attr: Attr<'_>) -> RestrictedExpression {
+    match attr {
+        Attr::Str(s) => RestrictedExpression::new_string(s.to_owned()),
+        Attr::Bool(b) => RestrictedExpression::new_bool(b),
+        Attr::Strings(list) => RestrictedExpression::new_set(
+            list.into_iter()
+                .map(|s| RestrictedExpression::new_string(s.to_owned())),
+        ),
+    }
+}
+
+fn entity(uid: EntityUid, attrs: Vec<(&'static str, Attr<'_>)>) -> Result<Entity, String> {
+    Entity::new_with_tags(
+        uid,
+        attrs
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), restricted(v))),
+        HashSet::new(),
+        [],
+    )
+    .map_err(|e| format!("building entity: {e}"))
+}
+
+pub(crate) fn actor_uid(policies: &CedarPolicies, request: &AccessRequest) -> EntityUid {
+    EntityUid::from_type_name_and_id(
+        policies.actor_type.clone(),
+        EntityId::new(&request.actor.id),
+    )
+}
+
+pub(crate) fn record_uid(policies: &CedarPolicies, request: &AccessRequest) -> EntityUid {
+    EntityUid::from_type_name_and_id(
+        policies.record_type.clone(),
+        EntityId::new(&request.resource.id),
+    )
+}
+
+/// The request and its two entities (actor and record). Errors are reported, never panicked on.
+pub(super) fn build(
+    policies: &CedarPolicies,
+    request: &AccessRequest,
+    facts: &RequestFacts<'_>,
+) -> Result<(Request, Entities), String> {
+    let principal = actor_uid(policies, request);
+    let resource = record_uid(policies, request);
+    let actor = entity(principal.clone(), actor_attrs(request))?;
+    let record = entity(resource.clone(), record_attrs(request, facts))?;
+    let entities = Entities::from_entities([actor, record], None)
+        .map_err(|e| format!("building entities: {e}"))?;
+    let context = Context::from_pairs(
+        context_attrs(request, facts)
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), restricted(v))),
+    )
+    .map_err(|e| format!("building context: {e}"))?;
+    let cedar_request = Request::new(
+        principal,
+        policies.action_uid(request.action).clone(),
+        resource,
+        context,
+        None,
+    )
+    .map_err(|e| format!("building request: {e}"))?;
+    Ok((cedar_request, entities))
+}

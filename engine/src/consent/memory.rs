@@ -1,0 +1,143 @@
+//! The in-memory registry: ordered maps, so iteration (and the digest) never depends on hashing.
+
+use super::{
+    check_record, ConsentEntry, ConsentError, ConsentFacts, ConsentQuery, ConsentRegistry,
+    ConsentStatus,
+};
+use crate::transaction::ConsentTransaction;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Consent state held in memory. Cloning it gives an independent copy (used to stage a block).
+#[derive(Debug, Clone, Default)]
+pub struct InMemoryConsentRegistry {
+    by_id: BTreeMap<String, ConsentEntry>,
+    by_patient: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl InMemoryConsentRegistry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// Restores a registry from entries (e.g. read back from storage).
+    pub fn from_entries(entries: impl IntoIterator<Item = ConsentEntry>) -> Self {
+        let mut registry = Self::default();
+        for entry in entries {
+            registry.insert(entry);
+        }
+        registry
+    }
+
+    /// Every entry, ordered by consent id.
+    pub fn entries(&self) -> impl Iterator<Item = &ConsentEntry> {
+        self.by_id.values()
+    }
+
+    fn insert(&mut self, entry: ConsentEntry) {
+        self.by_patient
+            .entry(entry.record.patient.clone())
+            .or_default()
+            .insert(entry.record.id.clone());
+        self.by_id.insert(entry.record.id.clone(), entry);
+    }
+}
+
+impl ConsentRegistry for InMemoryConsentRegistry {
+    fn apply(&mut self, tx: &ConsentTransaction) -> Result<(), ConsentError> {
+        let record = &tx.consent;
+        check_record(record)?;
+        let existing = self.by_id.get(&record.id);
+        if let Some(existing) = existing {
+            if existing.record.patient != record.patient {
+                return Err(ConsentError::PatientMismatch {
+                    consent: record.id.clone(),
+                    recorded: existing.record.patient.clone(),
+                    given: record.patient.clone(),
+                });
+            }
+            if let Some(revoked_by) = &existing.revoked_by {
+                return Err(ConsentError::AlreadyRevoked {
+                    consent: record.id.clone(),
+                    revoked_by: revoked_by.clone(),
+                });
+            }
+        }
+        match record.status {
+            ConsentStatus::Active => self.insert(ConsentEntry {
+                record: record.clone(),
+                granted_by: tx.id.clone(),
+                revoked_by: None,
+            }),
+            ConsentStatus::Revoked => {
+                let Some(entry) = self.by_id.get_mut(&record.id) else {
+                    return Err(ConsentError::UnknownConsent {
+                        consent: record.id.clone(),
+                    });
+                };
+                entry.revoked_by = Some(tx.id.clone());
+            }
+        }
+        Ok(())
+    }
+
+    fn facts(&self, query: &ConsentQuery<'_>) -> ConsentFacts {
+        let mut facts = ConsentFacts::default();
+        let Some(ids) = self.by_patient.get(query.patient) else {
+            return facts;
+        };
+        let mut covered = BTreeSet::new();
+        let mut revoked_overlap = false;
+        for entry in ids.iter().filter_map(|id| self.by_id.get(id)) {
+            if !entry.names(query) {
+                continue;
+            }
+            let overlap: Vec<_> = query
+                .categories
+                .iter()
+                .filter(|c| entry.record.data_categories.contains(c))
+                .collect();
+            if overlap.is_empty() {
+                continue;
+            }
+            if entry.in_force(query.at) {
+                covered.extend(overlap.into_iter().copied());
+                facts.consent_ids.push(entry.record.id.clone());
+            } else if entry.revoked_by.is_some() {
+                revoked_overlap = true;
+            }
+        }
+        facts.withdrawn = revoked_overlap && covered.len() < query.categories.len();
+        facts.categories = covered.into_iter().collect();
+        facts
+    }
+
+    fn of_patient(&self, patient: &str) -> Vec<ConsentEntry> {
+        self.by_patient
+            .get(patient)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.by_id.get(id).cloned())
+            .collect()
+    }
+
+    fn digest(&self) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        hasher.update(b"accord/consents/v1\0");
+        for entry in self.by_id.values() {
+            // serde_json writes struct fields in declaration order: a canonical encoding.
+            let bytes = serde_json::to_vec(entry).unwrap_or_default();
+            hasher.update((bytes.len() as u64).to_be_bytes());
+            hasher.update(&bytes);
+        }
+        hasher.finalize().into()
+    }
+}

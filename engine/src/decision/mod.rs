@@ -1,0 +1,175 @@
+//! The decision Accord answers (CONTRACT §2).
+//!
+//! A [`Decision`] is built only through [`DecisionBuilder`], which applies deny-overrides and
+//! fail-closed and sorts every list, so two nodes that saw the same verdicts produce the same bytes.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+/// Which policy set decided (CONTRACT §2 `policy_set`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicySetRef {
+    pub version: String,
+    pub name: String,
+    pub activated_at_height: u64,
+}
+
+/// A rule that decided the outcome, with the legal citation it carries.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Reason {
+    pub module: String,
+    pub rule: String,
+    pub effect: RuleEffect,
+    pub citation: String,
+    pub message: String,
+}
+
+/// What a single rule said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleEffect {
+    Permit,
+    Deny,
+}
+
+/// A duty that comes with an allow. `details` holds rule-specific fields (`within_hours`,
+/// `deadline`, `target`, `message`, ...), written in key order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Obligation {
+    pub kind: String,
+    pub citation: String,
+    pub module: String,
+    pub rule: String,
+    #[serde(flatten)]
+    pub details: BTreeMap<String, serde_json::Value>,
+}
+
+impl Obligation {
+    /// Total order used for output: kind, citation, module, rule, then the details' JSON text.
+    fn sort_key(&self) -> (&str, &str, &str, &str, String) {
+        (
+            &self.kind,
+            &self.citation,
+            &self.module,
+            &self.rule,
+            serde_json::to_string(&self.details).unwrap_or_default(),
+        )
+    }
+}
+
+/// An evaluation error: the decision is deny and the error is listed (fail closed).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct EvaluationError {
+    /// The module that failed, or `accord` for the engine itself.
+    pub module: String,
+    pub message: String,
+}
+
+/// CONTRACT §2.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub tx: String,
+    pub decision: Effect,
+    pub policy_set: PolicySetRef,
+    pub jurisdictions: Vec<String>,
+    pub reasons: Vec<Reason>,
+    pub obligations: Vec<Obligation>,
+    pub errors: Vec<EvaluationError>,
+}
+
+impl Decision {
+    pub fn is_allow(&self) -> bool {
+        self.decision == Effect::Allow
+    }
+
+    /// The canonical JSON text (one line). Byte-identical for equal decisions.
+    pub fn to_json(&self) -> String {
+        // Serializing plain structs, strings and BTreeMaps cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// Collects verdicts from every rule, then combines them.
+#[derive(Debug, Default)]
+pub struct DecisionBuilder {
+    permits: Vec<Reason>,
+    denies: Vec<Reason>,
+    obligations: Vec<Obligation>,
+    errors: Vec<EvaluationError>,
+    default_denies: Vec<Reason>,
+}
+
+impl DecisionBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn reason(&mut self, reason: Reason) {
+        match reason.effect {
+            RuleEffect::Permit => self.permits.push(reason),
+            RuleEffect::Deny => self.denies.push(reason),
+        }
+    }
+
+    pub fn obligation(&mut self, obligation: Obligation) {
+        self.obligations.push(obligation);
+    }
+
+    pub fn error(&mut self, module: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(EvaluationError {
+            module: module.into(),
+            message: message.into(),
+        });
+    }
+
+    /// The explanation used when nothing permits and nothing denies (deny by default).
+    pub fn default_deny(&mut self, reason: Reason) {
+        self.default_denies.push(reason);
+    }
+
+    /// Deny overrides; no permit means deny; any error means deny. Lists are sorted and deduplicated.
+    pub fn finish(
+        self,
+        tx: &str,
+        policy_set: PolicySetRef,
+        jurisdictions: Vec<String>,
+    ) -> Decision {
+        let allow = self.errors.is_empty() && self.denies.is_empty() && !self.permits.is_empty();
+        let mut reasons = if allow {
+            self.permits
+        } else if !self.denies.is_empty() {
+            self.denies
+        } else if self.errors.is_empty() {
+            self.default_denies
+        } else {
+            Vec::new()
+        };
+        reasons.sort();
+        reasons.dedup();
+        let mut obligations = if allow { self.obligations } else { Vec::new() };
+        obligations.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        obligations.dedup();
+        let mut errors = self.errors;
+        errors.sort();
+        errors.dedup();
+        Decision {
+            tx: tx.to_owned(),
+            decision: if allow { Effect::Allow } else { Effect::Deny },
+            policy_set,
+            jurisdictions,
+            reasons,
+            obligations,
+            errors,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,27 @@
+//! Accord's policy engine: decides health-data ledger transactions against HIPAA, GDPR and other
+//! regimes written as Cedar policies and Rhai rule modules, per jurisdiction, deny-overrides and
+//! fail-closed, with the legal citation of every rule that decided.
+//!
+//! - [`transaction`]: the wire model of CONTRACT §1, strictly parsed.
+//! - [`jurisdiction`]: jurisdictions, their parents, regimes and parameters.
+//! - [`bundle`]: loading, versioning and compiling a policy bundle; [`bundle::Bundle::decide`].
+//! - [`cedar`] and [`rules`]: the two rule languages.
+//! - [`consent`]: consent state, written by consent transactions.
+//! - [`decision`]: the answer of CONTRACT §2.
+//! - [`cases`]: a bundle's own test cases.
+//! - [`ledger`]: blocks of transactions applied in height order.
+
+pub mod bundle;
+pub mod cases;
+pub mod cedar;
+pub mod consent;
+pub mod decision;
+pub mod jurisdiction;
+pub mod ledger;
+pub mod rules;
+pub mod transaction;
+
+pub use bundle::{Bundle, BundleError, BundleFiles};
+pub use consent::{ConsentRegistry, InMemoryConsentRegistry};
+pub use decision::{Decision, Effect};
+pub use transaction::{AccessRequest, Transaction, TransactionError};

@@ -1,0 +1,282 @@
+//! The API a rule module sees: the `tx` and `env` maps, and the functions registered for it.
+//! Documented for policy authors in docs/policy-authoring.md.
+
+use crate::cedar::RequestFacts;
+use crate::jurisdiction::JurisdictionTable;
+use crate::transaction::{AccessRequest, Timestamp};
+use rhai::{Array, Dynamic, Engine, ImmutableString, Map};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Effective parameters of every jurisdiction (and country alias), converted once per bundle.
+struct ParameterTable {
+    table: Arc<JurisdictionTable>,
+    params: BTreeMap<String, BTreeMap<String, Dynamic>>,
+}
+
+impl ParameterTable {
+    fn new(table: Arc<JurisdictionTable>) -> Self {
+        let params = table
+            .iter()
+            .map(|j| {
+                let converted = j
+                    .parameters
+                    .iter()
+                    .map(|(k, v)| (k.clone(), json_to_dynamic(v)))
+                    .collect();
+                (j.code.clone(), converted)
+            })
+            .collect();
+        ParameterTable { table, params }
+    }
+
+    fn get(&self, code: &str, name: &str) -> Option<&Dynamic> {
+        let code = self.table.resolve(code).map(|j| j.code.as_str())?;
+        self.params.get(code).and_then(|p| p.get(name))
+    }
+}
+
+pub(crate) fn json_to_dynamic(value: &Value) -> Dynamic {
+    match value {
+        Value::Null => Dynamic::UNIT,
+        Value::Bool(b) => Dynamic::from_bool(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Dynamic::from_int(i),
+            None => Dynamic::from_float(n.as_f64().unwrap_or(0.0)),
+        },
+        Value::String(s) => Dynamic::from(s.clone()),
+        Value::Array(items) => Dynamic::from_array(items.iter().map(json_to_dynamic).collect()),
+        Value::Object(map) => Dynamic::from_map(
+            map.iter()
+                .map(|(k, v)| (k.as_str().into(), json_to_dynamic(v)))
+                .collect(),
+        ),
+    }
+}
+
+fn verdict(effect: &str, rule: &str, citation: &str, message: &str) -> Map {
+    let mut map = Map::new();
+    map.insert("effect".into(), effect.into());
+    map.insert("rule".into(), rule.into());
+    map.insert("citation".into(), citation.into());
+    map.insert("message".into(), message.into());
+    map
+}
+
+pub(super) fn register(engine: &mut Engine, table: Arc<JurisdictionTable>) {
+    let params = Arc::new(ParameterTable::new(table.clone()));
+
+    engine.register_fn("deny", |rule: &str, citation: &str, message: &str| {
+        verdict("deny", rule, citation, message)
+    });
+    engine.register_fn("permit", |rule: &str, citation: &str, message: &str| {
+        verdict("permit", rule, citation, message)
+    });
+    engine.register_fn(
+        "obligation",
+        |kind: &str, citation: &str, details: Map| -> Map {
+            let mut map = details;
+            map.insert("effect".into(), "obligation".into());
+            map.insert("kind".into(), kind.into());
+            map.insert("citation".into(), citation.into());
+            map
+        },
+    );
+    engine.register_fn("obligation", |kind: &str, citation: &str| -> Map {
+        let mut map = Map::new();
+        map.insert("effect".into(), "obligation".into());
+        map.insert("kind".into(), kind.into());
+        map.insert("citation".into(), citation.into());
+        map
+    });
+
+    let p = params.clone();
+    engine.register_fn("param", move |code: &str, name: &str| -> Dynamic {
+        p.get(code, name).cloned().unwrap_or(Dynamic::UNIT)
+    });
+    let p = params;
+    engine.register_fn("has_param", move |code: &str, name: &str| -> bool {
+        p.get(code, name).is_some()
+    });
+    let t = table.clone();
+    engine.register_fn("parent", move |code: &str| -> ImmutableString {
+        t.resolve(code)
+            .and_then(|j| j.parent.clone())
+            .unwrap_or_default()
+            .into()
+    });
+    let t = table;
+    engine.register_fn("in_regime", move |code: &str, regime: &str| -> bool {
+        t.resolve(code).is_some_and(|j| j.regimes.contains(regime))
+    });
+    engine.register_fn("hours_after", |seconds: i64, hours: i64| -> Dynamic {
+        hours
+            .checked_mul(3600)
+            .and_then(|h| seconds.checked_add(h))
+            .and_then(Timestamp::format_unix)
+            .map_or(Dynamic::UNIT, Dynamic::from)
+    });
+}
+
+fn strings<'a>(items: impl IntoIterator<Item = &'a str>) -> Dynamic {
+    Dynamic::from_array(items.into_iter().map(string).collect::<Array>())
+}
+
+fn string(s: &str) -> Dynamic {
+    Dynamic::from(s.to_owned())
+}
+
+fn object(map: &serde_json::Map<String, Value>) -> Dynamic {
+    Dynamic::from_map(
+        map.iter()
+            .map(|(k, v)| (k.as_str().into(), json_to_dynamic(v)))
+            .collect(),
+    )
+}
+
+/// `tx`: the transaction with defaults filled in (absent strings `""`, absent lists `[]`).
+pub(super) fn tx_value(request: &AccessRequest, facts: &RequestFacts<'_>) -> Dynamic {
+    let actor = &request.actor;
+    let resource = &request.resource;
+    let ctx = &request.context;
+    let opt = |o: Option<&str>| string(o.unwrap_or(""));
+
+    let mut a = Map::new();
+    a.insert("id".into(), string(&actor.id));
+    a.insert("type".into(), string(actor.kind.as_str()));
+    a.insert("organization".into(), opt(actor.organization.as_deref()));
+    a.insert(
+        "roles".into(),
+        strings(actor.roles.iter().map(String::as_str)),
+    );
+    a.insert(
+        "jurisdiction".into(),
+        opt(actor.jurisdiction.as_ref().map(|j| j.as_str())),
+    );
+    a.insert("attributes".into(), object(&actor.attributes));
+
+    let mut patient = Map::new();
+    let p = resource.patient.as_ref();
+    patient.insert("id".into(), opt(p.map(|p| p.id.as_str())));
+    patient.insert(
+        "birth_date".into(),
+        string(
+            &p.and_then(|p| p.birth_date)
+                .map(String::from)
+                .unwrap_or_default(),
+        ),
+    );
+    patient.insert(
+        "residence".into(),
+        opt(p.and_then(|p| p.residence.as_ref()).map(|r| r.as_str())),
+    );
+
+    let mut r = Map::new();
+    r.insert("id".into(), string(&resource.id));
+    r.insert("type".into(), string(resource.kind.as_str()));
+    r.insert("patient".into(), Dynamic::from_map(patient));
+    r.insert(
+        "data_categories".into(),
+        strings(facts.categories.iter().map(|c| c.as_str())),
+    );
+    r.insert(
+        "jurisdiction".into(),
+        opt(resource.jurisdiction.as_ref().map(|j| j.as_str())),
+    );
+    r.insert(
+        "hash".into(),
+        opt(resource.hash.as_ref().map(|h| h.as_str())),
+    );
+    r.insert("location".into(), opt(resource.location.as_deref()));
+    r.insert(
+        "fields".into(),
+        strings(resource.fields.iter().flatten().map(String::as_str)),
+    );
+
+    let mut recipient = Map::new();
+    let rc = ctx.recipient.as_ref();
+    recipient.insert("id".into(), opt(rc.map(|r| r.id.as_str())));
+    recipient.insert(
+        "type".into(),
+        opt(rc.and_then(|r| r.kind).map(|k| k.as_str())),
+    );
+    recipient.insert(
+        "country".into(),
+        opt(rc.and_then(|r| r.country.as_ref()).map(|c| c.as_str())),
+    );
+
+    let mut c = Map::new();
+    c.insert(
+        "purpose_of_use".into(),
+        opt(ctx.purpose_of_use.as_ref().map(|p| p.as_str())),
+    );
+    c.insert(
+        "legal_basis".into(),
+        opt(ctx.legal_basis.map(|b| b.as_str())),
+    );
+    c.insert("recipient".into(), Dynamic::from_map(recipient));
+    c.insert("break_glass".into(), Dynamic::from_bool(ctx.break_glass));
+    c.insert(
+        "treating_relationship".into(),
+        Dynamic::from_bool(ctx.treating_relationship),
+    );
+    c.insert("attributes".into(), object(&ctx.attributes));
+
+    let mut tx = Map::new();
+    tx.insert("id".into(), string(&request.id));
+    tx.insert("kind".into(), string("access"));
+    tx.insert("timestamp".into(), string(request.timestamp.as_str()));
+    tx.insert("actor".into(), Dynamic::from_map(a));
+    tx.insert("action".into(), string(request.action.as_str()));
+    tx.insert("resource".into(), Dynamic::from_map(r));
+    tx.insert("context".into(), Dynamic::from_map(c));
+    Dynamic::from_map(tx)
+}
+
+/// `env`: what the engine derived (jurisdictions, regimes, ledger time, age, consent facts).
+pub(super) fn env_value(request: &AccessRequest, facts: &RequestFacts<'_>) -> Dynamic {
+    let mut env = Map::new();
+    env.insert(
+        "jurisdictions".into(),
+        strings(facts.applicable.jurisdictions.iter().map(String::as_str)),
+    );
+    env.insert(
+        "regimes".into(),
+        strings(facts.applicable.regimes.iter().map(String::as_str)),
+    );
+    env.insert("now".into(), Dynamic::from_int(request.timestamp.unix()));
+    let age = request
+        .resource
+        .patient
+        .as_ref()
+        .and_then(|p| p.birth_date)
+        .map_or(Dynamic::UNIT, |b| {
+            Dynamic::from_int(b.age_on(request.timestamp.date()))
+        });
+    env.insert("patient_age".into(), age);
+    env.insert(
+        "patient_jurisdiction".into(),
+        string(
+            facts
+                .applicable
+                .patient_jurisdiction
+                .as_deref()
+                .unwrap_or(""),
+        ),
+    );
+    env.insert(
+        "consent_categories".into(),
+        strings(facts.consent.categories.iter().map(|c| c.as_str())),
+    );
+    env.insert(
+        "consent_ids".into(),
+        strings(facts.consent.consent_ids.iter().map(String::as_str)),
+    );
+    env.insert(
+        "consent_withdrawn".into(),
+        Dynamic::from_bool(facts.consent.withdrawn),
+    );
+    env.insert("grantee".into(), string(request.grantee()));
+    Dynamic::from_map(env)
+}

@@ -1,0 +1,166 @@
+//! Rhai rule modules: computed rules (ages, windows, adequacy lists, minimum necessary, obligations).
+//!
+//! [`RuleModules`] guarantees: every module compiled once, defines `evaluate(tx, env)`, and runs in
+//! a sandbox — an operation budget, call-depth, expression-depth, string, array and map limits, no
+//! `eval`, no `import`, no output, and no clock or randomness (the `no_time` build has none; Rhai has
+//! no file or network access). What a module returns is checked; anything else is an error, and the
+//! caller turns errors into a deny (fail closed).
+
+mod api;
+mod err;
+mod verdict;
+
+pub use err::RuleError;
+
+use crate::cedar::RequestFacts;
+use crate::decision::DecisionBuilder;
+use crate::jurisdiction::JurisdictionTable;
+use crate::transaction::{AccessRequest, Action};
+use rhai::{CallFnOptions, Dynamic, Engine, Scope, AST};
+use std::sync::Arc;
+
+/// Sandbox limits. Generous for rule logic, small enough that a runaway module fails in microseconds.
+pub mod limits {
+    pub const MAX_OPERATIONS: u64 = 100_000;
+    pub const MAX_CALL_LEVELS: usize = 32;
+    pub const MAX_EXPR_DEPTH: usize = 64;
+    pub const MAX_FUNCTION_EXPR_DEPTH: usize = 32;
+    pub const MAX_STRING_SIZE: usize = 64 * 1024;
+    pub const MAX_ARRAY_SIZE: usize = 10_000;
+    pub const MAX_MAP_SIZE: usize = 10_000;
+}
+
+/// One Rhai module's source and applicability, as named in the manifest.
+pub struct RhaiSource<'a> {
+    pub module: &'a str,
+    pub path: &'a str,
+    pub text: &'a str,
+    /// Regimes or jurisdiction codes; the module runs when any applies.
+    pub applies_to: &'a [String],
+    /// When given, the module runs only for these actions.
+    pub actions: Option<&'a [Action]>,
+}
+
+/// A compiled module.
+pub struct RuleModule {
+    pub id: String,
+    pub path: String,
+    pub applies_to: Vec<String>,
+    pub actions: Option<Vec<Action>>,
+    ast: AST,
+}
+
+/// Every Rhai module of a bundle, compiled, with the sandboxed engine that runs them.
+pub struct RuleModules {
+    engine: Engine,
+    modules: Vec<RuleModule>,
+}
+
+/// Builds the sandboxed engine, with the rule API bound to this bundle's jurisdictions.
+pub fn sandboxed_engine(table: Arc<JurisdictionTable>) -> Engine {
+    let mut engine = Engine::new();
+    engine
+        .set_max_operations(limits::MAX_OPERATIONS)
+        .set_max_call_levels(limits::MAX_CALL_LEVELS)
+        .set_max_expr_depths(limits::MAX_EXPR_DEPTH, limits::MAX_FUNCTION_EXPR_DEPTH)
+        .set_max_string_size(limits::MAX_STRING_SIZE)
+        .set_max_array_size(limits::MAX_ARRAY_SIZE)
+        .set_max_map_size(limits::MAX_MAP_SIZE)
+        .set_max_modules(0)
+        .set_strict_variables(true)
+        .set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
+    engine.disable_symbol("eval");
+    engine.on_print(|_| {});
+    engine.on_debug(|_, _, _| {});
+    api::register(&mut engine, table);
+    engine
+}
+
+impl RuleModules {
+    pub fn compile(
+        table: Arc<JurisdictionTable>,
+        sources: &[RhaiSource<'_>],
+    ) -> Result<Self, RuleError> {
+        let engine = sandboxed_engine(table);
+        let mut modules = Vec::with_capacity(sources.len());
+        for source in sources {
+            let ast = engine
+                .compile(source.text)
+                .map_err(|e| RuleError::Compile {
+                    path: source.path.to_owned(),
+                    reason: e.to_string(),
+                })?;
+            let has_entry = ast
+                .iter_functions()
+                .any(|f| f.name == "evaluate" && f.params.len() == 2);
+            if !has_entry {
+                return Err(RuleError::Compile {
+                    path: source.path.to_owned(),
+                    reason: "module must define `fn evaluate(tx, env)`".into(),
+                });
+            }
+            modules.push(RuleModule {
+                id: source.module.to_owned(),
+                path: source.path.to_owned(),
+                applies_to: source.applies_to.to_vec(),
+                actions: source.actions.map(<[Action]>::to_vec),
+                ast,
+            });
+        }
+        Ok(RuleModules { engine, modules })
+    }
+
+    pub fn modules(&self) -> &[RuleModule] {
+        &self.modules
+    }
+
+    /// Runs every module that applies to `request`, adding verdicts, obligations and errors.
+    pub fn run(
+        &self,
+        request: &AccessRequest,
+        facts: &RequestFacts<'_>,
+        builder: &mut DecisionBuilder,
+    ) {
+        let mut inputs: Option<(Dynamic, Dynamic)> = None;
+        for module in &self.modules {
+            if !applies(module, request.action, facts) {
+                continue;
+            }
+            // Built once per request, read-only and shared: modules cannot change what the next sees.
+            let (tx, env) = inputs.get_or_insert_with(|| {
+                (
+                    api::tx_value(request, facts).into_read_only().into_shared(),
+                    api::env_value(request, facts)
+                        .into_read_only()
+                        .into_shared(),
+                )
+            });
+            let result = self.engine.call_fn_with_options::<Dynamic>(
+                CallFnOptions::new().eval_ast(false).rewind_scope(true),
+                &mut Scope::new(),
+                &module.ast,
+                "evaluate",
+                (tx.clone(), env.clone()),
+            );
+            match result {
+                Ok(value) => verdict::collect(module, value, request, builder),
+                Err(e) => builder.error(module.id.clone(), format!("{}: {e}", module.path)),
+            }
+        }
+    }
+}
+
+fn applies(module: &RuleModule, action: Action, facts: &RequestFacts<'_>) -> bool {
+    if let Some(actions) = &module.actions {
+        if !actions.contains(&action) {
+            return false;
+        }
+    }
+    module.applies_to.iter().any(|name| {
+        facts.applicable.regimes.iter().any(|r| r == name)
+            || facts.applicable.jurisdictions.iter().any(|j| j == name)
+    })
+}
+
+#[cfg(test)]
+mod tests;

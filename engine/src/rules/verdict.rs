@@ -1,0 +1,154 @@
+//! Checks what a module returned and turns it into reasons, obligations or errors.
+
+use super::RuleModule;
+use crate::decision::{DecisionBuilder, Obligation, Reason, RuleEffect};
+use crate::transaction::{AccessRequest, Timestamp};
+use rhai::{Dynamic, Map};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Adds every verdict of `value` to `builder`; any malformed verdict is an error for the module.
+pub(super) fn collect(
+    module: &RuleModule,
+    value: Dynamic,
+    request: &AccessRequest,
+    builder: &mut DecisionBuilder,
+) {
+    let Some(items) = value.clone().try_cast::<rhai::Array>() else {
+        builder.error(
+            module.id.clone(),
+            format!(
+                "{}: evaluate must return an array of verdicts, not {}",
+                module.path,
+                value.type_name()
+            ),
+        );
+        return;
+    };
+    for (index, item) in items.into_iter().enumerate() {
+        if let Err(problem) = add(module, item, request, builder) {
+            builder.error(
+                module.id.clone(),
+                format!("{}: verdict {index}: {problem}", module.path),
+            );
+        }
+    }
+}
+
+fn text(map: &Map, key: &str) -> Result<String, String> {
+    match map.get(key) {
+        Some(v) if v.is_string() => {
+            let s = v.clone().into_string().unwrap_or_default();
+            if s.trim().is_empty() {
+                Err(format!("`{key}` must not be empty"))
+            } else {
+                Ok(s)
+            }
+        }
+        Some(v) => Err(format!("`{key}` must be a string, not {}", v.type_name())),
+        None => Err(format!("missing `{key}`")),
+    }
+}
+
+fn add(
+    module: &RuleModule,
+    item: Dynamic,
+    request: &AccessRequest,
+    builder: &mut DecisionBuilder,
+) -> Result<(), String> {
+    let type_name = item.type_name();
+    let Some(map) = item.try_cast::<Map>() else {
+        return Err(format!("a verdict must be a map, not {type_name}"));
+    };
+    let effect = text(&map, "effect")?;
+    match effect.as_str() {
+        "deny" | "permit" => {
+            let rule = text(&map, "rule")?;
+            let citation = text(&map, "citation")?;
+            let message = text(&map, "message")?;
+            if let Some(extra) = map
+                .keys()
+                .find(|k| !matches!(k.as_str(), "effect" | "rule" | "citation" | "message"))
+            {
+                return Err(format!("unexpected key `{extra}` in a {effect} verdict"));
+            }
+            builder.reason(Reason {
+                module: module.id.clone(),
+                rule,
+                effect: if effect == "deny" {
+                    RuleEffect::Deny
+                } else {
+                    RuleEffect::Permit
+                },
+                citation,
+                message,
+            });
+            Ok(())
+        }
+        "obligation" => {
+            let kind = text(&map, "kind")?;
+            let citation = text(&map, "citation")?;
+            let rule = match map.get("rule") {
+                Some(_) => text(&map, "rule")?,
+                None => kind.clone(),
+            };
+            let mut details = BTreeMap::new();
+            for (key, value) in &map {
+                if matches!(key.as_str(), "effect" | "kind" | "citation" | "rule") {
+                    continue;
+                }
+                details.insert(
+                    key.to_string(),
+                    to_json(value).map_err(|e| format!("`{key}`: {e}"))?,
+                );
+            }
+            if let Some(hours) = details.get("within_hours") {
+                let hours = hours
+                    .as_i64()
+                    .filter(|h| *h >= 0)
+                    .ok_or("`within_hours` must be a non-negative integer")?;
+                let deadline = hours
+                    .checked_mul(3600)
+                    .and_then(|s| request.timestamp.unix().checked_add(s))
+                    .and_then(Timestamp::format_unix)
+                    .ok_or("`within_hours` puts the deadline out of range")?;
+                details.insert("deadline".into(), Value::from(deadline));
+            }
+            builder.obligation(Obligation {
+                kind,
+                citation,
+                module: module.id.clone(),
+                rule,
+                details,
+            });
+            Ok(())
+        }
+        other => Err(format!(
+            "`effect` must be `deny`, `permit` or `obligation`, not `{other}`"
+        )),
+    }
+}
+
+/// Converts an obligation detail: strings, integers, booleans, and arrays of them.
+fn to_json(value: &Dynamic) -> Result<Value, String> {
+    if let Some(s) = value.clone().try_cast::<rhai::ImmutableString>() {
+        return Ok(Value::from(s.as_str()));
+    }
+    if let Ok(i) = value.as_int() {
+        return Ok(Value::from(i));
+    }
+    if let Ok(b) = value.as_bool() {
+        return Ok(Value::from(b));
+    }
+    if let Some(items) = value.clone().try_cast::<rhai::Array>() {
+        return items
+            .iter()
+            .map(to_json)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::from);
+    }
+    Err(format!(
+        "must be a string, integer, boolean or array of them, not {}",
+        value.type_name()
+    ))
+}

@@ -1,0 +1,279 @@
+//! The transaction a ledger node sends (CONTRACT §1).
+//!
+//! Parsing is strict: unknown fields are refused at every level except the free-form `attributes`
+//! maps, enumerations accept only their documented values, and timestamps, dates, jurisdiction codes
+//! and hashes are checked while parsing. A value of these types is therefore always well formed; the
+//! evaluator never re-checks it.
+
+mod err;
+mod values;
+
+pub use err::TransactionError;
+pub use values::{
+    Action, ActorType, DataCategory, FhirType, JurisdictionCode, LegalBasis, PurposeOfUse,
+    Timestamp,
+};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A transaction of any kind, as it appears in a block.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transaction {
+    Access(AccessRequest),
+    Consent(ConsentTransaction),
+    /// Governance messages are interpreted by the governance crate; the engine keeps them whole.
+    Governance(GovernanceTransaction),
+}
+
+impl Transaction {
+    /// Parses one transaction from a JSON value, dispatching on `kind`.
+    pub fn from_value(value: Value) -> Result<Self, TransactionError> {
+        let kind = match value.get("kind") {
+            Some(Value::String(kind)) => kind.clone(),
+            Some(_) => return Err(TransactionError::new("kind", "must be a string")),
+            None => return Err(TransactionError::new("kind", "missing field")),
+        };
+        match kind.as_str() {
+            "access" => {
+                let request: AccessRequest = from_value(value)?;
+                request.check()?;
+                Ok(Transaction::Access(request))
+            }
+            "consent" => from_value(value).map(Transaction::Consent),
+            "governance" => from_value(value).map(Transaction::Governance),
+            other => Err(TransactionError::new(
+                "kind",
+                format!(
+                    "unknown kind `{other}`, expected one of `access`, `consent`, `governance`"
+                ),
+            )),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        match self {
+            Transaction::Access(t) => &t.id,
+            Transaction::Consent(t) => &t.id,
+            Transaction::Governance(t) => &t.id,
+        }
+    }
+}
+
+fn from_value<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, TransactionError> {
+    serde_path_to_error::deserialize(value).map_err(TransactionError::from_path)
+}
+
+/// Marker for the `kind` field of a typed transaction: only its one value parses.
+macro_rules! kind_marker {
+    ($name:ident, $text:literal) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+        pub enum $name {
+            #[default]
+            #[serde(rename = $text)]
+            Only,
+        }
+    };
+}
+kind_marker!(AccessKind, "access");
+kind_marker!(ConsentKind, "consent");
+kind_marker!(GovernanceKind, "governance");
+
+/// An `access` transaction: a data operation to decide.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessRequest {
+    pub id: String,
+    pub kind: AccessKind,
+    pub timestamp: Timestamp,
+    pub actor: Actor,
+    pub action: Action,
+    pub resource: Resource,
+    #[serde(default)]
+    pub context: RequestContext,
+}
+
+impl AccessRequest {
+    /// Parses an access transaction from JSON text, naming the field of any error.
+    pub fn from_json(text: &str) -> Result<Self, TransactionError> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let request: AccessRequest =
+            serde_path_to_error::deserialize(de).map_err(TransactionError::from_path)?;
+        request.check()?;
+        Ok(request)
+    }
+
+    /// Checks that serde's per-field parsing cannot express.
+    pub(crate) fn check(&self) -> Result<(), TransactionError> {
+        non_empty("id", &self.id)?;
+        non_empty("actor.id", &self.actor.id)?;
+        non_empty("resource.id", &self.resource.id)?;
+        if let Some(patient) = &self.resource.patient {
+            non_empty("resource.patient.id", &patient.id)?;
+        }
+        if let Some(recipient) = &self.context.recipient {
+            non_empty("context.recipient.id", &recipient.id)?;
+        }
+        // Attributes the engine interprets must have their documented type: a typo'd value must
+        // not silently read as "not established".
+        for (key, kind) in crate::cedar::TYPED_ATTRIBUTES {
+            let Some(value) = self.context.attributes.get(*key) else {
+                continue;
+            };
+            let ok = match *kind {
+                "boolean" => value.is_boolean(),
+                _ => value.is_string(),
+            };
+            if !ok {
+                return Err(TransactionError::new(
+                    format!("context.attributes.{key}"),
+                    format!("must be a {kind}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The data categories of the record; `general` when the transaction names none.
+    pub fn data_categories(&self) -> Vec<DataCategory> {
+        let mut categories = self.resource.data_categories.clone().unwrap_or_default();
+        if categories.is_empty() {
+            categories.push(DataCategory::General);
+        }
+        categories.sort();
+        categories.dedup();
+        categories
+    }
+
+    /// The party a consent must name to cover this request (CONTRACT §3): the recipient for
+    /// `share` / `export`, otherwise the actor's organization (or the actor itself when it has none).
+    pub fn grantee(&self) -> &str {
+        match self.action {
+            Action::Share | Action::Export => self
+                .context
+                .recipient
+                .as_ref()
+                .map(|r| r.id.as_str())
+                .unwrap_or(""),
+            _ => self
+                .actor
+                .organization
+                .as_deref()
+                .unwrap_or(self.actor.id.as_str()),
+        }
+    }
+
+    /// The patient the record is about, if named.
+    pub fn patient_id(&self) -> Option<&str> {
+        self.resource.patient.as_ref().map(|p| p.id.as_str())
+    }
+
+    /// Whether the actor is the patient the record is about.
+    pub fn actor_is_subject(&self) -> bool {
+        self.patient_id() == Some(self.actor.id.as_str())
+    }
+}
+
+fn non_empty(field: &str, value: &str) -> Result<(), TransactionError> {
+    if value.trim().is_empty() {
+        Err(TransactionError::new(field, "must not be empty"))
+    } else {
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Actor {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: ActorType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jurisdiction: Option<JurisdictionCode>,
+    #[serde(default)]
+    pub attributes: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resource {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: FhirType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient: Option<Patient>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_categories: Option<Vec<DataCategory>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jurisdiction: Option<JurisdictionCode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<values::ContentHash>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Patient {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birth_date: Option<values::BirthDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub residence: Option<JurisdictionCode>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestContext {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose_of_use: Option<PurposeOfUse>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_basis: Option<LegalBasis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<Recipient>,
+    #[serde(default)]
+    pub break_glass: bool,
+    #[serde(default)]
+    pub treating_relationship: bool,
+    #[serde(default)]
+    pub attributes: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipient {
+    pub id: String,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ActorType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<JurisdictionCode>,
+}
+
+/// A `consent` transaction (CONTRACT §3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentTransaction {
+    pub id: String,
+    pub kind: ConsentKind,
+    pub timestamp: Timestamp,
+    pub consent: crate::consent::ConsentRecord,
+}
+
+/// A `governance` transaction (CONTRACT §4); its message is checked by the governance crate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GovernanceTransaction {
+    pub id: String,
+    pub kind: GovernanceKind,
+    pub timestamp: Timestamp,
+    pub governance: Value,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,171 @@
+//! The offline commands. Each returns the exit code, or a [`Failure`] carrying a one-line message.
+
+use accord_engine::bundle::BundleError;
+use accord_engine::cases::run_bundle_tests;
+use accord_engine::ledger::{Block, Ledger, TxOutcome};
+use accord_engine::{AccessRequest, Bundle};
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// A command that could not do its job: exit `code` with `message` on standard error.
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+/// Exit code 1: the check or test ran and failed.
+const FAILED: u8 = 1;
+/// Exit code 2: bad input.
+const BAD_INPUT: u8 = 2;
+
+fn bad_input(message: impl Into<String>) -> Failure {
+    Failure {
+        code: BAD_INPUT,
+        message: message.into(),
+    }
+}
+
+/// `--policies`, else `./policies` when it holds a manifest, else the repository's bundle.
+pub fn policies_dir(given: Option<PathBuf>) -> PathBuf {
+    if let Some(dir) = given {
+        return dir;
+    }
+    let local = PathBuf::from("policies");
+    if local.join("manifest.yaml").is_file() {
+        return local;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")
+}
+
+fn load_bundle(dir: &Path, code_on_invalid: u8) -> Result<Bundle, Failure> {
+    Bundle::load(dir).map_err(|e| {
+        let code = match e {
+            BundleError::Io { .. } => BAD_INPUT,
+            _ => code_on_invalid,
+        };
+        Failure {
+            code,
+            message: format!("policy bundle {}: {e}", dir.display()),
+        }
+    })
+}
+
+fn read_input(path: &Path) -> Result<String, Failure> {
+    let mut text = String::new();
+    let result = if path == Path::new("-") {
+        std::io::stdin().read_to_string(&mut text).map(|_| ())
+    } else {
+        std::fs::read_to_string(path).map(|t| text = t)
+    };
+    result.map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+    Ok(text)
+}
+
+fn print_line(value: &str) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{value}").map_err(|e| bad_input(format!("writing output: {e}")))
+}
+
+pub fn check(tx: &Path, policies: &Path) -> Result<ExitCode, Failure> {
+    let text = read_input(tx)?;
+    let request =
+        AccessRequest::from_json(&text).map_err(|e| bad_input(format!("{}: {e}", tx.display())))?;
+    let bundle = load_bundle(policies, BAD_INPUT)?;
+    let consents = accord_engine::InMemoryConsentRegistry::new();
+    let decision = bundle.decide(&request, &consents, 0);
+    print_line(&decision.to_json())?;
+    Ok(if decision.is_allow() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(FAILED)
+    })
+}
+
+pub fn replay(blocks_path: &Path, policies: &Path) -> Result<ExitCode, Failure> {
+    let text = read_input(blocks_path)?;
+    let shown = blocks_path.display();
+    let value: Value =
+        serde_json::from_str(&text).map_err(|e| bad_input(format!("{shown}: not JSON: {e}")))?;
+    let Value::Array(blocks) = value else {
+        return Err(bad_input(format!(
+            "{shown}: must be a JSON array of blocks"
+        )));
+    };
+    let bundle = Arc::new(load_bundle(policies, BAD_INPUT)?);
+    let mut ledger = Ledger::new(bundle);
+    for (i, block) in blocks.into_iter().enumerate() {
+        let at = format!("{shown}: blocks[{i}]");
+        let block = Block::from_value(block).map_err(|e| bad_input(format!("{at}: {e}")))?;
+        let answer = ledger
+            .apply(block)
+            .map_err(|e| bad_input(format!("{at}: {e}")))?;
+        for outcome in &answer.outcomes {
+            match outcome {
+                TxOutcome::Decided(decision) => print_line(&decision.to_json())?,
+                TxOutcome::Applied { .. } => {}
+                TxOutcome::Rejected { tx, reason } => {
+                    print_line(&json!({ "tx": tx, "rejected": reason }).to_string())?
+                }
+            }
+        }
+        print_line(
+            &json!({ "height": answer.height, "state_root": answer.state_root }).to_string(),
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn test(dir: &Path, verbose: bool) -> Result<ExitCode, Failure> {
+    let bundle = load_bundle(dir, FAILED)?;
+    let results = run_bundle_tests(&bundle);
+    let mut out = std::io::stdout().lock();
+    let mut write = |line: String| {
+        writeln!(out, "{line}").map_err(|e| bad_input(format!("writing output: {e}")))
+    };
+    write(format!(
+        "running {} cases of bundle {} ({})",
+        results.len(),
+        bundle.name(),
+        bundle.version()
+    ))?;
+    let mut failed = 0;
+    for r in &results {
+        if r.passed() {
+            if verbose {
+                write(format!("ok   {} :: {}", r.file, r.name))?;
+            }
+        } else {
+            failed += 1;
+            write(format!("FAIL {} :: {}", r.file, r.name))?;
+            for f in &r.failures {
+                write(format!("       {f}"))?;
+            }
+            if !r.why.is_empty() {
+                write(format!("       why: {}", r.why))?;
+            }
+        }
+    }
+    let passed = results.len() - failed;
+    write(format!("test result: {passed} passed, {failed} failed"))?;
+    Ok(if failed == 0 && !results.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(FAILED)
+    })
+}
+
+pub fn validate(dir: &Path) -> Result<ExitCode, Failure> {
+    let bundle = load_bundle(dir, FAILED)?;
+    print_line(&format!(
+        "ok: bundle {} {}: {} Cedar policies valid against the schema, {} Rhai modules compiled, {} jurisdictions",
+        bundle.name(),
+        bundle.version(),
+        bundle.cedar().len(),
+        bundle.rules().modules().len(),
+        bundle.jurisdictions().iter().count()
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
