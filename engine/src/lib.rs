@@ -21,6 +21,9 @@ pub mod ledger;
 pub mod rules;
 pub mod transaction;
 
+#[cfg(test)]
+mod testing;
+
 pub use bundle::{Bundle, BundleError, BundleFiles};
 pub use consent::{ConsentRegistry, InMemoryConsentRegistry};
 pub use decision::{Decision, Effect};

@@ -1,1 +1,179 @@
+use crate::bundle::Bundle;
+use crate::consent::InMemoryConsentRegistry;
+use crate::decision::{Decision, Effect};
+use crate::testing::{access, files_with};
+use serde_json::json;
 
+/// Compiles the fixture with `script` as its Rhai module and decides a treatment read (which the
+/// Cedar policies permit), so any deny comes from the module.
+fn decide_with(script: &str) -> Decision {
+    let bundle = Bundle::compile(files_with(&[("rhai/rules.rhai", script)]))
+        .unwrap_or_else(|e| panic!("module must compile: {e}"));
+    bundle.decide(&access(json!({})), &InMemoryConsentRegistry::new(), 0)
+}
+
+fn compile_err(script: &str) -> String {
+    match Bundle::compile(files_with(&[("rhai/rules.rhai", script)])) {
+        Ok(_) => panic!("module must be refused:\n{script}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn assert_fails_closed(decision: &Decision, needle: &str) {
+    assert_eq!(decision.decision, Effect::Deny, "{decision:?}");
+    assert_eq!(decision.errors.len(), 1, "{decision:?}");
+    assert_eq!(decision.errors[0].module, "test/rules");
+    assert!(
+        decision.errors[0].message.contains(needle),
+        "`{needle}` not in {:?}",
+        decision.errors[0].message
+    );
+    assert!(decision.obligations.is_empty());
+}
+
+#[test]
+fn a_module_that_loops_forever_exhausts_its_budget_and_denies() {
+    let d = decide_with("fn evaluate(tx, env) { loop { } }");
+    assert_fails_closed(&d, "Too many operations");
+}
+
+#[test]
+fn deep_recursion_hits_the_call_depth_limit_and_denies() {
+    let d = decide_with("fn down(n) { down(n + 1) } fn evaluate(tx, env) { down(0); [] }");
+    assert_fails_closed(&d, "Stack overflow");
+}
+
+#[test]
+fn a_thrown_error_denies() {
+    let d = decide_with(r#"fn evaluate(tx, env) { throw "rule bug"; }"#);
+    assert_fails_closed(&d, "rule bug");
+}
+
+#[test]
+fn runaway_strings_and_arrays_are_stopped() {
+    let d = decide_with(r#"fn evaluate(tx, env) { let s = "x"; loop { s += s; } }"#);
+    assert_fails_closed(&d, "Length of string");
+    let d = decide_with("fn evaluate(tx, env) { let a = []; loop { a.push(1); } }");
+    assert_eq!(d.decision, Effect::Deny);
+    assert_eq!(d.errors.len(), 1, "{d:?}");
+}
+
+#[test]
+fn the_wrong_shape_denies_with_the_reason() {
+    let d = decide_with(r#"fn evaluate(tx, env) { "allow" }"#);
+    assert_fails_closed(&d, "must return an array of verdicts, not string");
+    let d =
+        decide_with(r#"fn evaluate(tx, env) { [#{ effect: "permit", rule: "r", message: "m" }] }"#);
+    assert_fails_closed(&d, "verdict 0: missing `citation`");
+    let d = decide_with(
+        r#"fn evaluate(tx, env) { [#{ effect: "allow", rule: "r", citation: "c", message: "m" }] }"#,
+    );
+    assert_fails_closed(
+        &d,
+        "`effect` must be `deny`, `permit` or `obligation`, not `allow`",
+    );
+    let d = decide_with(r#"fn evaluate(tx, env) { [permit("r", "c", "m"), 42] }"#);
+    assert_fails_closed(&d, "verdict 1: a verdict must be a map, not i64");
+    let d = decide_with(
+        r#"fn evaluate(tx, env) { [obligation("audit", "c", #{ within_hours: -1 })] }"#,
+    );
+    assert_fails_closed(&d, "`within_hours` must be a non-negative integer");
+    let d = decide_with(r#"fn evaluate(tx, env) { [obligation("audit", "c", #{ target: #{} })] }"#);
+    assert_fails_closed(&d, "`target`: must be a string");
+}
+
+#[test]
+fn modules_cannot_modify_the_transaction_they_are_given() {
+    let d = decide_with(r#"fn evaluate(tx, env) { tx.action = "delete"; [] }"#);
+    assert_eq!(d.decision, Effect::Deny);
+    assert_eq!(d.errors.len(), 1, "{d:?}");
+}
+
+#[test]
+fn eval_and_import_are_unavailable() {
+    let text = compile_err(r#"fn evaluate(tx, env) { eval("1") }"#);
+    assert!(text.starts_with("rhai/rules.rhai:"), "{text}");
+    let d = decide_with(r#"import "secrets" as s; fn evaluate(tx, env) { [] }"#);
+    // `import` at module level runs only under eval_ast; inside a function it must fail.
+    assert_eq!(
+        d.decision,
+        Effect::Allow,
+        "a top-level import is never executed: {d:?}"
+    );
+    let d = decide_with(r#"fn evaluate(tx, env) { import "secrets" as s; [] }"#);
+    assert_eq!(d.decision, Effect::Deny);
+    assert_eq!(d.errors.len(), 1, "{d:?}");
+}
+
+#[test]
+fn a_module_without_evaluate_is_refused() {
+    insta::assert_snapshot!(compile_err("fn check(tx) { [] }"), @"rhai/rules.rhai: module must define `fn evaluate(tx, env)`");
+    let text = compile_err("fn evaluate(tx, env) { [ }");
+    assert!(text.starts_with("rhai/rules.rhai: "), "{text}");
+    assert!(text.contains("line 1"), "{text}");
+}
+
+#[test]
+fn the_api_reads_jurisdiction_parameters_and_ledger_time() {
+    let d = decide_with(
+        r#"
+        fn evaluate(tx, env) {
+            let out = [];
+            if param("DE", "digital_consent_age") != 16 { throw "alias lookup"; }
+            if param("EU-DE", "adequacy") != ["CH", "JP"] { throw "inherited list"; }
+            if param("EU-DE", "nope") != () { throw "absent is unit"; }
+            if !has_param("US-CA", "review_hours") { throw "inherited"; }
+            if parent("US-CA") != "US" || parent("US") != "" { throw "parent"; }
+            if !in_regime("US-CA", "HIPAA") || in_regime("EU-DE", "HIPAA") { throw "regimes"; }
+            if hours_after(env.now, 72) != "2026-03-04T10:00:00Z" { throw "hours_after"; }
+            if env.patient_age != 14 { throw `age ${env.patient_age}`; }
+            if env.jurisdictions != ["US", "US-CA"] || env.regimes != ["HIPAA"] { throw "env"; }
+            if env.grantee != "org/st-marys" { throw "grantee"; }
+            if tx.resource.fields != [] || tx.context.recipient.id != "" { throw "defaults"; }
+            out.push(obligation("audit", "45 CFR 164.312(b)", #{ within_hours: 6, target: tx.resource.id }));
+            out
+        }"#,
+    );
+    assert_eq!(d.decision, Effect::Allow, "{d:?}");
+    assert_eq!(d.obligations.len(), 1);
+    let o = &d.obligations[0];
+    assert_eq!(
+        o.details.get("deadline"),
+        Some(&json!("2026-03-01T16:00:00Z"))
+    );
+    assert_eq!(o.details.get("target"), Some(&json!("Observation/obs-88")));
+}
+
+#[test]
+fn a_rhai_permit_alone_allows_and_is_a_reason() {
+    // Cedar denies (no purpose), the module permits: some permit and no deny → allow.
+    let bundle = Bundle::compile(files_with(&[(
+        "rhai/rules.rhai",
+        r#"fn evaluate(tx, env) { [permit("own-record", "45 CFR 164.524(a)(1)", "individual access")] }"#,
+    )]))
+    .expect("compiles");
+    let d = bundle.decide(
+        &access(json!({ "context": { "purpose_of_use": "PATRQT" } })),
+        &InMemoryConsentRegistry::new(),
+        0,
+    );
+    assert_eq!(d.decision, Effect::Allow);
+    assert_eq!(d.reasons[0].rule, "own-record");
+    assert_eq!(d.reasons[0].module, "test/rules");
+}
+
+#[test]
+fn modules_outside_the_applicable_regimes_do_not_run() {
+    // The module applies to HIPAA; an EU-only request never runs it, so its throw cannot deny.
+    let bundle = Bundle::compile(files_with(&[(
+        "rhai/rules.rhai",
+        r#"fn evaluate(tx, env) { throw "must not run"; }"#,
+    )]))
+    .expect("compiles");
+    let request = access(json!({
+        "actor": { "jurisdiction": "EU-DE" },
+        "resource": { "jurisdiction": "EU-DE" }
+    }));
+    let d = bundle.decide(&request, &InMemoryConsentRegistry::new(), 0);
+    assert_eq!(d.decision, Effect::Allow, "{d:?}");
+}
