@@ -1,1 +1,116 @@
-fn main() {}
+//! Decisions per second on the default bundle, single-threaded, from a transaction's JSON text to
+//! its decision, over a mix of 26 transactions (benches/mix.json) with consents in the registry.
+//!
+//! Beside it, for the same requests in the same run, the naive path: the request parsed the same
+//! way, then entities and context through Cedar's JSON parsers with the schema
+//! (`Entities::from_json_value`), and `is_authorized` over the whole policy set — Cedar only.
+//!
+//! Run: `cargo bench -p accord-engine --bench decisions`.
+
+use accord_engine::consent::ConsentRegistry;
+use accord_engine::transaction::{AccessRequest, Transaction};
+use accord_engine::{Bundle, InMemoryConsentRegistry};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use serde_json::Value;
+use std::hint::black_box;
+use std::path::Path;
+
+struct Mix {
+    bundle: Bundle,
+    registry: InMemoryConsentRegistry,
+    texts: Vec<String>,
+}
+
+fn load() -> Mix {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bundle = Bundle::load(&root.join("../policies")).expect("default bundle loads");
+    let mix: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("benches/mix.json")).expect("mix.json"),
+    )
+    .expect("mix.json is JSON");
+    let mut registry = InMemoryConsentRegistry::new();
+    for c in mix["consents"].as_array().expect("consents") {
+        match Transaction::from_value(c.clone()).expect("consent parses") {
+            Transaction::Consent(tx) => registry.apply(&tx).expect("consent applies"),
+            _ => panic!("consents only"),
+        }
+    }
+    let texts = mix["transactions"]
+        .as_array()
+        .expect("transactions")
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    Mix {
+        bundle,
+        registry,
+        texts,
+    }
+}
+
+fn decisions(c: &mut Criterion) {
+    let mix = load();
+    let n = mix.texts.len() as u64;
+    let mut group = c.benchmark_group("decisions");
+    group.throughput(Throughput::Elements(n));
+
+    group.bench_function("accord: JSON text -> decision (sliced Cedar + Rhai)", |b| {
+        b.iter(|| {
+            for text in &mix.texts {
+                let request = AccessRequest::from_json(black_box(text)).expect("parses");
+                black_box(mix.bundle.decide(&request, &mix.registry, 0));
+            }
+        })
+    });
+
+    group.bench_function("naive: JSON text -> Cedar JSON entities + whole set", |b| {
+        b.iter(|| {
+            for text in &mix.texts {
+                let request = AccessRequest::from_json(black_box(text)).expect("parses");
+                let derived = mix.bundle.derive(&request, &mix.registry).expect("derives");
+                black_box(
+                    mix.bundle
+                        .cedar()
+                        .authorize_reference(&request, &derived.facts())
+                        .expect("naive path"),
+                );
+            }
+        })
+    });
+
+    // Where the time goes: parsing alone, and the decision from an already parsed request.
+    group.bench_function("part: JSON text -> typed request", |b| {
+        b.iter(|| {
+            for text in &mix.texts {
+                black_box(AccessRequest::from_json(black_box(text)).expect("parses"));
+            }
+        })
+    });
+    let parsed: Vec<AccessRequest> = mix
+        .texts
+        .iter()
+        .map(|t| AccessRequest::from_json(t).expect("parses"))
+        .collect();
+    group.bench_function("part: typed request -> decision", |b| {
+        b.iter_batched(
+            || (),
+            |_| {
+                for request in &parsed {
+                    black_box(mix.bundle.decide(request, &mix.registry, 0));
+                }
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(30)
+        .warm_up_time(std::time::Duration::from_secs(1))
+        .measurement_time(std::time::Duration::from_secs(4));
+    targets = decisions
+}
+criterion_main!(benches);

@@ -12,11 +12,11 @@ pub use err::BundleError;
 pub use manifest::{Manifest, ModuleEntry, ModuleKind, RegimeDefaults};
 
 use crate::cedar::{CedarPolicies, CedarSource, RequestFacts};
-use crate::consent::{ConsentQuery, ConsentRegistry};
+use crate::consent::{ConsentFacts, ConsentQuery, ConsentRegistry};
 use crate::decision::{Decision, DecisionBuilder, PolicySetRef, Reason, RuleEffect};
-use crate::jurisdiction::JurisdictionTable;
+use crate::jurisdiction::{Applicable, JurisdictionError, JurisdictionTable};
 use crate::rules::{RhaiSource, RuleModules};
-use crate::transaction::AccessRequest;
+use crate::transaction::{AccessRequest, DataCategory};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -118,6 +118,24 @@ impl BundleFiles {
             path: path.to_owned(),
             reason: format!("not UTF-8: {e}"),
         })
+    }
+}
+
+/// Facts derived for one request (see [`Bundle::derive`]).
+#[derive(Debug, Clone)]
+pub struct DerivedFacts {
+    pub applicable: Applicable,
+    pub consent: ConsentFacts,
+    pub categories: Vec<DataCategory>,
+}
+
+impl DerivedFacts {
+    pub fn facts(&self) -> RequestFacts<'_> {
+        RequestFacts {
+            applicable: &self.applicable,
+            consent: &self.consent,
+            categories: &self.categories,
+        }
     }
 }
 
@@ -257,13 +275,35 @@ impl Bundle {
             activated_at_height,
         };
         let mut builder = DecisionBuilder::new();
-        let applicable = match self.jurisdictions.applicable(request) {
-            Ok(a) => a,
+        let derived = match self.derive(request, consents) {
+            Ok(d) => d,
             Err(e) => {
                 builder.error("accord", e.to_string());
                 return builder.finish(&request.id, policy_set, Vec::new());
             }
         };
+        let facts = derived.facts();
+        let cedar = self.cedar.authorize(request, &facts);
+        for reason in cedar.reasons {
+            builder.reason(reason);
+        }
+        for (module, message) in cedar.errors {
+            builder.error(module, message);
+        }
+        self.rules.run(request, &facts, &mut builder);
+        let applicable = derived.applicable;
+        self.default_denies(&applicable.regimes, &applicable.jurisdictions, &mut builder);
+        builder.finish(&request.id, policy_set, applicable.jurisdictions)
+    }
+
+    /// What the engine derives for a request before any rule runs: the applicable jurisdictions
+    /// and regimes, the consent facts from the registry, and the record's data categories.
+    pub fn derive(
+        &self,
+        request: &AccessRequest,
+        consents: &dyn ConsentRegistry,
+    ) -> Result<DerivedFacts, JurisdictionError> {
+        let applicable = self.jurisdictions.applicable(request)?;
         let categories = request.data_categories();
         let consent = match request.patient_id() {
             Some(patient) => consents.facts(&ConsentQuery {
@@ -274,23 +314,13 @@ impl Bundle {
                 categories: &categories,
                 at: request.timestamp.unix(),
             }),
-            None => Default::default(),
+            None => ConsentFacts::default(),
         };
-        let facts = RequestFacts {
-            applicable: &applicable,
-            consent: &consent,
-            categories: &categories,
-        };
-        let cedar = self.cedar.authorize(request, &facts);
-        for reason in cedar.reasons {
-            builder.reason(reason);
-        }
-        for (module, message) in cedar.errors {
-            builder.error(module, message);
-        }
-        self.rules.run(request, &facts, &mut builder);
-        self.default_denies(&applicable.regimes, &applicable.jurisdictions, &mut builder);
-        builder.finish(&request.id, policy_set, applicable.jurisdictions)
+        Ok(DerivedFacts {
+            applicable,
+            consent,
+            categories,
+        })
     }
 
     /// The explanations of a deny by default: each applicable regime's own rule that processing

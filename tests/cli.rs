@@ -1,0 +1,282 @@
+//! End-to-end tests of the `accord` binary: exit codes, one-line errors, and output shapes.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn accord(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("accord runs")
+}
+
+fn accord_stdin(args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(args)
+        .current_dir(root())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("accord starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("accord runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A bad-input failure: exit 2 and exactly one line on standard error.
+fn assert_bad_input(o: &Output) -> String {
+    assert_eq!(o.status.code(), Some(2), "stderr: {}", stderr(o));
+    let err = stderr(o);
+    assert_eq!(err.trim_end().lines().count(), 1, "one-line error expected: {err}");
+    err.trim_end().to_owned()
+}
+
+fn example(name: &str) -> String {
+    root().join("examples").join(name).display().to_string()
+}
+
+/// Copies the default bundle and jurisdictions into a temp dir, so a test can break one file.
+fn bundle_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    copy_dir(&root().join("policies"), &dir.path().join("policies"));
+    copy_dir(&root().join("jurisdictions"), &dir.path().join("jurisdictions"));
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir").flatten() {
+        let path = entry.path();
+        let target = to.join(entry.file_name());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn check_prints_one_decision_line_and_exits_by_outcome() {
+    let allow = accord(&["check", &example("treatment-read.json")]);
+    assert_eq!(allow.status.code(), Some(0), "{}", stderr(&allow));
+    let out = stdout(&allow);
+    assert_eq!(out.lines().count(), 1);
+    let decision: Value = serde_json::from_str(&out).expect("decision JSON");
+    assert_eq!(decision["decision"], "allow");
+    assert_eq!(decision["tx"], "tx-001");
+    assert!(decision["policy_set"]["version"]
+        .as_str()
+        .is_some_and(|v| v.starts_with("sha256:")));
+
+    let deny = accord(&["check", &example("export-to-us.json")]);
+    assert_eq!(deny.status.code(), Some(1), "a deny is a failed check");
+    let decision: Value = serde_json::from_str(&stdout(&deny)).expect("decision JSON");
+    assert_eq!(decision["decision"], "deny");
+    assert!(!decision["reasons"].as_array().expect("reasons").is_empty());
+}
+
+#[test]
+fn check_is_byte_identical_across_runs() {
+    let a = accord(&["check", &example("export-to-us.json")]);
+    let b = accord(&["check", &example("export-to-us.json")]);
+    assert_eq!(a.stdout, b.stdout);
+}
+
+#[test]
+fn check_reads_standard_input() {
+    let text = std::fs::read_to_string(example("treatment-read.json")).expect("example");
+    let o = accord_stdin(&["check", "-"], &text);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn check_bad_input_names_file_field_and_reason() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        p.display().to_string()
+    };
+    let base: Value =
+        serde_json::from_str(&std::fs::read_to_string(example("treatment-read.json")).expect("ex"))
+            .expect("json");
+    let with = |patch: &dyn Fn(&mut Value)| {
+        let mut v = base.clone();
+        patch(&mut v);
+        v.to_string()
+    };
+
+    let malformed = write("malformed.json", "{ \"id\": ");
+    let err = assert_bad_input(&accord(&["check", &malformed]));
+    assert!(err.contains("malformed.json"), "{err}");
+    assert!(err.contains("EOF"), "{err}");
+
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("unknown-field.json", with(&|v| v["colour"] = "red".into()), "unknown field `colour`"),
+        ("bad-action.json", with(&|v| v["action"] = "peek".into()), "field `action`: unknown variant `peek`"),
+        ("bad-actor.json", with(&|v| v["actor"]["type"] = "Robot".into()), "field `actor.type`: unknown variant `Robot`"),
+        ("bad-time.json", with(&|v| v["timestamp"] = "yesterday".into()), "field `timestamp`: `yesterday` is not an RFC 3339 timestamp"),
+    ];
+    for (name, text, needle) in cases {
+        let path = write(name, &text);
+        let err = assert_bad_input(&accord(&["check", &path]));
+        assert!(err.contains(name), "{err}");
+        assert!(err.contains(needle), "`{needle}` not in {err}");
+    }
+
+    let missing = assert_bad_input(&accord(&["check", "no-such-file.json"]));
+    assert!(missing.contains("no-such-file.json"), "{missing}");
+}
+
+#[test]
+fn replay_prints_decisions_and_a_state_root_per_block() {
+    let o = accord(&["replay", &example("ledger.json")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let lines: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    let roots: Vec<&Value> = lines.iter().filter(|l| l.get("state_root").is_some()).collect();
+    assert_eq!(roots.len(), 3, "one state root per block");
+    assert_eq!(roots[0]["height"], 1);
+    assert_eq!(roots[2]["height"], 3);
+    // Consent changes between blocks change the root.
+    assert_ne!(roots[0]["state_root"], roots[1]["state_root"]);
+    let decisions = lines.iter().filter(|l| l.get("decision").is_some()).count();
+    assert_eq!(decisions, 5 + 4 + 5);
+    // A second run on a fresh state prints the same bytes.
+    assert_eq!(o.stdout, accord(&["replay", &example("ledger.json")]).stdout);
+}
+
+#[test]
+fn replay_flips_a_decision_when_consent_is_withdrawn() {
+    let o = accord(&["replay", &example("ledger.json")]);
+    let by_tx = |id: &str| -> Value {
+        stdout(&o)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).expect("json"))
+            .find(|l| l["tx"] == id)
+            .unwrap_or_else(|| panic!("no decision for {id}"))
+    };
+    // Research read under GDPR consent: allowed in block 1, denied after the revocation in block 2
+    // (GDPR Art. 7(3): withdrawal applies from then on).
+    assert_eq!(by_tx("tx-019")["decision"], "allow", "{}", by_tx("tx-019"));
+    assert_eq!(by_tx("tx-019b")["decision"], "deny");
+}
+
+#[test]
+fn replay_refuses_a_gap_with_the_expected_height() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("gap.json");
+    std::fs::write(
+        &path,
+        r#"[{"height": 1, "transactions": []}, {"height": 3, "transactions": []}]"#,
+    )
+    .expect("write");
+    let err = assert_bad_input(&accord(&["replay", &path.display().to_string()]));
+    assert!(err.contains("blocks[1]"), "{err}");
+    assert!(err.contains("expected height 2, got 3"), "{err}");
+}
+
+#[test]
+fn replay_names_the_bad_transaction_in_a_block() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bad.json");
+    std::fs::write(
+        &path,
+        r#"[{"height": 1, "transactions": [{"id": "t", "kind": "access", "timestamp": "2026-01-01T00:00:00Z"}]}]"#,
+    )
+    .expect("write");
+    let err = assert_bad_input(&accord(&["replay", &path.display().to_string()]));
+    assert!(err.contains("blocks[0]: field `transactions[0]"), "{err}");
+    assert!(err.contains("missing field `actor`"), "{err}");
+}
+
+#[test]
+fn validate_accepts_the_default_bundle() {
+    let o = accord(&["validate", "policies"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("ok: bundle accord-default sha256:"), "{}", stdout(&o));
+}
+
+#[test]
+fn validate_refuses_a_policy_that_fails_the_schema() {
+    let dir = bundle_copy();
+    let policies = dir.path().join("policies");
+    let cedar_dir = policies.join("cedar");
+    let first = std::fs::read_dir(&cedar_dir)
+        .expect("cedar dir")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "cedar"))
+        .expect("a cedar file");
+    let mut text = std::fs::read_to_string(&first).expect("read");
+    text.push_str(
+        "\n@id(\"broken\") @citation(\"none\") @message(\"m\")\npermit (principal, action, resource) when { resource.colour == \"red\" };\n",
+    );
+    std::fs::write(&first, text).expect("write");
+    let o = accord(&["validate", &policies.display().to_string()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("policy `broken`"), "{err}");
+    assert!(err.contains("colour"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1);
+}
+
+#[test]
+fn validate_reports_a_missing_bundle_as_bad_input() {
+    let err = assert_bad_input(&accord(&["validate", "no-such-dir"]));
+    assert!(err.contains("no-such-dir"), "{err}");
+}
+
+#[test]
+fn test_runs_the_default_bundle_cases() {
+    let o = accord(&["test", "policies"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{}", stderr(&o));
+    let last = out.lines().last().expect("summary line");
+    assert!(last.starts_with("test result: "), "{last}");
+    assert!(last.ends_with(" passed, 0 failed"), "{last}");
+}
+
+#[test]
+fn test_reports_a_failing_case_and_exits_1() {
+    let dir = bundle_copy();
+    let policies = dir.path().join("policies");
+    let manifest = std::fs::read_to_string(policies.join("manifest.yaml")).expect("manifest");
+    let manifest = manifest.replace("tests:", "tests:\n  - tests/wrong.yaml");
+    std::fs::write(policies.join("manifest.yaml"), manifest).expect("write");
+    let case = std::fs::read_to_string(example("treatment-read.json")).expect("example");
+    std::fs::write(
+        policies.join("tests/wrong.yaml"),
+        format!("cases:\n  - name: expects the wrong outcome\n    why: proves the runner can fail\n    access: {case}\n    expect: {{ decision: deny }}\n"),
+    )
+    .expect("write");
+    let o = accord(&["test", &policies.display().to_string()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(out.contains("FAIL tests/wrong.yaml :: expects the wrong outcome"), "{out}");
+    assert!(out.contains("expected Deny, got Allow"), "{out}");
+    assert!(out.trim_end().ends_with(" 1 failed"), "{out}");
+}
