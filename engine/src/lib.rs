@@ -20,6 +20,7 @@ pub mod jurisdiction;
 pub mod ledger;
 pub mod rules;
 pub mod transaction;
+mod yaml;
 
 #[cfg(test)]
 mod testing;

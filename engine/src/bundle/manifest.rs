@@ -61,13 +61,9 @@ pub struct ModuleEntry {
 
 impl Manifest {
     pub fn parse(bytes: &[u8]) -> Result<Manifest, BundleError> {
-        let de = serde_yaml::Deserializer::from_slice(bytes);
-        let manifest: Manifest = serde_path_to_error::deserialize(de).map_err(|e| {
-            let field = e.path().to_string();
-            BundleError::Manifest {
-                field,
-                reason: e.into_inner().to_string(),
-            }
+        let manifest: Manifest = crate::yaml::parse(bytes).map_err(|e| BundleError::Manifest {
+            field: e.field,
+            reason: e.reason,
         })?;
         manifest.check()?;
         Ok(manifest)

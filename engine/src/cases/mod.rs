@@ -117,11 +117,10 @@ fn parse_file(bundle: &Bundle, file: &str) -> Result<Vec<PreparedCase>, CaseErro
         path: file.to_owned(),
         reason: "not in the bundle".into(),
     })?;
-    let de = serde_yaml::Deserializer::from_slice(bytes);
-    let parsed: CaseFile = serde_path_to_error::deserialize(de).map_err(|e| CaseError::Field {
+    let parsed: CaseFile = crate::yaml::parse(bytes).map_err(|e| CaseError::Field {
         path: file.to_owned(),
-        field: e.path().to_string(),
-        reason: e.into_inner().to_string(),
+        field: e.field,
+        reason: e.reason,
     })?;
     let defaults = parsed.defaults;
     Ok(parsed

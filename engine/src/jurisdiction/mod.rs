@@ -246,14 +246,10 @@ impl JurisdictionTable {
 }
 
 fn parse_file(path: &str, bytes: &[u8]) -> Result<JurisdictionFile, JurisdictionError> {
-    let de = serde_yaml::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = e.path().to_string();
-        JurisdictionError::Invalid {
-            path: path.to_owned(),
-            field,
-            reason: e.into_inner().to_string(),
-        }
+    crate::yaml::parse(bytes).map_err(|e| JurisdictionError::Invalid {
+        path: path.to_owned(),
+        field: e.field,
+        reason: e.reason,
     })
 }
 
