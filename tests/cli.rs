@@ -47,7 +47,11 @@ fn stderr(o: &Output) -> String {
 fn assert_bad_input(o: &Output) -> String {
     assert_eq!(o.status.code(), Some(2), "stderr: {}", stderr(o));
     let err = stderr(o);
-    assert_eq!(err.trim_end().lines().count(), 1, "one-line error expected: {err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one-line error expected: {err}"
+    );
     err.trim_end().to_owned()
 }
 
@@ -59,7 +63,10 @@ fn example(name: &str) -> String {
 fn bundle_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     copy_dir(&root().join("policies"), &dir.path().join("policies"));
-    copy_dir(&root().join("jurisdictions"), &dir.path().join("jurisdictions"));
+    copy_dir(
+        &root().join("jurisdictions"),
+        &dir.path().join("jurisdictions"),
+    );
     dir
 }
 
@@ -133,10 +140,26 @@ fn check_bad_input_names_file_field_and_reason() {
     assert!(err.contains("EOF"), "{err}");
 
     let cases: Vec<(&str, String, &str)> = vec![
-        ("unknown-field.json", with(&|v| v["colour"] = "red".into()), "unknown field `colour`"),
-        ("bad-action.json", with(&|v| v["action"] = "peek".into()), "field `action`: unknown variant `peek`"),
-        ("bad-actor.json", with(&|v| v["actor"]["type"] = "Robot".into()), "field `actor.type`: unknown variant `Robot`"),
-        ("bad-time.json", with(&|v| v["timestamp"] = "yesterday".into()), "field `timestamp`: `yesterday` is not an RFC 3339 timestamp"),
+        (
+            "unknown-field.json",
+            with(&|v| v["colour"] = "red".into()),
+            "unknown field `colour`",
+        ),
+        (
+            "bad-action.json",
+            with(&|v| v["action"] = "peek".into()),
+            "field `action`: unknown variant `peek`",
+        ),
+        (
+            "bad-actor.json",
+            with(&|v| v["actor"]["type"] = "Robot".into()),
+            "field `actor.type`: unknown variant `Robot`",
+        ),
+        (
+            "bad-time.json",
+            with(&|v| v["timestamp"] = "yesterday".into()),
+            "field `timestamp`: `yesterday` is not an RFC 3339 timestamp",
+        ),
     ];
     for (name, text, needle) in cases {
         let path = write(name, &text);
@@ -157,7 +180,10 @@ fn replay_prints_decisions_and_a_state_root_per_block() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("each line is JSON"))
         .collect();
-    let roots: Vec<&Value> = lines.iter().filter(|l| l.get("state_root").is_some()).collect();
+    let roots: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l.get("state_root").is_some())
+        .collect();
     assert_eq!(roots.len(), 3, "one state root per block");
     assert_eq!(roots[0]["height"], 1);
     assert_eq!(roots[2]["height"], 3);
@@ -166,7 +192,10 @@ fn replay_prints_decisions_and_a_state_root_per_block() {
     let decisions = lines.iter().filter(|l| l.get("decision").is_some()).count();
     assert_eq!(decisions, 5 + 4 + 5);
     // A second run on a fresh state prints the same bytes.
-    assert_eq!(o.stdout, accord(&["replay", &example("ledger.json")]).stdout);
+    assert_eq!(
+        o.stdout,
+        accord(&["replay", &example("ledger.json")]).stdout
+    );
 }
 
 #[test]
@@ -217,7 +246,11 @@ fn replay_names_the_bad_transaction_in_a_block() {
 fn validate_accepts_the_default_bundle() {
     let o = accord(&["validate", "policies"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stdout(&o).starts_with("ok: bundle accord-default sha256:"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).starts_with("ok: bundle accord-default sha256:"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
@@ -276,7 +309,10 @@ fn test_reports_a_failing_case_and_exits_1() {
     let o = accord(&["test", &policies.display().to_string()]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     let out = stdout(&o);
-    assert!(out.contains("FAIL tests/wrong.yaml :: expects the wrong outcome"), "{out}");
+    assert!(
+        out.contains("FAIL tests/wrong.yaml :: expects the wrong outcome"),
+        "{out}"
+    );
     assert!(out.contains("expected Deny, got Allow"), "{out}");
     assert!(out.trim_end().ends_with(" 1 failed"), "{out}");
 }

@@ -217,7 +217,12 @@ impl Bundle {
             }
         }
         let schema_text = files.text(&manifest.schema, "schema")?;
-        let cedar = CedarPolicies::compile(&manifest.schema, schema_text, &cedar_sources)?;
+        let regimes: Vec<String> = jurisdictions
+            .iter()
+            .flat_map(|j| j.regimes.iter().cloned())
+            .collect();
+        let cedar =
+            CedarPolicies::compile(&manifest.schema, schema_text, &cedar_sources, &regimes)?;
         let rules = RuleModules::compile(jurisdictions.clone(), &rhai_sources)?;
         for (i, t) in manifest.tests.iter().enumerate() {
             files.text(t, &format!("tests[{i}]"))?;

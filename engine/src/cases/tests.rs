@@ -23,7 +23,10 @@ fn deep_merge_merges_objects_and_replaces_everything_else() {
         json!({ "a": { "x": 1, "y": [1, 2] }, "b": 1 }),
         json!({ "a": { "y": [3], "z": true }, "c": null }),
     );
-    assert_eq!(merged, json!({ "a": { "x": 1, "y": [3], "z": true }, "b": 1, "c": null }));
+    assert_eq!(
+        merged,
+        json!({ "a": { "x": 1, "y": [3], "z": true }, "b": 1, "c": null })
+    );
 }
 
 #[test]
@@ -49,7 +52,10 @@ cases:
     assert_eq!(failures[2], "no reason names rule `nope`");
     assert_eq!(failures[3], "no obligation of kind `shred`");
     assert_eq!(failures[4], "expected evaluation errors, got none");
-    assert!(failures[5].starts_with("decision reasons: [test/hipaa#treatment"), "{failures:?}");
+    assert!(
+        failures[5].starts_with("decision reasons: [test/hipaa#treatment"),
+        "{failures:?}"
+    );
 }
 
 #[test]
@@ -100,14 +106,24 @@ cases:
 "#,
     );
     assert_eq!(results.len(), 2);
-    assert!(results[0].failures[0].starts_with("cases[0].setup[0]: "), "{:?}", results[0].failures);
-    assert!(results[0].failures[1].starts_with("cases[0].access: "), "{:?}", results[0].failures);
+    assert!(
+        results[0].failures[0].starts_with("cases[0].setup[0]: "),
+        "{:?}",
+        results[0].failures
+    );
+    assert!(
+        results[0].failures[1].starts_with("cases[0].access: "),
+        "{:?}",
+        results[0].failures
+    );
     insta::assert_snapshot!(results[1].failures.join("\n"), @"cases[1].access: field `timestamp`: `not a time` is not an RFC 3339 timestamp: the 'year' component could not be parsed");
 }
 
 #[test]
 fn a_test_file_that_does_not_parse_is_one_failure_naming_file_and_field() {
-    let results = run_with("cases:\n  - name: x\n    why: y\n    access: {}\n    expect: { decision: maybe }\n");
+    let results = run_with(
+        "cases:\n  - name: x\n    why: y\n    access: {}\n    expect: { decision: maybe }\n",
+    );
     assert_eq!(results.len(), 1);
     assert_eq!(results[0].name, "(file)");
     insta::assert_snapshot!(results[0].failures[0], @"tests/cases.yaml: field `cases[0].expect.decision`: unknown variant `maybe`, expected `allow` or `deny` at line 5 column 25");

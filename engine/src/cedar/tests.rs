@@ -73,20 +73,22 @@ fn sliced_fast_path_matches_the_naive_path_on_every_request() {
 }
 
 #[test]
-fn slices_hold_exactly_the_policies_whose_action_scope_can_match() {
+fn slices_hold_exactly_the_policies_that_can_match() {
     let bundle = testing::bundle();
-    let ids = |action: Action| -> Vec<String> {
+    let ids = |action: Action, regimes: &[&str]| -> Vec<String> {
+        let regimes: Vec<String> = regimes.iter().map(|r| r.to_string()).collect();
         let mut ids: Vec<String> = bundle
             .cedar()
-            .slice(action)
+            .slice(action, &regimes)
             .policies()
             .map(|p| p.id().to_string())
             .collect();
         ids.sort();
         ids
     };
+    let both = ["GDPR", "HIPAA"];
     assert_eq!(
-        ids(Action::Read),
+        ids(Action::Read, &both),
         vec![
             "test/gdpr#health-care",
             "test/hipaa#psychotherapy-notes",
@@ -94,13 +96,33 @@ fn slices_hold_exactly_the_policies_whose_action_scope_can_match() {
         ]
     );
     assert_eq!(
-        ids(Action::Share),
+        ids(Action::Share, &both),
         vec![
             "test/hipaa#consented-share",
             "test/hipaa#psychotherapy-notes"
         ]
     );
-    assert_eq!(ids(Action::Delete), vec!["test/hipaa#psychotherapy-notes"]);
+    assert_eq!(
+        ids(Action::Delete, &both),
+        vec!["test/hipaa#psychotherapy-notes"]
+    );
+    // Every fixture policy tests its regime first, so a regime that does not apply drops it.
+    assert_eq!(ids(Action::Read, &["GDPR"]), vec!["test/gdpr#health-care"]);
+    assert!(ids(Action::Read, &[]).is_empty());
+}
+
+#[test]
+fn a_policy_that_tests_its_regime_later_stays_in_every_regime_slice() {
+    // `context.regimes.contains` not first: an earlier conjunct could fail with an error on any
+    // request, so the policy must be evaluated whatever regimes apply.
+    let late = r#"@id("late") @citation("c") @message("m")
+permit (principal, action == Accord::Action::"read", resource)
+when { context.purpose == "TREAT" && context.regimes.contains("GDPR") };"#;
+    let bundle = Bundle::compile(files_with(&[("cedar/gdpr.cedar", late)])).expect("compiles");
+    let slice = bundle.cedar().slice(Action::Read, &[]);
+    assert!(slice
+        .policies()
+        .any(|p| p.id().to_string() == "test/gdpr#late"));
 }
 
 #[test]

@@ -1,1 +1,563 @@
+use super::*;
+use crate::transaction::Transaction;
+use serde_json::{json, Value};
 
+const PATIENT: &str = "patient/p-1";
+const GRANTEE: &str = "org/uni-lab";
+/// Ledger time of the queries: 2026-03-01T10:00:00Z.
+const NOW: &str = "2026-03-01T10:00:00Z";
+
+fn ts(text: &str) -> i64 {
+    Timestamp::parse(text).expect("valid timestamp").unix()
+}
+
+fn purpose(code: &str) -> PurposeOfUse {
+    PurposeOfUse::try_from(code.to_owned()).expect("valid purpose")
+}
+
+/// A consent transaction `tx_id` carrying `consent` (the `consent` object of CONTRACT §3).
+fn consent_tx(tx_id: &str, consent: Value) -> ConsentTransaction {
+    let value = json!({ "id": tx_id, "kind": "consent", "timestamp": "2026-02-01T09:00:00Z",
+                        "consent": consent });
+    match Transaction::from_value(value) {
+        Ok(Transaction::Consent(c)) => c,
+        other => panic!("fixture consent transaction must parse: {other:?}"),
+    }
+}
+
+/// An active grant of `id` to org/uni-lab: HRESCH; read and share; general and genetic data;
+/// 2026-02-01 to 2027-02-01. `patch` is merged over it.
+fn grant(tx_id: &str, id: &str, patch: Value) -> ConsentTransaction {
+    let base = json!({ "id": id, "status": "active", "patient": PATIENT, "grantee": GRANTEE,
+                       "purposes": ["HRESCH"], "actions": ["read", "share"],
+                       "data_categories": ["general", "genetic"],
+                       "period": { "start": "2026-02-01T00:00:00Z", "end": "2027-02-01T00:00:00Z" } });
+    consent_tx(tx_id, crate::cases::deep_merge(base, patch))
+}
+
+fn revoke(tx_id: &str, id: &str, patient: &str) -> ConsentTransaction {
+    consent_tx(
+        tx_id,
+        json!({ "id": id, "status": "revoked", "patient": patient }),
+    )
+}
+
+fn registry_with(txs: &[ConsentTransaction]) -> InMemoryConsentRegistry {
+    let mut registry = InMemoryConsentRegistry::new();
+    for tx in txs {
+        registry
+            .apply(tx)
+            .unwrap_or_else(|e| panic!("fixture transaction {} must apply: {e}", tx.id));
+    }
+    registry
+}
+
+/// Owned parts of a query, so a test can vary one field at a time.
+struct Q {
+    patient: &'static str,
+    grantee: &'static str,
+    purpose: Option<PurposeOfUse>,
+    action: Action,
+    categories: Vec<DataCategory>,
+    at: i64,
+}
+
+impl Q {
+    /// org/uni-lab reads patient/p-1's general data for research, now.
+    fn new() -> Self {
+        Q {
+            patient: PATIENT,
+            grantee: GRANTEE,
+            purpose: Some(purpose("HRESCH")),
+            action: Action::Read,
+            categories: vec![DataCategory::General],
+            at: ts(NOW),
+        }
+    }
+
+    fn facts(&self, registry: &InMemoryConsentRegistry) -> ConsentFacts {
+        registry.facts(&ConsentQuery {
+            patient: self.patient,
+            grantee: self.grantee,
+            purpose: self.purpose.as_ref(),
+            action: self.action,
+            categories: &self.categories,
+            at: self.at,
+        })
+    }
+}
+
+fn refused(registry: &mut InMemoryConsentRegistry, tx: &ConsentTransaction) -> ConsentError {
+    let before = registry.digest();
+    let entries_before: Vec<ConsentEntry> = registry.entries().cloned().collect();
+    let err = match registry.apply(tx) {
+        Ok(()) => panic!("transaction {} must be refused", tx.id),
+        Err(e) => e,
+    };
+    assert_eq!(
+        registry.digest(),
+        before,
+        "a refused transaction must leave the state unchanged"
+    );
+    assert_eq!(
+        registry.entries().cloned().collect::<Vec<_>>(),
+        entries_before
+    );
+    err
+}
+
+#[test]
+fn grant_covers_a_matching_query() {
+    let registry = registry_with(&[grant("tx-1", "consent/c-1", json!({}))]);
+    let facts = Q::new().facts(&registry);
+    assert_eq!(
+        facts,
+        ConsentFacts {
+            categories: vec![DataCategory::General],
+            consent_ids: vec!["consent/c-1".into()],
+            withdrawn: false,
+        }
+    );
+    // Every category the consent names is covered when the record has them all.
+    let both = Q {
+        categories: vec![DataCategory::General, DataCategory::Genetic],
+        action: Action::Share,
+        ..Q::new()
+    };
+    assert_eq!(
+        both.facts(&registry).categories,
+        vec![DataCategory::General, DataCategory::Genetic]
+    );
+}
+
+#[test]
+fn a_mismatch_in_any_named_fact_gives_no_coverage() {
+    let registry = registry_with(&[grant("tx-1", "consent/c-1", json!({}))]);
+    let cases = [
+        (
+            "other patient",
+            Q {
+                patient: "patient/p-2",
+                ..Q::new()
+            },
+        ),
+        (
+            "other grantee",
+            Q {
+                grantee: "org/st-marys",
+                ..Q::new()
+            },
+        ),
+        (
+            "other purpose",
+            Q {
+                purpose: Some(purpose("HMARKT")),
+                ..Q::new()
+            },
+        ),
+        // A request that states no purpose cannot be matched to a purpose-bound consent.
+        (
+            "no purpose",
+            Q {
+                purpose: None,
+                ..Q::new()
+            },
+        ),
+        (
+            "other action",
+            Q {
+                action: Action::Export,
+                ..Q::new()
+            },
+        ),
+        (
+            "other category",
+            Q {
+                categories: vec![DataCategory::Hiv],
+                ..Q::new()
+            },
+        ),
+    ];
+    for (name, query) in cases {
+        assert_eq!(query.facts(&registry), ConsentFacts::default(), "{name}");
+    }
+}
+
+#[test]
+fn partial_category_coverage_names_only_the_covered_categories() {
+    let registry = registry_with(&[grant("tx-1", "consent/c-1", json!({}))]);
+    let query = Q {
+        categories: vec![DataCategory::General, DataCategory::Hiv],
+        ..Q::new()
+    };
+    let facts = query.facts(&registry);
+    // The regime's rule decides whether partial coverage suffices (e.g. Part 2 needs every
+    // category covered); the registry only reports which ones are.
+    assert_eq!(facts.categories, vec![DataCategory::General]);
+    assert_eq!(facts.consent_ids, vec!["consent/c-1"]);
+    assert!(!facts.withdrawn, "nothing was revoked");
+}
+
+#[test]
+fn categories_are_combined_across_consents() {
+    let registry = registry_with(&[
+        grant("tx-1", "consent/c-2", json!({ "data_categories": ["hiv"] })),
+        grant(
+            "tx-2",
+            "consent/c-1",
+            json!({ "data_categories": ["general"] }),
+        ),
+    ]);
+    let query = Q {
+        categories: vec![DataCategory::General, DataCategory::Hiv],
+        ..Q::new()
+    };
+    let facts = query.facts(&registry);
+    assert_eq!(
+        facts.categories,
+        vec![DataCategory::General, DataCategory::Hiv]
+    );
+    assert_eq!(
+        facts.consent_ids,
+        vec!["consent/c-1", "consent/c-2"],
+        "sorted by id"
+    );
+}
+
+#[test]
+fn period_start_is_inclusive_and_end_exclusive() {
+    let registry = registry_with(&[grant("tx-1", "consent/c-1", json!({}))]);
+    let start = ts("2026-02-01T00:00:00Z");
+    let end = ts("2027-02-01T00:00:00Z");
+    let covered = |at: i64| !Q { at, ..Q::new() }.facts(&registry).categories.is_empty();
+    assert!(!covered(start - 1), "one second before start");
+    assert!(covered(start), "at start");
+    assert!(covered(end - 1), "one second before end");
+    assert!(!covered(end), "at end");
+}
+
+#[test]
+fn open_period_bounds_and_no_period_always_cover() {
+    let registry = registry_with(&[
+        grant("tx-1", "consent/c-1", json!({ "period": null })),
+        grant(
+            "tx-2",
+            "consent/c-2",
+            json!({ "patient": "patient/p-2", "period": { "end": null } }),
+        ),
+    ]);
+    let far_past = ts("1990-01-01T00:00:00Z");
+    let far_future = ts("2999-01-01T00:00:00Z");
+    for at in [far_past, far_future] {
+        assert!(!Q { at, ..Q::new() }.facts(&registry).categories.is_empty());
+    }
+    // Open end: covered from start on, never before.
+    let p2 = |at| {
+        Q {
+            patient: "patient/p-2",
+            at,
+            ..Q::new()
+        }
+        .facts(&registry)
+    };
+    assert!(!p2(far_future).categories.is_empty());
+    assert!(p2(far_past).categories.is_empty());
+}
+
+#[test]
+fn expiry_is_judged_by_ledger_time_not_the_wall_clock() {
+    // A consent that ended long ago still covers a query whose ledger time is inside its period:
+    // every node replaying history must decide as the first one did.
+    let registry = registry_with(&[grant(
+        "tx-1",
+        "consent/c-1",
+        json!({ "period": { "start": "2000-01-01T00:00:00Z", "end": "2001-01-01T00:00:00Z" } }),
+    )]);
+    let then = Q {
+        at: ts("2000-06-01T00:00:00Z"),
+        ..Q::new()
+    };
+    assert_eq!(
+        then.facts(&registry).categories,
+        vec![DataCategory::General]
+    );
+    // An expired consent is not a withdrawn one.
+    let now = Q::new().facts(&registry);
+    assert_eq!(now, ConsentFacts::default());
+}
+
+#[test]
+fn revocation_withdraws_from_then_on() {
+    // GDPR Art. 7(3): withdrawal does not affect what was done before it, but applies to every
+    // query after it in ledger order, whatever timestamp that query carries.
+    let mut registry = registry_with(&[grant("tx-1", "consent/c-1", json!({}))]);
+    registry
+        .apply(&revoke("tx-2", "consent/c-1", PATIENT))
+        .expect("revocation applies");
+    let facts = Q::new().facts(&registry);
+    assert!(facts.categories.is_empty());
+    assert!(facts.consent_ids.is_empty());
+    assert!(
+        facts.withdrawn,
+        "a revoked consent naming the query is reported as withdrawn"
+    );
+    let entry = &registry.of_patient(PATIENT)[0];
+    assert_eq!(entry.granted_by, "tx-1");
+    assert_eq!(entry.revoked_by.as_deref(), Some("tx-2"));
+    // The grant's scope is kept (for audit); only its force ends.
+    assert_eq!(entry.record.status, ConsentStatus::Active);
+}
+
+#[test]
+fn revocation_is_not_withdrawn_when_another_consent_still_covers() {
+    let mut registry = registry_with(&[
+        grant("tx-1", "consent/c-1", json!({})),
+        grant(
+            "tx-2",
+            "consent/c-2",
+            json!({ "data_categories": ["general"] }),
+        ),
+    ]);
+    registry
+        .apply(&revoke("tx-3", "consent/c-1", PATIENT))
+        .expect("revocation applies");
+    let facts = Q::new().facts(&registry);
+    assert_eq!(facts.categories, vec![DataCategory::General]);
+    assert_eq!(facts.consent_ids, vec!["consent/c-2"]);
+    assert!(!facts.withdrawn, "every category is still covered by c-2");
+    // For genetic data only the revoked c-1 applied: withdrawn.
+    let genetic = Q {
+        categories: vec![DataCategory::General, DataCategory::Genetic],
+        ..Q::new()
+    };
+    let facts = genetic.facts(&registry);
+    assert_eq!(facts.categories, vec![DataCategory::General]);
+    assert!(facts.withdrawn);
+}
+
+#[test]
+fn revocation_of_an_unrelated_consent_is_not_withdrawal() {
+    let mut registry = registry_with(&[grant(
+        "tx-1",
+        "consent/c-1",
+        json!({ "grantee": "org/other" }),
+    )]);
+    registry
+        .apply(&revoke("tx-2", "consent/c-1", PATIENT))
+        .expect("revocation applies");
+    assert_eq!(Q::new().facts(&registry), ConsentFacts::default());
+}
+
+#[test]
+fn restating_an_active_consent_replaces_its_scope() {
+    let mut registry = registry_with(&[grant("tx-1", "consent/c-1", json!({}))]);
+    registry
+        .apply(&grant(
+            "tx-2",
+            "consent/c-1",
+            json!({ "actions": ["share"] }),
+        ))
+        .expect("re-statement applies");
+    assert!(
+        Q::new().facts(&registry).categories.is_empty(),
+        "read is no longer granted"
+    );
+    let share = Q {
+        action: Action::Share,
+        ..Q::new()
+    };
+    assert_eq!(
+        share.facts(&registry).categories,
+        vec![DataCategory::General]
+    );
+    assert_eq!(registry.len(), 1);
+    assert_eq!(registry.of_patient(PATIENT)[0].granted_by, "tx-2");
+}
+
+#[test]
+fn revocation_refusals_leave_state_unchanged() {
+    let mut registry = registry_with(&[
+        grant("tx-1", "consent/c-1", json!({})),
+        grant("tx-2", "consent/c-2", json!({})),
+    ]);
+    registry
+        .apply(&revoke("tx-3", "consent/c-2", PATIENT))
+        .expect("revocation applies");
+
+    let unknown = refused(&mut registry, &revoke("tx-4", "consent/c-9", PATIENT));
+    assert!(
+        matches!(unknown, ConsentError::UnknownConsent { .. }),
+        "{unknown:?}"
+    );
+    let wrong_patient = refused(&mut registry, &revoke("tx-5", "consent/c-1", "patient/p-2"));
+    assert!(
+        matches!(wrong_patient, ConsentError::PatientMismatch { .. }),
+        "{wrong_patient:?}"
+    );
+    let twice = refused(&mut registry, &revoke("tx-6", "consent/c-2", PATIENT));
+    assert!(
+        matches!(twice, ConsentError::AlreadyRevoked { .. }),
+        "{twice:?}"
+    );
+    // A withdrawn consent cannot be brought back under the same id: the ledger would then hold
+    // two different meanings for one id. The patient grants a new consent instead.
+    let reactivate = refused(&mut registry, &grant("tx-7", "consent/c-2", json!({})));
+    assert!(
+        matches!(reactivate, ConsentError::AlreadyRevoked { .. }),
+        "{reactivate:?}"
+    );
+    // Nor can a grant move an existing consent to another patient.
+    let moved = refused(
+        &mut registry,
+        &grant("tx-8", "consent/c-1", json!({ "patient": "patient/p-2" })),
+    );
+    assert!(
+        matches!(moved, ConsentError::PatientMismatch { .. }),
+        "{moved:?}"
+    );
+
+    assert_eq!(Q::new().facts(&registry).consent_ids, vec!["consent/c-1"]);
+    insta::assert_snapshot!(format!(
+        "{unknown}\n{wrong_patient}\n{twice}\n{reactivate}\n{moved}"
+    ));
+}
+
+#[test]
+fn invalid_records_are_refused_naming_the_field() {
+    let cases = [
+        (
+            "missing grantee",
+            grant("tx-1", "consent/c-1", json!({ "grantee": null })),
+            "consent.grantee",
+        ),
+        (
+            "blank grantee",
+            grant("tx-1", "consent/c-1", json!({ "grantee": " " })),
+            "consent.grantee",
+        ),
+        (
+            "no purposes",
+            grant("tx-1", "consent/c-1", json!({ "purposes": [] })),
+            "consent.purposes",
+        ),
+        (
+            "no actions",
+            grant("tx-1", "consent/c-1", json!({ "actions": [] })),
+            "consent.actions",
+        ),
+        (
+            "no categories",
+            grant("tx-1", "consent/c-1", json!({ "data_categories": [] })),
+            "consent.data_categories",
+        ),
+        (
+            "end before start",
+            grant(
+                "tx-1",
+                "consent/c-1",
+                json!({ "period": { "start": "2026-02-01T00:00:00Z", "end": "2026-01-01T00:00:00Z" } }),
+            ),
+            "consent.period.end",
+        ),
+        // An empty window would be a consent that never covers anything: a mistake, not a grant.
+        (
+            "end equal to start",
+            grant(
+                "tx-1",
+                "consent/c-1",
+                json!({ "period": { "start": "2026-02-01T00:00:00Z", "end": "2026-02-01T01:00:00+01:00" } }),
+            ),
+            "consent.period.end",
+        ),
+        ("empty id", grant("tx-1", "", json!({})), "consent.id"),
+        (
+            "empty patient",
+            grant("tx-1", "consent/c-1", json!({ "patient": "" })),
+            "consent.patient",
+        ),
+        (
+            "revocation with empty patient",
+            revoke("tx-1", "consent/c-1", ""),
+            "consent.patient",
+        ),
+    ];
+    let mut report = String::new();
+    for (name, tx, field) in cases {
+        let mut registry = InMemoryConsentRegistry::new();
+        let err = refused(&mut registry, &tx);
+        match &err {
+            ConsentError::Invalid { field: f, .. } => assert_eq!(f, field, "{name}"),
+            other => panic!("{name}: expected Invalid, got {other:?}"),
+        }
+        assert!(registry.is_empty(), "{name}");
+        report.push_str(&format!("{name}: {err}\n"));
+    }
+    insta::assert_snapshot!(report);
+}
+
+#[test]
+fn revocation_needs_only_id_status_and_patient() {
+    let mut registry = registry_with(&[grant("tx-1", "consent/c-1", json!({}))]);
+    let tx = revoke("tx-2", "consent/c-1", PATIENT);
+    assert_eq!(tx.consent.grantee, None);
+    assert!(tx.consent.purposes.is_empty());
+    registry.apply(&tx).expect("a bare revocation applies");
+}
+
+#[test]
+fn equal_histories_give_equal_digests_and_different_states_differ() {
+    let history = [
+        grant("tx-1", "consent/c-1", json!({})),
+        grant("tx-2", "consent/c-2", json!({ "patient": "patient/p-2" })),
+        revoke("tx-3", "consent/c-1", PATIENT),
+    ];
+    let a = registry_with(&history);
+    let b = registry_with(&history);
+    assert_eq!(a.digest(), b.digest());
+
+    let empty = InMemoryConsentRegistry::new().digest();
+    let one = registry_with(&history[..1]).digest();
+    let two = registry_with(&history[..2]).digest();
+    let all = a.digest();
+    let distinct: std::collections::BTreeSet<_> = [empty, one, two, all].into_iter().collect();
+    assert_eq!(
+        distinct.len(),
+        4,
+        "every step of the history is a different state"
+    );
+
+    // The same grant written by another transaction is a different ledger state.
+    let other_tx = registry_with(&[grant("tx-9", "consent/c-1", json!({}))]).digest();
+    assert_ne!(one, other_tx);
+}
+
+#[test]
+fn from_entries_restores_an_equal_state() {
+    let registry = registry_with(&[
+        grant("tx-1", "consent/c-1", json!({})),
+        grant("tx-2", "consent/c-2", json!({ "patient": "patient/p-2" })),
+        revoke("tx-3", "consent/c-1", PATIENT),
+    ]);
+    let restored = InMemoryConsentRegistry::from_entries(registry.entries().cloned());
+    assert_eq!(restored.digest(), registry.digest());
+    assert_eq!(restored.of_patient(PATIENT), registry.of_patient(PATIENT));
+    assert!(Q::new().facts(&restored).withdrawn);
+}
+
+#[test]
+fn of_patient_lists_that_patients_consents_by_id() {
+    let registry = registry_with(&[
+        grant("tx-1", "consent/c-3", json!({})),
+        grant("tx-2", "consent/c-1", json!({})),
+        grant("tx-3", "consent/c-9", json!({ "patient": "patient/p-2" })),
+        grant("tx-4", "consent/c-2", json!({})),
+    ]);
+    let ids: Vec<String> = registry
+        .of_patient(PATIENT)
+        .into_iter()
+        .map(|e| e.record.id)
+        .collect();
+    assert_eq!(ids, vec!["consent/c-1", "consent/c-2", "consent/c-3"]);
+    assert_eq!(registry.of_patient("patient/p-2").len(), 1);
+    assert!(registry.of_patient("patient/unknown").is_empty());
+}
