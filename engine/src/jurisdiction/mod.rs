@@ -100,6 +100,13 @@ impl JurisdictionTable {
         let mut by_country = BTreeMap::new();
         for (path, file) in files {
             let code = file.code.as_str().to_owned();
+            if let Some((first, _)) = raw.get(&code) {
+                return Err(JurisdictionError::Invalid {
+                    path,
+                    field: "code".into(),
+                    reason: format!("`{code}` is already defined in {first}"),
+                });
+            }
             if let Some(country) = &file.country {
                 if let Some(other) = by_country.insert(country.as_str().to_owned(), code.clone()) {
                     return Err(JurisdictionError::Invalid {
@@ -109,39 +116,47 @@ impl JurisdictionTable {
                     });
                 }
             }
-            if let Some((first, _)) = raw.get(&code) {
+            raw.insert(code, (path, file));
+        }
+        // An alias that is also a code would never be used: `resolve` prefers codes.
+        for (country, code) in &by_country {
+            if raw.contains_key(country) && country != code {
+                let path = raw.get(code).map(|(p, _)| p.clone()).unwrap_or_default();
                 return Err(JurisdictionError::Invalid {
                     path,
-                    field: "code".into(),
-                    reason: format!("`{code}` is already defined in {first}"),
+                    field: "country".into(),
+                    reason: format!("`{country}` is the code of another jurisdiction"),
                 });
             }
-            raw.insert(code, (path, file));
         }
         let mut by_code = BTreeMap::new();
         for (code, (path, file)) in &raw {
             let mut lineage = vec![code.clone()];
             let mut regimes: BTreeSet<String> = BTreeSet::new();
             let mut chain = vec![file];
+            // The file whose `parent` field is being followed: errors name it.
+            let mut current_path = path;
             let mut current = file.parent.as_ref();
             while let Some(parent) = current {
                 let parent = parent.as_str();
-                if lineage.iter().any(|c| c == parent) {
-                    lineage.push(parent.to_owned());
+                if let Some(start) = lineage.iter().position(|c| c == parent) {
+                    let mut cycle = lineage[start..].to_vec();
+                    cycle.push(parent.to_owned());
                     return Err(JurisdictionError::ParentCycle {
-                        path: path.clone(),
-                        cycle: lineage.join(" → "),
+                        path: current_path.clone(),
+                        cycle: cycle.join(" → "),
                     });
                 }
-                let Some((_, parent_file)) = raw.get(parent) else {
+                let Some((parent_path, parent_file)) = raw.get(parent) else {
                     return Err(JurisdictionError::UnknownParent {
-                        path: path.clone(),
+                        path: current_path.clone(),
                         code: lineage.last().cloned().unwrap_or_default(),
                         parent: parent.to_owned(),
                     });
                 };
                 lineage.push(parent.to_owned());
                 chain.push(parent_file);
+                current_path = parent_path;
                 current = parent_file.parent.as_ref();
             }
             let mut parameters = BTreeMap::new();

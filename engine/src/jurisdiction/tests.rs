@@ -293,8 +293,9 @@ fn cycle_and_parent_errors_have_their_own_variants() {
     ]);
     assert_eq!(
         cycle,
+        // Named: the file whose `parent` closes the loop.
         JurisdictionError::ParentCycle {
-            path: "jurisdictions/AA.yaml".into(),
+            path: "jurisdictions/BB.yaml".into(),
             cycle: "AA → BB → AA".into()
         }
     );
@@ -346,4 +347,50 @@ fn file_order_does_not_change_the_table() {
             .collect::<Vec<_>>()
     };
     assert_eq!(summary(&forward), summary(&backward));
+}
+
+#[test]
+fn an_unknown_parent_is_blamed_on_the_file_that_names_it() {
+    let err = load_err(&[
+        ("jurisdictions/AB.yaml", "code: AB\nname: A\nparent: CY\n"),
+        ("jurisdictions/CY.yaml", "code: CY\nname: C\nparent: ZZ\n"),
+    ]);
+    assert_eq!(
+        err,
+        JurisdictionError::UnknownParent {
+            path: "jurisdictions/CY.yaml".into(),
+            code: "CY".into(),
+            parent: "ZZ".into()
+        }
+    );
+}
+
+#[test]
+fn a_country_alias_that_is_another_code_is_refused() {
+    let err = load_err(&[
+        ("jurisdictions/US.yaml", "code: US\nname: United States\n"),
+        (
+            "jurisdictions/CH.yaml",
+            "code: CH\nname: Switzerland\ncountry: US\n",
+        ),
+    ]);
+    insta::assert_snapshot!(err.to_string(), @"jurisdictions/CH.yaml: field `country`: `US` is the code of another jurisdiction");
+}
+
+#[test]
+fn a_duplicate_code_is_reported_as_such_even_with_a_country() {
+    let err = load_err(&[
+        (
+            "jurisdictions/EU-DE.yaml",
+            "code: EU-DE\nname: Germany\ncountry: DE\n",
+        ),
+        (
+            "jurisdictions/copy/EU-DE.yaml",
+            "code: EU-DE\nname: Germany again\ncountry: DE\n",
+        ),
+    ]);
+    assert!(
+        err.to_string().contains("`EU-DE` is already defined in"),
+        "{err}"
+    );
 }

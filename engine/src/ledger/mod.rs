@@ -17,6 +17,7 @@ use crate::transaction::{Transaction, TransactionError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// A block as a ledger node sends it.
@@ -107,12 +108,13 @@ pub struct BlockAnswer {
     pub outcomes: Vec<TxOutcome>,
 }
 
-/// The state after the last applied block.
+/// The state after the last applied block, and the answer to every block applied so far (kept so
+/// that a replay of any known height returns its answer; this ledger serves offline replays).
 pub struct Ledger {
     bundle: Arc<Bundle>,
     activated_at_height: u64,
     consents: InMemoryConsentRegistry,
-    last: Option<BlockAnswer>,
+    answers: BTreeMap<u64, BlockAnswer>,
 }
 
 impl Ledger {
@@ -121,7 +123,7 @@ impl Ledger {
             bundle,
             activated_at_height: 0,
             consents: InMemoryConsentRegistry::new(),
-            last: None,
+            answers: BTreeMap::new(),
         }
     }
 
@@ -130,7 +132,7 @@ impl Ledger {
     }
 
     pub fn height(&self) -> Option<u64> {
-        self.last.as_ref().map(|a| a.height)
+        self.answers.keys().next_back().copied()
     }
 
     /// `sha256:` over the active policy version, its activation height and the consent state.
@@ -143,19 +145,21 @@ impl Ledger {
     }
 
     /// Applies the next block. The first block may have any height; each later one must be the
-    /// next height, and its `previous`, when given, must be the hash of the last block.
+    /// next height, and its `previous`, when given, must be the hash of the last block. A block at a
+    /// height already applied returns that block's answer when it is the same block, and is refused
+    /// as a conflict otherwise.
     pub fn apply(&mut self, block: Block) -> Result<BlockAnswer, LedgerError> {
         let hash = block.hash();
-        if let Some(last) = &self.last {
-            if block.height == last.height {
-                return if hash == last.block_hash {
-                    Ok(last.clone())
-                } else {
-                    Err(LedgerError::Conflict {
-                        height: block.height,
-                    })
-                };
-            }
+        if let Some(known) = self.answers.get(&block.height) {
+            return if hash == known.block_hash {
+                Ok(known.clone())
+            } else {
+                Err(LedgerError::Conflict {
+                    height: block.height,
+                })
+            };
+        }
+        if let Some(last) = self.answers.values().next_back() {
             if block.height != last.height + 1 {
                 return Err(LedgerError::OutOfOrder {
                     expected: last.height + 1,
@@ -207,7 +211,7 @@ impl Ledger {
             state_root: self.state_root(),
             outcomes,
         };
-        self.last = Some(answer.clone());
+        self.answers.insert(answer.height, answer.clone());
         Ok(answer)
     }
 }

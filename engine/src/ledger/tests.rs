@@ -411,3 +411,20 @@ fn block_from_value_is_strict() {
     assert_eq!(negative.field, "height");
     insta::assert_snapshot!(format!("{unknown}\n{missing}\n{negative}"));
 }
+
+#[test]
+fn any_known_height_replays_its_answer_or_is_a_conflict() {
+    // CONTRACT §5: a replayed block returns the same answer, a conflicting block at a known height
+    // is refused — not only for the last block.
+    let mut l = ledger();
+    let first = apply(&mut l, block(1, None, vec![read("tx-1")]));
+    apply(&mut l, block(2, None, vec![grant("tx-2", "consent/c-1")]));
+    let root = l.state_root();
+    assert_eq!(apply(&mut l, block(1, None, vec![read("tx-1")])), first);
+    assert_eq!(
+        refused(&mut l, block(1, None, vec![read("tx-other")])),
+        LedgerError::Conflict { height: 1 }
+    );
+    assert_eq!(l.state_root(), root, "replays and conflicts change nothing");
+    assert_eq!(l.height(), Some(2));
+}

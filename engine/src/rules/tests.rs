@@ -177,3 +177,15 @@ fn modules_outside_the_applicable_regimes_do_not_run() {
     let d = bundle.decide(&request, &InMemoryConsentRegistry::new(), 0);
     assert_eq!(d.decision, Effect::Allow, "{d:?}");
 }
+
+#[test]
+fn obligations_cannot_forge_engine_fields() {
+    let d = decide_with(
+        r#"fn evaluate(tx, env) { [obligation("audit", "c", #{ "module": "other" })] }"#,
+    );
+    assert_fails_closed(&d, "`module` is set by the engine, not by a module");
+    let d = decide_with(
+        r#"fn evaluate(tx, env) { [obligation("audit", "c", #{ deadline: "never" })] }"#,
+    );
+    assert_fails_closed(&d, "`deadline` is set by the engine");
+}

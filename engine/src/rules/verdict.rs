@@ -97,6 +97,10 @@ fn add(
                 if matches!(key.as_str(), "effect" | "kind" | "citation" | "rule") {
                     continue;
                 }
+                // The engine sets these itself; a module may not forge them.
+                if matches!(key.as_str(), "module" | "deadline") {
+                    return Err(format!("`{key}` is set by the engine, not by a module"));
+                }
                 details.insert(
                     key.to_string(),
                     to_json(value).map_err(|e| format!("`{key}`: {e}"))?,

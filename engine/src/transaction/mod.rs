@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 /// A transaction of any kind, as it appears in a block.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Transaction {
-    Access(AccessRequest),
+    Access(Box<AccessRequest>),
     Consent(ConsentTransaction),
     /// Governance messages are interpreted by the governance crate; the engine keeps them whole.
     Governance(GovernanceTransaction),
@@ -38,7 +38,7 @@ impl Transaction {
             "access" => {
                 let request: AccessRequest = from_value(value)?;
                 request.check()?;
-                Ok(Transaction::Access(request))
+                Ok(Transaction::Access(Box::new(request)))
             }
             "consent" => from_value(value).map(Transaction::Consent),
             "governance" => from_value(value).map(Transaction::Governance),
@@ -96,6 +96,13 @@ pub struct AccessRequest {
 impl AccessRequest {
     /// Parses an access transaction from JSON text, naming the field of any error.
     pub fn from_json(text: &str) -> Result<Self, TransactionError> {
+        // serde would also accept a JSON array in field order; a transaction is an object.
+        if !text.trim_start().starts_with('{') {
+            return Err(TransactionError::new(
+                ".",
+                "a transaction must be a JSON object",
+            ));
+        }
         let de = &mut serde_json::Deserializer::from_str(text);
         let request: AccessRequest =
             serde_path_to_error::deserialize(de).map_err(TransactionError::from_path)?;
