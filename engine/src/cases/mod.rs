@@ -11,7 +11,7 @@ pub use err::CaseError;
 use crate::bundle::Bundle;
 use crate::consent::{ConsentRegistry, InMemoryConsentRegistry};
 use crate::decision::{Decision, Effect};
-use crate::transaction::Transaction;
+use crate::transaction::{AccessRequest, Transaction};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -169,27 +169,51 @@ pub(crate) fn deep_merge(base: Value, over: Value) -> Value {
     }
 }
 
-fn run_case(bundle: &Bundle, file: &str, index: usize, case: PreparedCase) -> CaseResult {
-    let mut result = CaseResult {
-        file: file.to_owned(),
-        name: case.name,
-        why: case.why,
-        failures: Vec::new(),
-        decision: None,
-    };
+/// A case ready to decide: its consent state applied and its request parsed.
+pub struct CaseInput {
+    pub file: String,
+    pub name: String,
+    pub registry: InMemoryConsentRegistry,
+    pub request: AccessRequest,
+}
+
+/// Every well-formed case of the bundle, ready to decide (malformed ones are skipped here; the
+/// runner reports them).
+pub fn case_inputs(bundle: &Bundle) -> Vec<CaseInput> {
+    let mut inputs = Vec::new();
+    for file in &bundle.manifest().tests {
+        let Ok(cases) = parse_file(bundle, file) else {
+            continue;
+        };
+        for (index, case) in cases.into_iter().enumerate() {
+            if let Ok((input, _, _)) = prepare(file, index, case) {
+                inputs.push(input);
+            }
+        }
+    }
+    inputs
+}
+
+/// Applies a case's setup and parses its access; a problem is a failed result naming the place.
+fn prepare(
+    file: &str,
+    index: usize,
+    case: PreparedCase,
+) -> Result<(CaseInput, String, Expectation), CaseResult> {
+    let mut failures = Vec::new();
     let at = format!("cases[{index}]");
     let mut registry = InMemoryConsentRegistry::new();
     for (i, step) in case.setup.into_iter().enumerate() {
         match Transaction::from_value(step) {
             Ok(Transaction::Consent(tx)) => {
                 if let Err(e) = registry.apply(&tx) {
-                    result.failures.push(format!("{at}.setup[{i}]: {e}"));
+                    failures.push(format!("{at}.setup[{i}]: {e}"));
                 }
             }
-            Ok(_) => result.failures.push(format!(
+            Ok(_) => failures.push(format!(
                 "{at}.setup[{i}]: setup holds consent transactions only"
             )),
-            Err(e) => result.failures.push(format!("{at}.setup[{i}]: {e}")),
+            Err(e) => failures.push(format!("{at}.setup[{i}]: {e}")),
         }
     }
     let mut access = case.access;
@@ -198,22 +222,51 @@ fn run_case(bundle: &Bundle, file: &str, index: usize, case: PreparedCase) -> Ca
             .or_insert_with(|| Value::from(format!("case-{}", index + 1)));
     }
     let request = match Transaction::from_value(access) {
-        Ok(Transaction::Access(r)) => r,
+        Ok(Transaction::Access(r)) => Some(*r),
         Ok(_) => {
-            result
-                .failures
-                .push(format!("{at}.access: must be an access transaction"));
-            return result;
+            failures.push(format!("{at}.access: must be an access transaction"));
+            None
         }
         Err(e) => {
-            result.failures.push(format!("{at}.access: {e}"));
-            return result;
+            failures.push(format!("{at}.access: {e}"));
+            None
         }
     };
-    let decision = bundle.decide(&request, &registry, 0);
-    result.failures.extend(check(&case.expect, &decision));
-    result.decision = Some(decision);
-    result
+    match request {
+        Some(request) if failures.is_empty() => Ok((
+            CaseInput {
+                file: file.to_owned(),
+                name: case.name,
+                registry,
+                request,
+            },
+            case.why,
+            case.expect,
+        )),
+        _ => Err(CaseResult {
+            file: file.to_owned(),
+            name: case.name,
+            why: case.why,
+            failures,
+            decision: None,
+        }),
+    }
+}
+
+fn run_case(bundle: &Bundle, file: &str, index: usize, case: PreparedCase) -> CaseResult {
+    match prepare(file, index, case) {
+        Ok((input, why, expect)) => {
+            let decision = bundle.decide(&input.request, &input.registry, 0);
+            CaseResult {
+                file: input.file,
+                name: input.name,
+                why,
+                failures: check(&expect, &decision),
+                decision: Some(decision),
+            }
+        }
+        Err(failed) => failed,
+    }
 }
 
 /// Compares a decision with an expectation; each mismatch is one line.

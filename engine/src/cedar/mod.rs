@@ -1,20 +1,16 @@
 //! Cedar authorization: a bundle's policies compiled once, validated against its schema, and sliced
-//! by action and applicable regimes so that each request evaluates only the policies that can match.
+//! so that each request evaluates only the policies that can match it ([`slice`] says how, and why
+//! the result is exact).
 //!
 //! [`CedarPolicies`] guarantees: every policy parsed, validated (strict mode) and carries `@id`,
-//! `@citation` and `@message`; its id is `module#rule`, unique in the bundle; and, for every action
-//! and set of applicable regimes, the slice holds every policy that can match or fail on such a
-//! request, so a slice gives the same Cedar outcome, determining policies and errors as the whole
-//! set (asserted against [`reference`] in tests).
-//!
-//! A policy leaves a slice only for a reason Cedar itself guarantees: its action scope excludes the
-//! action, or its first condition is `when { context.regimes.contains("R") && ... }` and R does not
-//! apply — Cedar evaluates that conjunct first and stops there, so the policy neither matches nor
-//! errors.
+//! `@citation` and `@message`; its id is `module#rule`, unique in the bundle; and a request's slice
+//! gives the same Cedar outcome, determining policies and errors as the whole set (asserted against
+//! [`reference`] in tests).
 
 mod err;
 pub mod reference;
 mod request;
+mod slice;
 
 pub use err::CedarError;
 pub use request::RequestFacts;
@@ -23,11 +19,12 @@ pub(crate) use request::TYPED_ATTRIBUTES;
 use crate::decision::{Reason, RuleEffect};
 use crate::transaction::{AccessRequest, Action};
 use cedar_policy::{
-    ActionConstraint, Authorizer, Effect, EntityTypeName, EntityUid, PolicyId, PolicySet, Response,
-    Schema, ValidationMode, Validator,
+    Authorizer, Effect, EntityTypeName, EntityUid, PolicyId, PolicySet, Response, Schema,
+    ValidationMode, Validator,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// One Cedar module's source, as named in the manifest.
 pub struct CedarSource<'a> {
@@ -62,10 +59,7 @@ pub struct CedarOutcome {
 pub struct CedarPolicies {
     schema: Schema,
     all: PolicySet,
-    /// Regimes that key the slices, sorted; bit `i` of a mask stands for `regimes[i]`.
-    regimes: Vec<String>,
-    /// Indexed by `action.index() << regimes.len() | mask`.
-    slices: Vec<PolicySet>,
+    slices: slice::SliceIndex,
     action_uids: Vec<EntityUid>,
     actor_type: EntityTypeName,
     record_type: EntityTypeName,
@@ -75,9 +69,6 @@ pub struct CedarPolicies {
 
 /// The Cedar namespace of the schema Accord builds requests for.
 pub const NAMESPACE: &str = "Accord";
-
-/// Above this many regimes, slices are keyed by action alone (2^n slices per action otherwise).
-const MAX_SLICED_REGIMES: usize = 6;
 
 impl CedarPolicies {
     /// Parses the schema and every module, checks annotations, validates, and slices.
@@ -133,50 +124,10 @@ impl CedarPolicies {
                 )
             })
             .collect();
-        let mut regimes: Vec<String> = regimes.to_vec();
-        regimes.sort();
-        regimes.dedup();
-        if regimes.len() > MAX_SLICED_REGIMES {
-            regimes.clear();
-        }
-        let required: Vec<(Option<usize>, &cedar_policy::Policy)> = all
-            .policies()
-            .map(|p| {
-                let bit = required_regime(p).and_then(|r| regimes.iter().position(|x| *x == r));
-                (bit, p)
-            })
-            .collect();
-        let masks = 1usize << regimes.len();
-        let mut slices = Vec::with_capacity(action_uids.len() * masks);
-        for uid in &action_uids {
-            for mask in 0..masks {
-                let mut slice = PolicySet::new();
-                for (bit, policy) in &required {
-                    if bit.is_some_and(|b| mask & (1 << b) == 0) {
-                        continue;
-                    }
-                    let applies = match policy.action_constraint() {
-                        ActionConstraint::Any => true,
-                        ActionConstraint::Eq(a) => &a == uid,
-                        // Our schema has no action groups, so `in` is membership; a name that is
-                        // not one of our actions keeps the policy in every slice (sound).
-                        ActionConstraint::In(list) => {
-                            list.iter().any(|a| a == uid || !action_uids.contains(a))
-                        }
-                    };
-                    if applies {
-                        slice
-                            .add((*policy).clone())
-                            .map_err(|e| CedarError::Internal(e.to_string()))?;
-                    }
-                }
-                slices.push(slice);
-            }
-        }
+        let slices = slice::SliceIndex::new(&all, action_uids.clone(), regimes);
         Ok(CedarPolicies {
             schema,
             all,
-            regimes,
             slices,
             action_uids,
             actor_type,
@@ -195,15 +146,31 @@ impl CedarPolicies {
         &self.all
     }
 
-    /// The policies that can match or fail on a request for `action` where exactly `regimes` apply.
-    pub fn slice(&self, action: Action, regimes: &[String]) -> &PolicySet {
-        let mut mask = 0usize;
-        for (bit, regime) in self.regimes.iter().enumerate() {
-            if regimes.iter().any(|r| r == regime) {
-                mask |= 1 << bit;
-            }
-        }
-        &self.slices[(action.index() << self.regimes.len()) | mask]
+    /// The policies that can match or fail on `request` with these facts.
+    pub fn slice(&self, request: &AccessRequest, facts: &RequestFacts<'_>) -> Arc<PolicySet> {
+        let context = request::context_attrs(request, facts);
+        self.slice_with(request, facts, &context)
+    }
+
+    fn slice_with(
+        &self,
+        request: &AccessRequest,
+        facts: &RequestFacts<'_>,
+        context: &[(&'static str, request::Attr<'_>)],
+    ) -> Arc<PolicySet> {
+        let flag = |name: &str| {
+            context
+                .iter()
+                .any(|(k, v)| *k == name && matches!(v, request::Attr::Bool(true)))
+        };
+        self.slices.slice(&slice::RequestView {
+            action: request.action,
+            regimes: &facts.applicable.regimes,
+            purpose: request.context.purpose_of_use.as_ref().map(|p| p.as_str()),
+            kind: request.actor.kind,
+            flag: &flag,
+            categories: facts.categories,
+        })
     }
 
     pub fn action_uid(&self, action: Action) -> &EntityUid {
@@ -226,14 +193,15 @@ impl CedarPolicies {
         self.meta.is_empty()
     }
 
-    /// Decides `request` on the action's slice, with entities built directly from the typed request.
+    /// Decides `request` on its slice, with entities built directly from the typed request.
     pub fn authorize(&self, request: &AccessRequest, facts: &RequestFacts<'_>) -> CedarOutcome {
-        match request::build(self, request, facts) {
+        let context = request::context_attrs(request, facts);
+        let slice = self.slice_with(request, facts, &context);
+        match request::build(self, request, facts, context) {
             Ok((cedar_request, entities)) => {
-                let slice = self.slice(request.action, &facts.applicable.regimes);
                 let response = self
                     .authorizer
-                    .is_authorized(&cedar_request, slice, &entities);
+                    .is_authorized(&cedar_request, &slice, &entities);
                 self.outcome(&response)
             }
             Err(message) => CedarOutcome {
@@ -289,26 +257,6 @@ impl CedarPolicies {
             errors,
         }
     }
-}
-
-/// The regime a policy tests first: its first condition is `when` and the leftmost conjunct of its
-/// body is `context.regimes.contains("R")`. Read from the policy's JSON form, which mirrors its AST.
-fn required_regime(policy: &cedar_policy::Policy) -> Option<String> {
-    let json = policy.to_json().ok()?;
-    let first = json.get("conditions")?.as_array()?.first()?;
-    if first.get("kind")?.as_str()? != "when" {
-        return None;
-    }
-    let mut expr = first.get("body")?;
-    while let Some(and) = expr.get("&&") {
-        expr = and.get("left")?;
-    }
-    let contains = expr.get("contains")?;
-    let left = contains.get("left")?.get(".")?;
-    let is_regimes = left.get("left")?.get("Var")?.as_str()? == "context"
-        && left.get("attr")?.as_str()? == "regimes";
-    let regime = contains.get("right")?.get("Value")?.as_str()?;
-    is_regimes.then(|| regime.to_owned())
 }
 
 /// Parses one module file, renames each policy `module#id`, and records its annotations.

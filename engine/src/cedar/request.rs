@@ -1,4 +1,5 @@
-//! Builds the Cedar request and entities straight from the typed transaction, without JSON.
+//! Builds the Cedar request and entities straight from the typed transaction: no JSON, and no
+//! expressions to evaluate — attribute values are built as Cedar core values.
 //!
 //! The shapes here must match `schema.cedarschema`; [`super::reference`] builds the same request
 //! through Cedar's JSON path with schema checking, and tests assert that both decide alike.
@@ -7,8 +8,12 @@ use super::CedarPolicies;
 use crate::consent::ConsentFacts;
 use crate::jurisdiction::Applicable;
 use crate::transaction::{AccessRequest, DataCategory};
-use cedar_policy::{Context, Entities, Entity, EntityId, EntityUid, Request, RestrictedExpression};
-use std::collections::HashSet;
+use cedar_policy::{Context, Entities, Entity, EntityId, EntityUid, Request};
+use cedar_policy_core::ast as core;
+use ref_cast::RefCast;
+use smol_str::SmolStr;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 /// Facts the engine derived for a request, shared by Cedar and Rhai.
 #[derive(Debug, Clone, Copy)]
@@ -160,6 +165,17 @@ pub(crate) fn context_attrs<'a>(
             ),
         ),
         (
+            "holder_regimes",
+            Attr::Strings(
+                facts
+                    .applicable
+                    .holder_regimes
+                    .iter()
+                    .map(String::as_str)
+                    .collect(),
+            ),
+        ),
+        (
             "consent_categories",
             Attr::Strings(
                 facts
@@ -186,27 +202,37 @@ pub(crate) fn context_attrs<'a>(
     ]
 }
 
-fn restricted(attr: Attr<'_>) -> RestrictedExpression {
+/// A core value for one attribute. Built directly, not through an expression that Cedar would
+/// then have to evaluate: that evaluation was over half the cost of a request.
+fn value(attr: Attr<'_>) -> core::Value {
     match attr {
-        Attr::Str(s) => RestrictedExpression::new_string(s.to_owned()),
-        Attr::Bool(b) => RestrictedExpression::new_bool(b),
-        Attr::Strings(list) => RestrictedExpression::new_set(
-            list.into_iter()
-                .map(|s| RestrictedExpression::new_string(s.to_owned())),
-        ),
+        Attr::Str(s) => core::Value::from(s),
+        Attr::Bool(b) => core::Value::from(b),
+        Attr::Strings(list) => {
+            core::Value::set_of_lits(list.into_iter().map(core::Literal::from), None)
+        }
     }
 }
 
-fn entity(uid: EntityUid, attrs: Vec<(&'static str, Attr<'_>)>) -> Result<Entity, String> {
-    Entity::new_with_tags(
-        uid,
+fn entity(uid: EntityUid, attrs: Vec<(&'static str, Attr<'_>)>) -> Entity {
+    Entity::from(core::Entity::new_with_attr_partial_value(
+        uid.into(),
         attrs
             .into_iter()
-            .map(|(k, v)| (k.to_owned(), restricted(v))),
+            .map(|(k, v)| (SmolStr::new_static(k), core::PartialValue::Value(value(v)))),
+        HashSet::new(),
         HashSet::new(),
         [],
-    )
-    .map_err(|e| format!("building entity: {e}"))
+    ))
+}
+
+fn context(attrs: Vec<(&'static str, Attr<'_>)>) -> Context {
+    let record: BTreeMap<SmolStr, core::Value> = attrs
+        .into_iter()
+        .map(|(k, v)| (SmolStr::new_static(k), value(v)))
+        .collect();
+    // `Context` is a transparent wrapper of the core context (`#[repr(transparent)]`, RefCast).
+    Context::ref_cast(&core::Context::Value(Arc::new(record))).clone()
 }
 
 pub(crate) fn actor_uid(policies: &CedarPolicies, request: &AccessRequest) -> EntityUid {
@@ -228,19 +254,15 @@ pub(super) fn build(
     policies: &CedarPolicies,
     request: &AccessRequest,
     facts: &RequestFacts<'_>,
+    context_attrs: Vec<(&'static str, Attr<'_>)>,
 ) -> Result<(Request, Entities), String> {
     let principal = actor_uid(policies, request);
     let resource = record_uid(policies, request);
-    let actor = entity(principal.clone(), actor_attrs(request))?;
-    let record = entity(resource.clone(), record_attrs(request, facts))?;
+    let actor = entity(principal.clone(), actor_attrs(request));
+    let record = entity(resource.clone(), record_attrs(request, facts));
     let entities = Entities::from_entities([actor, record], None)
         .map_err(|e| format!("building entities: {e}"))?;
-    let context = Context::from_pairs(
-        context_attrs(request, facts)
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), restricted(v))),
-    )
-    .map_err(|e| format!("building context: {e}"))?;
+    let context = context(context_attrs);
     let cedar_request = Request::new(
         principal,
         policies.action_uid(request.action).clone(),

@@ -6,6 +6,31 @@ use crate::testing::{self, access, files_with};
 use crate::transaction::DataCategory;
 use serde_json::json;
 
+/// The slice's policy ids for `request` where exactly `regimes` apply (no consent).
+fn slice_ids(bundle: &Bundle, request: &AccessRequest, regimes: &[&str]) -> Vec<String> {
+    let applicable = Applicable {
+        jurisdictions: vec![],
+        regimes: regimes.iter().map(|r| r.to_string()).collect(),
+        holder_regimes: vec![],
+        patient_jurisdiction: None,
+    };
+    let consent = ConsentFacts::default();
+    let categories = request.data_categories();
+    let facts = RequestFacts {
+        applicable: &applicable,
+        consent: &consent,
+        categories: &categories,
+    };
+    let mut ids: Vec<String> = bundle
+        .cedar()
+        .slice(request, &facts)
+        .policies()
+        .map(|p| p.id().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
 fn compile_err(policies: &str) -> String {
     match Bundle::compile(files_with(&[("cedar/gdpr.cedar", policies)])) {
         Ok(_) => panic!("policies must be refused:\n{policies}"),
@@ -76,35 +101,26 @@ fn sliced_fast_path_matches_the_naive_path_on_every_request() {
 fn slices_hold_exactly_the_policies_that_can_match() {
     let bundle = testing::bundle();
     let ids = |action: Action, regimes: &[&str]| -> Vec<String> {
-        let regimes: Vec<String> = regimes.iter().map(|r| r.to_string()).collect();
-        let mut ids: Vec<String> = bundle
-            .cedar()
-            .slice(action, &regimes)
-            .policies()
-            .map(|p| p.id().to_string())
-            .collect();
-        ids.sort();
-        ids
+        slice_ids(
+            &bundle,
+            &access(json!({ "action": action.as_str() })),
+            regimes,
+        )
     };
     let both = ["GDPR", "HIPAA"];
+    // The record is `general`: the psychotherapy-notes forbid guards on its category and drops.
     assert_eq!(
         ids(Action::Read, &both),
-        vec![
-            "test/gdpr#health-care",
-            "test/hipaa#psychotherapy-notes",
-            "test/hipaa#treatment"
-        ]
+        vec!["test/gdpr#health-care", "test/hipaa#treatment"]
     );
     assert_eq!(
         ids(Action::Share, &both),
-        vec![
-            "test/hipaa#consented-share",
-            "test/hipaa#psychotherapy-notes"
-        ]
+        vec!["test/hipaa#consented-share"]
     );
-    assert_eq!(
-        ids(Action::Delete, &both),
-        vec!["test/hipaa#psychotherapy-notes"]
+    assert!(ids(Action::Delete, &both).is_empty());
+    let notes = access(json!({ "resource": { "data_categories": ["psychotherapy-notes"] } }));
+    assert!(
+        slice_ids(&bundle, &notes, &both).contains(&"test/hipaa#psychotherapy-notes".to_owned())
     );
     // Every fixture policy tests its regime first, so a regime that does not apply drops it.
     assert_eq!(ids(Action::Read, &["GDPR"]), vec!["test/gdpr#health-care"]);
@@ -112,17 +128,29 @@ fn slices_hold_exactly_the_policies_that_can_match() {
 }
 
 #[test]
+fn slices_drop_policies_whose_purpose_or_kind_guard_fails() {
+    let bundle = testing::bundle();
+    let ids = |patch: serde_json::Value| slice_ids(&bundle, &access(patch), &["GDPR", "HIPAA"]);
+    // The fixture's `treatment` policy guards on purpose TREAT, then on kind via a later conjunct.
+    assert!(ids(json!({})).contains(&"test/hipaa#treatment".to_owned()));
+    assert!(!ids(json!({ "context": { "purpose_of_use": "HPAYMT" } }))
+        .contains(&"test/hipaa#treatment".to_owned()));
+    // A purpose no guard names shares the "other" class and is sliced the same way.
+    assert_eq!(
+        ids(json!({ "context": { "purpose_of_use": "ZZZ" } })),
+        ids(json!({ "context": { "purpose_of_use": "YYY" } }))
+    );
+}
+
+#[test]
 fn a_policy_that_tests_its_regime_later_stays_in_every_regime_slice() {
-    // `context.regimes.contains` not first: an earlier conjunct could fail with an error on any
-    // request, so the policy must be evaluated whatever regimes apply.
+    // The regime test comes after a conjunct that is not a recognised guard: that conjunct could
+    // fail with an error on any request, so the policy is evaluated whatever regimes apply.
     let late = r#"@id("late") @citation("c") @message("m")
 permit (principal, action == Accord::Action::"read", resource)
-when { context.purpose == "TREAT" && context.regimes.contains("GDPR") };"#;
+when { resource.fhir_type == "Observation" && context.regimes.contains("GDPR") };"#;
     let bundle = Bundle::compile(files_with(&[("cedar/gdpr.cedar", late)])).expect("compiles");
-    let slice = bundle.cedar().slice(Action::Read, &[]);
-    assert!(slice
-        .policies()
-        .any(|p| p.id().to_string() == "test/gdpr#late"));
+    assert!(slice_ids(&bundle, &access(json!({})), &[]).contains(&"test/gdpr#late".to_owned()));
 }
 
 #[test]
@@ -132,6 +160,7 @@ fn determining_policies_carry_module_rule_and_citation() {
     let applicable = Applicable {
         jurisdictions: vec!["US".into()],
         regimes: vec!["HIPAA".into()],
+        holder_regimes: vec!["HIPAA".into()],
         patient_jurisdiction: None,
     };
     let consent = ConsentFacts::default();
@@ -234,4 +263,27 @@ fn reference_path_is_schema_checked() {
     let request = access(json!({ "action": "export" }));
     let decision = bundle.decide(&request, &InMemoryConsentRegistry::new(), 0);
     assert!(!decision.is_allow());
+}
+
+#[test]
+fn every_boolean_context_attribute_is_a_known_flag() {
+    // The slicer keys on boolean context attributes by name; a new one must be added there too.
+    let request = access(json!({}));
+    let applicable = Applicable::default();
+    let consent = ConsentFacts::default();
+    let categories = request.data_categories();
+    let facts = RequestFacts {
+        applicable: &applicable,
+        consent: &consent,
+        categories: &categories,
+    };
+    let mut flags: Vec<&str> = request::context_attrs(&request, &facts)
+        .into_iter()
+        .filter(|(_, v)| matches!(v, request::Attr::Bool(_)))
+        .map(|(k, _)| k)
+        .collect();
+    flags.sort();
+    let mut known = slice::CONTEXT_FLAGS.to_vec();
+    known.sort();
+    assert_eq!(flags, known);
 }

@@ -52,6 +52,10 @@ pub struct Applicable {
     pub jurisdictions: Vec<String>,
     /// Union of their regimes, sorted.
     pub regimes: Vec<String>,
+    /// Regimes of the actor's and the resource's jurisdictions only: the law that binds the party
+    /// holding or using the record (a recipient's or a resident's law does not make a foreign
+    /// holder a HIPAA covered entity). A subset of `regimes`, sorted.
+    pub holder_regimes: Vec<String>,
     /// The jurisdiction of the patient's residence, if known.
     pub patient_jurisdiction: Option<String>,
 }
@@ -231,6 +235,7 @@ impl JurisdictionTable {
             codes.extend(j.lineage.iter().cloned());
             regimes.extend(j.regimes.iter().cloned());
         }
+        let holder_regimes: Vec<String> = regimes.iter().cloned().collect();
         let residence = request
             .resource
             .patient
@@ -250,6 +255,7 @@ impl JurisdictionTable {
         Ok(Applicable {
             jurisdictions: codes.into_iter().collect(),
             regimes: regimes.into_iter().collect(),
+            holder_regimes,
             patient_jurisdiction: residence.map(|j| j.code.clone()),
         })
     }

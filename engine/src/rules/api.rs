@@ -20,10 +20,12 @@ impl ParameterTable {
         let params = table
             .iter()
             .map(|j| {
+                // Shared and read-only: `param` hands out a reference, not a deep copy of (say) a
+                // 30-country list, and no module can change what the next one reads.
                 let converted = j
                     .parameters
                     .iter()
-                    .map(|(k, v)| (k.clone(), json_to_dynamic(v)))
+                    .map(|(k, v)| (k.clone(), json_to_dynamic(v).into_read_only().into_shared()))
                     .collect();
                 (j.code.clone(), converted)
             })
@@ -35,6 +37,30 @@ impl ParameterTable {
         let code = self.table.resolve(code).map(|j| j.code.as_str())?;
         self.params.get(code).and_then(|p| p.get(name))
     }
+
+    /// `name` from the most specific of `jurisdictions` in which `regime` applies and that defines
+    /// it: the deepest (longest lineage), then the first in code order.
+    fn for_regime(&self, jurisdictions: &[String], regime: &str, name: &str) -> Option<&Dynamic> {
+        let mut best: Option<(usize, &str)> = None;
+        for code in jurisdictions {
+            let Some(j) = self.table.get(code) else {
+                continue;
+            };
+            if !j.regimes.contains(regime) || !j.parameters.contains_key(name) {
+                continue;
+            }
+            if best.is_none_or(|(depth, _)| j.lineage.len() > depth) {
+                best = Some((j.lineage.len(), code));
+            }
+        }
+        best.and_then(|(_, code)| self.get(code, name))
+    }
+}
+
+/// What native functions may know of the request being decided, passed as the call's tag.
+#[derive(Clone)]
+pub(super) struct CallTag {
+    pub jurisdictions: Arc<Vec<String>>,
 }
 
 pub(crate) fn json_to_dynamic(value: &Value) -> Dynamic {
@@ -95,6 +121,18 @@ pub(super) fn register(engine: &mut Engine, table: Arc<JurisdictionTable>) {
     engine.register_fn("param", move |code: &str, name: &str| -> Dynamic {
         p.get(code, name).cloned().unwrap_or(Dynamic::UNIT)
     });
+    let p = params.clone();
+    engine.register_fn(
+        "regime_param",
+        move |ctx: rhai::NativeCallContext, regime: &str, name: &str| -> Dynamic {
+            let Some(tag) = ctx.tag().and_then(|t| t.clone().try_cast::<CallTag>()) else {
+                return Dynamic::UNIT;
+            };
+            p.for_regime(&tag.jurisdictions, regime, name)
+                .cloned()
+                .unwrap_or(Dynamic::UNIT)
+        },
+    );
     let p = params;
     engine.register_fn("has_param", move |code: &str, name: &str| -> bool {
         p.get(code, name).is_some()
@@ -110,6 +148,22 @@ pub(super) fn register(engine: &mut Engine, table: Arc<JurisdictionTable>) {
     engine.register_fn("in_regime", move |code: &str, regime: &str| -> bool {
         t.resolve(code).is_some_and(|j| j.regimes.contains(regime))
     });
+    // Specialised for strings: the generic `contains` calls `==` through the engine per element.
+    engine.register_fn(
+        "contains",
+        |list: &mut Array, item: ImmutableString| -> bool {
+            list.iter().any(|x| {
+                x.read_lock::<ImmutableString>()
+                    .is_some_and(|s| s.as_str() == item.as_str())
+            })
+        },
+    );
+    engine.register_fn("contains_all", |have: &mut Array, need: Array| -> bool {
+        need.iter().all(|n| {
+            have.iter()
+                .any(|h| h.type_id() == n.type_id() && h.to_string() == n.to_string())
+        })
+    });
     engine.register_fn("hours_after", |seconds: i64, hours: i64| -> Dynamic {
         hours
             .checked_mul(3600)
@@ -119,20 +173,31 @@ pub(super) fn register(engine: &mut Engine, table: Arc<JurisdictionTable>) {
     });
 }
 
+/// Nested values are shared and read-only: `let ctx = tx.context;` in a module then costs a
+/// reference count, not a deep copy, and nothing a module does is seen by the next.
+fn frozen(value: Dynamic) -> Dynamic {
+    value.into_read_only().into_shared()
+}
+
 fn strings<'a>(items: impl IntoIterator<Item = &'a str>) -> Dynamic {
-    Dynamic::from_array(items.into_iter().map(string).collect::<Array>())
+    frozen(Dynamic::from_array(
+        items.into_iter().map(string).collect::<Array>(),
+    ))
+}
+
+fn map(map: Map) -> Dynamic {
+    frozen(Dynamic::from_map(map))
 }
 
 fn string(s: &str) -> Dynamic {
     Dynamic::from(s.to_owned())
 }
 
-fn object(map: &serde_json::Map<String, Value>) -> Dynamic {
-    Dynamic::from_map(
-        map.iter()
-            .map(|(k, v)| (k.as_str().into(), json_to_dynamic(v)))
-            .collect(),
-    )
+fn object(object: &serde_json::Map<String, Value>) -> Dynamic {
+    map(object
+        .iter()
+        .map(|(k, v)| (k.as_str().into(), json_to_dynamic(v)))
+        .collect())
 }
 
 /// `tx`: the transaction with defaults filled in (absent strings `""`, absent lists `[]`).
@@ -175,7 +240,7 @@ pub(super) fn tx_value(request: &AccessRequest, facts: &RequestFacts<'_>) -> Dyn
     let mut r = Map::new();
     r.insert("id".into(), string(&resource.id));
     r.insert("type".into(), string(resource.kind.as_str()));
-    r.insert("patient".into(), Dynamic::from_map(patient));
+    r.insert("patient".into(), map(patient));
     r.insert(
         "data_categories".into(),
         strings(facts.categories.iter().map(|c| c.as_str())),
@@ -215,7 +280,7 @@ pub(super) fn tx_value(request: &AccessRequest, facts: &RequestFacts<'_>) -> Dyn
         "legal_basis".into(),
         opt(ctx.legal_basis.map(|b| b.as_str())),
     );
-    c.insert("recipient".into(), Dynamic::from_map(recipient));
+    c.insert("recipient".into(), map(recipient));
     c.insert("break_glass".into(), Dynamic::from_bool(ctx.break_glass));
     c.insert(
         "treating_relationship".into(),
@@ -227,10 +292,10 @@ pub(super) fn tx_value(request: &AccessRequest, facts: &RequestFacts<'_>) -> Dyn
     tx.insert("id".into(), string(&request.id));
     tx.insert("kind".into(), string("access"));
     tx.insert("timestamp".into(), string(request.timestamp.as_str()));
-    tx.insert("actor".into(), Dynamic::from_map(a));
+    tx.insert("actor".into(), map(a));
     tx.insert("action".into(), string(request.action.as_str()));
-    tx.insert("resource".into(), Dynamic::from_map(r));
-    tx.insert("context".into(), Dynamic::from_map(c));
+    tx.insert("resource".into(), map(r));
+    tx.insert("context".into(), map(c));
     Dynamic::from_map(tx)
 }
 
@@ -244,6 +309,10 @@ pub(super) fn env_value(request: &AccessRequest, facts: &RequestFacts<'_>) -> Dy
     env.insert(
         "regimes".into(),
         strings(facts.applicable.regimes.iter().map(String::as_str)),
+    );
+    env.insert(
+        "holder_regimes".into(),
+        strings(facts.applicable.holder_regimes.iter().map(String::as_str)),
     );
     env.insert("now".into(), Dynamic::from_int(request.timestamp.unix()));
     let age = request

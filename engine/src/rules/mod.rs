@@ -121,22 +121,28 @@ impl RuleModules {
         facts: &RequestFacts<'_>,
         builder: &mut DecisionBuilder,
     ) {
-        let mut inputs: Option<(Dynamic, Dynamic)> = None;
+        let mut inputs: Option<(Dynamic, Dynamic, Dynamic)> = None;
         for module in &self.modules {
             if !applies(module, request.action, facts) {
                 continue;
             }
             // Built once per request, read-only and shared: modules cannot change what the next sees.
-            let (tx, env) = inputs.get_or_insert_with(|| {
+            let (tx, env, tag) = inputs.get_or_insert_with(|| {
                 (
                     api::tx_value(request, facts).into_read_only().into_shared(),
                     api::env_value(request, facts)
                         .into_read_only()
                         .into_shared(),
+                    Dynamic::from(api::CallTag {
+                        jurisdictions: Arc::new(facts.applicable.jurisdictions.clone()),
+                    }),
                 )
             });
             let result = self.engine.call_fn_with_options::<Dynamic>(
-                CallFnOptions::new().eval_ast(false).rewind_scope(true),
+                CallFnOptions::new()
+                    .eval_ast(false)
+                    .rewind_scope(true)
+                    .with_tag(tag.clone()),
                 &mut Scope::new(),
                 &module.ast,
                 "evaluate",

@@ -97,6 +97,10 @@ fn add(
                 if matches!(key.as_str(), "effect" | "kind" | "citation" | "rule") {
                     continue;
                 }
+                // A detail that is `()` (e.g. a parameter no jurisdiction defines) is left out.
+                if value.is_unit() {
+                    continue;
+                }
                 // The engine sets these itself; a module may not forge them.
                 if matches!(key.as_str(), "module" | "deadline") {
                     return Err(format!("`{key}` is set by the engine, not by a module"));

@@ -1,0 +1,424 @@
+//! Exact slicing of a policy set: for each kind of request, the policies that can match or fail.
+//!
+//! A policy leaves a request's slice only for a reason Cedar itself guarantees:
+//! - its action scope excludes the request's action; or
+//! - one of its *leading guards* is false for the request. Leading guards are the conjuncts at the
+//!   start of the policy's first condition, when that condition is a `when`, that test an attribute
+//!   Accord always provides, with an operation that cannot fail:
+//!   `context.regimes.contains("R")` (also `holder_regimes`, a subset), `context.purpose == "P"`,
+//!   `["P", ..].contains(context.purpose)`, `principal.kind == "K"`, `["K", ..].contains(principal.kind)`,
+//!   `||` of such tests on the same attribute, a boolean context attribute `context.f` or `!context.f`,
+//!   and `resource.data_categories.contains("C")` or its negation. The schema makes every one of
+//!   these attributes required and of that type, and strict validation holds every policy to it, so
+//!   none can fail. Cedar evaluates `&&` left to right and stops at the first false operand, so such
+//!   a policy neither matches nor reports an error.
+//!
+//! A slice is keyed by what the guards read: action, applicable regimes, purpose class (the purpose
+//! itself when some guard names it, else "other"), actor kind, the guarded flags and the record's data
+//! categories. Slices are built on first use and cached; the cache is bounded, and a key past the
+//! bound is sliced afresh each time (same result, just slower).
+
+use crate::transaction::{Action, ActorType, DataCategory};
+use cedar_policy::{ActionConstraint, EntityUid, Policy, PolicySet};
+use serde_json::Value;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, RwLock};
+
+/// Key-space limits: past them a guard is ignored, which keeps more policies (never fewer).
+const MAX_SLICED_REGIMES: usize = 8;
+const MAX_SLICED_PURPOSES: usize = 254;
+const MAX_SLICED_FLAGS: usize = 16;
+/// How many slices are cached.
+const MAX_CACHED_SLICES: usize = 1 << 16;
+
+/// What a policy's leading guards require of a request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) struct Guards {
+    regimes: Vec<String>,
+    /// Each set must contain the request's purpose.
+    purposes: Vec<BTreeSet<String>>,
+    /// Each set must contain the actor's kind.
+    kinds: Vec<BTreeSet<String>>,
+    /// Boolean context attributes and the value each must have.
+    flags: Vec<(String, bool)>,
+    /// Data categories the record must (true) or must not (false) have.
+    categories: Vec<(String, bool)>,
+}
+
+/// The attribute a guard tests.
+#[derive(Clone, Copy, PartialEq)]
+enum Subject {
+    Purpose,
+    Kind,
+}
+
+impl Guards {
+    /// Reads the leading guards of `policy` from its JSON form, which mirrors its AST.
+    pub(super) fn of(policy: &Policy) -> Guards {
+        let mut guards = Guards::default();
+        let Ok(json) = policy.to_json() else {
+            return guards;
+        };
+        let first = json
+            .get("conditions")
+            .and_then(Value::as_array)
+            .and_then(|c| c.first());
+        let Some(first) = first else { return guards };
+        if first.get("kind").and_then(Value::as_str) != Some("when") {
+            return guards;
+        }
+        let Some(body) = first.get("body") else {
+            return guards;
+        };
+        let mut conjuncts = Vec::new();
+        flatten_and(body, &mut conjuncts);
+        for conjunct in conjuncts {
+            if let Some(regime) = regime_test(conjunct) {
+                guards.regimes.push(regime);
+            } else if let Some(flag) = flag_test(conjunct) {
+                guards.flags.push(flag);
+            } else if let Some(category) = category_test(conjunct) {
+                guards.categories.push(category);
+            } else if let Some((subject, values)) = attribute_test(conjunct) {
+                match subject {
+                    Subject::Purpose => guards.purposes.push(values),
+                    Subject::Kind => guards.kinds.push(values),
+                }
+            } else {
+                break;
+            }
+        }
+        guards
+    }
+}
+
+/// `a && b && c` (however parenthesised) in evaluation order.
+fn flatten_and<'a>(expr: &'a Value, out: &mut Vec<&'a Value>) {
+    match expr.get("&&") {
+        Some(and) => {
+            if let (Some(l), Some(r)) = (and.get("left"), and.get("right")) {
+                flatten_and(l, out);
+                flatten_and(r, out);
+            } else {
+                out.push(expr);
+            }
+        }
+        None => out.push(expr),
+    }
+}
+
+fn string_value(expr: &Value) -> Option<&str> {
+    expr.get("Value")?.as_str()
+}
+
+/// `context.<attr>` or `principal.<attr>`.
+fn attribute(expr: &Value) -> Option<(&str, &str)> {
+    let dot = expr.get(".")?;
+    let var = dot.get("left")?.get("Var")?.as_str()?;
+    Some((var, dot.get("attr")?.as_str()?))
+}
+
+fn regime_test(expr: &Value) -> Option<String> {
+    let contains = expr.get("contains")?;
+    let (var, attr) = attribute(contains.get("left")?)?;
+    let is_regimes = var == "context" && matches!(attr, "regimes" | "holder_regimes");
+    is_regimes.then(|| string_value(contains.get("right")?).map(str::to_owned))?
+}
+
+/// `context.f` or `!context.f` for a boolean attribute `f`.
+fn flag_test(expr: &Value) -> Option<(String, bool)> {
+    let (inner, expected) = match expr.get("!") {
+        Some(not) => (not.get("arg")?, false),
+        None => (expr, true),
+    };
+    match attribute(inner)? {
+        ("context", name) if CONTEXT_FLAGS.contains(&name) => Some((name.to_owned(), expected)),
+        _ => None,
+    }
+}
+
+/// Boolean context attributes of the schema (kept in step with `request::context_attrs`).
+pub(super) const CONTEXT_FLAGS: &[&str] = &[
+    "break_glass",
+    "treating_relationship",
+    "actor_is_subject",
+    "consent_withdrawn",
+    "irb_waiver",
+    "de_identified",
+];
+
+/// `resource.data_categories.contains("C")` or its negation.
+fn category_test(expr: &Value) -> Option<(String, bool)> {
+    let (inner, expected) = match expr.get("!") {
+        Some(not) => (not.get("arg")?, false),
+        None => (expr, true),
+    };
+    let contains = inner.get("contains")?;
+    match attribute(contains.get("left")?)? {
+        ("resource", "data_categories") => {
+            Some((string_value(contains.get("right")?)?.to_owned(), expected))
+        }
+        _ => None,
+    }
+}
+
+fn subject_of(expr: &Value) -> Option<Subject> {
+    match attribute(expr)? {
+        ("context", "purpose") => Some(Subject::Purpose),
+        ("principal", "kind") => Some(Subject::Kind),
+        _ => None,
+    }
+}
+
+/// `x == "V"`, `"V" == x`, `["V", ..].contains(x)`, or `||` of tests on the same `x`.
+fn attribute_test(expr: &Value) -> Option<(Subject, BTreeSet<String>)> {
+    if let Some(eq) = expr.get("==") {
+        let (l, r) = (eq.get("left")?, eq.get("right")?);
+        let (subject, value) = match (subject_of(l), subject_of(r)) {
+            (Some(s), None) => (s, string_value(r)?),
+            (None, Some(s)) => (s, string_value(l)?),
+            _ => return None,
+        };
+        return Some((subject, BTreeSet::from([value.to_owned()])));
+    }
+    if let Some(contains) = expr.get("contains") {
+        let subject = subject_of(contains.get("right")?)?;
+        let items = contains.get("left")?.get("Set")?.as_array()?;
+        let values = items
+            .iter()
+            .map(|i| string_value(i).map(str::to_owned))
+            .collect::<Option<BTreeSet<_>>>()?;
+        return Some((subject, values));
+    }
+    if let Some(or) = expr.get("||") {
+        let (ls, mut lv) = attribute_test(or.get("left")?)?;
+        let (rs, rv) = attribute_test(or.get("right")?)?;
+        if ls != rs {
+            return None;
+        }
+        lv.extend(rv);
+        return Some((ls, lv));
+    }
+    None
+}
+
+/// What a request shows the guards: everything a slice is keyed by.
+pub(super) struct RequestView<'a> {
+    pub action: Action,
+    pub regimes: &'a [String],
+    pub purpose: Option<&'a str>,
+    pub kind: ActorType,
+    /// The value of a boolean context attribute.
+    pub flag: &'a dyn Fn(&str) -> bool,
+    pub categories: &'a [DataCategory],
+}
+
+/// The policies of a bundle with their guards, and the slices built from them on first use.
+pub(super) struct SliceIndex {
+    policies: Vec<(Policy, Guards)>,
+    action_uids: Vec<EntityUid>,
+    /// Regimes that key the slices, sorted.
+    regimes: Vec<String>,
+    /// Purposes some guard names, sorted; any other purpose is class `purposes.len()`.
+    purposes: Vec<String>,
+    /// Flags some guard reads, sorted.
+    flags: Vec<String>,
+    cache: RwLock<HashMap<u64, Arc<PolicySet>>>,
+}
+
+impl SliceIndex {
+    pub(super) fn new(all: &PolicySet, action_uids: Vec<EntityUid>, regimes: &[String]) -> Self {
+        let policies: Vec<(Policy, Guards)> =
+            all.policies().map(|p| (p.clone(), Guards::of(p))).collect();
+        let mut regimes: Vec<String> = regimes.to_vec();
+        regimes.sort();
+        regimes.dedup();
+        regimes.truncate(MAX_SLICED_REGIMES);
+        let purposes: BTreeSet<String> = policies
+            .iter()
+            .flat_map(|(_, g)| g.purposes.iter().flatten().cloned())
+            .collect();
+        let flags: BTreeSet<String> = policies
+            .iter()
+            .flat_map(|(_, g)| g.flags.iter().map(|(f, _)| f.clone()))
+            .collect();
+        SliceIndex {
+            policies,
+            action_uids,
+            regimes,
+            purposes: purposes.into_iter().take(MAX_SLICED_PURPOSES).collect(),
+            flags: flags.into_iter().take(MAX_SLICED_FLAGS).collect(),
+            cache: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The slice for a request.
+    pub(super) fn slice(&self, view: &RequestView<'_>) -> Arc<PolicySet> {
+        let key = self.key(view);
+        if let Some(slice) = self.cache.read().ok().and_then(|c| c.get(&key).cloned()) {
+            return slice;
+        }
+        let slice = Arc::new(self.build(view));
+        if let Ok(mut cache) = self.cache.write() {
+            if cache.len() < MAX_CACHED_SLICES {
+                cache.insert(key, slice.clone());
+            }
+        }
+        slice
+    }
+
+    fn regime_mask(&self, regimes: &[String]) -> u64 {
+        let mut mask = 0;
+        for (bit, regime) in self.regimes.iter().enumerate() {
+            if regimes.iter().any(|r| r == regime) {
+                mask |= 1 << bit;
+            }
+        }
+        mask
+    }
+
+    fn purpose_class(&self, purpose: Option<&str>) -> u64 {
+        purpose
+            .and_then(|p| self.purposes.binary_search_by(|x| x.as_str().cmp(p)).ok())
+            .unwrap_or(self.purposes.len()) as u64
+    }
+
+    /// Packs everything the guards read: action 4 bits, regimes 8, purpose class 8, kind 4,
+    /// flags 16, categories 8.
+    fn key(&self, view: &RequestView<'_>) -> u64 {
+        let kind = ActorType::ALL
+            .iter()
+            .position(|k| *k == view.kind)
+            .unwrap_or(0) as u64;
+        let mut flags = 0u64;
+        for (bit, flag) in self.flags.iter().enumerate() {
+            if (view.flag)(flag) {
+                flags |= 1 << bit;
+            }
+        }
+        let mut categories = 0u64;
+        for c in view.categories {
+            categories |= 1 << (*c as u64);
+        }
+        (view.action.index() as u64)
+            | self.regime_mask(view.regimes) << 4
+            | self.purpose_class(view.purpose) << 12
+            | kind << 20
+            | flags << 24
+            | categories << 40
+    }
+
+    fn build(&self, view: &RequestView<'_>) -> PolicySet {
+        let uid = &self.action_uids[view.action.index()];
+        let mask = self.regime_mask(view.regimes);
+        let purpose = view.purpose;
+        let kind = view.kind.as_str();
+        let mut slice = PolicySet::new();
+        for (policy, guards) in &self.policies {
+            let action_ok = match policy.action_constraint() {
+                ActionConstraint::Any => true,
+                ActionConstraint::Eq(a) => &a == uid,
+                // Our schema has no action groups, so `in` is membership; a name that is not one
+                // of our actions keeps the policy (sound).
+                ActionConstraint::In(list) => list
+                    .iter()
+                    .any(|a| a == uid || !self.action_uids.contains(a)),
+            };
+            let regimes_ok = guards.regimes.iter().all(|r| {
+                match self.regimes.iter().position(|x| x == r) {
+                    Some(bit) => mask & (1 << bit) != 0,
+                    // A regime outside the key space: keep the policy.
+                    None => true,
+                }
+            });
+            let purposes_ok = guards.purposes.iter().all(|set| {
+                // A guard naming a purpose outside the key space is ignored (kept).
+                set.iter().any(|p| !self.purposes.contains(p))
+                    || purpose.is_some_and(|p| set.contains(p))
+            });
+            let kinds_ok = guards.kinds.iter().all(|set| set.contains(kind));
+            let flags_ok = guards.flags.iter().all(|(flag, expected)| {
+                !self.flags.contains(flag) || (view.flag)(flag) == *expected
+            });
+            let categories_ok = guards.categories.iter().all(|(category, expected)| {
+                let has = view.categories.iter().any(|c| c.as_str() == category);
+                has == *expected
+            });
+            if action_ok && regimes_ok && purposes_ok && kinds_ok && flags_ok && categories_ok {
+                // Ids are unique in `all`, so adding to a fresh set cannot fail.
+                let _ = slice.add(policy.clone());
+            }
+        }
+        slice
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn guards(src: &str) -> Guards {
+        let policy = Policy::from_str(src).expect("policy parses");
+        Guards::of(&policy)
+    }
+
+    #[test]
+    fn leading_guards_are_read_until_the_first_other_conjunct() {
+        let g = guards(
+            r#"permit(principal, action, resource) when {
+                context.holder_regimes.contains("HIPAA") &&
+                ["TREAT", "ETREAT"].contains(context.purpose) &&
+                (principal.kind == "Practitioner" || principal.kind == "Organization") &&
+                context.treating_relationship &&
+                !resource.data_categories.contains("psychotherapy-notes") &&
+                resource.fhir_type == "Claim" &&
+                context.purpose == "HPAYMT"
+            };"#,
+        );
+        assert_eq!(g.regimes, vec!["HIPAA"]);
+        assert_eq!(
+            g.purposes,
+            vec![BTreeSet::from(["ETREAT".into(), "TREAT".into()])]
+        );
+        assert_eq!(
+            g.kinds,
+            vec![BTreeSet::from([
+                "Organization".into(),
+                "Practitioner".into()
+            ])]
+        );
+        assert_eq!(g.flags, vec![("treating_relationship".to_owned(), true)]);
+        assert_eq!(
+            g.categories,
+            vec![("psychotherapy-notes".to_owned(), false)]
+        );
+    }
+
+    #[test]
+    fn no_guards_unless_the_first_condition_is_a_when() {
+        let g = guards(
+            r#"forbid(principal, action, resource) unless { context.purpose == "TREAT" }
+               when { context.regimes.contains("HIPAA") };"#,
+        );
+        assert_eq!(g, Guards::default());
+        let g = guards(
+            r#"permit(principal, action, resource) when {
+                resource.fhir_type == "Claim" && context.regimes.contains("HIPAA") };"#,
+        );
+        assert_eq!(
+            g,
+            Guards::default(),
+            "a guard after another conjunct is not leading"
+        );
+    }
+
+    #[test]
+    fn mixed_or_is_not_a_guard() {
+        let g = guards(
+            r#"permit(principal, action, resource) when {
+                context.purpose == "TREAT" || principal.kind == "Patient" };"#,
+        );
+        assert_eq!(g, Guards::default());
+    }
+}
