@@ -199,7 +199,7 @@ fn prepare(
     file: &str,
     index: usize,
     case: PreparedCase,
-) -> Result<(CaseInput, String, Expectation), CaseResult> {
+) -> Result<(CaseInput, String, Expectation), Box<CaseResult>> {
     let mut failures = Vec::new();
     let at = format!("cases[{index}]");
     let mut registry = InMemoryConsentRegistry::new();
@@ -243,13 +243,13 @@ fn prepare(
             case.why,
             case.expect,
         )),
-        _ => Err(CaseResult {
+        _ => Err(Box::new(CaseResult {
             file: file.to_owned(),
             name: case.name,
             why: case.why,
             failures,
             decision: None,
-        }),
+        })),
     }
 }
 
@@ -265,7 +265,7 @@ fn run_case(bundle: &Bundle, file: &str, index: usize, case: PreparedCase) -> Ca
                 decision: Some(decision),
             }
         }
-        Err(failed) => failed,
+        Err(failed) => *failed,
     }
 }
 
