@@ -1,7 +1,7 @@
 //! `manifest.yaml`: what a bundle holds and where each module applies.
 
 use super::BundleError;
-use crate::transaction::Action;
+use crate::transaction::{Action, PurposeOfUse};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -54,6 +54,9 @@ pub struct ModuleEntry {
     /// Rhai only: run for these actions alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actions: Option<Vec<Action>>,
+    /// Rhai only: run for these purposes of use alone (a request without a purpose never matches).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purposes: Option<Vec<PurposeOfUse>>,
     pub citation: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -107,6 +110,12 @@ impl Manifest {
                 return bad(
                     at("actions"),
                     "Cedar policies carry their own action scope; `actions` is for Rhai modules",
+                );
+            }
+            if m.kind == ModuleKind::Cedar && m.purposes.is_some() {
+                return bad(
+                    at("purposes"),
+                    "Cedar policies state their own conditions; `purposes` is for Rhai modules",
                 );
             }
         }

@@ -213,6 +213,7 @@ impl Bundle {
                     text,
                     applies_to: &m.regimes,
                     actions: m.actions.as_deref(),
+                    purposes: m.purposes.as_deref(),
                 }),
             }
         }

@@ -8,7 +8,7 @@ use super::CedarPolicies;
 use crate::consent::ConsentFacts;
 use crate::jurisdiction::Applicable;
 use crate::transaction::{AccessRequest, DataCategory};
-use cedar_policy::{Context, Entities, Entity, EntityId, EntityUid, Request};
+use cedar_policy::{Context, Entities, EntityId, EntityUid, Request};
 use cedar_policy_core::ast as core;
 use ref_cast::RefCast;
 use smol_str::SmolStr;
@@ -214,8 +214,8 @@ fn value(attr: Attr<'_>) -> core::Value {
     }
 }
 
-fn entity(uid: EntityUid, attrs: Vec<(&'static str, Attr<'_>)>) -> Entity {
-    Entity::from(core::Entity::new_with_attr_partial_value(
+fn entity(uid: EntityUid, attrs: Vec<(&'static str, Attr<'_>)>) -> core::Entity {
+    core::Entity::new_with_attr_partial_value(
         uid.into(),
         attrs
             .into_iter()
@@ -223,7 +223,7 @@ fn entity(uid: EntityUid, attrs: Vec<(&'static str, Attr<'_>)>) -> Entity {
         HashSet::new(),
         HashSet::new(),
         [],
-    ))
+    )
 }
 
 fn context(attrs: Vec<(&'static str, Attr<'_>)>) -> Context {
@@ -260,8 +260,15 @@ pub(super) fn build(
     let resource = record_uid(policies, request);
     let actor = entity(principal.clone(), actor_attrs(request));
     let record = entity(resource.clone(), record_attrs(request, facts));
-    let entities = Entities::from_entities([actor, record], None)
-        .map_err(|e| format!("building entities: {e}"))?;
+    // Two entities and no parents: the transitive closure is empty, so there is nothing to compute.
+    let entities = cedar_policy_core::entities::Entities::from_entities(
+        [actor, record],
+        None::<&cedar_policy_core::entities::NoEntitiesSchema>,
+        cedar_policy_core::entities::TCComputation::AssumeAlreadyComputed,
+        cedar_policy_core::extensions::Extensions::none(),
+    )
+    .map(Entities::from)
+    .map_err(|e| format!("building entities: {e}"))?;
     let context = context(context_attrs);
     let cedar_request = Request::new(
         principal,

@@ -15,7 +15,7 @@ pub use err::RuleError;
 use crate::cedar::RequestFacts;
 use crate::decision::DecisionBuilder;
 use crate::jurisdiction::JurisdictionTable;
-use crate::transaction::{AccessRequest, Action};
+use crate::transaction::{AccessRequest, Action, PurposeOfUse};
 use rhai::{CallFnOptions, Dynamic, Engine, Scope, AST};
 use std::sync::Arc;
 
@@ -39,6 +39,8 @@ pub struct RhaiSource<'a> {
     pub applies_to: &'a [String],
     /// When given, the module runs only for these actions.
     pub actions: Option<&'a [Action]>,
+    /// When given, the module runs only for these purposes of use.
+    pub purposes: Option<&'a [PurposeOfUse]>,
 }
 
 /// A compiled module.
@@ -47,6 +49,7 @@ pub struct RuleModule {
     pub path: String,
     pub applies_to: Vec<String>,
     pub actions: Option<Vec<Action>>,
+    pub purposes: Option<Vec<PurposeOfUse>>,
     ast: AST,
 }
 
@@ -104,6 +107,7 @@ impl RuleModules {
                 path: source.path.to_owned(),
                 applies_to: source.applies_to.to_vec(),
                 actions: source.actions.map(<[Action]>::to_vec),
+                purposes: source.purposes.map(<[PurposeOfUse]>::to_vec),
                 ast,
             });
         }
@@ -123,7 +127,7 @@ impl RuleModules {
     ) {
         let mut inputs: Option<(Dynamic, Dynamic, Dynamic)> = None;
         for module in &self.modules {
-            if !applies(module, request.action, facts) {
+            if !applies(module, request, facts) {
                 continue;
             }
             // Built once per request, read-only and shared: modules cannot change what the next sees.
@@ -156,9 +160,15 @@ impl RuleModules {
     }
 }
 
-fn applies(module: &RuleModule, action: Action, facts: &RequestFacts<'_>) -> bool {
+fn applies(module: &RuleModule, request: &AccessRequest, facts: &RequestFacts<'_>) -> bool {
     if let Some(actions) = &module.actions {
-        if !actions.contains(&action) {
+        if !actions.contains(&request.action) {
+            return false;
+        }
+    }
+    if let Some(purposes) = &module.purposes {
+        let purpose = request.context.purpose_of_use.as_ref();
+        if !purpose.is_some_and(|p| purposes.contains(p)) {
             return false;
         }
     }

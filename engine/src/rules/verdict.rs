@@ -14,13 +14,13 @@ pub(super) fn collect(
     request: &AccessRequest,
     builder: &mut DecisionBuilder,
 ) {
-    let Some(items) = value.clone().try_cast::<rhai::Array>() else {
+    let type_name = value.type_name();
+    let Some(items) = value.try_cast::<rhai::Array>() else {
         builder.error(
             module.id.clone(),
             format!(
-                "{}: evaluate must return an array of verdicts, not {}",
-                module.path,
-                value.type_name()
+                "{}: evaluate must return an array of verdicts, not {type_name}",
+                module.path
             ),
         );
         return;
