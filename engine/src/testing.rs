@@ -18,6 +18,10 @@ modules:
   - { id: test/gdpr, kind: cedar, file: cedar/gdpr.cedar, regimes: [GDPR], citation: "GDPR" }
   - { id: test/rules, kind: rhai, file: rhai/rules.rhai, regimes: [HIPAA], citation: "45 CFR 164.312(b)" }
 tests: [tests/cases.yaml]
+attributes:
+  context:
+    legal_process: { one_of: [court-order, subpoena] }
+    remuneration: boolean
 "#;
 
 pub const HIPAA_CEDAR: &str = r#"

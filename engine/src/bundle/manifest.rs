@@ -23,6 +23,70 @@ pub struct Manifest {
     pub modules: Vec<ModuleEntry>,
     #[serde(default)]
     pub tests: Vec<String>,
+    /// The free-form attributes the bundle's rules read, with their types: a request whose
+    /// attribute has another type is denied with the field named, rather than read as absent.
+    #[serde(default, skip_serializing_if = "DeclaredAttributes::is_empty")]
+    pub attributes: DeclaredAttributes,
+}
+
+/// Attributes by where they appear in a transaction.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeclaredAttributes {
+    /// `actor.attributes.*`
+    #[serde(default)]
+    pub actor: BTreeMap<String, AttributeType>,
+    /// `context.attributes.*`
+    #[serde(default)]
+    pub context: BTreeMap<String, AttributeType>,
+}
+
+impl DeclaredAttributes {
+    pub fn is_empty(&self) -> bool {
+        self.actor.is_empty() && self.context.is_empty()
+    }
+}
+
+/// The type of a declared attribute: `boolean`, `string`, `integer`, or `{ one_of: [..] }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AttributeType {
+    Named(NamedType),
+    OneOf {
+        /// One of these strings.
+        one_of: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NamedType {
+    Boolean,
+    String,
+    Integer,
+}
+
+impl AttributeType {
+    /// Why `value` is not of this type, if it is not.
+    pub fn mismatch(&self, value: &serde_json::Value) -> Option<String> {
+        let ok = match self {
+            AttributeType::Named(NamedType::Boolean) => value.is_boolean(),
+            AttributeType::Named(NamedType::String) => value.is_string(),
+            AttributeType::Named(NamedType::Integer) => value.is_i64() || value.is_u64(),
+            AttributeType::OneOf { one_of } => value
+                .as_str()
+                .is_some_and(|v| one_of.iter().any(|o| o == v)),
+        };
+        if ok {
+            return None;
+        }
+        Some(match self {
+            AttributeType::Named(NamedType::Boolean) => "must be a boolean".to_owned(),
+            AttributeType::Named(NamedType::String) => "must be a string".to_owned(),
+            AttributeType::Named(NamedType::Integer) => "must be an integer".to_owned(),
+            AttributeType::OneOf { one_of } => format!("must be one of {}", one_of.join(", ")),
+        })
+    }
 }
 
 fn default_jurisdictions() -> String {

@@ -9,7 +9,9 @@ mod err;
 pub mod manifest;
 
 pub use err::BundleError;
-pub use manifest::{Manifest, ModuleEntry, ModuleKind, RegimeDefaults};
+pub use manifest::{
+    AttributeType, DeclaredAttributes, Manifest, ModuleEntry, ModuleKind, RegimeDefaults,
+};
 
 use crate::cedar::{CedarPolicies, CedarSource, RequestFacts};
 use crate::consent::{ConsentFacts, ConsentQuery, ConsentRegistry};
@@ -281,6 +283,10 @@ impl Bundle {
             activated_at_height,
         };
         let mut builder = DecisionBuilder::new();
+        if let Some(problem) = self.check_attributes(request) {
+            builder.error("accord", problem);
+            return builder.finish(&request.id, policy_set, Vec::new());
+        }
         let derived = match self.derive(request, consents) {
             Ok(d) => d,
             Err(e) => {
@@ -300,6 +306,23 @@ impl Bundle {
         let applicable = derived.applicable;
         self.default_denies(&applicable.regimes, &applicable.jurisdictions, &mut builder);
         builder.finish(&request.id, policy_set, applicable.jurisdictions)
+    }
+
+    /// The first attribute of `request` whose type differs from the manifest's declaration.
+    fn check_attributes(&self, request: &AccessRequest) -> Option<String> {
+        let declared = &self.manifest.attributes;
+        let places = [
+            ("actor", &declared.actor, &request.actor.attributes),
+            ("context", &declared.context, &request.context.attributes),
+        ];
+        for (place, types, given) in places {
+            for (name, value) in given {
+                if let Some(reason) = types.get(name).and_then(|t| t.mismatch(value)) {
+                    return Some(format!("field `{place}.attributes.{name}`: {reason}"));
+                }
+            }
+        }
+        None
     }
 
     /// What the engine derives for a request before any rule runs: the applicable jurisdictions

@@ -194,3 +194,19 @@ fn jurisdiction_errors_surface_through_the_bundle() {
     )];
     insta::assert_snapshot!(compile_err(&unknown_parent), @"jurisdictions/US-CA.yaml: field `parent`: `US-CA` names parent `XX`, which no jurisdiction file defines");
 }
+
+#[test]
+fn a_declared_attribute_of_the_wrong_type_fails_closed_naming_the_field() {
+    let bundle = testing::bundle();
+    let registry = InMemoryConsentRegistry::new();
+    let wrong = access(json!({ "context": { "attributes": { "remuneration": "yes" } } }));
+    let decision = bundle.decide(&wrong, &registry, 0);
+    assert_eq!(decision.decision, Effect::Deny);
+    insta::assert_snapshot!(decision.errors[0].message, @"field `context.attributes.remuneration`: must be a boolean");
+    let unknown = access(json!({ "context": { "attributes": { "legal_process": "warrant" } } }));
+    let decision = bundle.decide(&unknown, &registry, 0);
+    insta::assert_snapshot!(decision.errors[0].message, @"field `context.attributes.legal_process`: must be one of court-order, subpoena");
+    // Well-typed declared attributes and undeclared ones pass through to the rules.
+    let fine = access(json!({ "context": { "attributes": { "remuneration": false, "note": 3 } } }));
+    assert!(bundle.decide(&fine, &registry, 0).is_allow());
+}
