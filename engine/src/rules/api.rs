@@ -200,121 +200,100 @@ fn object(object: &serde_json::Map<String, Value>) -> Dynamic {
         .collect())
 }
 
+/// A map from `(key, value)` pairs: sorted and bulk-built, cheaper than inserting one by one.
+fn record<const N: usize>(pairs: [(&'static str, Dynamic); N]) -> Dynamic {
+    map(pairs.into_iter().map(|(k, v)| (k.into(), v)).collect())
+}
+
 /// `tx`: the transaction with defaults filled in (absent strings `""`, absent lists `[]`).
 pub(super) fn tx_value(request: &AccessRequest, facts: &RequestFacts<'_>) -> Dynamic {
     let actor = &request.actor;
     let resource = &request.resource;
     let ctx = &request.context;
     let opt = |o: Option<&str>| string(o.unwrap_or(""));
-
-    let mut a = Map::new();
-    a.insert("id".into(), string(&actor.id));
-    a.insert("type".into(), string(actor.kind.as_str()));
-    a.insert("organization".into(), opt(actor.organization.as_deref()));
-    a.insert(
-        "roles".into(),
-        strings(actor.roles.iter().map(String::as_str)),
-    );
-    a.insert(
-        "jurisdiction".into(),
-        opt(actor.jurisdiction.as_ref().map(|j| j.as_str())),
-    );
-    a.insert("attributes".into(), object(&actor.attributes));
-
-    let mut patient = Map::new();
     let p = resource.patient.as_ref();
-    patient.insert("id".into(), opt(p.map(|p| p.id.as_str())));
-    patient.insert(
-        "birth_date".into(),
-        string(
-            &p.and_then(|p| p.birth_date)
-                .map(String::from)
-                .unwrap_or_default(),
-        ),
-    );
-    patient.insert(
-        "residence".into(),
-        opt(p.and_then(|p| p.residence.as_ref()).map(|r| r.as_str())),
-    );
-
-    let mut r = Map::new();
-    r.insert("id".into(), string(&resource.id));
-    r.insert("type".into(), string(resource.kind.as_str()));
-    r.insert("patient".into(), map(patient));
-    r.insert(
-        "data_categories".into(),
-        strings(facts.categories.iter().map(|c| c.as_str())),
-    );
-    r.insert(
-        "jurisdiction".into(),
-        opt(resource.jurisdiction.as_ref().map(|j| j.as_str())),
-    );
-    r.insert(
-        "hash".into(),
-        opt(resource.hash.as_ref().map(|h| h.as_str())),
-    );
-    r.insert("location".into(), opt(resource.location.as_deref()));
-    r.insert(
-        "fields".into(),
-        strings(resource.fields.iter().flatten().map(String::as_str)),
-    );
-
-    let mut recipient = Map::new();
     let rc = ctx.recipient.as_ref();
-    recipient.insert("id".into(), opt(rc.map(|r| r.id.as_str())));
-    recipient.insert(
-        "type".into(),
-        opt(rc.and_then(|r| r.kind).map(|k| k.as_str())),
-    );
-    recipient.insert(
-        "country".into(),
-        opt(rc.and_then(|r| r.country.as_ref()).map(|c| c.as_str())),
-    );
 
-    let mut c = Map::new();
-    c.insert(
-        "purpose_of_use".into(),
-        opt(ctx.purpose_of_use.as_ref().map(|p| p.as_str())),
-    );
-    c.insert(
-        "legal_basis".into(),
-        opt(ctx.legal_basis.map(|b| b.as_str())),
-    );
-    c.insert("recipient".into(), map(recipient));
-    c.insert("break_glass".into(), Dynamic::from_bool(ctx.break_glass));
-    c.insert(
-        "treating_relationship".into(),
-        Dynamic::from_bool(ctx.treating_relationship),
-    );
-    c.insert("attributes".into(), object(&ctx.attributes));
-
-    let mut tx = Map::new();
-    tx.insert("id".into(), string(&request.id));
-    tx.insert("kind".into(), string("access"));
-    tx.insert("timestamp".into(), string(request.timestamp.as_str()));
-    tx.insert("actor".into(), map(a));
-    tx.insert("action".into(), string(request.action.as_str()));
-    tx.insert("resource".into(), map(r));
-    tx.insert("context".into(), map(c));
-    Dynamic::from_map(tx)
+    let actor_value = record([
+        ("id", string(&actor.id)),
+        ("type", string(actor.kind.as_str())),
+        ("organization", opt(actor.organization.as_deref())),
+        ("roles", strings(actor.roles.iter().map(String::as_str))),
+        (
+            "jurisdiction",
+            opt(actor.jurisdiction.as_ref().map(|j| j.as_str())),
+        ),
+        ("attributes", object(&actor.attributes)),
+    ]);
+    let patient = record([
+        ("id", opt(p.map(|p| p.id.as_str()))),
+        (
+            "birth_date",
+            string(
+                &p.and_then(|p| p.birth_date)
+                    .map(String::from)
+                    .unwrap_or_default(),
+            ),
+        ),
+        (
+            "residence",
+            opt(p.and_then(|p| p.residence.as_ref()).map(|r| r.as_str())),
+        ),
+    ]);
+    let resource_value = record([
+        ("id", string(&resource.id)),
+        ("type", string(resource.kind.as_str())),
+        ("patient", patient),
+        (
+            "data_categories",
+            strings(facts.categories.iter().map(|c| c.as_str())),
+        ),
+        (
+            "jurisdiction",
+            opt(resource.jurisdiction.as_ref().map(|j| j.as_str())),
+        ),
+        ("hash", opt(resource.hash.as_ref().map(|h| h.as_str()))),
+        ("location", opt(resource.location.as_deref())),
+        (
+            "fields",
+            strings(resource.fields.iter().flatten().map(String::as_str)),
+        ),
+    ]);
+    let recipient = record([
+        ("id", opt(rc.map(|r| r.id.as_str()))),
+        ("type", opt(rc.and_then(|r| r.kind).map(|k| k.as_str()))),
+        (
+            "country",
+            opt(rc.and_then(|r| r.country.as_ref()).map(|c| c.as_str())),
+        ),
+    ]);
+    let context = record([
+        (
+            "purpose_of_use",
+            opt(ctx.purpose_of_use.as_ref().map(|p| p.as_str())),
+        ),
+        ("legal_basis", opt(ctx.legal_basis.map(|b| b.as_str()))),
+        ("recipient", recipient),
+        ("break_glass", Dynamic::from_bool(ctx.break_glass)),
+        (
+            "treating_relationship",
+            Dynamic::from_bool(ctx.treating_relationship),
+        ),
+        ("attributes", object(&ctx.attributes)),
+    ]);
+    record([
+        ("id", string(&request.id)),
+        ("kind", string("access")),
+        ("timestamp", string(request.timestamp.as_str())),
+        ("actor", actor_value),
+        ("action", string(request.action.as_str())),
+        ("resource", resource_value),
+        ("context", context),
+    ])
 }
 
 /// `env`: what the engine derived (jurisdictions, regimes, ledger time, age, consent facts).
 pub(super) fn env_value(request: &AccessRequest, facts: &RequestFacts<'_>) -> Dynamic {
-    let mut env = Map::new();
-    env.insert(
-        "jurisdictions".into(),
-        strings(facts.applicable.jurisdictions.iter().map(String::as_str)),
-    );
-    env.insert(
-        "regimes".into(),
-        strings(facts.applicable.regimes.iter().map(String::as_str)),
-    );
-    env.insert(
-        "holder_regimes".into(),
-        strings(facts.applicable.holder_regimes.iter().map(String::as_str)),
-    );
-    env.insert("now".into(), Dynamic::from_int(request.timestamp.unix()));
     let age = request
         .resource
         .patient
@@ -323,29 +302,38 @@ pub(super) fn env_value(request: &AccessRequest, facts: &RequestFacts<'_>) -> Dy
         .map_or(Dynamic::UNIT, |b| {
             Dynamic::from_int(b.age_on(request.timestamp.date()))
         });
-    env.insert("patient_age".into(), age);
-    env.insert(
-        "patient_jurisdiction".into(),
-        string(
-            facts
-                .applicable
-                .patient_jurisdiction
-                .as_deref()
-                .unwrap_or(""),
+    let applicable = facts.applicable;
+    record([
+        (
+            "jurisdictions",
+            strings(applicable.jurisdictions.iter().map(String::as_str)),
         ),
-    );
-    env.insert(
-        "consent_categories".into(),
-        strings(facts.consent.categories.iter().map(|c| c.as_str())),
-    );
-    env.insert(
-        "consent_ids".into(),
-        strings(facts.consent.consent_ids.iter().map(String::as_str)),
-    );
-    env.insert(
-        "consent_withdrawn".into(),
-        Dynamic::from_bool(facts.consent.withdrawn),
-    );
-    env.insert("grantee".into(), string(request.grantee()));
-    Dynamic::from_map(env)
+        (
+            "regimes",
+            strings(applicable.regimes.iter().map(String::as_str)),
+        ),
+        (
+            "holder_regimes",
+            strings(applicable.holder_regimes.iter().map(String::as_str)),
+        ),
+        ("now", Dynamic::from_int(request.timestamp.unix())),
+        ("patient_age", age),
+        (
+            "patient_jurisdiction",
+            string(applicable.patient_jurisdiction.as_deref().unwrap_or("")),
+        ),
+        (
+            "consent_categories",
+            strings(facts.consent.categories.iter().map(|c| c.as_str())),
+        ),
+        (
+            "consent_ids",
+            strings(facts.consent.consent_ids.iter().map(String::as_str)),
+        ),
+        (
+            "consent_withdrawn",
+            Dynamic::from_bool(facts.consent.withdrawn),
+        ),
+        ("grantee", string(request.grantee())),
+    ])
 }
