@@ -7,8 +7,7 @@
 //!
 //! Run: `cargo bench -p accord-engine --bench decisions`.
 
-use accord_engine::consent::ConsentRegistry;
-use accord_engine::transaction::{AccessRequest, Transaction};
+use accord_engine::transaction::AccessRequest;
 use accord_engine::{Bundle, InMemoryConsentRegistry};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use serde_json::Value;
@@ -28,13 +27,9 @@ fn load() -> Mix {
         &std::fs::read_to_string(root.join("benches/mix.json")).expect("mix.json"),
     )
     .expect("mix.json is JSON");
-    let mut registry = InMemoryConsentRegistry::new();
-    for c in mix["consents"].as_array().expect("consents") {
-        match Transaction::from_value(c.clone()).expect("consent parses") {
-            Transaction::Consent(tx) => registry.apply(&tx).expect("consent applies"),
-            _ => panic!("consents only"),
-        }
-    }
+    let registry =
+        InMemoryConsentRegistry::from_transactions(mix["consents"].as_array().expect("consents"))
+            .expect("consents apply");
     let texts = mix["transactions"]
         .as_array()
         .expect("transactions")

@@ -5,7 +5,7 @@
 
 use accord_engine::cases::case_inputs;
 use accord_engine::consent::ConsentRegistry;
-use accord_engine::transaction::{AccessRequest, Transaction};
+use accord_engine::transaction::AccessRequest;
 use accord_engine::{Bundle, InMemoryConsentRegistry};
 use std::path::Path;
 
@@ -49,12 +49,9 @@ fn fast_path_matches_naive_path_on_the_benchmark_mix() {
     let mix: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(root.join("benches/mix.json")).expect("mix"))
             .expect("mix is JSON");
-    let mut registry = InMemoryConsentRegistry::new();
-    for c in mix["consents"].as_array().expect("consents") {
-        if let Ok(Transaction::Consent(tx)) = Transaction::from_value(c.clone()) {
-            registry.apply(&tx).expect("consent applies");
-        }
-    }
+    let registry =
+        InMemoryConsentRegistry::from_transactions(mix["consents"].as_array().expect("consents"))
+            .expect("consents apply");
     let transactions = mix["transactions"].as_array().expect("transactions");
     assert!(transactions.len() >= 20);
     for t in transactions {

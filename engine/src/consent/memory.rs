@@ -37,6 +37,24 @@ impl InMemoryConsentRegistry {
         registry
     }
 
+    /// A registry built by applying consent transactions (JSON) in order; the first that does not
+    /// parse, is not a consent, or is refused, is reported with its index.
+    pub fn from_transactions<'a>(
+        transactions: impl IntoIterator<Item = &'a serde_json::Value>,
+    ) -> Result<Self, String> {
+        let mut registry = Self::default();
+        for (i, value) in transactions.into_iter().enumerate() {
+            match crate::transaction::Transaction::from_value(value.clone()) {
+                Ok(crate::transaction::Transaction::Consent(tx)) => registry
+                    .apply(&tx)
+                    .map_err(|e| format!("consents[{i}]: {e}"))?,
+                Ok(_) => return Err(format!("consents[{i}]: not a consent transaction")),
+                Err(e) => return Err(format!("consents[{i}]: {e}")),
+            }
+        }
+        Ok(registry)
+    }
+
     /// Every entry, ordered by consent id.
     pub fn entries(&self) -> impl Iterator<Item = &ConsentEntry> {
         self.by_id.values()
