@@ -561,3 +561,33 @@ fn of_patient_lists_that_patients_consents_by_id() {
     assert_eq!(registry.of_patient("patient/p-2").len(), 1);
     assert!(registry.of_patient("patient/unknown").is_empty());
 }
+
+#[test]
+fn from_transactions_applies_in_order_and_names_the_failing_one() {
+    let grant = serde_json::json!({ "id": "t1", "kind": "consent", "timestamp": "2026-01-01T00:00:00Z",
+        "consent": { "id": "c-1", "status": "active", "patient": "p", "grantee": "g",
+                     "purposes": ["TREAT"], "actions": ["read"], "data_categories": ["general"] } });
+    let revoke = serde_json::json!({ "id": "t2", "kind": "consent", "timestamp": "2026-01-02T00:00:00Z",
+        "consent": { "id": "c-1", "status": "revoked", "patient": "p" } });
+    let registry = InMemoryConsentRegistry::from_transactions([&grant, &revoke]).expect("applies");
+    assert_eq!(
+        registry
+            .entries()
+            .next()
+            .and_then(|e| e.revoked_by.as_deref()),
+        Some("t2")
+    );
+
+    let err = InMemoryConsentRegistry::from_transactions([&revoke]).expect_err("unknown consent");
+    assert!(
+        err.starts_with("consents[0]: consent `c-1`: cannot revoke"),
+        "{err}"
+    );
+    let access = crate::testing::access_json();
+    let err =
+        InMemoryConsentRegistry::from_transactions([&grant, &access]).expect_err("not a consent");
+    assert_eq!(err, "consents[1]: not a consent transaction");
+    let bad = serde_json::json!({ "kind": "consent" });
+    let err = InMemoryConsentRegistry::from_transactions([&bad]).expect_err("malformed");
+    assert!(err.starts_with("consents[0]: field"), "{err}");
+}
