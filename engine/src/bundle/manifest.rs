@@ -98,6 +98,11 @@ fn default_jurisdictions() -> String {
 pub struct RegimeDefaults {
     pub default_deny_citation: String,
     pub default_deny_message: String,
+    /// The actions for which, when this regime binds the holder (the actor's or the record's
+    /// jurisdiction), a permit from a rule of this regime is required: another regime's permission
+    /// does not stand in for it. Empty for regimes that only restrict (e.g. 42 CFR Part 2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permit_required_for: Vec<Action>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

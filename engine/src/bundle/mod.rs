@@ -304,6 +304,7 @@ impl Bundle {
         }
         self.rules.run(request, &facts, &mut builder);
         let applicable = derived.applicable;
+        self.require_binding_permits(request, &applicable.holder_regimes, &mut builder);
         self.default_denies(&applicable.regimes, &applicable.jurisdictions, &mut builder);
         builder.finish(&request.id, policy_set, applicable.jurisdictions)
     }
@@ -350,6 +351,48 @@ impl Bundle {
             consent,
             categories,
         })
+    }
+
+    /// Each regime that binds the holder and requires its own permission must have a permit from
+    /// one of its modules; otherwise its "no permission" rule denies. Applies only once something
+    /// permits: with no permit at all the default deny explains the outcome.
+    fn require_binding_permits(
+        &self,
+        request: &AccessRequest,
+        holder_regimes: &[String],
+        builder: &mut DecisionBuilder,
+    ) {
+        let permitted_by: Vec<&str> = builder.permitting_modules().collect();
+        if permitted_by.is_empty() {
+            return;
+        }
+        let mut missing = Vec::new();
+        for regime in holder_regimes {
+            let Some(d) = self.manifest.regimes.get(regime) else {
+                continue;
+            };
+            let satisfied = permitted_by.iter().any(|module| {
+                self.manifest
+                    .modules
+                    .iter()
+                    .any(|m| m.id == *module && m.regimes.contains(regime))
+            });
+            if d.permit_required_for.contains(&request.action) && !satisfied {
+                missing.push(Reason {
+                    module: "accord".into(),
+                    rule: "no-permit".into(),
+                    effect: RuleEffect::Deny,
+                    citation: d.default_deny_citation.clone(),
+                    message: format!(
+                        "{regime} binds this transaction and none of its rules permits it: {}",
+                        d.default_deny_message
+                    ),
+                });
+            }
+        }
+        for reason in missing {
+            builder.reason(reason);
+        }
     }
 
     /// The explanations of a deny by default: each applicable regime's own rule that processing

@@ -210,3 +210,47 @@ fn a_declared_attribute_of_the_wrong_type_fails_closed_naming_the_field() {
     let fine = access(json!({ "context": { "attributes": { "remuneration": false, "note": 3 } } }));
     assert!(bundle.decide(&fine, &registry, 0).is_allow());
 }
+
+#[test]
+fn a_binding_regime_that_requires_its_own_permission_is_not_satisfied_by_another() {
+    // GDPR permits research reads; HIPAA permits nothing for research. An EU actor reads a US
+    // record: both regimes bind the holder.
+    let gdpr = r#"@id("research") @citation("GDPR Art. 9(2)(j)") @message("research")
+permit (principal, action == Accord::Action::"read", resource)
+when { context.regimes.contains("GDPR") && context.purpose == "HRESCH" };"#;
+    let request = access(json!({
+        "actor": { "jurisdiction": "EU-DE" },
+        "context": { "purpose_of_use": "HRESCH" }
+    }));
+    let registry = InMemoryConsentRegistry::new();
+
+    let lenient = Bundle::compile(files_with(&[("cedar/gdpr.cedar", gdpr)])).expect("compiles");
+    assert!(
+        lenient.decide(&request, &registry, 0).is_allow(),
+        "one permit suffices by default"
+    );
+
+    let manifest = testing::MANIFEST.replace(
+        r#"default_deny_message: "no HIPAA permission" }"#,
+        r#"default_deny_message: "no HIPAA permission", permit_required_for: [read] }"#,
+    );
+    let strict = Bundle::compile(files_with(&[
+        ("cedar/gdpr.cedar", gdpr),
+        ("manifest.yaml", &manifest),
+    ]))
+    .expect("compiles");
+    let decision = strict.decide(&request, &registry, 0);
+    assert_eq!(decision.decision, Effect::Deny);
+    assert_eq!(decision.reasons.len(), 1, "{:?}", decision.reasons);
+    assert_eq!(decision.reasons[0].citation, "45 CFR 164.502(a)");
+    assert!(decision.reasons[0]
+        .message
+        .starts_with("HIPAA binds this transaction"));
+    // A regime that binds only via the recipient or residence is not the holder's law.
+    let eu_holder = access(json!({
+        "actor": { "jurisdiction": "EU-DE" },
+        "resource": { "jurisdiction": "EU-DE" },
+        "context": { "purpose_of_use": "HRESCH", "recipient": { "id": "org/x", "country": "US" } }
+    }));
+    assert!(strict.decide(&eu_holder, &registry, 0).is_allow());
+}

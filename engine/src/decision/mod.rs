@@ -129,6 +129,11 @@ impl DecisionBuilder {
         });
     }
 
+    /// The modules whose rules permitted so far.
+    pub fn permitting_modules(&self) -> impl Iterator<Item = &str> {
+        self.permits.iter().map(|r| r.module.as_str())
+    }
+
     /// The explanation used when nothing permits and nothing denies (deny by default).
     pub fn default_deny(&mut self, reason: Reason) {
         self.default_denies.push(reason);
