@@ -305,7 +305,13 @@ impl Bundle {
         self.rules.run(request, &facts, &mut builder);
         let applicable = derived.applicable;
         self.require_binding_permits(request, &applicable.holder_regimes, &mut builder);
-        self.default_denies(&applicable.regimes, &applicable.jurisdictions, &mut builder);
+        // Explain a deny by default with the laws that bind the holder, when any does.
+        let explaining = if applicable.holder_regimes.is_empty() {
+            &applicable.regimes
+        } else {
+            &applicable.holder_regimes
+        };
+        self.default_denies(explaining, &applicable.jurisdictions, &mut builder);
         builder.finish(&request.id, policy_set, applicable.jurisdictions)
     }
 

@@ -254,3 +254,22 @@ when { context.regimes.contains("GDPR") && context.purpose == "HRESCH" };"#;
     }));
     assert!(strict.decide(&eu_holder, &registry, 0).is_allow());
 }
+
+#[test]
+fn a_deny_by_default_cites_the_laws_that_bind_the_holder() {
+    // A US holder, an EU recipient: GDPR applies to the transaction but binds the recipient, not
+    // the holder; the explanation is HIPAA's.
+    let bundle = testing::bundle();
+    let request = access(json!({
+        "action": "export",
+        "context": { "purpose_of_use": "HPAYMT", "recipient": { "id": "org/eu", "country": "DE" } }
+    }));
+    let decision = bundle.decide(&request, &InMemoryConsentRegistry::new(), 0);
+    assert_eq!(decision.jurisdictions, vec!["EU", "EU-DE", "US", "US-CA"]);
+    let citations: Vec<&str> = decision
+        .reasons
+        .iter()
+        .map(|r| r.citation.as_str())
+        .collect();
+    assert_eq!(citations, vec!["45 CFR 164.502(a)"]);
+}
