@@ -58,6 +58,12 @@ pub struct Expectation {
     /// Each must be the kind of some obligation.
     #[serde(default)]
     pub obligations: Vec<String>,
+    /// None may be the `rule` (or `module#rule`) of a reason.
+    #[serde(default)]
+    pub absent_rules: Vec<String>,
+    /// None may be the kind of an obligation.
+    #[serde(default)]
+    pub absent_obligations: Vec<String>,
     /// Whether the decision must (true) or must not (false) list errors.
     #[serde(default)]
     pub errors: Option<bool>,
@@ -295,6 +301,24 @@ pub fn check(expect: &Expectation, decision: &Decision) -> Vec<String> {
     for kind in &expect.obligations {
         if !decision.obligations.iter().any(|o| &o.kind == kind) {
             failures.push(format!("no obligation of kind `{kind}`"));
+        }
+    }
+    for rule in &expect.absent_rules {
+        let found = decision
+            .reasons
+            .iter()
+            .any(|r| &r.rule == rule || format!("{}#{}", r.module, r.rule) == *rule);
+        if found {
+            failures.push(format!(
+                "a reason names rule `{rule}`, which must be absent"
+            ));
+        }
+    }
+    for kind in &expect.absent_obligations {
+        if decision.obligations.iter().any(|o| &o.kind == kind) {
+            failures.push(format!(
+                "an obligation of kind `{kind}` is present, which must be absent"
+            ));
         }
     }
     match expect.errors {

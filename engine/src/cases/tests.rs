@@ -42,7 +42,8 @@ cases:
   - name: wrong on purpose
     why: the runner must report each mismatch
     access: { action: read, context: { purpose_of_use: TREAT } }
-    expect: { decision: deny, citations: ["GDPR Art. 99"], rules: [nope], obligations: [shred], errors: true }
+    expect: { decision: deny, citations: ["GDPR Art. 99"], rules: [nope], obligations: [shred], errors: true,
+              absent_rules: [treatment], absent_obligations: [audit] }
 "#,
     );
     assert_eq!(results.len(), 1);
@@ -51,9 +52,17 @@ cases:
     assert_eq!(failures[1], "no reason cites `GDPR Art. 99`");
     assert_eq!(failures[2], "no reason names rule `nope`");
     assert_eq!(failures[3], "no obligation of kind `shred`");
-    assert_eq!(failures[4], "expected evaluation errors, got none");
+    assert_eq!(
+        failures[4],
+        "a reason names rule `treatment`, which must be absent"
+    );
+    assert_eq!(
+        failures[5],
+        "an obligation of kind `audit` is present, which must be absent"
+    );
+    assert_eq!(failures[6], "expected evaluation errors, got none");
     assert!(
-        failures[5].starts_with("decision reasons: [test/hipaa#treatment"),
+        failures[7].starts_with("decision reasons: [test/hipaa#treatment"),
         "{failures:?}"
     );
 }
