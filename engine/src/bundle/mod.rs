@@ -150,6 +150,8 @@ pub struct Bundle {
     jurisdictions: Arc<JurisdictionTable>,
     cedar: CedarPolicies,
     rules: RuleModules,
+    /// Module id → the regimes (or jurisdictions) its manifest entry names.
+    module_regimes: BTreeMap<String, Vec<String>>,
 }
 
 impl std::fmt::Debug for Bundle {
@@ -230,9 +232,15 @@ impl Bundle {
         for (i, t) in manifest.tests.iter().enumerate() {
             files.text(t, &format!("tests[{i}]"))?;
         }
+        let module_regimes = manifest
+            .modules
+            .iter()
+            .map(|m| (m.id.clone(), m.regimes.clone()))
+            .collect();
         Ok(Bundle {
             name: manifest.name.clone(),
             version: files.version(),
+            module_regimes,
             manifest,
             files,
             jurisdictions,
@@ -378,10 +386,9 @@ impl Bundle {
                 continue;
             };
             let satisfied = permitted_by.iter().any(|module| {
-                self.manifest
-                    .modules
-                    .iter()
-                    .any(|m| m.id == *module && m.regimes.contains(regime))
+                self.module_regimes
+                    .get(*module)
+                    .is_some_and(|regimes| regimes.contains(regime))
             });
             if d.permit_required_for.contains(&request.action) && !satisfied {
                 missing.push(Reason {
