@@ -275,6 +275,14 @@ fn run_case(bundle: &Bundle, file: &str, index: usize, case: PreparedCase) -> Ca
     }
 }
 
+/// Whether some reason is `rule`, given as a rule id or as `module#rule`.
+fn names_rule(decision: &Decision, rule: &str) -> bool {
+    decision
+        .reasons
+        .iter()
+        .any(|r| r.rule == rule || format!("{}#{}", r.module, r.rule) == rule)
+}
+
 /// Compares a decision with an expectation; each mismatch is one line.
 pub fn check(expect: &Expectation, decision: &Decision) -> Vec<String> {
     let mut failures = Vec::new();
@@ -290,11 +298,7 @@ pub fn check(expect: &Expectation, decision: &Decision) -> Vec<String> {
         }
     }
     for rule in &expect.rules {
-        let found = decision
-            .reasons
-            .iter()
-            .any(|r| &r.rule == rule || format!("{}#{}", r.module, r.rule) == *rule);
-        if !found {
+        if !names_rule(decision, rule) {
             failures.push(format!("no reason names rule `{rule}`"));
         }
     }
@@ -304,11 +308,7 @@ pub fn check(expect: &Expectation, decision: &Decision) -> Vec<String> {
         }
     }
     for rule in &expect.absent_rules {
-        let found = decision
-            .reasons
-            .iter()
-            .any(|r| &r.rule == rule || format!("{}#{}", r.module, r.rule) == *rule);
-        if found {
+        if names_rule(decision, rule) {
             failures.push(format!(
                 "a reason names rule `{rule}`, which must be absent"
             ));

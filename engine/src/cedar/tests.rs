@@ -1,29 +1,30 @@
 use super::*;
-use crate::bundle::{Bundle, BundleError};
+use crate::bundle::{Bundle, BundleError, DerivedFacts};
 use crate::consent::{ConsentFacts, InMemoryConsentRegistry};
 use crate::jurisdiction::Applicable;
 use crate::testing::{self, access, files_with};
 use crate::transaction::DataCategory;
 use serde_json::json;
 
+/// The facts of `request` with these applicable jurisdictions and consent facts.
+fn derived(request: &AccessRequest, applicable: Applicable, consent: ConsentFacts) -> DerivedFacts {
+    DerivedFacts {
+        applicable,
+        consent,
+        categories: request.data_categories(),
+    }
+}
+
 /// The slice's policy ids for `request` where exactly `regimes` apply (no consent).
 fn slice_ids(bundle: &Bundle, request: &AccessRequest, regimes: &[&str]) -> Vec<String> {
     let applicable = Applicable {
-        jurisdictions: vec![],
         regimes: regimes.iter().map(|r| r.to_string()).collect(),
-        holder_regimes: vec![],
-        patient_jurisdiction: None,
+        ..Applicable::default()
     };
-    let consent = ConsentFacts::default();
-    let categories = request.data_categories();
-    let facts = RequestFacts {
-        applicable: &applicable,
-        consent: &consent,
-        categories: &categories,
-    };
+    let facts = derived(request, applicable, ConsentFacts::default());
     let mut ids: Vec<String> = bundle
         .cedar()
-        .slice(request, &facts)
+        .slice(request, &facts.facts())
         .policies()
         .map(|p| p.id().to_string())
         .collect();
@@ -80,12 +81,8 @@ fn sliced_fast_path_matches_the_naive_path_on_every_request() {
             .jurisdictions()
             .applicable(&request)
             .expect("fixture jurisdictions resolve");
-        let categories = request.data_categories();
-        let facts = RequestFacts {
-            applicable: &applicable,
-            consent: &consent,
-            categories: &categories,
-        };
+        let derived = derived(&request, applicable, consent);
+        let facts = derived.facts();
         let fast = bundle.cedar().authorize(&request, &facts);
         let naive = bundle
             .cedar()
@@ -163,16 +160,8 @@ fn determining_policies_carry_module_rule_and_citation() {
         holder_regimes: vec!["HIPAA".into()],
         patient_jurisdiction: None,
     };
-    let consent = ConsentFacts::default();
-    let categories = request.data_categories();
-    let outcome = bundle.cedar().authorize(
-        &request,
-        &RequestFacts {
-            applicable: &applicable,
-            consent: &consent,
-            categories: &categories,
-        },
-    );
+    let facts = derived(&request, applicable, ConsentFacts::default());
+    let outcome = bundle.cedar().authorize(&request, &facts.facts());
     assert!(outcome.allowed);
     assert_eq!(outcome.reasons.len(), 1);
     assert_eq!(outcome.reasons[0].module, "test/hipaa");
@@ -269,15 +258,8 @@ fn reference_path_is_schema_checked() {
 fn every_boolean_context_attribute_is_a_known_flag() {
     // The slicer keys on boolean context attributes by name; a new one must be added there too.
     let request = access(json!({}));
-    let applicable = Applicable::default();
-    let consent = ConsentFacts::default();
-    let categories = request.data_categories();
-    let facts = RequestFacts {
-        applicable: &applicable,
-        consent: &consent,
-        categories: &categories,
-    };
-    let mut flags: Vec<&str> = request::context_attrs(&request, &facts)
+    let facts = derived(&request, Applicable::default(), ConsentFacts::default());
+    let mut flags: Vec<&str> = request::context_attrs(&request, &facts.facts())
         .into_iter()
         .filter(|(_, v)| matches!(v, request::Attr::Bool(_)))
         .map(|(k, _)| k)
