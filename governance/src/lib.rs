@@ -1,7 +1,32 @@
 //! Accord governance: consortium members hold ed25519 keys and run signed proposal-and-vote rounds
 //! whose passed proposals change the active policy set, the voting rules or the membership at a
 //! block height, the same on every node.
+//!
+//! - [`message`]: the signed messages and the bytes their signatures cover.
+//! - [`state`]: membership, rules, proposals and what a message or a new height does to them;
+//!   [`tally`] counts votes with integer ratios ([`params`]).
+//! - [`machine`]: the block state machine, with impact preview and the atomic hot swap of
+//!   [`policy_set`]; persisted in sled by `store`.
+//! - [`genesis`]: the consortium's starting point.
 
+pub mod bundles;
+mod change;
+pub mod err;
+pub mod genesis;
+pub mod machine;
+pub mod member;
+pub mod message;
+pub mod params;
 pub mod policy_set;
+pub mod proposal;
+pub mod state;
+mod store;
+pub mod tally;
 
-pub use policy_set::{Activation, ActivePolicySet, ActiveSet};
+pub use err::Refusal;
+pub use genesis::{Genesis, GenesisError};
+pub use machine::{BlockAnswer, BlockError, Published, StateMachine, TxResult};
+pub use message::{Change, Choice, Envelope, Message};
+pub use policy_set::{ActivePolicySet, ActiveSet, Activation};
+pub use proposal::{Proposal, Status};
+pub use state::GovernanceState;

@@ -55,6 +55,11 @@ impl InMemoryConsentRegistry {
         Ok(registry)
     }
 
+    /// The entry of consent `id`, if recorded.
+    pub fn get(&self, id: &str) -> Option<&ConsentEntry> {
+        self.by_id.get(id)
+    }
+
     /// Every entry, ordered by consent id.
     pub fn entries(&self) -> impl Iterator<Item = &ConsentEntry> {
         self.by_id.values()

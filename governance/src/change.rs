@@ -1,0 +1,207 @@
+//! Checking a proposed change and resolving it into the [`Effect`] it will have: a bundle is
+//! parsed, validated, compiled and must pass its own test cases before any vote is cast.
+
+use crate::bundles::BundleStore;
+use crate::err::Refusal;
+use crate::member::{parse_public_key, Membership, MembershipChange};
+use crate::message::Change;
+use crate::proposal::Effect;
+use crate::Activation;
+use accord_engine::bundle::JURISDICTIONS_DIR;
+use accord_engine::cases::run_bundle_tests;
+use accord_engine::{Bundle, BundleFiles};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// What the state knows when a proposal arrives.
+pub(crate) struct Context<'a> {
+    pub membership: &'a Membership,
+    pub active: &'a Activation,
+    pub history: &'a [Activation],
+    pub bundles: &'a mut BundleStore,
+}
+
+/// Resolves `change`, refusing it when it could never be applied.
+pub(crate) fn resolve(change: &Change, cx: Context<'_>) -> Result<Effect, Refusal> {
+    match change {
+        Change::ActivateBundle { bundle } => {
+            let files = BundleFiles::new(
+                bundle
+                    .iter()
+                    .map(|(path, text)| (path.clone(), text.clone().into_bytes()))
+                    .collect(),
+            );
+            activate(files, None, cx)
+        }
+        Change::Rollback { version } => {
+            if version == &cx.active.version {
+                return Err(Refusal::InvalidChange {
+                    reason: format!("{version} is the active policy set already"),
+                });
+            }
+            let earlier = cx
+                .history
+                .iter()
+                .find(|a| &a.version == version)
+                .ok_or_else(|| Refusal::UnknownVersion {
+                    version: version.clone(),
+                })?;
+            // Compiled now so the impact preview can run on it while the vote is open.
+            cx.bundles
+                .compiled(version)
+                .map_err(|reason| Refusal::InvalidBundle { reason })?;
+            Ok(Effect::ActivatePolicySet {
+                version: version.clone(),
+                name: earlier.name.clone(),
+                base: None,
+            })
+        }
+        Change::SetJurisdictionParameters {
+            jurisdiction,
+            parameters,
+        } => {
+            let base = cx.active.version.clone();
+            let files = cx
+                .bundles
+                .files(&base)
+                .ok_or_else(|| Refusal::InvalidChange {
+                    reason: format!("the active bundle {base} is not stored"),
+                })?;
+            let files = with_parameters(files, jurisdiction, parameters)?;
+            activate(files, Some(base), cx)
+        }
+        Change::SetVotingParams { params } => {
+            params
+                .check()
+                .map_err(|reason| Refusal::InvalidChange { reason })?;
+            Ok(Effect::SetVotingParams {
+                params: params.clone(),
+            })
+        }
+        Change::AddMember { member } => {
+            check_membership(cx.membership, MembershipChange::Add(member))?;
+            Ok(Effect::AddMember {
+                member: member.clone(),
+            })
+        }
+        Change::RemoveMember { member } => {
+            check_membership(cx.membership, MembershipChange::Remove(member))?;
+            Ok(Effect::RemoveMember {
+                member: member.clone(),
+            })
+        }
+        Change::UpdateMember {
+            member,
+            weight,
+            public_key,
+            name,
+        } => {
+            if weight.is_none() && public_key.is_none() && name.is_none() {
+                return Err(Refusal::InvalidChange {
+                    reason: "update_member changes nothing: give weight, public_key or name".into(),
+                });
+            }
+            if let Some(key) = public_key {
+                parse_public_key(key).map_err(|reason| Refusal::InvalidChange { reason })?;
+            }
+            check_membership(
+                cx.membership,
+                MembershipChange::Update {
+                    id: member,
+                    weight: *weight,
+                    public_key: public_key.as_deref(),
+                    name: name.as_deref(),
+                },
+            )?;
+            Ok(Effect::UpdateMember {
+                member: member.clone(),
+                weight: *weight,
+                public_key: public_key.clone(),
+                name: name.clone(),
+            })
+        }
+    }
+}
+
+fn check_membership(membership: &Membership, change: MembershipChange<'_>) -> Result<(), Refusal> {
+    membership
+        .with(change)
+        .map(|_| ())
+        .map_err(|reason| Refusal::InvalidChange { reason })
+}
+
+/// Compiles `files`, runs the bundle's own tests, and records it in the store.
+fn activate(
+    files: BundleFiles,
+    base: Option<String>,
+    cx: Context<'_>,
+) -> Result<Effect, Refusal> {
+    let version = files.version();
+    if version == cx.active.version {
+        return Err(Refusal::InvalidChange {
+            reason: format!("{version} is the active policy set already"),
+        });
+    }
+    let bundle = Bundle::compile(files).map_err(|e| Refusal::InvalidBundle {
+        reason: e.to_string(),
+    })?;
+    let failed: Vec<_> = run_bundle_tests(&bundle)
+        .into_iter()
+        .filter(|r| !r.passed())
+        .collect();
+    if let Some(first) = failed.first() {
+        return Err(Refusal::BundleTestsFailed {
+            failed: failed.len(),
+            first: format!("{}: {}: {}", first.file, first.name, first.failures.join("; ")),
+        });
+    }
+    let name = bundle.name().to_owned();
+    cx.bundles.insert(Arc::new(bundle));
+    Ok(Effect::ActivatePolicySet {
+        version,
+        name,
+        base,
+    })
+}
+
+/// `files` with `parameters` set in jurisdiction `code`'s file (other parameters unchanged).
+fn with_parameters(
+    files: &BundleFiles,
+    code: &str,
+    parameters: &BTreeMap<String, Value>,
+) -> Result<BundleFiles, Refusal> {
+    let invalid = |reason: String| Refusal::InvalidChange { reason };
+    if parameters.is_empty() {
+        return Err(invalid("no parameters given".into()));
+    }
+    let path = format!("{JURISDICTIONS_DIR}{code}.yaml");
+    let bytes = files
+        .get(&path)
+        .ok_or_else(|| invalid(format!("the active bundle has no jurisdiction `{code}`")))?;
+    let mut doc: serde_yaml::Value = serde_yaml::from_slice(bytes)
+        .map_err(|e| invalid(format!("{path}: not YAML: {e}")))?;
+    let map = doc
+        .as_mapping_mut()
+        .ok_or_else(|| invalid(format!("{path}: not a mapping")))?;
+    let key = serde_yaml::Value::from("parameters");
+    if !map.contains_key(&key) {
+        map.insert(key.clone(), serde_yaml::Value::Mapping(Default::default()));
+    }
+    let params = map
+        .get_mut(&key)
+        .and_then(serde_yaml::Value::as_mapping_mut)
+        .ok_or_else(|| invalid(format!("{path}: `parameters` is not a mapping")))?;
+    for (name, value) in parameters {
+        let value = serde_yaml::to_value(value)
+            .map_err(|e| invalid(format!("parameters.{name}: {e}")))?;
+        params.insert(serde_yaml::Value::from(name.as_str()), value);
+    }
+    let text = serde_yaml::to_string(&doc).map_err(|e| invalid(format!("{path}: {e}")))?;
+    let mut all: BTreeMap<String, Vec<u8>> = files
+        .iter()
+        .map(|(p, b)| (p.to_owned(), b.to_vec()))
+        .collect();
+    all.insert(path, text.into_bytes());
+    Ok(BundleFiles::new(all))
+}

@@ -1,0 +1,80 @@
+//! Why a governance message or a genesis file is refused. Every refusal leaves state untouched.
+
+/// A refused governance message. [`Refusal::code`] is stable: clients may match on it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("field `{field}`: {reason}")]
+    Malformed { field: String, reason: String },
+    #[error("message is for consortium `{got}`, this is `{expected}`")]
+    WrongConsortium { expected: String, got: String },
+    #[error("`{signer}` is not a member{}", snapshot.as_ref().map(|p| format!(" of the membership proposal {p} was opened under")).unwrap_or_default())]
+    NotAMember {
+        signer: String,
+        snapshot: Option<String>,
+    },
+    #[error("signature does not verify against `{signer}`'s key")]
+    BadSignature { signer: String },
+    #[error("this exact message (sha256 {digest}) was already applied")]
+    Replayed { digest: String },
+    #[error("proposal {id} already exists")]
+    DuplicateProposal { id: String },
+    #[error("no proposal {id}")]
+    UnknownProposal { id: String },
+    #[error("proposal {id} is {status}, not open for voting")]
+    ProposalClosed { id: String, status: String },
+    #[error("proposal {id} was cancelled")]
+    ProposalCancelled { id: String },
+    #[error("vote names content {got}, proposal {id} has content {expected}")]
+    ContentMismatch {
+        id: String,
+        expected: String,
+        got: String,
+    },
+    #[error("only the proposer `{proposer}` may cancel proposal {id}")]
+    NotProposer { id: String, proposer: String },
+    #[error("`{proposer}` already has {open} open proposals (cap {cap})")]
+    ProposalCapReached {
+        proposer: String,
+        open: u32,
+        cap: u32,
+    },
+    #[error("proposed bundle is invalid: {reason}")]
+    InvalidBundle { reason: String },
+    #[error("proposed bundle fails {failed} of its own test cases: {first}")]
+    BundleTestsFailed { failed: usize, first: String },
+    #[error("no earlier policy set with version {version}")]
+    UnknownVersion { version: String },
+    #[error("invalid change: {reason}")]
+    InvalidChange { reason: String },
+}
+
+impl Refusal {
+    /// The stable error code of this refusal.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::Malformed { .. } => "malformed",
+            Refusal::WrongConsortium { .. } => "wrong_consortium",
+            Refusal::NotAMember { .. } => "not_a_member",
+            Refusal::BadSignature { .. } => "bad_signature",
+            Refusal::Replayed { .. } => "replayed",
+            Refusal::DuplicateProposal { .. } => "duplicate_proposal",
+            Refusal::UnknownProposal { .. } => "unknown_proposal",
+            Refusal::ProposalClosed { .. } => "proposal_closed",
+            Refusal::ProposalCancelled { .. } => "proposal_cancelled",
+            Refusal::ContentMismatch { .. } => "content_mismatch",
+            Refusal::NotProposer { .. } => "not_proposer",
+            Refusal::ProposalCapReached { .. } => "proposal_cap_reached",
+            Refusal::InvalidBundle { .. } => "invalid_bundle",
+            Refusal::BundleTestsFailed { .. } => "bundle_tests_failed",
+            Refusal::UnknownVersion { .. } => "unknown_version",
+            Refusal::InvalidChange { .. } => "invalid_change",
+        }
+    }
+
+    pub(crate) fn malformed(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Refusal::Malformed {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}

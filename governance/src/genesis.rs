@@ -1,0 +1,91 @@
+//! The genesis file: the consortium, its first members, its voting rules and its first bundle.
+
+use crate::member::{Member, Membership};
+use crate::params::VotingParams;
+use accord_engine::ledger::canonical_json;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// A genesis file that cannot be used: the file, the field and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: field `{field}`: {reason}")]
+pub struct GenesisError {
+    pub file: String,
+    pub field: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GenesisFile {
+    consortium: String,
+    members: Vec<Member>,
+    voting: VotingParams,
+    /// The initial bundle directory, relative to the genesis file.
+    bundle: PathBuf,
+}
+
+/// A checked genesis.
+#[derive(Debug, Clone)]
+pub struct Genesis {
+    pub consortium: String,
+    pub membership: Membership,
+    pub voting: VotingParams,
+    /// The initial bundle directory, resolved against the genesis file's directory.
+    pub bundle_dir: PathBuf,
+}
+
+impl Genesis {
+    pub fn load(path: &Path) -> Result<Genesis, GenesisError> {
+        let file = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|e| GenesisError {
+            file: file.clone(),
+            field: "(file)".into(),
+            reason: e.to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Genesis::parse(&bytes, &file, base)
+    }
+
+    /// Parses genesis YAML; `base` is the directory `bundle` is relative to.
+    pub fn parse(bytes: &[u8], file: &str, base: &Path) -> Result<Genesis, GenesisError> {
+        let err = |field: String, reason: String| GenesisError {
+            file: file.to_owned(),
+            field,
+            reason,
+        };
+        let de = serde_yaml::Deserializer::from_slice(bytes);
+        let raw: GenesisFile = serde_path_to_error::deserialize(de)
+            .map_err(|e| err(e.path().to_string(), e.into_inner().to_string()))?;
+        if raw.consortium.trim().is_empty() {
+            return Err(err("consortium".into(), "must not be empty".into()));
+        }
+        raw.voting
+            .check()
+            .map_err(|reason| err("voting".into(), reason))?;
+        let membership =
+            Membership::new(raw.members).map_err(|reason| err("members".into(), reason))?;
+        Ok(Genesis {
+            consortium: raw.consortium,
+            membership,
+            voting: raw.voting,
+            bundle_dir: base.join(raw.bundle),
+        })
+    }
+
+    /// `sha256:` identifying this genesis with its bundle version: a node refuses to reopen a
+    /// data directory made under another genesis.
+    pub fn digest(&self, bundle_version: &str) -> String {
+        let value = serde_json::json!({
+            "consortium": self.consortium,
+            "members": self.membership,
+            "voting": self.voting,
+            "bundle": bundle_version,
+        });
+        let mut hasher = Sha256::new();
+        hasher.update(b"accord/genesis/v1\0");
+        hasher.update(canonical_json(&value).as_bytes());
+        format!("sha256:{}", hex::encode(hasher.finalize()))
+    }
+}

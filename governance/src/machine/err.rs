@@ -1,0 +1,26 @@
+use accord_engine::TransactionError;
+
+/// A block the state machine refuses. The state is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlockError {
+    #[error("block out of order: expected height {expected}, got {got}")]
+    OutOfOrder { expected: u64, got: u64 },
+    #[error("block {height} conflicts with the block already applied at that height")]
+    Conflict { height: u64 },
+    #[error("block {height}: field `previous` does not match the last block's hash {expected}")]
+    PreviousMismatch { height: u64, expected: String },
+    #[error("{0}")]
+    Transaction(TransactionError),
+    #[error("storage: {0}")]
+    Store(String),
+}
+
+impl BlockError {
+    /// The height the machine expects next, when the refusal is about order.
+    pub fn expected_height(&self) -> Option<u64> {
+        match self {
+            BlockError::OutOfOrder { expected, .. } => Some(*expected),
+            _ => None,
+        }
+    }
+}

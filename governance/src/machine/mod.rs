@@ -1,0 +1,311 @@
+//! The block state machine (CONTRACT §5): one function applies an ordered block.
+//!
+//! At the start of block `h` voting windows that end at `h` close and queued proposals due at `h`
+//! activate; then the block's transactions apply in order: access transactions get decisions
+//! (and, while a policy change is pending, a second evaluation under the proposed set for the
+//! impact preview), consent and governance transactions change state. Everything happens on a
+//! staged copy which, with its persistence batch, replaces the state only when the whole block
+//! is done: a block is applied entirely or not at all, on disk as in memory.
+
+mod answer;
+mod err;
+mod root;
+
+pub use answer::{Applied, BlockAnswer, RefusedBy, TxResult};
+pub use err::BlockError;
+pub use root::{governance_digest, state_root};
+
+use crate::genesis::Genesis;
+use crate::message::Envelope;
+use crate::policy_set::{ActivePolicySet, ActiveSet};
+use crate::state::{Accepted, GovernanceState};
+use crate::store::{BlockCommit, Store, StoredState};
+use accord_engine::consent::ConsentRegistry;
+use accord_engine::ledger::Block;
+use accord_engine::{Bundle, Effect, InMemoryConsentRegistry, Transaction};
+use arc_swap::ArcSwap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// Handles other threads read without blocking the machine: the active policy set and the
+/// consent state as of the last applied block.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub policy: Arc<ActivePolicySet>,
+    pub consents: Arc<ArcSwap<InMemoryConsentRegistry>>,
+}
+
+/// The node's state: governance, consents, the active set, and the last applied block.
+pub struct StateMachine {
+    gov: GovernanceState,
+    consents: Arc<InMemoryConsentRegistry>,
+    last: Option<BlockAnswer>,
+    /// Answers to every applied block, when there is no store to keep them.
+    answers: BTreeMap<u64, BlockAnswer>,
+    store: Option<Store>,
+    genesis_digest: String,
+    published: Published,
+}
+
+impl StateMachine {
+    /// A fresh in-memory state from genesis and its compiled bundle.
+    pub fn new(genesis: &Genesis, bundle: Arc<Bundle>) -> Self {
+        let digest = genesis.digest(bundle.version());
+        let gov = GovernanceState::from_genesis(genesis, bundle);
+        Self::assemble(gov, InMemoryConsentRegistry::new(), None, None, digest)
+    }
+
+    /// Opens the state kept in `db`, or starts from genesis when `db` holds none. Refuses a
+    /// database made under another genesis.
+    pub fn open(genesis: &Genesis, bundle: Arc<Bundle>, db: &sled::Db) -> Result<Self, String> {
+        let digest = genesis.digest(bundle.version());
+        let store = Store::open(db)?;
+        match store.load()? {
+            None => {
+                let gov = GovernanceState::from_genesis(genesis, bundle);
+                Ok(Self::assemble(gov, InMemoryConsentRegistry::new(), None, Some(store), digest))
+            }
+            Some(StoredState {
+                genesis: stored_genesis,
+                gov,
+                consents,
+                last,
+            }) => {
+                if stored_genesis != digest {
+                    return Err(format!(
+                        "the data directory was made under genesis {stored_genesis}, not {digest}"
+                    ));
+                }
+                Ok(Self::assemble(gov, consents, Some(last), Some(store), digest))
+            }
+        }
+    }
+
+    fn assemble(
+        gov: GovernanceState,
+        consents: InMemoryConsentRegistry,
+        last: Option<BlockAnswer>,
+        store: Option<Store>,
+        genesis_digest: String,
+    ) -> Self {
+        let consents = Arc::new(consents);
+        let published = Published {
+            policy: Arc::new(ActivePolicySet::new(ActiveSet {
+                bundle: gov.active.clone(),
+                activated_at_height: gov.active_activation().activated_at_height,
+            })),
+            consents: Arc::new(ArcSwap::new(consents.clone())),
+        };
+        StateMachine {
+            gov,
+            consents,
+            last,
+            answers: BTreeMap::new(),
+            store,
+            genesis_digest,
+            published,
+        }
+    }
+
+    pub fn governance(&self) -> &GovernanceState {
+        &self.gov
+    }
+
+    pub fn consents(&self) -> &InMemoryConsentRegistry {
+        &self.consents
+    }
+
+    /// Handles for concurrent readers; they follow every applied block.
+    pub fn published(&self) -> Published {
+        self.published.clone()
+    }
+
+    /// The last applied height, if any block was applied.
+    pub fn height(&self) -> Option<u64> {
+        self.last.as_ref().map(|a| a.height)
+    }
+
+    /// The height the next block must have (1 before any block).
+    pub fn next_height(&self) -> u64 {
+        self.height().map_or(1, |h| h + 1)
+    }
+
+    pub fn last_answer(&self) -> Option<&BlockAnswer> {
+        self.last.as_ref()
+    }
+
+    /// The state root after the last block (or of the genesis state).
+    pub fn state_root(&self) -> String {
+        match &self.last {
+            Some(a) => a.state_root.clone(),
+            None => state_root(&self.gov, &self.consents.digest()),
+        }
+    }
+
+    fn known_answer(&self, height: u64) -> Result<Option<BlockAnswer>, BlockError> {
+        if let Some(last) = self.last.as_ref().filter(|a| a.height == height) {
+            return Ok(Some(last.clone()));
+        }
+        if let Some(a) = self.answers.get(&height) {
+            return Ok(Some(a.clone()));
+        }
+        match &self.store {
+            Some(store) => store.answer(height).map_err(BlockError::Store),
+            None => Ok(None),
+        }
+    }
+
+    /// Applies the next block, or returns the stored answer when `block` is a replay of a
+    /// block already applied. The first block may have any height; later ones must follow.
+    pub fn apply_block(&mut self, block: Block) -> Result<BlockAnswer, BlockError> {
+        let hash = block.hash();
+        if self.height().is_some_and(|h| block.height <= h) {
+            return match self.known_answer(block.height)? {
+                Some(known) if known.block_hash == hash => Ok(known),
+                _ => Err(BlockError::Conflict {
+                    height: block.height,
+                }),
+            };
+        }
+        if let Some(last) = &self.last {
+            if block.height != last.height + 1 {
+                return Err(BlockError::OutOfOrder {
+                    expected: last.height + 1,
+                    got: block.height,
+                });
+            }
+            if let Some(previous) = &block.previous {
+                if previous != &last.block_hash {
+                    return Err(BlockError::PreviousMismatch {
+                        height: block.height,
+                        expected: last.block_hash.clone(),
+                    });
+                }
+            }
+        }
+        let mut transactions = Vec::with_capacity(block.transactions.len());
+        for (i, value) in block.transactions.iter().enumerate() {
+            let tx = Transaction::from_value(value.clone())
+                .map_err(|e| BlockError::Transaction(e.within(&format!("transactions[{i}]"))))?;
+            transactions.push(tx);
+        }
+        let height = block.height;
+        let mut gov = self.gov.clone();
+        let mut consents = (*self.consents).clone();
+        let activated = gov.begin_block(height);
+        let active = ActiveSet {
+            bundle: gov.active.clone(),
+            activated_at_height: gov.active_activation().activated_at_height,
+        };
+        let mut touched_consents = BTreeSet::new();
+        let mut results = Vec::with_capacity(transactions.len());
+        for tx in &transactions {
+            results.push(match tx {
+                Transaction::Access(request) => {
+                    let decision = active.decide(request, &consents);
+                    let allowed = decision.decision == Effect::Allow;
+                    for (proposal, target) in gov.pending_policy_targets() {
+                        let would = target.decide(request, &consents, height);
+                        let after = would.decision == Effect::Allow;
+                        gov.record_impact(&proposal, &request.id, height, allowed, after);
+                    }
+                    TxResult::Decided(decision)
+                }
+                Transaction::Consent(c) => match consents.apply(c) {
+                    Ok(()) => {
+                        touched_consents.insert(c.consent.id.clone());
+                        TxResult::Applied {
+                            tx: c.id.clone(),
+                            applied: Applied {
+                                kind: "consent".into(),
+                                id: c.consent.id.clone(),
+                                status: None,
+                            },
+                        }
+                    }
+                    Err(e) => refused(&c.id, "consent_refused", e.to_string()),
+                },
+                Transaction::Governance(g) => {
+                    let outcome = Envelope::from_value(&g.governance)
+                        .and_then(|env| gov.apply(&env, &g.id, height));
+                    match outcome {
+                        Ok(accepted) => TxResult::Applied {
+                            tx: g.id.clone(),
+                            applied: applied_of(accepted),
+                        },
+                        Err(refusal) => refused(&g.id, refusal.code(), refusal.to_string()),
+                    }
+                }
+            });
+        }
+        let consent_digest = consents.digest();
+        let answer = BlockAnswer {
+            height,
+            block_hash: hash,
+            activated,
+            results,
+            state_root: state_root(&gov, &consent_digest),
+        };
+        if let Some(store) = &self.store {
+            let dirty = gov.take_dirty();
+            let bundles = gov.bundles.take_unsaved();
+            let commit = BlockCommit {
+                genesis: &self.genesis_digest,
+                gov: &gov,
+                proposals: dirty.iter().filter_map(|id| gov.proposals.get(id)).collect(),
+                bundles,
+                consents: touched_consents
+                    .iter()
+                    .filter_map(|id| consents.get(id))
+                    .collect(),
+                answer: &answer,
+            };
+            store.commit(&commit).map_err(BlockError::Store)?;
+        } else {
+            gov.take_dirty();
+            gov.bundles.take_unsaved();
+            if let Some(last) = self.last.take() {
+                self.answers.insert(last.height, last);
+            }
+        }
+        let swapped = gov.active.version() != self.gov.active.version()
+            || gov.active_activation() != self.gov.active_activation();
+        self.gov = gov;
+        self.consents = Arc::new(consents);
+        self.published.consents.store(self.consents.clone());
+        if swapped {
+            self.published.policy.swap(ActiveSet {
+                bundle: self.gov.active.clone(),
+                activated_at_height: self.gov.active_activation().activated_at_height,
+            });
+        }
+        self.last = Some(answer.clone());
+        Ok(answer)
+    }
+}
+
+fn refused(tx: &str, code: &str, message: String) -> TxResult {
+    TxResult::Refused {
+        tx: tx.to_owned(),
+        refused: RefusedBy {
+            code: code.to_owned(),
+            message,
+        },
+    }
+}
+
+fn applied_of(accepted: Accepted) -> Applied {
+    let (kind, id, status) = match accepted {
+        Accepted::Proposed { proposal } => ("proposal", proposal, Some("voting".to_owned())),
+        Accepted::Voted { proposal, status } => ("vote", proposal, Some(status.to_string())),
+        Accepted::Cancelled { proposal } => ("cancel", proposal, Some("cancelled".to_owned())),
+    };
+    Applied {
+        kind: kind.to_owned(),
+        id,
+        status,
+    }
+}
+
+#[cfg(test)]
+mod tests;

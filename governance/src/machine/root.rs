@@ -1,0 +1,37 @@
+//! The state root: one hash over consent, governance and active-policy state after a block.
+
+use crate::state::GovernanceState;
+use accord_engine::ledger::canonical_json;
+use sha2::{Digest, Sha256};
+
+/// `sha256:` over the domain `accord/state/v2`, the active version, its activation height, the
+/// consent digest and the governance digest. Equal on every node that applied the same blocks.
+pub fn state_root(gov: &GovernanceState, consents: &[u8; 32]) -> String {
+    let active = gov.active_activation();
+    let mut hasher = Sha256::new();
+    hasher.update(b"accord/state/v2\0");
+    hasher.update(active.version.as_bytes());
+    hasher.update([0u8]);
+    hasher.update(active.activated_at_height.to_be_bytes());
+    hasher.update(consents);
+    hasher.update(governance_digest(gov));
+    format!("sha256:{}", hex::encode(hasher.finalize()))
+}
+
+/// Digest of the governance state: canonical JSON of consortium, members, voting parameters,
+/// proposals (with votes, tallies and impact), the policy history and the proposal counter.
+/// Bundles enter through their versions, which are content hashes.
+pub fn governance_digest(gov: &GovernanceState) -> [u8; 32] {
+    let value = serde_json::json!({
+        "consortium": gov.consortium,
+        "members": gov.membership,
+        "params": gov.params,
+        "proposals": gov.proposals,
+        "history": gov.history,
+        "next_seq": gov.next_seq,
+    });
+    let mut hasher = Sha256::new();
+    hasher.update(b"accord/governance-state/v1\0");
+    hasher.update(canonical_json(&value).as_bytes());
+    hasher.finalize().into()
+}

@@ -1,0 +1,159 @@
+//! Consortium members: who may propose and vote, with what weight, under which key.
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use ed25519_dalek::VerifyingKey;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A member as written in genesis and in membership proposals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    /// `member/<name>`.
+    pub id: String,
+    /// The ed25519 public key, 32 bytes in standard base64.
+    pub public_key: String,
+    pub weight: u64,
+    pub name: String,
+}
+
+impl Member {
+    /// Checks the id, the weight and that the key is a valid, non-weak ed25519 point.
+    pub fn check(&self) -> Result<(), String> {
+        if !self.id.starts_with("member/") || self.id.len() == "member/".len() {
+            return Err(format!("member id `{}` must look like `member/<name>`", self.id));
+        }
+        if self.weight == 0 {
+            return Err(format!("member `{}`: weight must be at least 1", self.id));
+        }
+        self.key().map(|_| ())
+    }
+
+    /// The decoded key; refused when not 32 bytes of base64, not a curve point, or of small order.
+    pub fn key(&self) -> Result<VerifyingKey, String> {
+        parse_public_key(&self.public_key).map_err(|e| format!("member `{}`: {e}", self.id))
+    }
+}
+
+/// Decodes a base64 ed25519 public key, refusing weak (small-order) keys.
+pub fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
+    let bytes = BASE64
+        .decode(text)
+        .map_err(|e| format!("public key is not base64: {e}"))?;
+    let bytes: [u8; 32] = bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| format!("public key has {} bytes, expected 32", b.len()))?;
+    let key = VerifyingKey::from_bytes(&bytes)
+        .map_err(|_| "public key is not a valid ed25519 point".to_owned())?;
+    if key.is_weak() {
+        return Err("public key has small order and is refused".into());
+    }
+    Ok(key)
+}
+
+/// The members at one moment, ordered by id. Proposals freeze a copy when they are created.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Membership {
+    members: BTreeMap<String, Member>,
+}
+
+impl Membership {
+    /// Builds a membership, refusing duplicates, invalid members and total weight overflow.
+    pub fn new(members: Vec<Member>) -> Result<Membership, String> {
+        let mut map = BTreeMap::new();
+        for m in members {
+            m.check()?;
+            if map.contains_key(&m.id) {
+                return Err(format!("member `{}` is listed twice", m.id));
+            }
+            map.insert(m.id.clone(), m);
+        }
+        let membership = Membership { members: map };
+        if membership.members.is_empty() {
+            return Err("a consortium needs at least one member".into());
+        }
+        membership.checked_total()?;
+        Ok(membership)
+    }
+
+    fn checked_total(&self) -> Result<u64, String> {
+        self.members
+            .values()
+            .try_fold(0u64, |acc, m| acc.checked_add(m.weight))
+            .ok_or_else(|| "total weight overflows 64 bits".to_owned())
+    }
+
+    /// The sum of all weights (checked not to overflow when the membership was built).
+    pub fn total_weight(&self) -> u64 {
+        self.members.values().map(|m| m.weight).sum()
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Member> {
+        self.members.get(id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Member> {
+        self.members.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// This membership with `member` added, replaced or removed, re-checked as a whole.
+    pub(crate) fn with(&self, change: MembershipChange<'_>) -> Result<Membership, String> {
+        let mut members: Vec<Member> = self.members.values().cloned().collect();
+        match change {
+            MembershipChange::Add(m) => {
+                if self.members.contains_key(&m.id) {
+                    return Err(format!("`{}` is already a member", m.id));
+                }
+                members.push(m.clone());
+            }
+            MembershipChange::Remove(id) => {
+                if !self.members.contains_key(id) {
+                    return Err(format!("`{id}` is not a member"));
+                }
+                members.retain(|m| m.id != id);
+            }
+            MembershipChange::Update {
+                id,
+                weight,
+                public_key,
+                name,
+            } => {
+                let m = members
+                    .iter_mut()
+                    .find(|m| m.id == id)
+                    .ok_or_else(|| format!("`{id}` is not a member"))?;
+                if let Some(w) = weight {
+                    m.weight = w;
+                }
+                if let Some(k) = public_key {
+                    m.public_key = k.to_owned();
+                }
+                if let Some(n) = name {
+                    m.name = n.to_owned();
+                }
+            }
+        }
+        Membership::new(members)
+    }
+}
+
+pub(crate) enum MembershipChange<'a> {
+    Add(&'a Member),
+    Remove(&'a str),
+    Update {
+        id: &'a str,
+        weight: Option<u64>,
+        public_key: Option<&'a str>,
+        name: Option<&'a str>,
+    },
+}

@@ -1,0 +1,132 @@
+//! Voting parameters. Shares are integer ratios, compared by cross-multiplication in `u128`, so
+//! no floating point enters governance and every node computes the same outcome.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+/// A share `num/den` with `den > 0` and `num <= den`; written as the string `"num/den"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ratio {
+    pub num: u64,
+    pub den: u64,
+}
+
+impl Ratio {
+    pub fn new(num: u64, den: u64) -> Result<Ratio, String> {
+        if den == 0 {
+            return Err(format!("`{num}/{den}`: the denominator must be positive"));
+        }
+        if num > den {
+            return Err(format!("`{num}/{den}`: a share cannot exceed 1"));
+        }
+        Ok(Ratio { num, den })
+    }
+
+    /// `part / whole >= self`, exactly.
+    pub fn reached_by(&self, part: u64, whole: u64) -> bool {
+        u128::from(part) * u128::from(self.den) >= u128::from(self.num) * u128::from(whole)
+    }
+
+    /// `part / whole > self`, exactly.
+    pub fn exceeded_by(&self, part: u64, whole: u64) -> bool {
+        u128::from(part) * u128::from(self.den) > u128::from(self.num) * u128::from(whole)
+    }
+}
+
+impl fmt::Display for Ratio {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.num, self.den)
+    }
+}
+
+impl std::str::FromStr for Ratio {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Ratio, String> {
+        let (n, d) = s
+            .split_once('/')
+            .ok_or_else(|| format!("`{s}`: expected a share written `num/den`, e.g. `2/3`"))?;
+        let parse = |t: &str| {
+            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!("`{s}`: `{t}` is not a non-negative integer"));
+            }
+            t.parse::<u64>().map_err(|e| format!("`{s}`: {e}"))
+        };
+        Ratio::new(parse(n)?, parse(d)?)
+    }
+}
+
+impl Serialize for Ratio {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Ratio {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Ratio, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The rules a proposal is voted under; frozen into each proposal when it is created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VotingParams {
+    /// Weight that must take part (yes + no + abstain), as a share of the total: at least this.
+    pub quorum: Ratio,
+    /// Yes as a share of yes + no: strictly more than this.
+    pub threshold: Ratio,
+    /// Blocks a proposal is open for votes, counting the block it was proposed in.
+    pub voting_period: u64,
+    /// Blocks between the decision and the activation (at least 1: a change never takes effect
+    /// inside the block that decided it).
+    pub activation_delay: u64,
+    /// Open (voting) proposals one member may have at a time.
+    pub max_open_proposals: u32,
+}
+
+impl VotingParams {
+    /// Checks the invariants the tally relies on.
+    pub fn check(&self) -> Result<(), String> {
+        if self.quorum.num == 0 {
+            return Err("`quorum` must be more than 0".into());
+        }
+        if self.threshold.num >= self.threshold.den {
+            return Err("`threshold` must be less than 1 (yes must exceed it)".into());
+        }
+        if self.voting_period == 0 {
+            return Err("`voting_period` must be at least 1 block".into());
+        }
+        if self.activation_delay == 0 {
+            return Err("`activation_delay` must be at least 1 block".into());
+        }
+        if self.max_open_proposals == 0 {
+            return Err("`max_open_proposals` must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratios_parse_strictly() {
+        assert_eq!("2/3".parse::<Ratio>(), Ok(Ratio { num: 2, den: 3 }));
+        for bad in ["", "2", "2/0", "4/3", "-1/2", "1.5/2", "1/ 2", "a/b"] {
+            assert!(bad.parse::<Ratio>().is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn comparisons_are_exact_at_the_boundary() {
+        let two_thirds = Ratio::new(2, 3).unwrap();
+        assert!(two_thirds.reached_by(2, 3));
+        assert!(!two_thirds.exceeded_by(2, 3));
+        assert!(two_thirds.exceeded_by(667, 1000));
+        assert!(!two_thirds.reached_by(666, 1000));
+        // No overflow with the largest weights.
+        assert!(Ratio::new(1, 1).unwrap().reached_by(u64::MAX, u64::MAX));
+    }
+}
