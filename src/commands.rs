@@ -2,8 +2,9 @@
 
 use accord_engine::bundle::BundleError;
 use accord_engine::cases::run_bundle_tests;
-use accord_engine::ledger::{Block, Ledger, TxOutcome};
+use accord_engine::ledger::Block;
 use accord_engine::{AccessRequest, Bundle};
+use accord_governance::{Genesis, StateMachine, TxResult};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -17,11 +18,11 @@ pub struct Failure {
 }
 
 /// Exit code 1: the check or test ran and failed.
-const FAILED: u8 = 1;
+pub const FAILED: u8 = 1;
 /// Exit code 2: bad input.
-const BAD_INPUT: u8 = 2;
+pub const BAD_INPUT: u8 = 2;
 
-fn bad_input(message: impl Into<String>) -> Failure {
+pub fn bad_input(message: impl Into<String>) -> Failure {
     Failure {
         code: BAD_INPUT,
         message: message.into(),
@@ -53,7 +54,7 @@ fn load_bundle(dir: &Path, code_on_invalid: u8) -> Result<Bundle, Failure> {
     })
 }
 
-fn read_input(path: &Path) -> Result<String, Failure> {
+pub fn read_input(path: &Path) -> Result<String, Failure> {
     let mut text = String::new();
     let result = if path == Path::new("-") {
         std::io::stdin().read_to_string(&mut text).map(|_| ())
@@ -64,7 +65,7 @@ fn read_input(path: &Path) -> Result<String, Failure> {
     Ok(text)
 }
 
-fn print_line(value: &str) -> Result<(), Failure> {
+pub fn print_line(value: &str) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{value}").map_err(|e| bad_input(format!("writing output: {e}")))
 }
@@ -84,7 +85,29 @@ pub fn check(tx: &Path, policies: &Path) -> Result<ExitCode, Failure> {
     })
 }
 
-pub fn replay(blocks_path: &Path, policies: &Path) -> Result<ExitCode, Failure> {
+/// The dev genesis shipped with the repository, used when `--genesis` is not given.
+pub fn genesis_path(given: Option<PathBuf>) -> PathBuf {
+    given.unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("governance/genesis.dev.yaml")
+    })
+}
+
+/// Loads the genesis and its bundle; `policies`, when given, replaces the genesis bundle.
+pub fn load_genesis(
+    genesis: &Path,
+    policies: Option<&Path>,
+) -> Result<(Genesis, Arc<Bundle>), Failure> {
+    let genesis = Genesis::load(genesis).map_err(|e| bad_input(e.to_string()))?;
+    let dir = policies.map_or_else(|| genesis.bundle_dir.clone(), Path::to_path_buf);
+    let bundle = Arc::new(load_bundle(&dir, BAD_INPUT)?);
+    Ok((genesis, bundle))
+}
+
+pub fn replay(
+    blocks_path: &Path,
+    genesis: &Path,
+    policies: Option<&Path>,
+) -> Result<ExitCode, Failure> {
     let text = read_input(blocks_path)?;
     let shown = blocks_path.display();
     let value: Value =
@@ -94,26 +117,26 @@ pub fn replay(blocks_path: &Path, policies: &Path) -> Result<ExitCode, Failure> 
             "{shown}: must be a JSON array of blocks"
         )));
     };
-    let bundle = Arc::new(load_bundle(policies, BAD_INPUT)?);
-    let mut ledger = Ledger::new(bundle);
+    let (genesis, bundle) = load_genesis(genesis, policies)?;
+    let mut machine = StateMachine::new(&genesis, bundle);
     for (i, block) in blocks.into_iter().enumerate() {
         let at = format!("{shown}: blocks[{i}]");
         let block = Block::from_value(block).map_err(|e| bad_input(format!("{at}: {e}")))?;
-        let answer = ledger
-            .apply(block)
+        let answer = machine
+            .apply_block(block)
             .map_err(|e| bad_input(format!("{at}: {e}")))?;
-        for outcome in &answer.outcomes {
-            match outcome {
-                TxOutcome::Decided(decision) => print_line(&decision.to_json())?,
-                TxOutcome::Applied { .. } => {}
-                TxOutcome::Rejected { tx, reason } => {
-                    print_line(&json!({ "tx": tx, "rejected": reason }).to_string())?
-                }
+        for result in &answer.results {
+            match result {
+                TxResult::Decided(decision) => print_line(&decision.to_json())?,
+                TxResult::Applied { applied, .. } if applied.kind == "consent" => {}
+                other => print_line(&serde_json::to_string(other).unwrap_or_default())?,
             }
         }
-        print_line(
-            &json!({ "height": answer.height, "state_root": answer.state_root }).to_string(),
-        )?;
+        let mut line = json!({ "height": answer.height, "state_root": answer.state_root });
+        if !answer.activated.is_empty() {
+            line["activated"] = json!(answer.activated);
+        }
+        print_line(&line.to_string())?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@
 //! 2 bad input (unreadable or malformed files). Errors are one line naming file, field and reason.
 
 mod commands;
+mod governance;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -29,12 +30,49 @@ enum Command {
         #[command(flatten)]
         policies: PoliciesArg,
     },
-    /// Feed a JSON array of blocks through a fresh in-memory state, printing every decision and,
-    /// after each block, its state root, one JSON object per line.
+    /// Feed a JSON array of blocks through a fresh in-memory state, printing every decision and
+    /// every governance outcome and, after each block, its state root, one JSON object per line.
     Replay {
         blocks: PathBuf,
+        /// Consortium genesis (default: the repository's dev genesis, governance/genesis.dev.yaml).
+        #[arg(long, env = "ACCORD_GENESIS")]
+        genesis: Option<PathBuf>,
+        /// Policy bundle replacing the genesis bundle.
+        #[arg(long, env = "ACCORD_POLICIES")]
+        policies: Option<PathBuf>,
+    },
+    /// Make a member key pair; the key file is written with mode 0600.
+    Keygen {
+        /// Where to write the key file.
+        #[arg(long)]
+        out: PathBuf,
+        /// The member id the key signs for (e.g. `member/st-marys`).
+        #[arg(long)]
+        member: Option<String>,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Sign a governance message (JSON or YAML file, `-` for standard input) into a governance
+    /// transaction.
+    Sign {
+        message: PathBuf,
         #[command(flatten)]
-        policies: PoliciesArg,
+        signing: SigningArgs,
+        /// Fills `consortium` when the message leaves it out.
+        #[arg(long, env = "ACCORD_CONSORTIUM")]
+        consortium: Option<String>,
+    },
+    /// Make a signed proposal to activate the bundle in DIR (checked and tested first).
+    Propose {
+        dir: PathBuf,
+        #[command(flatten)]
+        signing: SigningArgs,
+        #[arg(long, env = "ACCORD_CONSORTIUM")]
+        consortium: String,
+        /// What voters read first.
+        #[arg(long)]
+        title: String,
     },
     /// Run the test cases shipped with a policy bundle.
     Test {
@@ -58,6 +96,28 @@ struct PoliciesArg {
     policies: Option<PathBuf>,
 }
 
+#[derive(clap::Args)]
+struct SigningArgs {
+    /// The member's key file (from `accord keygen`).
+    #[arg(long)]
+    key: PathBuf,
+    /// Transaction id (default: derived from the message).
+    #[arg(long)]
+    id: Option<String>,
+    /// Transaction timestamp, RFC 3339 (default: now).
+    #[arg(long)]
+    timestamp: Option<String>,
+}
+
+impl SigningArgs {
+    fn tx(&self) -> governance::TxOptions {
+        governance::TxOptions {
+            id: self.id.clone(),
+            timestamp: self.timestamp.clone(),
+        }
+    }
+}
+
 impl PoliciesArg {
     fn dir(&self) -> PathBuf {
         commands::policies_dir(self.policies.clone())
@@ -68,7 +128,27 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check { tx, policies } => commands::check(&tx, &policies.dir()),
-        Command::Replay { blocks, policies } => commands::replay(&blocks, &policies.dir()),
+        Command::Replay {
+            blocks,
+            genesis,
+            policies,
+        } => commands::replay(
+            &blocks,
+            &commands::genesis_path(genesis),
+            policies.as_deref(),
+        ),
+        Command::Keygen { out, member, force } => governance::keygen(&out, member, force),
+        Command::Sign {
+            message,
+            signing,
+            consortium,
+        } => governance::sign_message(&message, &signing.key, consortium, signing.tx()),
+        Command::Propose {
+            dir,
+            signing,
+            consortium,
+            title,
+        } => governance::propose(&dir, &signing.key, consortium, title, signing.tx()),
         Command::Test { dir, verbose } => commands::test(&commands::policies_dir(dir), verbose),
         Command::Validate { dir } => commands::validate(&commands::policies_dir(dir)),
     };

@@ -132,11 +132,7 @@ fn check_membership(membership: &Membership, change: MembershipChange<'_>) -> Re
 }
 
 /// Compiles `files`, runs the bundle's own tests, and records it in the store.
-fn activate(
-    files: BundleFiles,
-    base: Option<String>,
-    cx: Context<'_>,
-) -> Result<Effect, Refusal> {
+fn activate(files: BundleFiles, base: Option<String>, cx: Context<'_>) -> Result<Effect, Refusal> {
     let version = files.version();
     if version == cx.active.version {
         return Err(Refusal::InvalidChange {
@@ -153,7 +149,12 @@ fn activate(
     if let Some(first) = failed.first() {
         return Err(Refusal::BundleTestsFailed {
             failed: failed.len(),
-            first: format!("{}: {}: {}", first.file, first.name, first.failures.join("; ")),
+            first: format!(
+                "{}: {}: {}",
+                first.file,
+                first.name,
+                first.failures.join("; ")
+            ),
         });
     }
     let name = bundle.name().to_owned();
@@ -179,8 +180,8 @@ fn with_parameters(
     let bytes = files
         .get(&path)
         .ok_or_else(|| invalid(format!("the active bundle has no jurisdiction `{code}`")))?;
-    let mut doc: serde_yaml::Value = serde_yaml::from_slice(bytes)
-        .map_err(|e| invalid(format!("{path}: not YAML: {e}")))?;
+    let mut doc: serde_yaml::Value =
+        serde_yaml::from_slice(bytes).map_err(|e| invalid(format!("{path}: not YAML: {e}")))?;
     let map = doc
         .as_mapping_mut()
         .ok_or_else(|| invalid(format!("{path}: not a mapping")))?;
@@ -193,8 +194,8 @@ fn with_parameters(
         .and_then(serde_yaml::Value::as_mapping_mut)
         .ok_or_else(|| invalid(format!("{path}: `parameters` is not a mapping")))?;
     for (name, value) in parameters {
-        let value = serde_yaml::to_value(value)
-            .map_err(|e| invalid(format!("parameters.{name}: {e}")))?;
+        let value =
+            serde_yaml::to_value(value).map_err(|e| invalid(format!("parameters.{name}: {e}")))?;
         params.insert(serde_yaml::Value::from(name.as_str()), value);
     }
     let text = serde_yaml::to_string(&doc).map_err(|e| invalid(format!("{path}: {e}")))?;

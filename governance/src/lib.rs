@@ -27,6 +27,6 @@ pub use err::Refusal;
 pub use genesis::{Genesis, GenesisError};
 pub use machine::{BlockAnswer, BlockError, Published, StateMachine, TxResult};
 pub use message::{Change, Choice, Envelope, Message};
-pub use policy_set::{ActivePolicySet, ActiveSet, Activation};
+pub use policy_set::{Activation, ActivePolicySet, ActiveSet};
 pub use proposal::{Proposal, Status};
 pub use state::GovernanceState;

@@ -22,7 +22,10 @@ impl Member {
     /// Checks the id, the weight and that the key is a valid, non-weak ed25519 point.
     pub fn check(&self) -> Result<(), String> {
         if !self.id.starts_with("member/") || self.id.len() == "member/".len() {
-            return Err(format!("member id `{}` must look like `member/<name>`", self.id));
+            return Err(format!(
+                "member id `{}` must look like `member/<name>`",
+                self.id
+            ));
         }
         if self.weight == 0 {
             return Err(format!("member `{}`: weight must be at least 1", self.id));

@@ -70,13 +70,23 @@ pub struct ProposalMessage {
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Change {
     /// Activate the bundle given by its full content: logical path → UTF-8 text.
-    ActivateBundle { bundle: BTreeMap<String, String> },
+    ActivateBundle {
+        bundle: BTreeMap<String, String>,
+    },
     /// Activate again a policy set that was active before.
-    Rollback { version: String },
+    Rollback {
+        version: String,
+    },
     /// Replace the voting parameters.
-    SetVotingParams { params: VotingParams },
-    AddMember { member: Member },
-    RemoveMember { member: String },
+    SetVotingParams {
+        params: VotingParams,
+    },
+    AddMember {
+        member: Member,
+    },
+    RemoveMember {
+        member: String,
+    },
     /// Change a member's weight, key or display name (fields left out stay as they are).
     UpdateMember {
         member: String,
@@ -174,8 +184,8 @@ impl Envelope {
     pub fn from_value(governance: &Value) -> Result<Envelope, Refusal> {
         let signed: SignedMessage = serde_path_to_error::deserialize(governance.clone())
             .map_err(|e| Refusal::malformed(e.path().to_string(), e.inner().to_string()))?;
-        let message: Message = serde_path_to_error::deserialize(signed.message.clone())
-            .map_err(|e| {
+        let message: Message =
+            serde_path_to_error::deserialize(signed.message.clone()).map_err(|e| {
                 Refusal::malformed(format!("message.{}", e.path()), e.inner().to_string())
             })?;
         let signed_bytes = signed_bytes(&signed.message)?;

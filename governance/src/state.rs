@@ -120,7 +120,11 @@ impl GovernanceState {
         }
     }
 
-    fn verify(membership: &Membership, env: &Envelope, snapshot: Option<&str>) -> Result<u64, Refusal> {
+    fn verify(
+        membership: &Membership,
+        env: &Envelope,
+        snapshot: Option<&str>,
+    ) -> Result<u64, Refusal> {
         let signer = env.message.signer();
         let member = membership.get(signer).ok_or_else(|| Refusal::NotAMember {
             signer: signer.to_owned(),
@@ -267,7 +271,12 @@ impl GovernanceState {
         })
     }
 
-    fn cancel(&mut self, m: &CancelMessage, env: &Envelope, height: u64) -> Result<Accepted, Refusal> {
+    fn cancel(
+        &mut self,
+        m: &CancelMessage,
+        env: &Envelope,
+        height: u64,
+    ) -> Result<Accepted, Refusal> {
         let p = self.open_proposal(&m.proposal)?;
         Self::verify(&p.membership, env, Some(&p.id))?;
         if m.proposer != p.proposer {
@@ -367,10 +376,17 @@ impl GovernanceState {
             return false;
         }
         // The change of the same kind that was in force is superseded by this one.
-        let same_kind = |e: &Effect| match (&effect, e) {
-            (Effect::ActivatePolicySet { .. }, Effect::ActivatePolicySet { .. }) => true,
-            (Effect::SetVotingParams { .. }, Effect::SetVotingParams { .. }) => true,
-            _ => false,
+        let same_kind = |e: &Effect| {
+            matches!(
+                (&effect, e),
+                (
+                    Effect::ActivatePolicySet { .. },
+                    Effect::ActivatePolicySet { .. }
+                ) | (
+                    Effect::SetVotingParams { .. },
+                    Effect::SetVotingParams { .. }
+                )
+            )
         };
         let superseded: Vec<String> = self
             .proposals
@@ -479,7 +495,14 @@ impl GovernanceState {
     }
 
     /// Records one access decision's would-be flip for a pending proposal.
-    pub fn record_impact(&mut self, proposal: &str, tx: &str, height: u64, before: bool, after: bool) {
+    pub fn record_impact(
+        &mut self,
+        proposal: &str,
+        tx: &str,
+        height: u64,
+        before: bool,
+        after: bool,
+    ) {
         if let Some(p) = self.proposals.get_mut(proposal) {
             p.impact.record(tx, height, before, after);
             self.dirty.insert(proposal.to_owned());

@@ -69,8 +69,12 @@ fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(key: &[u8], bytes: &[u8]) -> Result<T, String> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| format!("stored `{}` is unreadable: {e}", String::from_utf8_lossy(key)))
+    serde_json::from_slice(bytes).map_err(|e| {
+        format!(
+            "stored `{}` is unreadable: {e}",
+            String::from_utf8_lossy(key)
+        )
+    })
 }
 
 fn answer_key(height: u64) -> Vec<u8> {
@@ -110,7 +114,10 @@ impl Store {
             batch.insert(format!("{BUNDLE}{version}").as_bytes(), json(&encoded)?);
         }
         for entry in &c.consents {
-            batch.insert(format!("{CONSENT}{}", entry.record.id).as_bytes(), json(entry)?);
+            batch.insert(
+                format!("{CONSENT}{}", entry.record.id).as_bytes(),
+                json(entry)?,
+            );
         }
         batch.insert(answer_key(c.answer.height), json(c.answer)?);
         self.tree.apply_batch(batch).map_err(|e| e.to_string())?;

@@ -67,10 +67,7 @@ impl Tally {
 
     /// Threshold: yes / (yes + no) is more than `threshold` (so at least one yes).
     fn threshold(yes: u64, no: u64, params: &VotingParams) -> bool {
-        params
-            .threshold
-            .exceeded_by(yes, yes.saturating_add(no))
-            && yes > 0
+        params.threshold.exceeded_by(yes, yes.saturating_add(no)) && yes > 0
     }
 
     fn passes(yes: u64, no: u64, abstain: u64, total: u64, params: &VotingParams) -> bool {

@@ -63,7 +63,13 @@ impl StateMachine {
         match store.load()? {
             None => {
                 let gov = GovernanceState::from_genesis(genesis, bundle);
-                Ok(Self::assemble(gov, InMemoryConsentRegistry::new(), None, Some(store), digest))
+                Ok(Self::assemble(
+                    gov,
+                    InMemoryConsentRegistry::new(),
+                    None,
+                    Some(store),
+                    digest,
+                ))
             }
             Some(StoredState {
                 genesis: stored_genesis,
@@ -76,7 +82,13 @@ impl StateMachine {
                         "the data directory was made under genesis {stored_genesis}, not {digest}"
                     ));
                 }
-                Ok(Self::assemble(gov, consents, Some(last), Some(store), digest))
+                Ok(Self::assemble(
+                    gov,
+                    consents,
+                    Some(last),
+                    Some(store),
+                    digest,
+                ))
             }
         }
     }
@@ -252,7 +264,10 @@ impl StateMachine {
             let commit = BlockCommit {
                 genesis: &self.genesis_digest,
                 gov: &gov,
-                proposals: dirty.iter().filter_map(|id| gov.proposals.get(id)).collect(),
+                proposals: dirty
+                    .iter()
+                    .filter_map(|id| gov.proposals.get(id))
+                    .collect(),
                 bundles,
                 consents: touched_consents
                     .iter()

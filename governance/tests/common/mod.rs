@@ -1,0 +1,120 @@
+//! Shared fixtures for governance tests: the dev genesis and its keys, signed messages, blocks.
+#![allow(dead_code)]
+
+use accord_engine::ledger::Block;
+use accord_engine::Bundle;
+use accord_governance::message::{content_hash, proposal_id, sign, signed_bytes, Change};
+use accord_governance::Genesis;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use ed25519_dalek::SigningKey;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+pub const CONSORTIUM: &str = "health-net-dev";
+pub const MEMBERS: [&str; 3] = [
+    "member/st-marys",
+    "member/acme-insurance",
+    "member/city-lab",
+];
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The dev genesis and its bundle, compiled once per test binary.
+pub fn genesis() -> (Genesis, Arc<Bundle>) {
+    static CELL: OnceLock<(Genesis, Arc<Bundle>)> = OnceLock::new();
+    CELL.get_or_init(|| {
+        let genesis = Genesis::load(&repo().join("governance/genesis.dev.yaml")).unwrap();
+        let bundle = Arc::new(Bundle::load(&genesis.bundle_dir).unwrap());
+        (genesis, bundle)
+    })
+    .clone()
+}
+
+/// A dev member's signing key (`member/st-marys` → governance/dev-keys/st-marys.key.json).
+pub fn key(member: &str) -> SigningKey {
+    let name = member.trim_start_matches("member/");
+    let path = repo().join(format!("governance/dev-keys/{name}.key.json"));
+    let file: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let seed = BASE64.decode(file["secret_key"].as_str().unwrap()).unwrap();
+    SigningKey::from_bytes(&seed.try_into().unwrap())
+}
+
+/// A governance transaction carrying `message` signed by `signer`'s dev key.
+pub fn signed(id: &str, message: Value, signer: &str) -> Value {
+    let governance = sign(&message, &key(signer)).unwrap();
+    json!({ "id": id, "kind": "governance", "timestamp": "2026-03-01T08:00:00Z",
+            "governance": governance })
+}
+
+pub fn proposal_message(proposer: &str, title: &str, change: &Change) -> Value {
+    json!({ "type": "proposal", "consortium": CONSORTIUM, "proposer": proposer,
+            "title": title, "change": change })
+}
+
+/// The id and content hash a proposal message will get.
+pub fn ids_of(message: &Value) -> (String, String) {
+    let change: Change = serde_json::from_value(message["change"].clone()).unwrap();
+    (
+        proposal_id(&signed_bytes(message).unwrap()),
+        content_hash(&change),
+    )
+}
+
+pub fn vote_message(proposal: &(String, String), voter: &str, choice: &str) -> Value {
+    json!({ "type": "vote", "consortium": CONSORTIUM, "proposal": proposal.0,
+            "content": proposal.1, "voter": voter, "choice": choice })
+}
+
+pub fn cancel_message(proposal: &str, proposer: &str) -> Value {
+    json!({ "type": "cancel", "consortium": CONSORTIUM, "proposal": proposal,
+            "proposer": proposer })
+}
+
+pub fn block(height: u64, transactions: Vec<Value>) -> Block {
+    Block {
+        height,
+        previous: None,
+        transactions,
+    }
+}
+
+/// A change that tightens the default bundle: Uruguay leaves the EU adequacy list, so a share
+/// from Germany to a clinic in Uruguay, allowed under GDPR Art. 45(1), needs an Art. 46
+/// safeguard afterwards (Art. 44). No test case of the bundle uses Uruguay.
+pub fn drop_uruguay_adequacy() -> Change {
+    let (_, bundle) = genesis();
+    let list = bundle
+        .jurisdictions()
+        .get("EU")
+        .and_then(|j| j.parameters.get("adequacy"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap();
+    let kept: Vec<Value> = list.into_iter().filter(|c| c != "UY").collect();
+    serde_json::from_value(json!({
+        "kind": "set_jurisdiction_parameters",
+        "jurisdiction": "EU",
+        "parameters": { "adequacy": kept },
+    }))
+    .unwrap()
+}
+
+/// A physician in Germany shares a record with a clinic in Uruguay for treatment.
+pub fn share_to_uruguay(id: &str) -> Value {
+    json!({
+        "id": id, "kind": "access", "timestamp": "2026-03-01T10:00:00Z",
+        "actor": { "id": "practitioner/hans", "type": "Practitioner", "jurisdiction": "EU-DE",
+                   "roles": ["physician"], "organization": "org/charite" },
+        "action": "share",
+        "resource": { "id": "Observation/uy-1", "type": "Observation",
+                      "patient": { "id": "patient/de-7", "residence": "DE" },
+                      "jurisdiction": "EU-DE" },
+        "context": { "purpose_of_use": "TREAT", "legal_basis": "contract",
+                     "recipient": { "id": "org/montevideo-clinic", "type": "Organization",
+                                    "country": "UY" } }
+    })
+}
