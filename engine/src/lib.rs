@@ -9,7 +9,7 @@
 //! - [`consent`]: consent state, written by consent transactions.
 //! - [`decision`]: the answer of CONTRACT §2.
 //! - [`cases`]: a bundle's own test cases.
-//! - [`ledger`]: blocks of transactions applied in height order.
+//! - [`ledger`]: blocks as ledger nodes send them, their hash and canonical JSON.
 
 pub mod bundle;
 pub mod cases;

@@ -171,11 +171,16 @@ impl StateMachine {
     /// block already applied. The first block may have any height; later ones must follow.
     pub fn apply_block(&mut self, block: Block) -> Result<BlockAnswer, BlockError> {
         let hash = block.hash();
-        if self.height().is_some_and(|h| block.height <= h) {
+        if let Some(last) = self.height().filter(|h| block.height <= *h) {
             return match self.known_answer(block.height)? {
                 Some(known) if known.block_hash == hash => Ok(known),
-                _ => Err(BlockError::Conflict {
+                Some(_) => Err(BlockError::Conflict {
                     height: block.height,
+                }),
+                // Below the first block this node applied: never known here.
+                None => Err(BlockError::OutOfOrder {
+                    expected: last + 1,
+                    got: block.height,
                 }),
             };
         }

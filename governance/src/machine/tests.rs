@@ -1,1 +1,447 @@
+//! Block semantics of the state machine: order, replay, conflicts, all-or-nothing blocks and
+//! consent in ledger order. Governance flows have their own tests under governance/tests/.
 
+use super::*;
+use accord_engine::decision::Effect;
+use accord_engine::Decision;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::sync::OnceLock;
+
+fn fixture() -> &'static (Genesis, Arc<Bundle>, Vec<Value>) {
+    static CELL: OnceLock<(Genesis, Arc<Bundle>, Vec<Value>)> = OnceLock::new();
+    CELL.get_or_init(|| {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let genesis = Genesis::load(&repo.join("governance/genesis.dev.yaml")).expect("genesis");
+        let bundle = Arc::new(Bundle::load(&genesis.bundle_dir).expect("bundle"));
+        let blocks: Vec<Value> = serde_json::from_slice(
+            &std::fs::read(repo.join("examples/ledger.json")).expect("examples/ledger.json"),
+        )
+        .expect("JSON");
+        let txs = blocks
+            .iter()
+            .flat_map(|b| b["transactions"].as_array().cloned().unwrap_or_default())
+            .collect();
+        (genesis, bundle, txs)
+    })
+}
+
+fn machine() -> StateMachine {
+    let (genesis, bundle, _) = fixture();
+    StateMachine::new(genesis, bundle.clone())
+}
+
+fn example(id: &str) -> Value {
+    fixture()
+        .2
+        .iter()
+        .find(|t| t["id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("examples/ledger.json has no {id}"))
+}
+
+fn deep_merge(base: Value, over: Value) -> Value {
+    match (base, over) {
+        (Value::Object(mut a), Value::Object(b)) => {
+            for (k, v) in b {
+                let merged = match a.remove(&k) {
+                    Some(old) => deep_merge(old, v),
+                    None => v,
+                };
+                a.insert(k, merged);
+            }
+            Value::Object(a)
+        }
+        (_, over) => over,
+    }
+}
+
+fn block(height: u64, previous: Option<&str>, transactions: Vec<Value>) -> Block {
+    Block {
+        height,
+        previous: previous.map(str::to_owned),
+        transactions,
+    }
+}
+
+/// A physician's treatment read under HIPAA (allowed), with id `id`.
+fn read(id: &str) -> Value {
+    deep_merge(example("tx-001"), json!({ "id": id }))
+}
+
+/// A researcher at org/uni-lab reads patient/d-4's record in Germany for research: GDPR
+/// Art. 9(2)(a) needs the patient's explicit consent, which only the registry can supply.
+fn share(id: &str) -> Value {
+    deep_merge(example("tx-019"), json!({ "id": id }))
+}
+
+fn grant(id: &str, consent_id: &str) -> Value {
+    json!({ "id": id, "kind": "consent", "timestamp": "2026-02-01T09:00:00Z",
+            "consent": { "id": consent_id, "status": "active", "patient": "patient/d-4",
+                         "grantee": "org/uni-lab", "purposes": ["HRESCH"], "actions": ["read"],
+                         "data_categories": ["general"],
+                         "period": { "start": "2026-02-01T00:00:00Z", "end": "2027-02-01T00:00:00Z" } } })
+}
+
+fn revoke(id: &str, consent_id: &str) -> Value {
+    json!({ "id": id, "kind": "consent", "timestamp": "2026-02-15T09:00:00Z",
+            "consent": { "id": consent_id, "status": "revoked", "patient": "patient/d-4" } })
+}
+
+fn applied(tx: &str, consent: &str) -> TxResult {
+    TxResult::Applied {
+        tx: tx.into(),
+        applied: Applied {
+            kind: "consent".into(),
+            id: consent.into(),
+            status: None,
+        },
+    }
+}
+
+fn apply(machine: &mut StateMachine, block: Block) -> BlockAnswer {
+    let height = block.height;
+    machine
+        .apply_block(block)
+        .unwrap_or_else(|e| panic!("block {height} must apply: {e}"))
+}
+
+fn decision(answer: &BlockAnswer, index: usize) -> &Decision {
+    match &answer.results[index] {
+        TxResult::Decided(d) => d,
+        other => panic!("result {index} must be a decision, got {other:?}"),
+    }
+}
+
+fn refused(machine: &mut StateMachine, block: Block) -> BlockError {
+    let root = machine.state_root();
+    let height = machine.height();
+    let err = match machine.apply_block(block) {
+        Ok(a) => panic!("block must be refused, got {a:?}"),
+        Err(e) => e,
+    };
+    assert_eq!(
+        machine.state_root(),
+        root,
+        "a refused block must leave the state unchanged"
+    );
+    assert_eq!(machine.height(), height);
+    err
+}
+
+#[test]
+fn the_first_block_may_have_any_height() {
+    let mut l = machine();
+    assert_eq!(l.height(), None);
+    let answer = apply(&mut l, block(42, None, vec![read("tx-1")]));
+    assert_eq!(answer.height, 42);
+    assert_eq!(l.height(), Some(42));
+    assert_eq!(decision(&answer, 0).decision, Effect::Allow);
+    assert_eq!(decision(&answer, 0).tx, "tx-1");
+    assert_eq!(
+        answer.block_hash,
+        block(42, None, vec![read("tx-1")]).hash()
+    );
+    assert_eq!(answer.state_root, l.state_root());
+}
+
+#[test]
+fn an_empty_first_block_with_a_previous_hash_is_accepted() {
+    // There is nothing to compare `previous` against before the first block.
+    let mut l = machine();
+    let answer = apply(&mut l, block(7, Some("sha256:whatever"), vec![]));
+    assert!(answer.results.is_empty());
+}
+
+#[test]
+fn a_gap_or_an_old_height_is_refused_out_of_order() {
+    let mut l = machine();
+    apply(&mut l, block(42, None, vec![grant("tx-1", "consent/c-1")]));
+    let gap = refused(&mut l, block(44, None, vec![grant("tx-2", "consent/c-2")]));
+    assert_eq!(
+        gap,
+        BlockError::OutOfOrder {
+            expected: 43,
+            got: 44
+        }
+    );
+    let old = refused(&mut l, block(41, None, vec![]));
+    assert_eq!(
+        old,
+        BlockError::OutOfOrder {
+            expected: 43,
+            got: 41
+        }
+    );
+    assert_eq!(
+        l.consents().len(),
+        1,
+        "the refused block's consent was not applied"
+    );
+    insta::assert_snapshot!(format!("{gap}\n{old}"));
+    // The next height still applies.
+    apply(&mut l, block(43, None, vec![]));
+}
+
+#[test]
+fn a_replayed_block_returns_the_same_answer_without_reapplying() {
+    let mut l = machine();
+    let b = block(1, None, vec![grant("tx-1", "consent/c-1"), share("tx-2")]);
+    let first = apply(&mut l, b.clone());
+    let root = l.state_root();
+    let again = apply(&mut l, b);
+    assert_eq!(again, first);
+    assert_eq!(l.state_root(), root);
+    assert_eq!(l.consents().len(), 1);
+}
+
+#[test]
+fn a_different_block_at_the_same_height_is_a_conflict() {
+    let mut l = machine();
+    apply(&mut l, block(1, None, vec![read("tx-1")]));
+    let err = refused(&mut l, block(1, None, vec![grant("tx-2", "consent/c-1")]));
+    assert_eq!(err, BlockError::Conflict { height: 1 });
+    assert!(l.consents().is_empty());
+    insta::assert_snapshot!(err.to_string());
+}
+
+#[test]
+fn previous_must_match_the_last_block_hash_when_given() {
+    let mut l = machine();
+    let first = apply(&mut l, block(1, None, vec![]));
+    let err = refused(
+        &mut l,
+        block(
+            2,
+            Some("sha256:not-the-hash"),
+            vec![grant("tx-1", "consent/c-1")],
+        ),
+    );
+    assert_eq!(
+        err,
+        BlockError::PreviousMismatch {
+            height: 2,
+            expected: first.block_hash.clone()
+        }
+    );
+    assert!(err.to_string().contains(&first.block_hash), "{err}");
+    apply(&mut l, block(2, Some(&first.block_hash), vec![]));
+    // Left out, it is not checked (hand-written scenarios).
+    apply(&mut l, block(3, None, vec![]));
+}
+
+#[test]
+fn a_malformed_transaction_refuses_the_whole_block() {
+    let mut l = machine();
+    apply(&mut l, block(1, None, vec![]));
+    let bad = deep_merge(read("tx-3"), json!({ "actor": { "type": "Nurse" } }));
+    // The consent before the bad transaction must not be applied either: a block is all or nothing.
+    let err = refused(
+        &mut l,
+        block(2, None, vec![grant("tx-2", "consent/c-1"), bad]),
+    );
+    match &err {
+        BlockError::Transaction(e) => assert_eq!(e.field, "transactions[1].actor.type"),
+        other => panic!("expected a transaction error, got {other:?}"),
+    }
+    assert!(l.consents().is_empty());
+    insta::assert_snapshot!(err.to_string());
+    // The refused block did not take height 2.
+    apply(&mut l, block(2, None, vec![]));
+}
+
+#[test]
+fn a_transaction_without_kind_is_named_by_its_place() {
+    let mut l = machine();
+    let err = refused(
+        &mut l,
+        block(1, None, vec![read("tx-1"), json!({ "id": "tx-2" })]),
+    );
+    assert_eq!(
+        err.to_string(),
+        "field `transactions[1].kind`: missing field"
+    );
+}
+
+#[test]
+fn a_consent_earlier_in_the_block_covers_a_later_access() {
+    let mut l = machine();
+    let answer = apply(
+        &mut l,
+        block(1, None, vec![grant("tx-1", "consent/c-1"), share("tx-2")]),
+    );
+    assert_eq!(answer.results[0], applied("tx-1", "consent/c-1"));
+    let d = decision(&answer, 1);
+    assert_eq!(d.decision, Effect::Allow, "{}", d.to_json());
+    assert_eq!(d.reasons[0].rule, "explicit-consent");
+    assert_eq!(d.reasons[0].citation, "GDPR Art. 9(2)(a)");
+}
+
+#[test]
+fn a_consent_later_in_the_block_does_not_cover_an_earlier_access() {
+    // CONTRACT §3: transactions apply in ledger order; a disclosure made before the authorization
+    // existed was not authorized, even if both are in one block.
+    let mut l = machine();
+    let answer = apply(
+        &mut l,
+        block(1, None, vec![share("tx-1"), grant("tx-2", "consent/c-1")]),
+    );
+    let d = decision(&answer, 0);
+    assert_eq!(d.decision, Effect::Deny, "{}", d.to_json());
+    assert_eq!(answer.results[1], applied("tx-2", "consent/c-1"));
+    // From the next block on the consent is in force.
+    let next = apply(&mut l, block(2, None, vec![share("tx-3")]));
+    assert_eq!(decision(&next, 0).decision, Effect::Allow);
+}
+
+#[test]
+fn a_revoked_consent_no_longer_covers() {
+    // GDPR Art. 7(3) / 45 CFR 164.508(b)(5): revocation applies from that point on.
+    let mut l = machine();
+    let answer = apply(
+        &mut l,
+        block(
+            1,
+            None,
+            vec![
+                grant("tx-1", "consent/c-1"),
+                share("tx-2"),
+                revoke("tx-3", "consent/c-1"),
+                share("tx-4"),
+            ],
+        ),
+    );
+    assert_eq!(decision(&answer, 1).decision, Effect::Allow);
+    assert_eq!(answer.results[2], applied("tx-3", "consent/c-1"));
+    assert_eq!(decision(&answer, 3).decision, Effect::Deny);
+    let later = apply(&mut l, block(2, None, vec![share("tx-5")]));
+    assert_eq!(decision(&later, 0).decision, Effect::Deny);
+}
+
+#[test]
+fn a_rejected_consent_is_reported_and_the_block_still_applies() {
+    let mut l = machine();
+    let before = l.state_root();
+    let answer = apply(
+        &mut l,
+        block(1, None, vec![revoke("tx-1", "consent/c-9"), read("tx-2")]),
+    );
+    match &answer.results[0] {
+        TxResult::Refused { tx, refused } => {
+            assert_eq!(tx, "tx-1");
+            assert_eq!(refused.code, "consent_refused");
+            assert!(
+                refused.message.contains("consent/c-9"),
+                "{}",
+                refused.message
+            );
+        }
+        other => panic!("expected Refused, got {other:?}"),
+    }
+    assert_eq!(decision(&answer, 1).decision, Effect::Allow);
+    assert_eq!(l.height(), Some(1));
+    assert_eq!(
+        answer.state_root, before,
+        "the rejected consent changed nothing"
+    );
+}
+
+#[test]
+fn a_malformed_governance_message_is_refused_not_the_block() {
+    let mut l = machine();
+    let gov = json!({ "id": "tx-9", "kind": "governance", "timestamp": "2026-03-02T08:00:00Z",
+                      "governance": { "message": { "type": "vote" }, "signature": "c2ln" } });
+    let answer = apply(&mut l, block(1, None, vec![gov]));
+    assert!(
+        matches!(&answer.results[0], TxResult::Refused { tx, refused } if tx == "tx-9" && refused.code == "malformed"),
+        "{:?}",
+        answer.results[0]
+    );
+}
+
+#[test]
+fn a_consent_changes_the_state_root() {
+    let mut l = machine();
+    let empty = apply(&mut l, block(1, None, vec![])).state_root;
+    let granted = apply(&mut l, block(2, None, vec![grant("tx-1", "consent/c-1")])).state_root;
+    let revoked = apply(&mut l, block(3, None, vec![revoke("tx-2", "consent/c-1")])).state_root;
+    assert_ne!(empty, granted);
+    assert_ne!(granted, revoked);
+    assert_ne!(
+        empty, revoked,
+        "a revoked consent is still part of the state"
+    );
+    assert!(empty.starts_with("sha256:"));
+}
+
+fn scenario() -> Vec<Vec<Value>> {
+    vec![
+        vec![read("tx-1"), grant("tx-2", "consent/c-1")],
+        vec![share("tx-3"), revoke("tx-4", "consent/c-9")],
+        vec![revoke("tx-5", "consent/c-1"), share("tx-6")],
+    ]
+}
+
+#[test]
+fn independent_ledgers_fed_the_same_blocks_agree() {
+    let run = || {
+        let mut l = machine();
+        let mut previous: Option<String> = None;
+        let mut answers = Vec::new();
+        for (i, txs) in scenario().into_iter().enumerate() {
+            let answer = apply(&mut l, block(10 + i as u64, previous.as_deref(), txs));
+            previous = Some(answer.block_hash.clone());
+            answers.push(answer);
+        }
+        (answers, l.state_root())
+    };
+    let (a, root_a) = run();
+    let (b, root_b) = run();
+    assert_eq!(a, b);
+    assert_eq!(root_a, root_b);
+    let json = |answers: &[BlockAnswer]| -> Vec<String> {
+        answers
+            .iter()
+            .flat_map(|a| a.results.iter())
+            .filter_map(|o| match o {
+                TxResult::Decided(d) => Some(d.to_json()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(json(&a), json(&b), "decision JSON is byte-identical");
+    assert_eq!(json(&a).len(), 3);
+}
+
+#[test]
+fn a_replay_with_reordered_keys_is_a_replay_not_a_conflict() {
+    let mut l = machine();
+    let txs = vec![grant("tx-1", "consent/c-1")];
+    let first = apply(&mut l, block(1, None, txs));
+    // The same consent with its keys written in another order (e.g. by another node's encoder).
+    let reordered: Value = serde_json::from_str(
+        r#"{ "consent": { "period": { "end": "2027-02-01T00:00:00Z", "start": "2026-02-01T00:00:00Z" },
+                          "data_categories": ["general"], "actions": ["read"], "purposes": ["HRESCH"],
+                          "grantee": "org/uni-lab", "patient": "patient/d-4", "status": "active", "id": "consent/c-1" },
+             "timestamp": "2026-02-01T09:00:00Z", "kind": "consent", "id": "tx-1" }"#,
+    )
+    .expect("valid JSON");
+    assert_eq!(apply(&mut l, block(1, None, vec![reordered])), first);
+}
+
+#[test]
+fn any_known_height_replays_its_answer_or_is_a_conflict() {
+    // CONTRACT §5: a replayed block returns the same answer, a conflicting block at a known height
+    // is refused — not only for the last block.
+    let mut l = machine();
+    let first = apply(&mut l, block(1, None, vec![read("tx-1")]));
+    apply(&mut l, block(2, None, vec![grant("tx-2", "consent/c-1")]));
+    let root = l.state_root();
+    assert_eq!(apply(&mut l, block(1, None, vec![read("tx-1")])), first);
+    assert_eq!(
+        refused(&mut l, block(1, None, vec![read("tx-other")])),
+        BlockError::Conflict { height: 1 }
+    );
+    assert_eq!(l.state_root(), root, "replays and conflicts change nothing");
+    assert_eq!(l.height(), Some(2));
+}
