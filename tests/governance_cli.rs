@@ -1,0 +1,265 @@
+//! End-to-end tests of the governance commands: `keygen`, `sign`, `propose`, and `replay` applying
+//! the signed transactions they produce.
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn accord(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("accord runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ok(o: Output) -> Output {
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    o
+}
+
+fn dev_key(name: &str) -> String {
+    root()
+        .join(format!("governance/dev-keys/{name}.key.json"))
+        .display()
+        .to_string()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn keygen_writes_a_private_key_file_and_refuses_to_overwrite_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.json");
+    let p = path.display().to_string();
+    let o = ok(accord(&["keygen", "--out", &p, "--member", "member/new"]));
+    let printed: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let file: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(printed["public_key"], file["public_key"]);
+    assert_eq!(file["member"], "member/new");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "a secret key is readable by its owner only");
+    // A second keygen must not destroy the first key silently.
+    let again = accord(&["keygen", "--out", &p]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).contains("k.json"), "{}", stderr(&again));
+    let forced = ok(accord(&["keygen", "--out", &p, "--force"]));
+    let replaced: Value = serde_json::from_str(stdout(&forced).trim()).unwrap();
+    assert_ne!(replaced["public_key"], file["public_key"]);
+}
+
+#[test]
+fn sign_refuses_a_key_file_whose_public_key_does_not_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut file: Value =
+        serde_json::from_slice(&std::fs::read(dev_key("st-marys")).unwrap()).unwrap();
+    let other: Value =
+        serde_json::from_slice(&std::fs::read(dev_key("city-lab")).unwrap()).unwrap();
+    file["public_key"] = other["public_key"].clone();
+    let key = dir.path().join("bad.json");
+    std::fs::write(&key, file.to_string()).unwrap();
+    let msg = dir.path().join("m.json");
+    std::fs::write(&msg, r#"{"type":"cancel","consortium":"c","proposal":"p"}"#).unwrap();
+    let o = accord(&[
+        "sign",
+        &msg.display().to_string(),
+        "--key",
+        &key.display().to_string(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("field `public_key` does not match"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn sign_refuses_an_unknown_message_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let msg = dir.path().join("m.yaml");
+    std::fs::write(&msg, "type: veto\nconsortium: c\n").unwrap();
+    let o = accord(&[
+        "sign",
+        &msg.display().to_string(),
+        "--key",
+        &dev_key("st-marys"),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("field `type`"), "{}", stderr(&o));
+}
+
+#[test]
+fn propose_refuses_a_bundle_that_fails_its_own_tests() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("policies"), &dir.path().join("policies"));
+    copy_dir(
+        &root().join("jurisdictions"),
+        &dir.path().join("jurisdictions"),
+    );
+    // Germany's Art. 8 age set to 13 contradicts the bundle's own Art. 8 test cases.
+    let de = dir.path().join("jurisdictions/EU-DE.yaml");
+    let text = std::fs::read_to_string(&de).unwrap();
+    std::fs::write(
+        &de,
+        text.replace("digital_consent_age: 16", "digital_consent_age: 13"),
+    )
+    .unwrap();
+    let o = accord(&[
+        "propose",
+        &dir.path().join("policies").display().to_string(),
+        "--key",
+        &dev_key("st-marys"),
+        "--consortium",
+        "health-net-dev",
+        "--title",
+        "lower the age",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "stderr: {}", stderr(&o));
+    assert!(stderr(&o).contains("test cases fail"), "{}", stderr(&o));
+    assert!(
+        stdout(&o).is_empty(),
+        "no transaction is printed for a failing bundle"
+    );
+}
+
+/// The whole governance round through the command line: propose a tightened bundle, three
+/// signed votes, and a replay in which a decision flips at the activation height.
+#[test]
+fn a_proposal_signed_on_the_command_line_flips_a_decision_in_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("policies"), &dir.path().join("policies"));
+    copy_dir(
+        &root().join("jurisdictions"),
+        &dir.path().join("jurisdictions"),
+    );
+    let eu = dir.path().join("jurisdictions/EU.yaml");
+    let text = std::fs::read_to_string(&eu).unwrap();
+    let tightened: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("- UY"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(text, tightened, "Uruguay was on the list");
+    std::fs::write(&eu, tightened).unwrap();
+    let proposed = ok(accord(&[
+        "propose",
+        &dir.path().join("policies").display().to_string(),
+        "--key",
+        &dev_key("st-marys"),
+        "--consortium",
+        "health-net-dev",
+        "--title",
+        "Uruguay leaves the adequacy list",
+        "--id",
+        "gov-1",
+        "--timestamp",
+        "2026-03-01T08:00:00Z",
+    ]));
+    let proposal_tx: Value = serde_json::from_str(&stdout(&proposed)).unwrap();
+    let err = stderr(&proposed);
+    let field = |prefix: &str| {
+        err.lines()
+            .find_map(|l| l.split(prefix).nth(1))
+            .map(|s| s.split_whitespace().next().unwrap_or("").to_owned())
+            .unwrap_or_else(|| panic!("no `{prefix}` in {err}"))
+    };
+    let (id, content) = (field("proposal id "), field("content "));
+    let mut votes = Vec::new();
+    for (i, member) in ["st-marys", "acme-insurance", "city-lab"]
+        .iter()
+        .enumerate()
+    {
+        let msg = dir.path().join(format!("vote-{member}.yaml"));
+        std::fs::write(
+            &msg,
+            format!("type: vote\nproposal: \"{id}\"\ncontent: \"{content}\"\nchoice: yes\n"),
+        )
+        .unwrap();
+        let o = ok(accord(&[
+            "sign",
+            &msg.display().to_string(),
+            "--key",
+            &dev_key(member),
+            "--consortium",
+            "health-net-dev",
+            "--id",
+            &format!("vote-{i}"),
+            "--timestamp",
+            "2026-03-01T09:00:00Z",
+        ]));
+        votes.push(serde_json::from_str::<Value>(&stdout(&o)).unwrap());
+    }
+    let access = |n: u32| {
+        json!({ "id": format!("share-{n}"), "kind": "access", "timestamp": "2026-03-01T10:00:00Z",
+                "actor": { "id": "practitioner/hans", "type": "Practitioner", "jurisdiction": "EU-DE",
+                           "roles": ["physician"], "organization": "org/charite" },
+                "action": "share",
+                "resource": { "id": "Observation/uy-1", "type": "Observation",
+                              "patient": { "id": "patient/de-7", "residence": "DE" }, "jurisdiction": "EU-DE" },
+                "context": { "purpose_of_use": "TREAT", "legal_basis": "contract",
+                             "recipient": { "id": "org/montevideo-clinic", "type": "Organization", "country": "UY" } } })
+    };
+    let blocks = json!([
+        { "height": 1, "transactions": [proposal_tx, access(1)] },
+        { "height": 2, "transactions": [votes[0], votes[1], access(2)] },
+        { "height": 3, "transactions": [votes[2], access(3)] },
+        { "height": 4, "transactions": [access(4)] },
+    ]);
+    let path = dir.path().join("blocks.json");
+    std::fs::write(&path, blocks.to_string()).unwrap();
+    let out = ok(accord(&["replay", &path.display().to_string()]));
+    let lines: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let decision = |tx: &str| {
+        lines
+            .iter()
+            .find(|l| l["tx"] == tx && l.get("decision").is_some())
+            .map(|l| l["decision"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    assert_eq!(decision("share-1"), "allow");
+    assert_eq!(
+        decision("share-3"),
+        "allow",
+        "decided at 2, queued until 2 + 2"
+    );
+    assert_eq!(
+        decision("share-4"),
+        "deny",
+        "the tightened set governs block 4"
+    );
+    let proposal_line = lines.iter().find(|l| l["tx"] == "gov-1").unwrap();
+    assert_eq!(proposal_line["applied"]["id"], id.as_str());
+    let late_vote = lines.iter().find(|l| l["tx"] == "vote-2").unwrap();
+    assert_eq!(late_vote["refused"]["code"], "proposal_closed");
+    let h4 = lines.iter().find(|l| l["height"] == 4).unwrap();
+    assert_eq!(h4["activated"], json!([id]));
+}
