@@ -118,3 +118,125 @@ pub fn share_to_uruguay(id: &str) -> Value {
                                     "country": "UY" } }
     })
 }
+
+// ---------------------------------------------------------------- helpers added for the
+// refusal, lifecycle, property, persistence and vector tests
+
+use accord_governance::member::{Member, Membership};
+use accord_governance::params::{Ratio, VotingParams};
+use accord_governance::state::Accepted;
+use accord_governance::{Envelope, GovernanceState, Refusal};
+use std::collections::BTreeMap;
+
+/// A fresh governance state at height 0 from the dev genesis.
+pub fn dev_state() -> GovernanceState {
+    let (genesis, bundle) = genesis();
+    GovernanceState::from_genesis(&genesis, bundle)
+}
+
+/// `message` signed with `key`, parsed as the state machine parses a governance transaction.
+pub fn envelope_with(message: &Value, key: &SigningKey) -> Envelope {
+    let governance = serde_json::to_value(sign(message, key).unwrap()).unwrap();
+    Envelope::from_value(&governance).unwrap()
+}
+
+/// `message` signed with `signer`'s dev key and parsed.
+pub fn envelope(message: &Value, signer: &str) -> Envelope {
+    envelope_with(message, &key(signer))
+}
+
+/// Signs `message` as `signer` (dev key) and applies it to `state` at `height`.
+pub fn apply(
+    state: &mut GovernanceState,
+    message: &Value,
+    signer: &str,
+    height: u64,
+) -> Result<Accepted, Refusal> {
+    let tx = format!("tx-{height}-{}", state.next_seq);
+    state.apply(&envelope(message, signer), &tx, height)
+}
+
+/// A cheap change to propose when the kind does not matter: rename a member (no bundle is
+/// compiled). It is a membership change, so its activation aborts proposals still voting.
+pub fn rename(member: &str, name: &str) -> Change {
+    serde_json::from_value(json!({ "kind": "update_member", "member": member, "name": name }))
+        .unwrap()
+}
+
+/// The default bundle's files as the text map an `activate_bundle` change carries.
+pub fn default_bundle_files() -> BTreeMap<String, String> {
+    let (_, bundle) = genesis();
+    bundle
+        .files()
+        .iter()
+        .map(|(path, bytes)| (path.to_owned(), String::from_utf8(bytes.to_vec()).unwrap()))
+        .collect()
+}
+
+/// `activate_bundle` with the default bundle's files, `edit` applied to them.
+pub fn activate_edited(edit: impl FnOnce(&mut BTreeMap<String, String>)) -> Change {
+    let mut files = default_bundle_files();
+    edit(&mut files);
+    Change::ActivateBundle { bundle: files }
+}
+
+/// The default bundle with a comment appended to its manifest: same decisions, new version.
+pub fn default_bundle_variant(tag: &str) -> Change {
+    activate_edited(|files| {
+        files
+            .get_mut("manifest.yaml")
+            .unwrap()
+            .push_str(&format!("\n# variant {tag}\n"));
+    })
+}
+
+/// A deterministic signing key from a number (test keys only, never the dev keys).
+pub fn numbered_key(n: u64) -> SigningKey {
+    let mut seed = [0u8; 32];
+    seed[..8].copy_from_slice(&n.to_le_bytes());
+    seed[8..16].copy_from_slice(b"acc-test");
+    SigningKey::from_bytes(&seed)
+}
+
+pub fn member_with(id: &str, key: &SigningKey, weight: u64) -> Member {
+    Member {
+        id: id.to_owned(),
+        public_key: BASE64.encode(key.verifying_key().to_bytes()),
+        weight,
+        name: id.trim_start_matches("member/").to_owned(),
+    }
+}
+
+pub fn voting(
+    quorum: (u64, u64),
+    threshold: (u64, u64),
+    voting_period: u64,
+    activation_delay: u64,
+    max_open_proposals: u32,
+) -> VotingParams {
+    VotingParams {
+        quorum: Ratio::new(quorum.0, quorum.1).unwrap(),
+        threshold: Ratio::new(threshold.0, threshold.1).unwrap(),
+        voting_period,
+        activation_delay,
+        max_open_proposals,
+    }
+}
+
+/// A genesis built in code, on the dev bundle, for consortium [`CONSORTIUM`].
+pub fn custom_genesis(members: Vec<Member>, params: VotingParams) -> Genesis {
+    let (dev, _) = genesis();
+    Genesis {
+        consortium: CONSORTIUM.to_owned(),
+        membership: Membership::new(members).unwrap(),
+        voting: params,
+        bundle_dir: dev.bundle_dir,
+    }
+}
+
+/// A governance transaction carrying `message` signed with `key`.
+pub fn signed_with(id: &str, message: Value, key: &SigningKey) -> Value {
+    let governance = sign(&message, key).unwrap();
+    json!({ "id": id, "kind": "governance", "timestamp": "2026-03-01T08:00:00Z",
+            "governance": governance })
+}
