@@ -167,6 +167,21 @@ impl StateMachine {
         }
     }
 
+    /// Single-node mode: wraps `transactions` into this node's own next block (height after the
+    /// last, `previous` = the last block's hash) and applies it through the same rules as any
+    /// block from a ledger.
+    pub fn sequence(
+        &mut self,
+        transactions: Vec<serde_json::Value>,
+    ) -> Result<BlockAnswer, BlockError> {
+        let block = Block {
+            height: self.next_height(),
+            previous: self.last.as_ref().map(|a| a.block_hash.clone()),
+            transactions,
+        };
+        self.apply_block(block)
+    }
+
     /// Applies the next block, or returns the stored answer when `block` is a replay of a
     /// block already applied. The first block may have any height; later ones must follow.
     pub fn apply_block(&mut self, block: Block) -> Result<BlockAnswer, BlockError> {

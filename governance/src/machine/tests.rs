@@ -445,3 +445,21 @@ fn any_known_height_replays_its_answer_or_is_a_conflict() {
     assert_eq!(l.state_root(), root, "replays and conflicts change nothing");
     assert_eq!(l.height(), Some(2));
 }
+
+#[test]
+fn single_node_sequencing_makes_the_next_chained_block() {
+    let mut l = machine();
+    let first = l.sequence(vec![read("tx-1")]).expect("sequenced");
+    assert_eq!(first.height, 1, "the first own block is height 1");
+    let second = l
+        .sequence(vec![grant("tx-2", "consent/c-1")])
+        .expect("sequenced");
+    assert_eq!(second.height, 2);
+    // The same block, sent by a ledger with `previous` set, would be a replay of it.
+    let again = block(
+        2,
+        Some(&first.block_hash),
+        vec![grant("tx-2", "consent/c-1")],
+    );
+    assert_eq!(apply(&mut l, again), second);
+}
