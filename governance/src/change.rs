@@ -91,35 +91,17 @@ pub(crate) fn resolve(change: &Change, cx: Context<'_>) -> Result<Effect, Refusa
                 member: member.clone(),
             })
         }
-        Change::UpdateMember {
-            member,
-            weight,
-            public_key,
-            name,
-        } => {
-            if weight.is_none() && public_key.is_none() && name.is_none() {
+        Change::UpdateMember(update) => {
+            if update.weight.is_none() && update.public_key.is_none() && update.name.is_none() {
                 return Err(Refusal::InvalidChange {
                     reason: "update_member changes nothing: give weight, public_key or name".into(),
                 });
             }
-            if let Some(key) = public_key {
+            if let Some(key) = &update.public_key {
                 parse_public_key(key).map_err(|reason| Refusal::InvalidChange { reason })?;
             }
-            check_membership(
-                cx.membership,
-                MembershipChange::Update {
-                    id: member,
-                    weight: *weight,
-                    public_key: public_key.as_deref(),
-                    name: name.as_deref(),
-                },
-            )?;
-            Ok(Effect::UpdateMember {
-                member: member.clone(),
-                weight: *weight,
-                public_key: public_key.clone(),
-                name: name.clone(),
-            })
+            check_membership(cx.membership, MembershipChange::Update(update))?;
+            Ok(Effect::UpdateMember(update.clone()))
         }
     }
 }

@@ -125,24 +125,20 @@ impl Membership {
                 }
                 members.retain(|m| m.id != id);
             }
-            MembershipChange::Update {
-                id,
-                weight,
-                public_key,
-                name,
-            } => {
+            MembershipChange::Update(update) => {
+                let id = &update.member;
                 let m = members
                     .iter_mut()
-                    .find(|m| m.id == id)
+                    .find(|m| &m.id == id)
                     .ok_or_else(|| format!("`{id}` is not a member"))?;
-                if let Some(w) = weight {
+                if let Some(w) = update.weight {
                     m.weight = w;
                 }
-                if let Some(k) = public_key {
-                    m.public_key = k.to_owned();
+                if let Some(k) = &update.public_key {
+                    m.public_key = k.clone();
                 }
-                if let Some(n) = name {
-                    m.name = n.to_owned();
+                if let Some(n) = &update.name {
+                    m.name = n.clone();
                 }
             }
         }
@@ -150,13 +146,22 @@ impl Membership {
     }
 }
 
+/// A change to one member's weight, key or display name; fields left out stay as they are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberUpdate {
+    /// The member id.
+    pub member: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
 pub(crate) enum MembershipChange<'a> {
     Add(&'a Member),
     Remove(&'a str),
-    Update {
-        id: &'a str,
-        weight: Option<u64>,
-        public_key: Option<&'a str>,
-        name: Option<&'a str>,
-    },
+    Update(&'a MemberUpdate),
 }

@@ -8,7 +8,7 @@
 //! encoding and governance/tests/vectors/ has test vectors.
 
 use crate::err::Refusal;
-use crate::member::Member;
+use crate::member::{Member, MemberUpdate};
 use crate::params::VotingParams;
 use accord_engine::ledger::canonical_json;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -88,15 +88,7 @@ pub enum Change {
         member: String,
     },
     /// Change a member's weight, key or display name (fields left out stay as they are).
-    UpdateMember {
-        member: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        weight: Option<u64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        public_key: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        name: Option<String>,
-    },
+    UpdateMember(MemberUpdate),
     /// Set parameters of one jurisdiction of the active bundle (others keep their values); the
     /// result is a new bundle, built when the proposal is made.
     SetJurisdictionParameters {
@@ -124,7 +116,7 @@ impl Change {
             Change::SetVotingParams { .. }
                 | Change::AddMember { .. }
                 | Change::RemoveMember { .. }
-                | Change::UpdateMember { .. }
+                | Change::UpdateMember(_)
         )
     }
 }

@@ -1,6 +1,6 @@
 //! A proposal as the state keeps it: frozen rules, votes, tally, lifecycle and impact preview.
 
-use crate::member::{Member, Membership};
+use crate::member::{Member, MemberUpdate, Membership};
 use crate::message::Choice;
 use crate::params::VotingParams;
 use crate::tally::Tally;
@@ -84,15 +84,7 @@ pub enum Effect {
     RemoveMember {
         member: String,
     },
-    UpdateMember {
-        member: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        weight: Option<u64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        public_key: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        name: Option<String>,
-    },
+    UpdateMember(MemberUpdate),
 }
 
 impl Effect {

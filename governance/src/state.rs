@@ -355,17 +355,9 @@ impl GovernanceState {
             Effect::RemoveMember { member } => {
                 self.change_membership(MembershipChange::Remove(member))
             }
-            Effect::UpdateMember {
-                member,
-                weight,
-                public_key,
-                name,
-            } => self.change_membership(MembershipChange::Update {
-                id: member,
-                weight: *weight,
-                public_key: public_key.as_deref(),
-                name: name.as_deref(),
-            }),
+            Effect::UpdateMember(update) => {
+                self.change_membership(MembershipChange::Update(update))
+            }
         };
         if let Err(reason) = result {
             if let Some(p) = self.proposals.get_mut(id) {

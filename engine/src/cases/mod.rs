@@ -159,7 +159,8 @@ fn merged(base: Option<&Value>, over: Value, kind: &str) -> Value {
     value
 }
 
-pub(crate) fn deep_merge(base: Value, over: Value) -> Value {
+/// `over` merged into `base`: objects merge key by key, recursively; anything else in `over` replaces.
+pub fn deep_merge(base: Value, over: Value) -> Value {
     match (base, over) {
         (Value::Object(mut base), Value::Object(over)) => {
             for (k, v) in over {

@@ -2,6 +2,7 @@
 //! consent in ledger order. Governance flows have their own tests under governance/tests/.
 
 use super::*;
+use accord_engine::cases::deep_merge;
 use accord_engine::decision::Effect;
 use accord_engine::Decision;
 use serde_json::{json, Value};
@@ -38,22 +39,6 @@ fn example(id: &str) -> Value {
         .find(|t| t["id"] == id)
         .cloned()
         .unwrap_or_else(|| panic!("examples/ledger.json has no {id}"))
-}
-
-fn deep_merge(base: Value, over: Value) -> Value {
-    match (base, over) {
-        (Value::Object(mut a), Value::Object(b)) => {
-            for (k, v) in b {
-                let merged = match a.remove(&k) {
-                    Some(old) => deep_merge(old, v),
-                    None => v,
-                };
-                a.insert(k, merged);
-            }
-            Value::Object(a)
-        }
-        (_, over) => over,
-    }
 }
 
 fn block(height: u64, previous: Option<&str>, transactions: Vec<Value>) -> Block {
