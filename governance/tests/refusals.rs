@@ -606,7 +606,7 @@ fn refused_transactions_in_a_block_leave_the_rest_of_the_block_applied_and_nothi
         signed("g-1", proposal.clone(), MEMBERS[0]),
         signed("g-2", vote_message(&ids, MEMBERS[0], "yes"), MEMBERS[0]),
     ];
-    let refused = vec![
+    let refused = [
         bad_sig,
         not_base64,
         signed_with(
