@@ -21,6 +21,11 @@ pub struct Member {
 impl Member {
     /// Checks the id, the weight and that the key is a valid, non-weak ed25519 point.
     pub fn check(&self) -> Result<(), String> {
+        self.check_fields()?;
+        self.key().map(|_| ())
+    }
+
+    fn check_fields(&self) -> Result<(), String> {
         if !self.id.starts_with("member/") || self.id.len() == "member/".len() {
             return Err(format!(
                 "member id `{}` must look like `member/<name>`",
@@ -30,7 +35,7 @@ impl Member {
         if self.weight == 0 {
             return Err(format!("member `{}`: weight must be at least 1", self.id));
         }
-        self.key().map(|_| ())
+        Ok(())
     }
 
     /// The decoded key; refused when not 32 bytes of base64, not a curve point, or of small order.
@@ -56,24 +61,53 @@ pub fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
 }
 
 /// The members at one moment, ordered by id. Proposals freeze a copy when they are created.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
+/// Keys are decoded once, when the membership is built (or read back), not per signature.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(
+    try_from = "BTreeMap<String, Member>",
+    into = "BTreeMap<String, Member>"
+)]
 pub struct Membership {
     members: BTreeMap<String, Member>,
+    keys: BTreeMap<String, VerifyingKey>,
+}
+
+impl PartialEq for Membership {
+    fn eq(&self, other: &Self) -> bool {
+        // `keys` is derived from `members`.
+        self.members == other.members
+    }
+}
+
+impl Eq for Membership {}
+
+impl TryFrom<BTreeMap<String, Member>> for Membership {
+    type Error = String;
+    fn try_from(members: BTreeMap<String, Member>) -> Result<Self, String> {
+        Membership::new(members.into_values().collect())
+    }
+}
+
+impl From<Membership> for BTreeMap<String, Member> {
+    fn from(m: Membership) -> Self {
+        m.members
+    }
 }
 
 impl Membership {
     /// Builds a membership, refusing duplicates, invalid members and total weight overflow.
     pub fn new(members: Vec<Member>) -> Result<Membership, String> {
         let mut map = BTreeMap::new();
+        let mut keys = BTreeMap::new();
         for m in members {
-            m.check()?;
+            m.check_fields()?;
             if map.contains_key(&m.id) {
                 return Err(format!("member `{}` is listed twice", m.id));
             }
+            keys.insert(m.id.clone(), m.key()?);
             map.insert(m.id.clone(), m);
         }
-        let membership = Membership { members: map };
+        let membership = Membership { members: map, keys };
         if membership.members.is_empty() {
             return Err("a consortium needs at least one member".into());
         }
@@ -95,6 +129,11 @@ impl Membership {
 
     pub fn get(&self, id: &str) -> Option<&Member> {
         self.members.get(id)
+    }
+
+    /// The decoded, checked key of member `id`.
+    pub fn key(&self, id: &str) -> Option<&VerifyingKey> {
+        self.keys.get(id)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Member> {

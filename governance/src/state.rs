@@ -130,10 +130,12 @@ impl GovernanceState {
             signer: signer.to_owned(),
             snapshot: snapshot.map(str::to_owned),
         })?;
-        let key = member.key().map_err(|_| Refusal::BadSignature {
-            signer: signer.to_owned(),
-        })?;
-        if !env.verify(&key) {
+        let key = membership
+            .key(signer)
+            .ok_or_else(|| Refusal::BadSignature {
+                signer: signer.to_owned(),
+            })?;
+        if !env.verify(key) {
             return Err(Refusal::BadSignature {
                 signer: signer.to_owned(),
             });
