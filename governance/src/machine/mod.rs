@@ -22,7 +22,9 @@ use crate::state::{Accepted, GovernanceState};
 use crate::store::{BlockCommit, Store, StoredState};
 use accord_engine::consent::ConsentRegistry;
 use accord_engine::ledger::Block;
-use accord_engine::{Bundle, Effect, InMemoryConsentRegistry, Transaction};
+use accord_engine::{
+    AccessRequest, Bundle, Decision, Effect, InMemoryConsentRegistry, Transaction,
+};
 use arc_swap::ArcSwap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -231,18 +233,39 @@ impl StateMachine {
         };
         let mut touched_consents = BTreeSet::new();
         let mut results = Vec::with_capacity(transactions.len());
-        for tx in &transactions {
-            results.push(match tx {
-                Transaction::Access(request) => {
-                    let decision = active.decide(request, &consents);
+        let mut i = 0;
+        while i < transactions.len() {
+            // A run of access transactions sees one consent and governance state: decide it in
+            // parallel, then record the results in ledger order.
+            let run = transactions[i..]
+                .iter()
+                .take_while(|t| matches!(t, Transaction::Access(_)))
+                .count();
+            if run > 0 {
+                let requests: Vec<&AccessRequest> = transactions[i..i + run]
+                    .iter()
+                    .filter_map(|t| match t {
+                        Transaction::Access(r) => Some(&**r),
+                        _ => None,
+                    })
+                    .collect();
+                let targets = gov.pending_policy_targets();
+                let evaluated = evaluate_run(&active, &targets, &requests, &consents, height);
+                for (request, (decision, impacts)) in requests.iter().zip(evaluated) {
                     let allowed = decision.decision == Effect::Allow;
-                    for (proposal, target) in gov.pending_policy_targets() {
-                        let would = target.decide(request, &consents, height);
-                        let after = would.decision == Effect::Allow;
-                        gov.record_impact(&proposal, &request.id, height, allowed, after);
+                    for ((proposal, _), after) in targets.iter().zip(impacts) {
+                        gov.record_impact(proposal, &request.id, height, allowed, after);
                     }
-                    TxResult::Decided(decision)
+                    results.push(TxResult::Decided(decision));
                 }
+                i += run;
+                continue;
+            }
+            let tx = &transactions[i];
+            i += 1;
+            results.push(match tx {
+                // Decided above, in runs.
+                Transaction::Access(_) => continue,
                 Transaction::Consent(c) => match consents.apply(c) {
                     Ok(()) => {
                         touched_consents.insert(c.consent.id.clone());
@@ -317,6 +340,46 @@ impl StateMachine {
         self.last = Some(answer.clone());
         Ok(answer)
     }
+}
+
+/// Decisions for a run of access requests (and, per pending policy change, whether each would be
+/// allowed under the proposed set), in input order. Runs long enough to pay for threads are
+/// split across the machine's cores; the result does not depend on the split.
+fn evaluate_run(
+    active: &ActiveSet,
+    targets: &[(String, Arc<Bundle>)],
+    requests: &[&AccessRequest],
+    consents: &InMemoryConsentRegistry,
+    height: u64,
+) -> Vec<(Decision, Vec<bool>)> {
+    let one = |request: &AccessRequest| {
+        let decision = active.decide(request, consents);
+        let impacts = targets
+            .iter()
+            .map(|(_, target)| target.decide(request, consents, height).decision == Effect::Allow)
+            .collect();
+        (decision, impacts)
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    const MIN_PER_THREAD: usize = 16;
+    if threads < 2 || requests.len() < 2 * MIN_PER_THREAD {
+        return requests.iter().map(|r| one(r)).collect();
+    }
+    let chunk = requests.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = requests
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(|r| one(r)).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| match h.join() {
+                Ok(part) => part,
+                // Evaluation never panics by design; if it did, re-raise rather than guess.
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
 }
 
 fn refused(tx: &str, code: &str, message: String) -> TxResult {

@@ -448,3 +448,29 @@ fn single_node_sequencing_makes_the_next_chained_block() {
     );
     assert_eq!(apply(&mut l, again), second);
 }
+
+#[test]
+fn long_runs_decided_in_parallel_keep_ledger_order_and_consent_positions() {
+    // 2 × 40 accesses (enough to be split across threads) around one consent grant: the first run
+    // is decided without the consent, the second with it, each decision in its own place.
+    let mut txs: Vec<Value> = (0..40).map(|i| share(&format!("before-{i}"))).collect();
+    txs.push(grant("tx-g", "consent/c-1"));
+    txs.extend((0..40).map(|i| share(&format!("after-{i}"))));
+    let mut l = machine();
+    let answer = apply(&mut l, block(1, None, txs.clone()));
+    assert_eq!(answer.results.len(), 81);
+    for i in 0..40 {
+        let d = decision(&answer, i);
+        assert_eq!(d.tx, format!("before-{i}"));
+        assert_eq!(d.decision, Effect::Deny, "no consent yet");
+        let d = decision(&answer, 41 + i);
+        assert_eq!(d.tx, format!("after-{i}"));
+        assert_eq!(d.decision, Effect::Allow, "the grant precedes it");
+    }
+    // Identical to deciding them one by one.
+    let mut single = machine();
+    for (h, tx) in txs.into_iter().enumerate() {
+        let one = apply(&mut single, block(h as u64 + 1, None, vec![tx]));
+        assert_eq!(one.results[0], answer.results[h]);
+    }
+}
