@@ -5,9 +5,17 @@
 //! `eval`, no `import`, no output, and no clock or randomness (the `no_time` build has none; Rhai has
 //! no file or network access). What a module returns is checked; anything else is an error, and the
 //! caller turns errors into a deny (fail closed).
+//!
+//! Two compile-time analyses make a decision cheaper without changing it: a module whose leading
+//! guards certainly return `[]` for a request is not called ([`guard`]), and `tx`/`env` carry only
+//! the fields some module can read ([`usage`]). [`RuleModules::run_reference`] skips both, and
+//! tests assert that it decides every case alike.
 
 mod api;
 mod err;
+mod fields;
+mod guard;
+mod usage;
 mod verdict;
 
 pub use err::RuleError;
@@ -16,8 +24,10 @@ use crate::cedar::RequestFacts;
 use crate::decision::DecisionBuilder;
 use crate::jurisdiction::JurisdictionTable;
 use crate::transaction::{AccessRequest, Action, PurposeOfUse};
+use fields::{Field, Selection};
 use rhai::{CallFnOptions, Dynamic, Engine, Scope, AST};
 use std::sync::Arc;
+use usage::Usage;
 
 /// Sandbox limits. Generous for rule logic, small enough that a runaway module fails in microseconds.
 pub mod limits {
@@ -51,13 +61,21 @@ pub struct RuleModule {
     pub actions: Option<Vec<Action>>,
     pub purposes: Option<Vec<PurposeOfUse>>,
     ast: AST,
+    /// Decides natively, for some requests, that `evaluate` would return `[]`.
+    guard: Option<guard::Guard>,
 }
 
 /// Every Rhai module of a bundle, compiled, with the sandboxed engine that runs them.
 pub struct RuleModules {
     engine: Engine,
     modules: Vec<RuleModule>,
+    /// The fields of `tx` and `env` that some module can read.
+    tx: Selection,
+    env: Selection,
 }
+
+/// The field trees of `evaluate`'s two parameters.
+const ROOTS: [(&str, &Field); 2] = [("tx", &fields::TX), ("env", &fields::ENV)];
 
 /// Builds the sandboxed engine, with the rule API bound to this bundle's jurisdictions.
 pub fn sandboxed_engine(table: Arc<JurisdictionTable>) -> Engine {
@@ -86,6 +104,7 @@ impl RuleModules {
     ) -> Result<Self, RuleError> {
         let engine = sandboxed_engine(table);
         let mut modules = Vec::with_capacity(sources.len());
+        let mut usage = Usage::default();
         for source in sources {
             let ast = engine
                 .compile(source.text)
@@ -102,16 +121,29 @@ impl RuleModules {
                     reason: "module must define `fn evaluate(tx, env)`".into(),
                 });
             }
+            usage.extend(Usage::of(&ast, &ROOTS));
             modules.push(RuleModule {
                 id: source.module.to_owned(),
                 path: source.path.to_owned(),
                 applies_to: source.applies_to.to_vec(),
                 actions: source.actions.map(<[Action]>::to_vec),
                 purposes: source.purposes.map(<[PurposeOfUse]>::to_vec),
+                guard: guard::Guard::of(&engine, &ast),
                 ast,
             });
         }
-        Ok(RuleModules { engine, modules })
+        let select = |(name, field): (&'static str, &'static Field)| {
+            Selection::new(field, &mut vec![name], &|p| usage.wanted(p), &|p| {
+                usage.on_route(p)
+            })
+            .unwrap_or(Selection::Record(Vec::new()))
+        };
+        Ok(RuleModules {
+            tx: select(ROOTS[0]),
+            env: select(ROOTS[1]),
+            engine,
+            modules,
+        })
     }
 
     pub fn modules(&self) -> &[RuleModule] {
@@ -125,18 +157,56 @@ impl RuleModules {
         facts: &RequestFacts<'_>,
         builder: &mut DecisionBuilder,
     ) {
+        self.run_with(request, facts, builder, true);
+    }
+
+    /// What [`run`](Self::run) must decide alike: every applicable module called, with every
+    /// field of `tx` and `env`.
+    pub fn run_reference(
+        &self,
+        request: &AccessRequest,
+        facts: &RequestFacts<'_>,
+        builder: &mut DecisionBuilder,
+    ) {
+        self.run_with(request, facts, builder, false);
+    }
+
+    fn run_with(
+        &self,
+        request: &AccessRequest,
+        facts: &RequestFacts<'_>,
+        builder: &mut DecisionBuilder,
+        analysed: bool,
+    ) {
         let mut inputs: Option<(Dynamic, Dynamic, Dynamic)> = None;
         for module in &self.modules {
             if !applies(module, request, facts) {
                 continue;
             }
+            if analysed
+                && module
+                    .guard
+                    .as_ref()
+                    .is_some_and(|g| g.skips(request, facts))
+            {
+                continue;
+            }
             // Built once per request, read-only and shared: modules cannot change what the next sees.
             let (tx, env, tag) = inputs.get_or_insert_with(|| {
+                let (tx, env) = if analysed {
+                    (
+                        self.tx.build(request, facts),
+                        self.env.build(request, facts),
+                    )
+                } else {
+                    (
+                        Selection::all(&fields::TX).build(request, facts),
+                        Selection::all(&fields::ENV).build(request, facts),
+                    )
+                };
                 (
-                    api::tx_value(request, facts).into_read_only().into_shared(),
-                    api::env_value(request, facts)
-                        .into_read_only()
-                        .into_shared(),
+                    tx,
+                    env,
                     Dynamic::from(api::CallTag {
                         jurisdictions: Arc::new(facts.applicable.jurisdictions.clone()),
                     }),
@@ -180,3 +250,6 @@ fn applies(module: &RuleModule, request: &AccessRequest, facts: &RequestFacts<'_
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod analysis_tests;
