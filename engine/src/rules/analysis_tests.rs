@@ -248,13 +248,19 @@ fn usage_follows_aliases_and_widens_on_any_other_use() {
     assert!(u.wanted(&["env", "now"]));
     assert!(!u.wanted(&["env", "regimes"]));
 
-    let u =
-        usage_of(r#"fn target(r) { r.location } fn evaluate(tx, env) { [target(tx.resource)] }"#);
-    assert!(
-        u.wanted(&["tx", "resource", "id"]),
-        "an argument is read whole"
+    let u = usage_of(
+        r#"fn target(r) { r.location } fn evaluate(tx, env) { [target(tx.resource), len(tx.actor)] }"#,
     );
-    assert!(!u.wanted(&["tx", "actor"]));
+    assert!(
+        u.wanted(&["tx", "resource", "location"]),
+        "the parameter is followed"
+    );
+    assert!(!u.wanted(&["tx", "resource", "id"]));
+    assert!(
+        u.wanted(&["tx", "actor", "id"]),
+        "a native function's argument is read whole"
+    );
+    assert!(!u.wanted(&["tx", "context"]));
 
     let u = usage_of(r#"fn evaluate(tx, env) { let ks = tx.context.keys(); let t = tx; [] }"#);
     assert!(
@@ -284,4 +290,35 @@ fn a_module_reads_the_fields_it_names_through_aliases() {
     );
     let d = bundle.decide(&request, &InMemoryConsentRegistry::new(), 0);
     assert!(d.errors.is_empty(), "{d:?}");
+}
+
+#[test]
+fn field_sets_number_every_field_and_build_only_theirs() {
+    fn count(field: &super::fields::Field) -> usize {
+        match field {
+            super::fields::Field::Leaf(_) => 1,
+            super::fields::Field::Record(fields) => {
+                1 + fields.iter().map(|(_, f)| count(f)).sum::<usize>()
+            }
+        }
+    }
+    let nodes: usize = ROOTS.iter().map(|(_, f)| count(f)).sum();
+    assert!(
+        nodes <= 128,
+        "{nodes} fields: FieldSet keeps every field past the 128th"
+    );
+
+    let u = usage_of(
+        r#"fn evaluate(tx, env) { if tx.context.recipient.id == "" { return []; } [env.now] }"#,
+    );
+    let set = super::fields::FieldSet::new(&ROOTS, &|p| u.wanted(p), &|p| u.on_route(p));
+    let request = access(json!({}));
+    let facts = facts_of(&request);
+    let [tx, env] = set.build(&ROOTS, &request, &facts.facts());
+    assert_eq!(
+        tx.to_string(),
+        "#{context: #{recipient: #{id: } (shared)} (shared)} (shared)"
+    );
+    let now = request.timestamp.unix();
+    assert_eq!(env.to_string(), format!("#{{now: {now}}} (shared)"));
 }

@@ -307,71 +307,103 @@ impl Leaf<'_> {
     }
 }
 
-/// The part of a field tree that modules can read: whole subtrees, and the records on the way to
-/// them.
-pub(super) enum Selection {
-    Leaf(Getter),
-    Record(Vec<(&'static str, Selection)>),
-}
+/// A set of fields of `tx` and `env`: the nodes of both trees (records and leaves), numbered in
+/// preorder, `tx` first. A record is in the set when something below it is; a node past the
+/// 128th is always in it, so the set can only grow what is built.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct FieldSet(u128);
 
-impl Selection {
-    /// The fields of `field` (found at `path`) that `wanted` keeps; `None` when it keeps none.
-    /// `wanted(path)` says whether the subtree at `path` is read whole; `on_route(path)` whether
-    /// something below `path` is read.
+impl FieldSet {
+    /// Every field.
+    pub(super) const ALL: FieldSet = FieldSet(u128::MAX);
+
+    /// The fields `wanted` reads whole or reaches into; `wanted(path)` says whether the subtree at
+    /// `path` is read whole and `on_route(path)` whether something strictly below it is read.
     pub(super) fn new(
-        field: &'static Field,
-        path: &mut Vec<&'static str>,
+        roots: &[(&'static str, &'static Field); 2],
         wanted: &dyn Fn(&[&'static str]) -> bool,
         on_route: &dyn Fn(&[&'static str]) -> bool,
-    ) -> Option<Selection> {
-        let whole = wanted(path);
-        if !whole && !on_route(path) {
-            return None;
+    ) -> FieldSet {
+        let mut set = FieldSet::default();
+        let mut index = 0;
+        for (name, field) in roots {
+            set.mark(field, &mut vec![*name], false, &mut index, wanted, on_route);
         }
-        match field {
-            Field::Leaf(get) => Some(Selection::Leaf(*get)),
-            Field::Record(fields) => {
-                let mut kept = Vec::new();
-                for (name, child) in fields.iter() {
-                    path.push(name);
-                    let selected = if whole {
-                        Some(Selection::all(child))
-                    } else {
-                        Selection::new(child, path, wanted, on_route)
-                    };
-                    path.pop();
-                    if let Some(s) = selected {
-                        kept.push((*name, s));
-                    }
-                }
-                Some(Selection::Record(kept))
+        set
+    }
+
+    fn mark(
+        &mut self,
+        field: &'static Field,
+        path: &mut Vec<&'static str>,
+        whole: bool,
+        index: &mut usize,
+        wanted: &dyn Fn(&[&'static str]) -> bool,
+        on_route: &dyn Fn(&[&'static str]) -> bool,
+    ) {
+        let whole = whole || wanted(path);
+        if (whole || on_route(path)) && *index < 128 {
+            self.0 |= 1 << *index;
+        }
+        *index += 1;
+        if let Field::Record(fields) = field {
+            for (name, child) in fields.iter() {
+                path.push(name);
+                self.mark(child, path, whole, index, wanted, on_route);
+                path.pop();
             }
         }
     }
 
-    /// Every field of `field`.
-    pub(super) fn all(field: &'static Field) -> Selection {
-        match field {
-            Field::Leaf(get) => Selection::Leaf(*get),
-            Field::Record(fields) => Selection::Record(
-                fields
-                    .iter()
-                    .map(|(name, child)| (*name, Selection::all(child)))
-                    .collect(),
-            ),
-        }
+    pub(super) fn union(self, other: FieldSet) -> FieldSet {
+        FieldSet(self.0 | other.0)
     }
 
-    /// The Rhai value: records become read-only shared maps (see [`frozen`]).
-    pub(super) fn build(&self, request: &AccessRequest, facts: &RequestFacts<'_>) -> Dynamic {
-        match self {
-            Selection::Leaf(get) => get(request, facts).into_dynamic(),
-            Selection::Record(fields) => frozen(Dynamic::from_map(
-                fields
+    fn contains(self, index: usize) -> bool {
+        index >= 128 || self.0 & (1 << index) != 0
+    }
+
+    /// The Rhai values of `roots` with the fields in this set; records become read-only shared
+    /// maps (see [`frozen`]). A root is a map even when none of its fields is in the set.
+    pub(super) fn build(
+        self,
+        roots: &[(&'static str, &'static Field); 2],
+        request: &AccessRequest,
+        facts: &RequestFacts<'_>,
+    ) -> [Dynamic; 2] {
+        let mut index = 0;
+        roots.map(|(_, field)| {
+            let root = index;
+            let value = self.build_field(field, &mut index, request, facts);
+            value.unwrap_or_else(|| {
+                debug_assert!(!self.contains(root));
+                frozen(Dynamic::from_map(Map::new()))
+            })
+        })
+    }
+
+    fn build_field(
+        self,
+        field: &'static Field,
+        index: &mut usize,
+        request: &AccessRequest,
+        facts: &RequestFacts<'_>,
+    ) -> Option<Dynamic> {
+        let selected = self.contains(*index);
+        *index += 1;
+        match field {
+            Field::Leaf(get) => selected.then(|| get(request, facts).into_dynamic()),
+            Field::Record(fields) => {
+                // Children are walked even when unselected, to keep the numbering.
+                let map: Map = fields
                     .iter()
-                    .map(|(name, s)| ((*name).into(), s.build(request, facts)))
-                    .collect::<Map>(),
-            )),
+                    .filter_map(|(name, child)| {
+                        let value = self.build_field(child, index, request, facts)?;
+                        Some(((*name).into(), value))
+                    })
+                    .collect();
+                selected.then(|| frozen(Dynamic::from_map(map)))
+            }
         }
     }
 }

@@ -24,7 +24,7 @@ use crate::cedar::RequestFacts;
 use crate::decision::DecisionBuilder;
 use crate::jurisdiction::JurisdictionTable;
 use crate::transaction::{AccessRequest, Action, PurposeOfUse};
-use fields::{Field, Selection};
+use fields::{Field, FieldSet};
 use rhai::{CallFnOptions, Dynamic, Engine, Scope, AST};
 use std::sync::Arc;
 use usage::Usage;
@@ -63,15 +63,14 @@ pub struct RuleModule {
     ast: AST,
     /// Decides natively, for some requests, that `evaluate` would return `[]`.
     guard: Option<guard::Guard>,
+    /// The fields of `tx` and `env` this module can read.
+    reads: FieldSet,
 }
 
 /// Every Rhai module of a bundle, compiled, with the sandboxed engine that runs them.
 pub struct RuleModules {
     engine: Engine,
     modules: Vec<RuleModule>,
-    /// The fields of `tx` and `env` that some module can read.
-    tx: Selection,
-    env: Selection,
 }
 
 /// The field trees of `evaluate`'s two parameters.
@@ -104,7 +103,6 @@ impl RuleModules {
     ) -> Result<Self, RuleError> {
         let engine = sandboxed_engine(table);
         let mut modules = Vec::with_capacity(sources.len());
-        let mut usage = Usage::default();
         for source in sources {
             let ast = engine
                 .compile(source.text)
@@ -121,7 +119,7 @@ impl RuleModules {
                     reason: "module must define `fn evaluate(tx, env)`".into(),
                 });
             }
-            usage.extend(Usage::of(&ast, &ROOTS));
+            let usage = Usage::of(&ast, &ROOTS);
             modules.push(RuleModule {
                 id: source.module.to_owned(),
                 path: source.path.to_owned(),
@@ -129,21 +127,11 @@ impl RuleModules {
                 actions: source.actions.map(<[Action]>::to_vec),
                 purposes: source.purposes.map(<[PurposeOfUse]>::to_vec),
                 guard: guard::Guard::of(&engine, &ast),
+                reads: FieldSet::new(&ROOTS, &|p| usage.wanted(p), &|p| usage.on_route(p)),
                 ast,
             });
         }
-        let select = |(name, field): (&'static str, &'static Field)| {
-            Selection::new(field, &mut vec![name], &|p| usage.wanted(p), &|p| {
-                usage.on_route(p)
-            })
-            .unwrap_or(Selection::Record(Vec::new()))
-        };
-        Ok(RuleModules {
-            tx: select(ROOTS[0]),
-            env: select(ROOTS[1]),
-            engine,
-            modules,
-        })
+        Ok(RuleModules { engine, modules })
     }
 
     pub fn modules(&self) -> &[RuleModule] {
@@ -178,7 +166,8 @@ impl RuleModules {
         builder: &mut DecisionBuilder,
         analysed: bool,
     ) {
-        let mut inputs: Option<(Dynamic, Dynamic, Dynamic)> = None;
+        let mut called = Vec::with_capacity(self.modules.len());
+        let mut reads = FieldSet::default();
         for module in &self.modules {
             if !applies(module, request, facts) {
                 continue;
@@ -191,27 +180,22 @@ impl RuleModules {
             {
                 continue;
             }
-            // Built once per request, read-only and shared: modules cannot change what the next sees.
-            let (tx, env, tag) = inputs.get_or_insert_with(|| {
-                let (tx, env) = if analysed {
-                    (
-                        self.tx.build(request, facts),
-                        self.env.build(request, facts),
-                    )
-                } else {
-                    (
-                        Selection::all(&fields::TX).build(request, facts),
-                        Selection::all(&fields::ENV).build(request, facts),
-                    )
-                };
-                (
-                    tx,
-                    env,
-                    Dynamic::from(api::CallTag {
-                        jurisdictions: Arc::new(facts.applicable.jurisdictions.clone()),
-                    }),
-                )
-            });
+            reads = reads.union(module.reads);
+            called.push(module);
+        }
+        if called.is_empty() {
+            return;
+        }
+        if !analysed {
+            reads = FieldSet::ALL;
+        }
+        // Built once per request with what the modules called can read, read-only and shared:
+        // modules cannot change what the next sees.
+        let [tx, env] = reads.build(&ROOTS, request, facts);
+        let tag = Dynamic::from(api::CallTag {
+            jurisdictions: Arc::new(facts.applicable.jurisdictions.clone()),
+        });
+        for module in called {
             let result = self.engine.call_fn_with_options::<Dynamic>(
                 CallFnOptions::new()
                     .eval_ast(false)

@@ -2,10 +2,13 @@
 //!
 //! The analysis over-approximates, so a field it leaves out is one the module never reads. It
 //! follows `evaluate`'s parameters and the variables bound to them or to records inside them
-//! (`let ctx = tx.context;`), flow-insensitively: a variable stands for every path it is bound to
+//! (`let ctx = tx.context;`), or passed to a function the module defines (`target(tx.resource)`
+//! binds its parameter), flow-insensitively: a variable stands for every path it is bound to
 //! anywhere in the module. Reading a property chain (`ctx.recipient.id`) reads that field; any other
-//! use of a path — an argument, a method call's object, an index that is not a string literal, a
-//! comparison, a loop over it, an assignment — reads the whole subtree under it.
+//! use of a path — an argument of any other function, a method call's object, an index that is not
+//! a string literal, a comparison, a loop over it, an assignment — reads the whole subtree under
+//! it. (A function the script defines is called in preference to a registered one of the same name
+//! and arity, so its parameters are where such an argument goes.)
 
 use super::fields::Field;
 use rhai::{ASTNode, Expr, ImmutableString, Stmt, AST};
@@ -26,10 +29,6 @@ impl Usage {
         Usage {
             whole: roots.iter().map(|(name, _)| vec![*name]).collect(),
         }
-    }
-
-    pub(super) fn extend(&mut self, other: Usage) {
-        self.whole.extend(other.whole);
     }
 
     /// Whether the subtree at `path` is read whole.
@@ -59,7 +58,8 @@ impl Usage {
                 .or_default()
                 .insert(vec![*root]);
         }
-        let bindings = aliases(ast);
+        let functions = script_functions(ast);
+        let bindings = aliases(ast, &functions);
         // Paths are bounded by the field tree, so this reaches a fixpoint.
         loop {
             let mut changed = false;
@@ -100,6 +100,9 @@ impl Usage {
                             std::ptr::eq(&bin.lhs, *expr)
                         }
                         Some(ASTNode::Stmt(Stmt::Var(v, _, _))) => std::ptr::eq(&v.1, *expr),
+                        Some(ASTNode::Expr(call)) => {
+                            bound_parameter(call, expr, &functions).is_some()
+                        }
                         _ => false,
                     };
                     if !handled_by_parent {
@@ -113,8 +116,14 @@ impl Usage {
                     if !x.2.is_empty() || !resolved.contains_key(&x.1) {
                         return true;
                     }
-                    let alias = matches!(parent, Some(ASTNode::Stmt(Stmt::Var(v, _, _)))
-                        if std::ptr::eq(&v.1, *expr) && pure_chain(expr).is_some());
+                    let alias = pure_chain(expr).is_some()
+                        && match parent {
+                            Some(ASTNode::Stmt(Stmt::Var(v, _, _))) => std::ptr::eq(&v.1, *expr),
+                            Some(ASTNode::Expr(call)) => {
+                                bound_parameter(call, expr, &functions).is_some()
+                            }
+                            _ => false,
+                        };
                     if alias {
                         return true;
                     }
@@ -132,14 +141,64 @@ impl Usage {
     }
 }
 
-/// `let name = base.p1.p2;` (or `let name = base;`) anywhere in the module.
-fn aliases(ast: &AST) -> Vec<(ImmutableString, ImmutableString, Vec<ImmutableString>)> {
+/// The module's own functions: name → parameter lists.
+type Functions = BTreeMap<ImmutableString, Vec<Vec<ImmutableString>>>;
+
+fn script_functions(ast: &AST) -> Functions {
+    let mut functions = Functions::new();
+    for f in ast.iter_fn_def() {
+        functions
+            .entry(f.name.clone())
+            .or_default()
+            .push(f.params.iter().cloned().collect());
+    }
+    functions
+}
+
+/// When `call` calls a function of the module with `arg` as an argument, the parameter it binds.
+fn bound_parameter<'f>(
+    call: &Expr,
+    arg: &Expr,
+    functions: &'f Functions,
+) -> Option<&'f ImmutableString> {
+    let Expr::FnCall(call, _) = call else {
+        return None;
+    };
+    if !call.namespace.is_empty() || call.op_token.is_some() || call.capture_parent_scope {
+        return None;
+    }
+    let position = call.args.iter().position(|a| std::ptr::eq(a, arg))?;
+    let params = functions
+        .get(&call.name)?
+        .iter()
+        .find(|p| p.len() == call.args.len())?;
+    params.get(position)
+}
+
+/// `let name = base.p1.p2;` (or `let name = base;`) anywhere in the module, and each argument
+/// `base.p1.p2` of a call to one of its functions, which binds that function's parameter.
+fn aliases(
+    ast: &AST,
+    functions: &Functions,
+) -> Vec<(ImmutableString, ImmutableString, Vec<ImmutableString>)> {
     let mut out = Vec::new();
     ast.walk(&mut |path: &[ASTNode]| {
-        if let Some(ASTNode::Stmt(Stmt::Var(v, _, _))) = path.last() {
-            if let Some((base, props)) = pure_chain(&v.1) {
-                out.push((v.0.name.clone(), base, props));
+        match path.last() {
+            Some(ASTNode::Stmt(Stmt::Var(v, _, _))) => {
+                if let Some((base, props)) = pure_chain(&v.1) {
+                    out.push((v.0.name.clone(), base, props));
+                }
             }
+            Some(ASTNode::Expr(call @ Expr::FnCall(fc, _))) => {
+                for arg in &fc.args {
+                    if let (Some(param), Some((base, props))) =
+                        (bound_parameter(call, arg, functions), pure_chain(arg))
+                    {
+                        out.push((param.clone(), base, props));
+                    }
+                }
+            }
+            _ => {}
         }
         true
     });
