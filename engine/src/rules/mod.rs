@@ -26,6 +26,7 @@ use crate::jurisdiction::JurisdictionTable;
 use crate::transaction::{AccessRequest, Action, PurposeOfUse};
 use fields::{Field, FieldSet};
 use rhai::{CallFnOptions, Dynamic, Engine, Scope, AST};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use usage::Usage;
 
@@ -196,19 +197,28 @@ impl RuleModules {
             jurisdictions: Arc::new(facts.applicable.jurisdictions.clone()),
         });
         for module in called {
-            let result = self.engine.call_fn_with_options::<Dynamic>(
-                CallFnOptions::new()
-                    .eval_ast(false)
-                    .rewind_scope(true)
-                    .with_tag(tag.clone()),
-                &mut Scope::new(),
-                &module.ast,
-                "evaluate",
-                (tx.clone(), env.clone()),
-            );
-            match result {
-                Ok(value) => verdict::collect(module, value, request, builder),
-                Err(e) => builder.error(module.id.clone(), format!("{}: {e}", module.path)),
+            // Rhai panics on a few states it deems impossible (e.g. its data-size check meeting a
+            // shared value that a module put inside an array); that must deny, not unwind. The
+            // values touched are this request's own, dropped afterwards.
+            let call = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                self.engine.call_fn_with_options::<Dynamic>(
+                    CallFnOptions::new()
+                        .eval_ast(false)
+                        .rewind_scope(true)
+                        .with_tag(tag.clone()),
+                    &mut Scope::new(),
+                    &module.ast,
+                    "evaluate",
+                    (tx.clone(), env.clone()),
+                )
+            }));
+            match call {
+                Ok(Ok(value)) => verdict::collect(module, value, request, builder),
+                Ok(Err(e)) => builder.error(module.id.clone(), format!("{}: {e}", module.path)),
+                Err(_) => builder.error(
+                    module.id.clone(),
+                    format!("{}: the interpreter panicked", module.path),
+                ),
             }
         }
     }
