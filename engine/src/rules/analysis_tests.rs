@@ -322,3 +322,19 @@ fn field_sets_number_every_field_and_build_only_theirs() {
     let now = request.timestamp.unix();
     assert_eq!(env.to_string(), format!("#{{now: {now}}} (shared)"));
 }
+
+#[test]
+fn a_list_past_the_sandbox_limits_is_left_to_rhai() {
+    // Rhai size-checks a method's object after the call and throws past the limits.
+    let script =
+        r#"fn evaluate(tx, env) { if !tx.resource.fields.contains("id") { return []; } [] }"#;
+    let fields: Vec<String> = (0..super::limits::MAX_ARRAY_SIZE + 1)
+        .map(|i| format!("f{i}"))
+        .collect();
+    let (skipped, d) = skipped_and_decided(script, json!({ "resource": { "fields": fields } }));
+    assert!(!skipped);
+    assert!(has_error(&d, "Size of array"), "{d:?}");
+    let (skipped, d) = skipped_and_decided(script, json!({ "resource": { "fields": ["name"] } }));
+    assert!(skipped);
+    assert!(d.errors.is_empty(), "{d:?}");
+}

@@ -14,14 +14,18 @@
 //! skipped for a result other than `[]`, which adds nothing to a decision.
 
 use super::fields::{Field, Leaf, ENV, TX};
+use super::limits;
 use crate::cedar::RequestFacts;
 use crate::transaction::AccessRequest;
 use rhai::{ASTFlags, Dynamic, Engine, Expr, ImmutableString, Position, Stmt, AST};
 use serde_json::Value;
 use std::borrow::Cow;
 
-/// Statements longer than this are not analysed: the guard stays a short, cheap prefix.
+/// Statements past this many are not analysed: the guard stays a short, cheap prefix.
 const MAX_STEPS: usize = 32;
+/// Nor are expressions past this many nodes in all: far below the operation budget a guard would
+/// spend in Rhai, so it cannot be what exhausts it.
+const MAX_NODES: usize = 512;
 
 /// Functions a module could define to change what a modelled call means.
 const MODELLED_FUNCTIONS: &[&str] = &["contains", "contains_all", "type_of"];
@@ -52,6 +56,19 @@ enum Term {
     Contains(Box<Term>, Box<Term>),
     ContainsAll(Box<Term>, Box<Term>),
     TypeOf(Box<Term>),
+}
+
+impl Term {
+    fn nodes(&self) -> usize {
+        1 + match self {
+            Term::Root(_) | Term::Slot(_) | Term::Lit(_) => 0,
+            Term::Get(x, _) | Term::Not(x) | Term::TypeOf(x) => x.nodes(),
+            Term::Eq(a, b, _) | Term::Contains(a, b) | Term::ContainsAll(a, b) => {
+                a.nodes() + b.nodes()
+            }
+            Term::And(items) | Term::Or(items) => items.iter().map(Term::nodes).sum(),
+        }
+    }
 }
 
 enum Lit {
@@ -194,6 +211,7 @@ impl Guard {
         let (params, statements) = entry_statements(ast)?;
         let mut scope: Vec<ImmutableString> = Vec::new();
         let mut steps = Vec::new();
+        let mut nodes = 0;
         for stmt in statements.iter().take(MAX_STEPS) {
             let translator = Translator {
                 params: &params,
@@ -205,6 +223,10 @@ impl Guard {
                     let Some(term) = translator.term(&x.1) else {
                         break;
                     };
+                    nodes += term.nodes();
+                    if nodes > MAX_NODES {
+                        break;
+                    }
                     steps.push(Step::Let(term));
                     scope.push(x.0.name.clone());
                 }
@@ -220,6 +242,10 @@ impl Guard {
                     else {
                         break;
                     };
+                    nodes += cond.nodes() + value.nodes();
+                    if nodes > MAX_NODES {
+                        break;
+                    }
                     steps.push(Step::ReturnIf(cond, value));
                 }
                 _ => break,
@@ -436,6 +462,13 @@ impl Translator<'_> {
     }
 }
 
+/// A method's object is size-checked after the call, and Rhai throws when it is past the sandbox
+/// limits: `None` (not modelled) unless it is certainly within them.
+fn within_limits(items: Vec<&str>) -> Option<Vec<&str>> {
+    let bytes: usize = items.iter().map(|s| s.len()).sum();
+    (items.len() < limits::MAX_ARRAY_SIZE && bytes < limits::MAX_STRING_SIZE).then_some(items)
+}
+
 struct Eval<'a> {
     request: &'a AccessRequest,
     facts: RequestFacts<'a>,
@@ -478,20 +511,15 @@ impl<'a> Eval<'a> {
                 let (list, item) = (self.term(list)?, self.term(item)?);
                 let Val::Str(item) = item else { return None };
                 // The registered `contains(array, string)`: some element is that string.
-                let found = match &list {
-                    Val::Strings(items) => items.iter().any(|s| *s == item),
-                    Val::EmptyArray => false,
-                    Val::JsonArray(items) => items.iter().any(|v| v.as_str() == Some(&item)),
-                    _ => return None,
-                };
-                Some(Val::Bool(found))
+                let have = within_limits(list.strings()?)?;
+                Some(Val::Bool(have.contains(&item.as_ref())))
             }
             Term::ContainsAll(have, need) => {
                 let (have, need) = (self.term(have)?, self.term(need)?);
                 if have.kind() != Kind::Array || need.kind() != Kind::Array {
                     return None;
                 }
-                let (have, need) = (have.strings()?, need.strings()?);
+                let (have, need) = (within_limits(have.strings()?)?, need.strings()?);
                 Some(Val::Bool(need.iter().all(|n| have.contains(n))))
             }
             Term::TypeOf(x) => {
