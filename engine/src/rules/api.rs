@@ -1,11 +1,10 @@
-//! The API a rule module sees: the `tx` and `env` maps, and the functions registered for it.
+//! The functions registered for rule modules (the `tx` and `env` maps are in [`super::fields`]).
 //! Documented for policy authors in docs/policy-authoring.md.
 
-use crate::cedar::RequestFacts;
+use super::fields::json_to_dynamic;
 use crate::jurisdiction::JurisdictionTable;
-use crate::transaction::{AccessRequest, Timestamp};
+use crate::transaction::Timestamp;
 use rhai::{Array, Dynamic, Engine, ImmutableString, Map};
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -61,24 +60,6 @@ impl ParameterTable {
 #[derive(Clone)]
 pub(super) struct CallTag {
     pub jurisdictions: Arc<Vec<String>>,
-}
-
-pub(crate) fn json_to_dynamic(value: &Value) -> Dynamic {
-    match value {
-        Value::Null => Dynamic::UNIT,
-        Value::Bool(b) => Dynamic::from_bool(*b),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => Dynamic::from_int(i),
-            None => Dynamic::from_float(n.as_f64().unwrap_or(0.0)),
-        },
-        Value::String(s) => Dynamic::from(s.clone()),
-        Value::Array(items) => Dynamic::from_array(items.iter().map(json_to_dynamic).collect()),
-        Value::Object(map) => Dynamic::from_map(
-            map.iter()
-                .map(|(k, v)| (k.as_str().into(), json_to_dynamic(v)))
-                .collect(),
-        ),
-    }
 }
 
 fn verdict(effect: &str, rule: &str, citation: &str, message: &str) -> Map {
@@ -171,169 +152,4 @@ pub(super) fn register(engine: &mut Engine, table: Arc<JurisdictionTable>) {
             .and_then(Timestamp::format_unix)
             .map_or(Dynamic::UNIT, Dynamic::from)
     });
-}
-
-/// Nested values are shared and read-only: `let ctx = tx.context;` in a module then costs a
-/// reference count, not a deep copy, and nothing a module does is seen by the next.
-fn frozen(value: Dynamic) -> Dynamic {
-    value.into_read_only().into_shared()
-}
-
-fn strings<'a>(items: impl IntoIterator<Item = &'a str>) -> Dynamic {
-    frozen(Dynamic::from_array(
-        items.into_iter().map(string).collect::<Array>(),
-    ))
-}
-
-fn map(map: Map) -> Dynamic {
-    frozen(Dynamic::from_map(map))
-}
-
-fn string(s: &str) -> Dynamic {
-    Dynamic::from(s.to_owned())
-}
-
-fn object(object: &serde_json::Map<String, Value>) -> Dynamic {
-    map(object
-        .iter()
-        .map(|(k, v)| (k.as_str().into(), json_to_dynamic(v)))
-        .collect())
-}
-
-/// A map from `(key, value)` pairs: sorted and bulk-built, cheaper than inserting one by one.
-fn record<const N: usize>(pairs: [(&'static str, Dynamic); N]) -> Dynamic {
-    map(pairs.into_iter().map(|(k, v)| (k.into(), v)).collect())
-}
-
-/// `tx`: the transaction with defaults filled in (absent strings `""`, absent lists `[]`).
-pub(super) fn tx_value(request: &AccessRequest, facts: &RequestFacts<'_>) -> Dynamic {
-    let actor = &request.actor;
-    let resource = &request.resource;
-    let ctx = &request.context;
-    let opt = |o: Option<&str>| string(o.unwrap_or(""));
-    let p = resource.patient.as_ref();
-    let rc = ctx.recipient.as_ref();
-
-    let actor_value = record([
-        ("id", string(&actor.id)),
-        ("type", string(actor.kind.as_str())),
-        ("organization", opt(actor.organization.as_deref())),
-        ("roles", strings(actor.roles.iter().map(String::as_str))),
-        (
-            "jurisdiction",
-            opt(actor.jurisdiction.as_ref().map(|j| j.as_str())),
-        ),
-        ("attributes", object(&actor.attributes)),
-    ]);
-    let patient = record([
-        ("id", opt(p.map(|p| p.id.as_str()))),
-        (
-            "birth_date",
-            string(
-                &p.and_then(|p| p.birth_date)
-                    .map(String::from)
-                    .unwrap_or_default(),
-            ),
-        ),
-        (
-            "residence",
-            opt(p.and_then(|p| p.residence.as_ref()).map(|r| r.as_str())),
-        ),
-    ]);
-    let resource_value = record([
-        ("id", string(&resource.id)),
-        ("type", string(resource.kind.as_str())),
-        ("patient", patient),
-        (
-            "data_categories",
-            strings(facts.categories.iter().map(|c| c.as_str())),
-        ),
-        (
-            "jurisdiction",
-            opt(resource.jurisdiction.as_ref().map(|j| j.as_str())),
-        ),
-        ("hash", opt(resource.hash.as_ref().map(|h| h.as_str()))),
-        ("location", opt(resource.location.as_deref())),
-        (
-            "fields",
-            strings(resource.fields.iter().flatten().map(String::as_str)),
-        ),
-    ]);
-    let recipient = record([
-        ("id", opt(rc.map(|r| r.id.as_str()))),
-        ("type", opt(rc.and_then(|r| r.kind).map(|k| k.as_str()))),
-        (
-            "country",
-            opt(rc.and_then(|r| r.country.as_ref()).map(|c| c.as_str())),
-        ),
-    ]);
-    let context = record([
-        (
-            "purpose_of_use",
-            opt(ctx.purpose_of_use.as_ref().map(|p| p.as_str())),
-        ),
-        ("legal_basis", opt(ctx.legal_basis.map(|b| b.as_str()))),
-        ("recipient", recipient),
-        ("break_glass", Dynamic::from_bool(ctx.break_glass)),
-        (
-            "treating_relationship",
-            Dynamic::from_bool(ctx.treating_relationship),
-        ),
-        ("attributes", object(&ctx.attributes)),
-    ]);
-    record([
-        ("id", string(&request.id)),
-        ("kind", string("access")),
-        ("timestamp", string(request.timestamp.as_str())),
-        ("actor", actor_value),
-        ("action", string(request.action.as_str())),
-        ("resource", resource_value),
-        ("context", context),
-    ])
-}
-
-/// `env`: what the engine derived (jurisdictions, regimes, ledger time, age, consent facts).
-pub(super) fn env_value(request: &AccessRequest, facts: &RequestFacts<'_>) -> Dynamic {
-    let age = request
-        .resource
-        .patient
-        .as_ref()
-        .and_then(|p| p.birth_date)
-        .map_or(Dynamic::UNIT, |b| {
-            Dynamic::from_int(b.age_on(request.timestamp.date()))
-        });
-    let applicable = facts.applicable;
-    record([
-        (
-            "jurisdictions",
-            strings(applicable.jurisdictions.iter().map(String::as_str)),
-        ),
-        (
-            "regimes",
-            strings(applicable.regimes.iter().map(String::as_str)),
-        ),
-        (
-            "holder_regimes",
-            strings(applicable.holder_regimes.iter().map(String::as_str)),
-        ),
-        ("now", Dynamic::from_int(request.timestamp.unix())),
-        ("patient_age", age),
-        (
-            "patient_jurisdiction",
-            string(applicable.patient_jurisdiction.as_deref().unwrap_or("")),
-        ),
-        (
-            "consent_categories",
-            strings(facts.consent.categories.iter().map(|c| c.as_str())),
-        ),
-        (
-            "consent_ids",
-            strings(facts.consent.consent_ids.iter().map(String::as_str)),
-        ),
-        (
-            "consent_withdrawn",
-            Dynamic::from_bool(facts.consent.withdrawn),
-        ),
-        ("grantee", string(request.grantee())),
-    ])
 }

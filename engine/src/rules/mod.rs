@@ -5,9 +5,17 @@
 //! `eval`, no `import`, no output, and no clock or randomness (the `no_time` build has none; Rhai has
 //! no file or network access). What a module returns is checked; anything else is an error, and the
 //! caller turns errors into a deny (fail closed).
+//!
+//! Two compile-time analyses make a decision cheaper without changing it: a module whose leading
+//! guards certainly return `[]` for a request is not called ([`guard`]), and `tx`/`env` carry only
+//! the fields some module can read ([`usage`]). [`RuleModules::run_reference`] skips both, and
+//! tests assert that it decides every case alike.
 
 mod api;
 mod err;
+mod fields;
+mod guard;
+mod usage;
 mod verdict;
 
 pub use err::RuleError;
@@ -16,8 +24,11 @@ use crate::cedar::RequestFacts;
 use crate::decision::DecisionBuilder;
 use crate::jurisdiction::JurisdictionTable;
 use crate::transaction::{AccessRequest, Action, PurposeOfUse};
+use fields::{Field, FieldSet};
 use rhai::{CallFnOptions, Dynamic, Engine, Scope, AST};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use usage::Usage;
 
 /// Sandbox limits. Generous for rule logic, small enough that a runaway module fails in microseconds.
 pub mod limits {
@@ -51,6 +62,10 @@ pub struct RuleModule {
     pub actions: Option<Vec<Action>>,
     pub purposes: Option<Vec<PurposeOfUse>>,
     ast: AST,
+    /// Decides natively, for some requests, that `evaluate` would return `[]`.
+    guard: Option<guard::Guard>,
+    /// The fields of `tx` and `env` this module can read.
+    reads: FieldSet,
 }
 
 /// Every Rhai module of a bundle, compiled, with the sandboxed engine that runs them.
@@ -58,6 +73,9 @@ pub struct RuleModules {
     engine: Engine,
     modules: Vec<RuleModule>,
 }
+
+/// The field trees of `evaluate`'s two parameters.
+const ROOTS: [(&str, &Field); 2] = [("tx", &fields::TX), ("env", &fields::ENV)];
 
 /// Builds the sandboxed engine, with the rule API bound to this bundle's jurisdictions.
 pub fn sandboxed_engine(table: Arc<JurisdictionTable>) -> Engine {
@@ -102,12 +120,15 @@ impl RuleModules {
                     reason: "module must define `fn evaluate(tx, env)`".into(),
                 });
             }
+            let usage = Usage::of(&ast, &ROOTS);
             modules.push(RuleModule {
                 id: source.module.to_owned(),
                 path: source.path.to_owned(),
                 applies_to: source.applies_to.to_vec(),
                 actions: source.actions.map(<[Action]>::to_vec),
                 purposes: source.purposes.map(<[PurposeOfUse]>::to_vec),
+                guard: guard::Guard::of(&engine, &ast),
+                reads: FieldSet::new(&ROOTS, &|p| usage.wanted(p), &|p| usage.on_route(p)),
                 ast,
             });
         }
@@ -125,36 +146,79 @@ impl RuleModules {
         facts: &RequestFacts<'_>,
         builder: &mut DecisionBuilder,
     ) {
-        let mut inputs: Option<(Dynamic, Dynamic, Dynamic)> = None;
+        self.run_with(request, facts, builder, true);
+    }
+
+    /// What [`run`](Self::run) must decide alike: every applicable module called, with every
+    /// field of `tx` and `env`.
+    pub fn run_reference(
+        &self,
+        request: &AccessRequest,
+        facts: &RequestFacts<'_>,
+        builder: &mut DecisionBuilder,
+    ) {
+        self.run_with(request, facts, builder, false);
+    }
+
+    fn run_with(
+        &self,
+        request: &AccessRequest,
+        facts: &RequestFacts<'_>,
+        builder: &mut DecisionBuilder,
+        analysed: bool,
+    ) {
+        let mut called = Vec::with_capacity(self.modules.len());
+        let mut reads = FieldSet::default();
         for module in &self.modules {
             if !applies(module, request, facts) {
                 continue;
             }
-            // Built once per request, read-only and shared: modules cannot change what the next sees.
-            let (tx, env, tag) = inputs.get_or_insert_with(|| {
-                (
-                    api::tx_value(request, facts).into_read_only().into_shared(),
-                    api::env_value(request, facts)
-                        .into_read_only()
-                        .into_shared(),
-                    Dynamic::from(api::CallTag {
-                        jurisdictions: Arc::new(facts.applicable.jurisdictions.clone()),
-                    }),
+            if analysed
+                && module
+                    .guard
+                    .as_ref()
+                    .is_some_and(|g| g.skips(request, facts))
+            {
+                continue;
+            }
+            reads = reads.union(module.reads);
+            called.push(module);
+        }
+        if called.is_empty() {
+            return;
+        }
+        if !analysed {
+            reads = FieldSet::ALL;
+        }
+        // Built once per request with what the modules called can read, read-only and shared:
+        // modules cannot change what the next sees.
+        let [tx, env] = reads.build(&ROOTS, request, facts);
+        let tag = Dynamic::from(api::CallTag {
+            jurisdictions: Arc::new(facts.applicable.jurisdictions.clone()),
+        });
+        for module in called {
+            // Rhai panics on a few states it deems impossible (e.g. its data-size check meeting a
+            // shared value that a module put inside an array); that must deny, not unwind. The
+            // values touched are this request's own, dropped afterwards.
+            let call = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                self.engine.call_fn_with_options::<Dynamic>(
+                    CallFnOptions::new()
+                        .eval_ast(false)
+                        .rewind_scope(true)
+                        .with_tag(tag.clone()),
+                    &mut Scope::new(),
+                    &module.ast,
+                    "evaluate",
+                    (tx.clone(), env.clone()),
                 )
-            });
-            let result = self.engine.call_fn_with_options::<Dynamic>(
-                CallFnOptions::new()
-                    .eval_ast(false)
-                    .rewind_scope(true)
-                    .with_tag(tag.clone()),
-                &mut Scope::new(),
-                &module.ast,
-                "evaluate",
-                (tx.clone(), env.clone()),
-            );
-            match result {
-                Ok(value) => verdict::collect(module, value, request, builder),
-                Err(e) => builder.error(module.id.clone(), format!("{}: {e}", module.path)),
+            }));
+            match call {
+                Ok(Ok(value)) => verdict::collect(module, value, request, builder),
+                Ok(Err(e)) => builder.error(module.id.clone(), format!("{}: {e}", module.path)),
+                Err(_) => builder.error(
+                    module.id.clone(),
+                    format!("{}: the interpreter panicked", module.path),
+                ),
             }
         }
     }
@@ -180,3 +244,6 @@ fn applies(module: &RuleModule, request: &AccessRequest, facts: &RequestFacts<'_
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod analysis_tests;

@@ -189,3 +189,11 @@ fn obligations_cannot_forge_engine_fields() {
     );
     assert_fails_closed(&d, "`deadline` is set by the engine");
 }
+
+#[test]
+fn a_panic_inside_the_interpreter_denies_instead_of_unwinding() {
+    // Rhai's data-size check panics on a shared value inside an array (here `tx.context`, shared
+    // so that reading it costs no deep copy); the engine must turn that into an error.
+    let d = decide_with("fn evaluate(tx, env) { let a = []; a.push(tx.context); a.push(1); [] }");
+    assert_fails_closed(&d, "panicked");
+}

@@ -1,0 +1,340 @@
+//! The guard and field-usage analyses change no decision: checked against the reference run on the
+//! default bundle's cases and the benchmark mix, and on hand-written edge cases.
+
+use super::usage::Usage;
+use super::{guard::Guard, sandboxed_engine, ROOTS};
+use crate::bundle::Bundle;
+use crate::cases::case_inputs;
+use crate::consent::{ConsentRegistry, InMemoryConsentRegistry};
+use crate::decision::{Decision, DecisionBuilder, Effect, PolicySetRef};
+use crate::jurisdiction::JurisdictionTable;
+use crate::testing::{access, files_with};
+use crate::transaction::AccessRequest;
+use serde_json::json;
+use std::path::Path;
+use std::sync::Arc;
+
+fn default_bundle() -> Bundle {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
+    Bundle::load(&dir).unwrap_or_else(|e| panic!("default bundle loads: {e}"))
+}
+
+/// The rule modules' contribution to a decision, analysed or by the reference run.
+fn rules_decision(
+    bundle: &Bundle,
+    request: &AccessRequest,
+    registry: &dyn ConsentRegistry,
+    analysed: bool,
+) -> Option<Decision> {
+    let derived = bundle.derive(request, registry).ok()?;
+    let mut builder = DecisionBuilder::new();
+    if analysed {
+        bundle.rules().run(request, &derived.facts(), &mut builder);
+    } else {
+        bundle
+            .rules()
+            .run_reference(request, &derived.facts(), &mut builder);
+    }
+    let set = PolicySetRef {
+        version: String::new(),
+        name: String::new(),
+        activated_at_height: 0,
+    };
+    Some(builder.finish(&request.id, set, Vec::new()))
+}
+
+#[test]
+fn analysed_run_matches_the_reference_on_every_default_case_and_the_mix() {
+    let bundle = default_bundle();
+    let guarded = bundle
+        .rules()
+        .modules()
+        .iter()
+        .filter(|m| m.guard.is_some())
+        .count();
+    assert!(guarded >= 10, "only {guarded} modules have a guard");
+
+    let mut requests: Vec<(String, AccessRequest, InMemoryConsentRegistry)> = case_inputs(&bundle)
+        .into_iter()
+        .map(|c| (format!("{} :: {}", c.file, c.name), c.request, c.registry))
+        .collect();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mix: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("benches/mix.json")).expect("mix"))
+            .expect("mix is JSON");
+    let consents = mix["consents"].as_array().expect("consents");
+    for t in mix["transactions"].as_array().expect("transactions") {
+        let request = AccessRequest::from_json(&t.to_string()).expect("mix parses");
+        let registry = InMemoryConsentRegistry::from_transactions(consents).expect("consents");
+        requests.push((request.id.clone(), request, registry));
+    }
+    assert!(requests.len() >= 200, "only {} requests", requests.len());
+    for (label, request, registry) in &requests {
+        let fast = rules_decision(&bundle, request, registry, true).map(|d| d.to_json());
+        let reference = rules_decision(&bundle, request, registry, false).map(|d| d.to_json());
+        assert_eq!(fast, reference, "{label}");
+    }
+}
+
+fn module_bundle(script: &str) -> Bundle {
+    Bundle::compile(files_with(&[("rhai/rules.rhai", script)]))
+        .unwrap_or_else(|e| panic!("module must compile: {e}"))
+}
+
+fn guard_of(script: &str) -> Option<Guard> {
+    let engine = sandboxed_engine(Arc::new(JurisdictionTable::default()));
+    let ast = engine.compile(script).expect("compiles");
+    Guard::of(&engine, &ast)
+}
+
+/// Whether the guard of `script` skips `request`, and the decision `decide` gives.
+fn skipped_and_decided(script: &str, patch: serde_json::Value) -> (bool, Decision) {
+    let bundle = module_bundle(script);
+    let request = access(patch);
+    let registry = InMemoryConsentRegistry::new();
+    let derived = bundle.derive(&request, &registry).expect("derives");
+    let module = &bundle.rules().modules()[0];
+    let skipped = module
+        .guard
+        .as_ref()
+        .is_some_and(|g| g.skips(&request, &derived.facts()));
+    (skipped, bundle.decide(&request, &registry, 0))
+}
+
+fn has_error(d: &Decision, needle: &str) -> bool {
+    d.decision == Effect::Deny && d.errors.iter().any(|e| e.message.contains(needle))
+}
+
+#[test]
+fn a_guard_skips_exactly_when_the_module_returns_empty() {
+    let script = r#"fn evaluate(tx, env) { if tx.action != "export" { return []; } throw "ran"; }"#;
+    let (skipped, d) = skipped_and_decided(script, json!({}));
+    assert!(skipped);
+    assert!(d.errors.is_empty(), "{d:?}");
+    let (skipped, d) = skipped_and_decided(script, json!({ "action": "export" }));
+    assert!(!skipped);
+    assert!(has_error(&d, "ran"), "{d:?}");
+}
+
+#[test]
+fn missing_attributes_and_unlike_types_compare_as_rhai_does() {
+    let script = r#"fn evaluate(tx, env) {
+        let attrs = tx.context.attributes;
+        if attrs["flag"] != true { return []; }
+        throw "ran";
+    }"#;
+    for (attrs, skips) in [
+        (json!({}), true),
+        (json!({ "flag": "true" }), true),
+        (json!({ "flag": [true] }), true),
+        (json!({ "flag": false }), true),
+        (json!({ "flag": true }), false),
+    ] {
+        let (skipped, d) =
+            skipped_and_decided(script, json!({ "context": { "attributes": attrs } }));
+        assert_eq!(skipped, skips, "{attrs}");
+        assert_eq!(has_error(&d, "ran"), !skips, "{attrs}: {d:?}");
+    }
+}
+
+#[test]
+fn values_outside_the_model_call_the_module() {
+    // Integer against float: numeric comparison, not modelled.
+    let script =
+        r#"fn evaluate(tx, env) { if tx.context.attributes.n == 1 { return []; } throw "ran"; }"#;
+    let (skipped, d) =
+        skipped_and_decided(script, json!({ "context": { "attributes": { "n": 1.0 } } }));
+    assert!(!skipped);
+    assert!(
+        d.errors.is_empty(),
+        "Rhai compares 1 and 1.0 as equal: {d:?}"
+    );
+    // A condition that is not a boolean is an error in Rhai, never a skip.
+    let script = r#"fn evaluate(tx, env) { if tx.context.attributes.n { return []; } [] }"#;
+    let (skipped, d) = skipped_and_decided(
+        script,
+        json!({ "context": { "attributes": { "n": "yes" } } }),
+    );
+    assert!(!skipped);
+    assert_eq!(d.decision, Effect::Deny);
+    assert_eq!(d.errors.len(), 1, "{d:?}");
+    // `&&` stops at the first false operand, so a later non-boolean one is never evaluated.
+    let script = r#"fn evaluate(tx, env) {
+        if !(tx.action == "export" && tx.context.attributes.n) { return []; }
+        throw "ran";
+    }"#;
+    let attrs = json!({ "attributes": { "n": "yes" } });
+    let (skipped, d) = skipped_and_decided(script, json!({ "context": attrs }));
+    assert!(skipped);
+    assert!(d.errors.is_empty(), "{d:?}");
+    let (skipped, d) = skipped_and_decided(script, json!({ "action": "export", "context": attrs }));
+    assert!(!skipped);
+    assert_eq!(
+        d.errors.len(),
+        1,
+        "Rhai rejects a string operand of `&&`: {d:?}"
+    );
+}
+
+#[test]
+fn the_guard_ends_at_the_first_statement_it_cannot_model() {
+    // `parse_int` fails at run time: a later guard must not hide the error.
+    let script = r#"fn evaluate(tx, env) { let n = parse_int("zz"); if true { return []; } [] }"#;
+    assert!(guard_of(script).is_none());
+    let (_, d) = skipped_and_decided(script, json!({}));
+    assert_eq!(d.decision, Effect::Deny);
+    assert_eq!(d.errors.len(), 1, "{d:?}");
+    // A guard whose value is not a fresh empty array, or that has an `else`, decides nothing.
+    let request = access(json!({}));
+    let facts = facts_of(&request);
+    let script = r#"fn evaluate(tx, env) { if tx.action == "read" { return [1]; } [] }"#;
+    assert!(guard_of(script).is_none_or(|g| !g.skips(&request, &facts.facts())));
+    assert!(
+        guard_of(r#"fn evaluate(tx, env) { if true { return []; } else { throw "x"; } }"#)
+            .is_none()
+    );
+    // A module that defines a modelled function is not analysed.
+    assert!(guard_of(
+        r#"fn contains(x) { true } fn evaluate(tx, env) { if tx.resource.fields.contains("a") { return []; } [] }"#
+    )
+    .is_none());
+}
+
+fn facts_of(request: &AccessRequest) -> crate::bundle::DerivedFacts {
+    module_bundle("fn evaluate(tx, env) { [] }")
+        .derive(request, &InMemoryConsentRegistry::new())
+        .expect("derives")
+}
+
+#[test]
+fn lists_type_names_and_renamed_parameters_are_modelled() {
+    let script = r#"fn evaluate(t, e) {
+        let age = e.patient_age;
+        if type_of(age) != "i64" { return []; }
+        if !e.holder_regimes.contains("HIPAA") { return []; }
+        if e.consent_categories.contains_all(t.resource.data_categories) { return []; }
+        throw "ran";
+    }"#;
+    let (skipped, d) = skipped_and_decided(
+        script,
+        json!({ "resource": { "patient": { "birth_date": null } } }),
+    );
+    assert!(skipped, "no birth date: age is ()");
+    assert!(d.errors.is_empty(), "{d:?}");
+    let (skipped, d) = skipped_and_decided(script, json!({}));
+    assert!(!skipped, "no consent covers the record");
+    assert!(has_error(&d, "ran"), "{d:?}");
+}
+
+fn usage_of(script: &str) -> Usage {
+    let engine = sandboxed_engine(Arc::new(JurisdictionTable::default()));
+    Usage::of(&engine.compile(script).expect("compiles"), &ROOTS)
+}
+
+#[test]
+fn usage_follows_aliases_and_widens_on_any_other_use() {
+    let u = usage_of(
+        r#"fn evaluate(tx, env) {
+            let ctx = tx.context;
+            let r = ctx.recipient;
+            if r.id == "" { return []; }
+            [env.now]
+        }"#,
+    );
+    assert!(u.wanted(&["tx", "context", "recipient", "id"]));
+    assert!(!u.wanted(&["tx", "context", "recipient", "type"]));
+    assert!(!u.wanted(&["tx", "actor", "id"]));
+    assert!(u.on_route(&["tx", "context"]));
+    assert!(u.wanted(&["env", "now"]));
+    assert!(!u.wanted(&["env", "regimes"]));
+
+    let u = usage_of(
+        r#"fn target(r) { r.location } fn evaluate(tx, env) { [target(tx.resource), len(tx.actor)] }"#,
+    );
+    assert!(
+        u.wanted(&["tx", "resource", "location"]),
+        "the parameter is followed"
+    );
+    assert!(!u.wanted(&["tx", "resource", "id"]));
+    assert!(
+        u.wanted(&["tx", "actor", "id"]),
+        "a native function's argument is read whole"
+    );
+    assert!(!u.wanted(&["tx", "context"]));
+
+    let u = usage_of(r#"fn evaluate(tx, env) { let ks = tx.context.keys(); let t = tx; [] }"#);
+    assert!(
+        u.wanted(&["tx", "context", "break_glass"]),
+        "a method's object is read whole"
+    );
+    // `let t = tx;` is an alias; `t` itself is not read, so `tx.actor` stays out.
+    assert!(!u.wanted(&["tx", "actor"]));
+
+    let u =
+        usage_of(r#"fn evaluate(tx, env) { let a = tx.context.attributes["x"]; [type_of(env)] }"#);
+    assert!(u.wanted(&["tx", "context", "attributes"]));
+    assert!(u.wanted(&["env", "grantee"]));
+}
+
+#[test]
+fn a_module_reads_the_fields_it_names_through_aliases() {
+    let script = r#"fn evaluate(tx, env) {
+        let ctx = tx.context;
+        let r = ctx.recipient;
+        if r.id != "org/lab" || ctx.attributes["remuneration"] != true { throw "wrong: " + r.id; }
+        []
+    }"#;
+    let bundle = module_bundle(script);
+    let request = access(
+        json!({ "context": { "recipient": { "id": "org/lab" }, "attributes": { "remuneration": true } } }),
+    );
+    let d = bundle.decide(&request, &InMemoryConsentRegistry::new(), 0);
+    assert!(d.errors.is_empty(), "{d:?}");
+}
+
+#[test]
+fn field_sets_number_every_field_and_build_only_theirs() {
+    fn count(field: &super::fields::Field) -> usize {
+        match field {
+            super::fields::Field::Leaf(_) => 1,
+            super::fields::Field::Record(fields) => {
+                1 + fields.iter().map(|(_, f)| count(f)).sum::<usize>()
+            }
+        }
+    }
+    let nodes: usize = ROOTS.iter().map(|(_, f)| count(f)).sum();
+    assert!(
+        nodes <= 128,
+        "{nodes} fields: FieldSet keeps every field past the 128th"
+    );
+
+    let u = usage_of(
+        r#"fn evaluate(tx, env) { if tx.context.recipient.id == "" { return []; } [env.now] }"#,
+    );
+    let set = super::fields::FieldSet::new(&ROOTS, &|p| u.wanted(p), &|p| u.on_route(p));
+    let request = access(json!({}));
+    let facts = facts_of(&request);
+    let [tx, env] = set.build(&ROOTS, &request, &facts.facts());
+    assert_eq!(
+        tx.to_string(),
+        "#{context: #{recipient: #{id: } (shared)} (shared)} (shared)"
+    );
+    let now = request.timestamp.unix();
+    assert_eq!(env.to_string(), format!("#{{now: {now}}} (shared)"));
+}
+
+#[test]
+fn a_list_past_the_sandbox_limits_is_left_to_rhai() {
+    // Rhai size-checks a method's object after the call and throws past the limits.
+    let script =
+        r#"fn evaluate(tx, env) { if !tx.resource.fields.contains("id") { return []; } [] }"#;
+    let fields: Vec<String> = (0..super::limits::MAX_ARRAY_SIZE + 1)
+        .map(|i| format!("f{i}"))
+        .collect();
+    let (skipped, d) = skipped_and_decided(script, json!({ "resource": { "fields": fields } }));
+    assert!(!skipped);
+    assert!(has_error(&d, "Size of array"), "{d:?}");
+    let (skipped, d) = skipped_and_decided(script, json!({ "resource": { "fields": ["name"] } }));
+    assert!(skipped);
+    assert!(d.errors.is_empty(), "{d:?}");
+}
