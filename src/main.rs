@@ -44,6 +44,9 @@ enum Command {
         #[arg(long, short)]
         verbose: bool,
     },
+    /// Run the sidecar: the HTTP API a ledger node calls (docs/server.md). Stops on SIGTERM/SIGINT
+    /// after finishing in-flight requests.
+    Serve(accord::server::ServeArgs),
     /// Parse and type-check a policy bundle (Cedar against its schema, Rhai compiled).
     Validate {
         /// The bundle directory (default: the bundled `policies/`).
@@ -64,6 +67,19 @@ impl PoliciesArg {
     }
 }
 
+fn serve(args: accord::server::ServeArgs) -> Result<ExitCode, commands::Failure> {
+    use accord::server::StartError;
+    accord::server::run(args, commands::policies_dir(None))
+        .map(|()| ExitCode::SUCCESS)
+        .map_err(|e| commands::Failure {
+            code: match e {
+                StartError::Config(_) | StartError::Bundle { .. } => 2,
+                _ => 1,
+            },
+            message: format!("serve: {e}"),
+        })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -71,6 +87,7 @@ fn main() -> ExitCode {
         Command::Replay { blocks, policies } => commands::replay(&blocks, &policies.dir()),
         Command::Test { dir, verbose } => commands::test(&commands::policies_dir(dir), verbose),
         Command::Validate { dir } => commands::validate(&commands::policies_dir(dir)),
+        Command::Serve(args) => serve(args),
     };
     match result {
         Ok(code) => code,

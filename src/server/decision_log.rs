@@ -1,0 +1,453 @@
+//! The decision log: every decision the server makes, append-only and hash-chained, in the sled
+//! tree `decisions`.
+//!
+//! - Key: the entry's sequence number, big-endian u64 (so sled's order is log order); the first
+//!   entry is 1.
+//! - Value: canonical JSON (keys sorted, no whitespace) of
+//!   `{errors, hash, obligations, outcome, patient, policy_version, prev, reasons, seq, tx}`.
+//! - `hash` = `sha256:` hex of `accord/decision-log/v1\0` followed by the canonical JSON of the
+//!   entry without its `hash` member. `prev` is the previous entry's `hash`; the first entry's
+//!   `prev` is [`GENESIS_PREV`].
+//!
+//! Appends are serialized by one mutex around the chain head; everything that does not depend on
+//! the head (serializing the decision) happens before taking it, so evaluation stays parallel.
+//! Durability is a group commit: [`DecisionLog::append_all`] writes one sled batch and then waits
+//! until a flush covers its last entry; one flush covers every append that came before it.
+
+use crate::server::canonical;
+use accord_engine::decision::Decision;
+use accord_engine::AccessRequest;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// The sled tree that holds the log.
+pub const TREE: &str = "decisions";
+/// Domain separator of entry hashes.
+pub const DOMAIN: &[u8] = b"accord/decision-log/v1\0";
+/// `prev` of the first entry.
+pub const GENESIS_PREV: &str =
+    "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One decision to log, with the patient of the request it answers (the decision itself does
+/// not name the patient).
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    pub decision: &'a Decision,
+    pub patient: Option<&'a str>,
+}
+
+impl<'a> Record<'a> {
+    pub fn new(decision: &'a Decision, request: &'a AccessRequest) -> Self {
+        Record {
+            decision,
+            patient: request.patient_id(),
+        }
+    }
+}
+
+/// Where the next entry goes.
+#[derive(Debug)]
+struct Head {
+    next_seq: u64,
+    prev: String,
+}
+
+/// The append-only, hash-chained decision log.
+#[derive(Debug)]
+pub struct DecisionLog {
+    db: sled::Db,
+    tree: sled::Tree,
+    head: Mutex<Head>,
+    /// Every entry with a sequence number below this is flushed to disk.
+    durable_below: AtomicU64,
+    /// Held while flushing, so one flush serves every appender waiting on it.
+    flush_lock: Mutex<()>,
+}
+
+/// A stored entry, as read back for queries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntrySummary {
+    pub seq: u64,
+    pub tx: String,
+    pub patient: Option<String>,
+    pub policy_version: String,
+    pub outcome: String,
+}
+
+/// Filters of a page query; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct PageQuery {
+    pub after: u64,
+    pub limit: usize,
+    /// Stop after examining this many entries even if the page is not full.
+    pub scan_limit: usize,
+    pub tx: Option<String>,
+    pub patient: Option<String>,
+    pub outcome: Option<String>,
+    pub version: Option<String>,
+}
+
+/// One page of entries (their stored JSON text) and where the next page starts.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub entries: Vec<String>,
+    /// `Some(seq)`: pass `after=seq` for more; `None`: the log has no more entries.
+    pub next_after: Option<u64>,
+}
+
+/// The result of recomputing the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verification {
+    pub ok: bool,
+    /// Entries checked and found sound (all of them when `ok`).
+    pub length: u64,
+    /// The last sound entry's hash (`GENESIS_PREV` for an empty log).
+    pub head: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broken: Option<Broken>,
+}
+
+/// The first entry that does not verify.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Broken {
+    pub seq: u64,
+    pub reason: String,
+}
+
+impl DecisionLog {
+    /// Opens the log in `db`, recovering the chain head from the last entry.
+    pub fn open(db: &sled::Db) -> Result<Self, LogError> {
+        let tree = db.open_tree(TREE).map_err(LogError::storage)?;
+        let head = match tree.last().map_err(LogError::storage)? {
+            None => Head {
+                next_seq: 1,
+                prev: GENESIS_PREV.to_owned(),
+            },
+            Some((key, value)) => {
+                let seq = key_seq(&key).ok_or_else(|| LogError::Corrupt {
+                    seq: 0,
+                    reason: "last key is not 8 bytes".into(),
+                })?;
+                let value: Value = serde_json::from_slice(&value).map_err(|e| LogError::Corrupt {
+                    seq,
+                    reason: format!("not JSON: {e}"),
+                })?;
+                let hash = value
+                    .get("hash")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| LogError::Corrupt {
+                        seq,
+                        reason: "no `hash`".into(),
+                    })?;
+                Head {
+                    next_seq: seq.saturating_add(1),
+                    prev: hash.to_owned(),
+                }
+            }
+        };
+        let durable_below = AtomicU64::new(head.next_seq);
+        Ok(DecisionLog {
+            db: db.clone(),
+            tree,
+            head: Mutex::new(head),
+            durable_below,
+            flush_lock: Mutex::new(()),
+        })
+    }
+
+    /// How many entries the log holds.
+    pub fn len(&self) -> u64 {
+        self.head
+            .lock()
+            .map(|h| h.next_seq.saturating_sub(1))
+            .unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends one entry per decision, in order, and returns once they are durable (one sled
+    /// batch and at most one flush). Blocking: call it from a blocking context.
+    /// Returns the sequence numbers used (`None` for no decisions).
+    pub fn append_all(
+        &self,
+        records: &[Record<'_>],
+    ) -> Result<Option<RangeInclusive<u64>>, LogError> {
+        let range = self.append_unflushed(records)?;
+        if let Some(range) = &range {
+            self.sync_through(*range.end())?;
+        }
+        Ok(range)
+    }
+
+    /// Writes the entries in one sled batch without waiting for the disk; follow with
+    /// [`DecisionLog::sync_through`] before answering. Does not block on I/O.
+    pub fn append_unflushed(
+        &self,
+        records: &[Record<'_>],
+    ) -> Result<Option<RangeInclusive<u64>>, LogError> {
+        if records.is_empty() {
+            return Ok(None);
+        }
+        let parts: Vec<EntryParts> = records.iter().map(EntryParts::new).collect();
+        let mut head = self.head.lock().map_err(|_| LogError::Poisoned)?;
+        let first = head.next_seq;
+        let mut batch = sled::Batch::default();
+        let mut prev = head.prev.clone();
+        for (i, part) in parts.iter().enumerate() {
+            let seq = first + i as u64;
+            let (stored, hash) = part.seal(seq, &prev);
+            batch.insert(&seq.to_be_bytes(), stored.into_bytes());
+            prev = hash;
+        }
+        self.tree.apply_batch(batch).map_err(LogError::storage)?;
+        let last = first + parts.len() as u64 - 1;
+        head.next_seq = last + 1;
+        head.prev = prev;
+        Ok(Some(first..=last))
+    }
+
+    /// Whether every entry up to `seq` is already on disk.
+    pub fn is_durable(&self, seq: u64) -> bool {
+        self.durable_below.load(Ordering::Acquire) > seq
+    }
+
+    /// Returns once every entry up to `seq` is on disk: the group commit.
+    pub fn sync_through(&self, seq: u64) -> Result<(), LogError> {
+        if self.durable_below.load(Ordering::Acquire) > seq {
+            return Ok(());
+        }
+        let _flushing = self.flush_lock.lock().map_err(|_| LogError::Poisoned)?;
+        if self.durable_below.load(Ordering::Acquire) > seq {
+            return Ok(());
+        }
+        // Everything appended before this point is covered by the flush below.
+        let target = self
+            .head
+            .lock()
+            .map_err(|_| LogError::Poisoned)?
+            .next_seq;
+        self.db.flush().map_err(LogError::storage)?;
+        self.durable_below.fetch_max(target, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// A page of entries after `query.after` that match the filters.
+    pub fn page(&self, query: &PageQuery) -> Result<Page, LogError> {
+        let start = query.after.saturating_add(1).to_be_bytes();
+        let mut page = Page::default();
+        let mut scanned = 0usize;
+        let mut last_seen = query.after;
+        for item in self.tree.range(start..) {
+            let (key, value) = item.map_err(LogError::storage)?;
+            let seq = key_seq(&key).unwrap_or(last_seen);
+            last_seen = seq;
+            scanned += 1;
+            let summary: Option<EntrySummary> = serde_json::from_slice(&value).ok();
+            let matches = match &summary {
+                // A corrupt entry matches no filter but is shown unfiltered (audit/verify explains).
+                None => query.tx.is_none()
+                    && query.patient.is_none()
+                    && query.outcome.is_none()
+                    && query.version.is_none(),
+                Some(s) => {
+                    query.tx.as_ref().is_none_or(|t| *t == s.tx)
+                        && query
+                            .patient
+                            .as_ref()
+                            .is_none_or(|p| Some(p) == s.patient.as_ref())
+                        && query.outcome.as_ref().is_none_or(|o| *o == s.outcome)
+                        && query
+                            .version
+                            .as_ref()
+                            .is_none_or(|v| *v == s.policy_version)
+                }
+            };
+            if matches {
+                page.entries
+                    .push(String::from_utf8_lossy(&value).into_owned());
+            }
+            if page.entries.len() >= query.limit || scanned >= query.scan_limit {
+                page.next_after = Some(seq);
+                break;
+            }
+        }
+        // A full page that happens to end at the last entry still offers `next_after`; the next
+        // page is then empty. That is cheaper than peeking.
+        Ok(page)
+    }
+
+    /// Recomputes the whole chain: keys, sequence numbers, links and hashes.
+    pub fn verify(&self) -> Result<Verification, LogError> {
+        let mut expected_seq = 1u64;
+        let mut prev = GENESIS_PREV.to_owned();
+        let mut length = 0u64;
+        let broken = |seq: u64, reason: String, length: u64, head: String| Verification {
+            ok: false,
+            length,
+            head,
+            broken: Some(Broken { seq, reason }),
+        };
+        for item in self.tree.iter() {
+            let (key, value) = item.map_err(LogError::storage)?;
+            let Some(seq) = key_seq(&key) else {
+                return Ok(broken(expected_seq, "key is not 8 bytes".into(), length, prev));
+            };
+            if seq != expected_seq {
+                return Ok(broken(
+                    expected_seq,
+                    format!("missing entry: the next key is {seq}"),
+                    length,
+                    prev,
+                ));
+            }
+            match check_entry(seq, &prev, &value) {
+                Ok(hash) => prev = hash,
+                Err(reason) => return Ok(broken(seq, reason, length, prev)),
+            }
+            length += 1;
+            expected_seq += 1;
+        }
+        Ok(Verification {
+            ok: true,
+            length,
+            head: prev,
+            broken: None,
+        })
+    }
+
+    /// The last entry's hash (the chain head).
+    pub fn head_hash(&self) -> String {
+        self.head
+            .lock()
+            .map(|h| h.prev.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// Checks one stored entry against its key and the previous hash; returns its hash.
+fn check_entry(seq: u64, prev: &str, value: &[u8]) -> Result<String, String> {
+    let value: Value = serde_json::from_slice(value).map_err(|e| format!("not JSON: {e}"))?;
+    let Value::Object(mut map) = value else {
+        return Err("not a JSON object".into());
+    };
+    let stored_hash = match map.remove("hash") {
+        Some(Value::String(h)) => h,
+        _ => return Err("no `hash` string".into()),
+    };
+    if map.get("seq").and_then(Value::as_u64) != Some(seq) {
+        return Err(format!("`seq` does not match the key {seq}"));
+    }
+    if map.get("prev").and_then(Value::as_str) != Some(prev) {
+        return Err("`prev` does not match the previous entry's hash".into());
+    }
+    let computed = entry_hash(&canonical::to_string(&Value::Object(map)));
+    if computed != stored_hash {
+        return Err(format!(
+            "hash mismatch: stored {stored_hash}, computed {computed}"
+        ));
+    }
+    Ok(computed)
+}
+
+fn entry_hash(unhashed: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(DOMAIN);
+    hasher.update(unhashed.as_bytes());
+    format!("sha256:{}", hex::encode(hasher.finalize()))
+}
+
+fn key_seq(key: &[u8]) -> Option<u64> {
+    <[u8; 8]>::try_from(key).ok().map(u64::from_be_bytes)
+}
+
+/// The canonical text of an entry, prepared without the chain head: the keys around `hash`,
+/// `prev` and `seq` (which sort between them) are written in advance.
+struct EntryParts {
+    /// `{"errors":[...]`
+    errors: String,
+    /// `,"obligations":...,"outcome":...,"patient":...,"policy_version":...`
+    middle: String,
+    /// `,"reasons":[...]`
+    reasons: String,
+    /// `,"tx":"..."}`
+    tail: String,
+}
+
+impl EntryParts {
+    fn new(record: &Record<'_>) -> Self {
+        let d = record.decision;
+        let value = |v: Result<Value, serde_json::Error>| v.unwrap_or(Value::Null);
+        let mut errors = String::from("{\"errors\":");
+        canonical::write(&value(serde_json::to_value(&d.errors)), &mut errors);
+        let mut middle = String::from(",\"obligations\":");
+        canonical::write(&value(serde_json::to_value(&d.obligations)), &mut middle);
+        middle.push_str(",\"outcome\":");
+        canonical::write(&value(serde_json::to_value(d.decision)), &mut middle);
+        middle.push_str(",\"patient\":");
+        match record.patient {
+            Some(p) => canonical::write_str(p, &mut middle),
+            None => middle.push_str("null"),
+        }
+        middle.push_str(",\"policy_version\":");
+        canonical::write_str(&d.policy_set.version, &mut middle);
+        let mut reasons = String::from(",\"reasons\":");
+        canonical::write(&value(serde_json::to_value(&d.reasons)), &mut reasons);
+        let mut tail = String::from(",\"tx\":");
+        canonical::write_str(&d.tx, &mut tail);
+        tail.push('}');
+        EntryParts {
+            errors,
+            middle,
+            reasons,
+            tail,
+        }
+    }
+
+    /// The stored text and the hash of the entry at `seq` after `prev`.
+    fn seal(&self, seq: u64, prev: &str) -> (String, String) {
+        let mut rest = String::with_capacity(
+            self.middle.len() + self.reasons.len() + self.tail.len() + prev.len() + 40,
+        );
+        rest.push_str(&self.middle);
+        rest.push_str(",\"prev\":");
+        canonical::write_str(prev, &mut rest);
+        rest.push_str(&self.reasons);
+        rest.push_str(",\"seq\":");
+        rest.push_str(&seq.to_string());
+        rest.push_str(&self.tail);
+        let mut hasher = Sha256::new();
+        hasher.update(DOMAIN);
+        hasher.update(self.errors.as_bytes());
+        hasher.update(rest.as_bytes());
+        let hash = format!("sha256:{}", hex::encode(hasher.finalize()));
+        let mut stored = String::with_capacity(self.errors.len() + rest.len() + 90);
+        stored.push_str(&self.errors);
+        stored.push_str(",\"hash\":");
+        canonical::write_str(&hash, &mut stored);
+        stored.push_str(&rest);
+        (stored, hash)
+    }
+}
+
+/// The decision log could not record or read.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("decision log storage: {0}")]
+    Storage(String),
+    #[error("decision log entry {seq} is corrupt: {reason}")]
+    Corrupt { seq: u64, reason: String },
+    #[error("decision log lock poisoned by an earlier panic")]
+    Poisoned,
+}
+
+impl LogError {
+    fn storage(e: sled::Error) -> Self {
+        LogError::Storage(e.to_string())
+    }
+}
