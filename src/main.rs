@@ -46,7 +46,7 @@ enum Command {
     },
     /// Run the sidecar: the HTTP API a ledger node calls (docs/server.md). Stops on SIGTERM/SIGINT
     /// after finishing in-flight requests.
-    Serve(accord::server::ServeArgs),
+    Serve(Box<accord::server::ServeArgs>),
     /// Parse and type-check a policy bundle (Cedar against its schema, Rhai compiled).
     Validate {
         /// The bundle directory (default: the bundled `policies/`).
@@ -87,7 +87,7 @@ fn main() -> ExitCode {
         Command::Replay { blocks, policies } => commands::replay(&blocks, &policies.dir()),
         Command::Test { dir, verbose } => commands::test(&commands::policies_dir(dir), verbose),
         Command::Validate { dir } => commands::validate(&commands::policies_dir(dir)),
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
     };
     match result {
         Ok(code) => code,

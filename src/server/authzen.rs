@@ -201,9 +201,7 @@ pub async fn evaluations(
         })
         .collect();
     tracing::Span::current().record("outcome", format!("{} evaluated", answers.len()).as_str());
-    Ok(json_response(
-        json!({ "evaluations": answers }).to_string(),
-    ))
+    Ok(json_response(json!({ "evaluations": answers }).to_string()))
 }
 
 /// `GET /.well-known/authzen-configuration`: the PDP's base URL (from the `Host` header) and its
@@ -235,7 +233,7 @@ fn response(decision: &Decision, timestamp: &str) -> Value {
         Ok(Value::Object(map)) => map,
         _ => Map::new(),
     };
-    context.remove("decision");
+    context.shift_remove("decision");
     context.insert("timestamp".into(), Value::String(timestamp.to_owned()));
     json!({ "decision": decision.is_allow(), "context": context })
 }
@@ -304,7 +302,9 @@ fn missing(field: &str) -> Problem {
 
 /// `{type, id, properties}` → the Accord object: properties plus `id` and `type`.
 fn entity(e: &Entity, place: &str) -> Result<Map<String, Value>, Problem> {
-    let id = e.id.clone().ok_or_else(|| missing(&format!("{place}.id")))?;
+    let id =
+        e.id.clone()
+            .ok_or_else(|| missing(&format!("{place}.id")))?;
     let kind = e
         .kind
         .clone()
@@ -382,7 +382,10 @@ mod tests {
     #[test]
     fn accord_fields_map_back_to_authzen_members() {
         assert_eq!(authzen_field("actor.type"), "subject.type");
-        assert_eq!(authzen_field("actor.roles[0]"), "subject.properties.roles[0]");
+        assert_eq!(
+            authzen_field("actor.roles[0]"),
+            "subject.properties.roles[0]"
+        );
         assert_eq!(authzen_field("actor"), "subject");
         assert_eq!(
             authzen_field("resource.patient.birth_date"),

@@ -110,7 +110,11 @@ fn shape(e: serde_path_to_error::Error<serde_json::Error>) -> Problem {
     if inner.is_syntax() || inner.is_eof() {
         return syntax(&inner);
     }
-    Problem::at(ProblemKind::InvalidRequest, field, inner.to_string())
+    Problem::at(
+        ProblemKind::InvalidRequest,
+        field,
+        strip_position(&inner.to_string()),
+    )
 }
 
 /// serde_json appends " at line L column C"; the detail says it first.

@@ -122,33 +122,34 @@ impl DecisionLog {
     /// Opens the log in `db`, recovering the chain head from the last entry.
     pub fn open(db: &sled::Db) -> Result<Self, LogError> {
         let tree = db.open_tree(TREE).map_err(LogError::storage)?;
-        let head = match tree.last().map_err(LogError::storage)? {
-            None => Head {
-                next_seq: 1,
-                prev: GENESIS_PREV.to_owned(),
-            },
-            Some((key, value)) => {
-                let seq = key_seq(&key).ok_or_else(|| LogError::Corrupt {
-                    seq: 0,
-                    reason: "last key is not 8 bytes".into(),
-                })?;
-                let value: Value = serde_json::from_slice(&value).map_err(|e| LogError::Corrupt {
-                    seq,
-                    reason: format!("not JSON: {e}"),
-                })?;
-                let hash = value
-                    .get("hash")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| LogError::Corrupt {
-                        seq,
-                        reason: "no `hash`".into(),
+        let head =
+            match tree.last().map_err(LogError::storage)? {
+                None => Head {
+                    next_seq: 1,
+                    prev: GENESIS_PREV.to_owned(),
+                },
+                Some((key, value)) => {
+                    let seq = key_seq(&key).ok_or_else(|| LogError::Corrupt {
+                        seq: 0,
+                        reason: "last key is not 8 bytes".into(),
                     })?;
-                Head {
-                    next_seq: seq.saturating_add(1),
-                    prev: hash.to_owned(),
+                    let value: Value =
+                        serde_json::from_slice(&value).map_err(|e| LogError::Corrupt {
+                            seq,
+                            reason: format!("not JSON: {e}"),
+                        })?;
+                    let hash = value.get("hash").and_then(Value::as_str).ok_or_else(|| {
+                        LogError::Corrupt {
+                            seq,
+                            reason: "no `hash`".into(),
+                        }
+                    })?;
+                    Head {
+                        next_seq: seq.saturating_add(1),
+                        prev: hash.to_owned(),
+                    }
                 }
-            }
-        };
+            };
         let durable_below = AtomicU64::new(head.next_seq);
         Ok(DecisionLog {
             db: db.clone(),
@@ -227,11 +228,7 @@ impl DecisionLog {
             return Ok(());
         }
         // Everything appended before this point is covered by the flush below.
-        let target = self
-            .head
-            .lock()
-            .map_err(|_| LogError::Poisoned)?
-            .next_seq;
+        let target = self.head.lock().map_err(|_| LogError::Poisoned)?.next_seq;
         self.db.flush().map_err(LogError::storage)?;
         self.durable_below.fetch_max(target, Ordering::AcqRel);
         Ok(())
@@ -251,10 +248,12 @@ impl DecisionLog {
             let summary: Option<EntrySummary> = serde_json::from_slice(&value).ok();
             let matches = match &summary {
                 // A corrupt entry matches no filter but is shown unfiltered (audit/verify explains).
-                None => query.tx.is_none()
-                    && query.patient.is_none()
-                    && query.outcome.is_none()
-                    && query.version.is_none(),
+                None => {
+                    query.tx.is_none()
+                        && query.patient.is_none()
+                        && query.outcome.is_none()
+                        && query.version.is_none()
+                }
                 Some(s) => {
                     query.tx.as_ref().is_none_or(|t| *t == s.tx)
                         && query
@@ -284,7 +283,6 @@ impl DecisionLog {
 
     /// Recomputes the whole chain: keys, sequence numbers, links and hashes.
     pub fn verify(&self) -> Result<Verification, LogError> {
-        let mut expected_seq = 1u64;
         let mut prev = GENESIS_PREV.to_owned();
         let mut length = 0u64;
         let broken = |seq: u64, reason: String, length: u64, head: String| Verification {
@@ -293,10 +291,15 @@ impl DecisionLog {
             head,
             broken: Some(Broken { seq, reason }),
         };
-        for item in self.tree.iter() {
+        for (expected_seq, item) in (1u64..).zip(self.tree.iter()) {
             let (key, value) = item.map_err(LogError::storage)?;
             let Some(seq) = key_seq(&key) else {
-                return Ok(broken(expected_seq, "key is not 8 bytes".into(), length, prev));
+                return Ok(broken(
+                    expected_seq,
+                    "key is not 8 bytes".into(),
+                    length,
+                    prev,
+                ));
             };
             if seq != expected_seq {
                 return Ok(broken(
@@ -310,8 +313,7 @@ impl DecisionLog {
                 Ok(hash) => prev = hash,
                 Err(reason) => return Ok(broken(seq, reason, length, prev)),
             }
-            length += 1;
-            expected_seq += 1;
+            length = expected_seq;
         }
         Ok(Verification {
             ok: true,
@@ -323,10 +325,7 @@ impl DecisionLog {
 
     /// The last entry's hash (the chain head).
     pub fn head_hash(&self) -> String {
-        self.head
-            .lock()
-            .map(|h| h.prev.clone())
-            .unwrap_or_default()
+        self.head.lock().map(|h| h.prev.clone()).unwrap_or_default()
     }
 }
 

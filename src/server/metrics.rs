@@ -157,7 +157,10 @@ impl Metrics {
         let mut out = String::with_capacity(4096);
         let o = &mut out;
         // Writing to a String cannot fail.
-        let _ = writeln!(o, "# HELP accord_decisions_total Decisions made, by outcome.");
+        let _ = writeln!(
+            o,
+            "# HELP accord_decisions_total Decisions made, by outcome."
+        );
         let _ = writeln!(o, "# TYPE accord_decisions_total counter");
         let _ = writeln!(
             o,
@@ -215,7 +218,10 @@ impl Metrics {
                 h.count.load(Ordering::Relaxed)
             );
         }
-        let _ = writeln!(o, "# HELP accord_problems_total Problem responses, by type.");
+        let _ = writeln!(
+            o,
+            "# HELP accord_problems_total Problem responses, by type."
+        );
         let _ = writeln!(o, "# TYPE accord_problems_total counter");
         for (i, kind) in ALL_KINDS.iter().enumerate() {
             let _ = writeln!(

@@ -49,12 +49,16 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
 
 /// At most `--max-concurrency` requests run at once; the next one gets a 503 problem with
 /// `Retry-After` at once instead of waiting in an unbounded queue.
-pub async fn limit_concurrency(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn limit_concurrency(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
     let Ok(_permit) = state.permits.clone().try_acquire_owned() else {
         return Problem::new(
             ProblemKind::Overloaded,
             format!(
-                "{} requests are already in progress (--max-concurrency); retry shortly",
+                "the limit of {} requests in progress (--max-concurrency) is reached; retry after 1 s",
                 state.limits.max_concurrency
             ),
         )

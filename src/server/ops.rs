@@ -15,8 +15,9 @@ pub async fn healthz() -> Response {
 /// Ready when the decision log is writable and the node (once wired) says so.
 pub async fn readyz(State(state): State<AppState>) -> Result<Response, Problem> {
     if let Some(node) = &state.node {
-        node.ready()
-            .map_err(|reason| Problem::new(ProblemKind::Overloaded, format!("not ready: {reason}")).retry_after(1))?;
+        node.ready().map_err(|reason| {
+            Problem::new(ProblemKind::Overloaded, format!("not ready: {reason}")).retry_after(1)
+        })?;
     }
     let set = state.policy.current();
     Ok(crate::server::evaluate::json_response(
@@ -38,7 +39,10 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         applied_height: state.node.as_ref().and_then(|n| n.applied_height()),
         log_entries: state.log.len(),
         data_bytes: state.db.size_on_disk().ok(),
-        in_flight: state.limits.max_concurrency.saturating_sub(state.permits.available_permits()),
+        in_flight: state
+            .limits
+            .max_concurrency
+            .saturating_sub(state.permits.available_permits()),
     };
     let text = state.metrics.render(&gauges, |out| {
         if let Some(node) = &state.node {

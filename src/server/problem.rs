@@ -95,9 +95,9 @@ impl ProblemKind {
             ProblemKind::InvalidTransaction | ProblemKind::NotAnAccessTransaction => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ProblemKind::DecisionLogUnavailable | ProblemKind::Overloaded | ProblemKind::Timeout => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ProblemKind::DecisionLogUnavailable
+            | ProblemKind::Overloaded
+            | ProblemKind::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -115,7 +115,10 @@ impl AppState {
     pub fn decide_all(&self, requests: &[AccessRequest]) -> Vec<Decision> {
         let set = self.policy.current();
         let consents = self.consents.load();
-        requests.iter().map(|r| set.decide(r, &**consents)).collect()
+        requests
+            .iter()
+            .map(|r| set.decide(r, &**consents))
+            .collect()
     }
 
     /// Logs the decisions durably (one batch, one group-committed flush), then counts them.
@@ -136,7 +139,10 @@ impl AppState {
             tokio::task::spawn_blocking(move || log.sync_through(last))
                 .await
                 .map_err(|e| {
-                    Problem::new(ProblemKind::DecisionLogUnavailable, format!("flush task: {e}"))
+                    Problem::new(
+                        ProblemKind::DecisionLogUnavailable,
+                        format!("flush task: {e}"),
+                    )
                 })?
                 .map_err(log_problem)?;
         }
