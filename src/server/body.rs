@@ -188,7 +188,7 @@ mod tests {
 
     #[test]
     fn syntax_errors_name_line_and_column() {
-        let p = parse_owned::<Value>(b"{\n  \"a\": tru\n}").expect_err("malformed");
+        let p = parse_owned::<Value>(b"{\n  \"a\": ?\n}").expect_err("malformed");
         assert_eq!(p.kind, ProblemKind::MalformedJson);
         assert!(p.detail.starts_with("line 2 column"), "{}", p.detail);
     }
