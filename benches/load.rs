@@ -153,6 +153,56 @@ fn report(name: &str, o: &Outcome, per_request: u64) {
     );
 }
 
+/// Single-thread figures of the parts: the engine from JSON text, and the decision log appending
+/// and flushing batches of 100 entries.
+fn building_blocks(policies: &Path, transactions: &[Value], mix: &Value) {
+    let bundle = Bundle::load(policies).expect("bundle");
+    let consents =
+        InMemoryConsentRegistry::from_transactions(mix["consents"].as_array().expect("consents"))
+            .expect("consents apply");
+    let texts: Vec<String> = transactions.iter().map(|t| t.to_string()).collect();
+    let started = Instant::now();
+    let mut decisions = Vec::new();
+    let mut n = 0usize;
+    while started.elapsed() < Duration::from_secs(2) {
+        let request =
+            accord_engine::AccessRequest::from_json(&texts[n % texts.len()]).expect("tx parses");
+        let d = bundle.decide(&request, &consents, 0);
+        if decisions.len() < 100 {
+            decisions.push((d, request));
+        }
+        n += 1;
+    }
+    println!(
+        "engine alone, 1 thread: {:.0} decisions/s (parse + decide)",
+        n as f64 / started.elapsed().as_secs_f64()
+    );
+    let dir = tempfile::tempdir_in(std::env::temp_dir()).expect("dir");
+    let db = sled::open(dir.path()).expect("sled");
+    let log = accord::server::DecisionLog::open(&db).expect("log");
+    let records: Vec<accord::server::decision_log::Record<'_>> = decisions
+        .iter()
+        .map(|(d, r)| accord::server::decision_log::Record::new(d, r))
+        .collect();
+    let started = Instant::now();
+    let mut batches = 0u64;
+    let mut flush_time = Duration::ZERO;
+    while started.elapsed() < Duration::from_secs(2) {
+        let appending = Instant::now();
+        log.append_all(&records).expect("append");
+        flush_time += appending.elapsed();
+        batches += 1;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "decision log alone, batches of {}: {:.0} entries/s, {:.0} flushes/s, mean append+flush {:.2} ms",
+        records.len(),
+        batches as f64 * records.len() as f64 / secs,
+        batches as f64 / secs,
+        flush_time.as_secs_f64() * 1e3 / batches.max(1) as f64
+    );
+}
+
 async fn echo(Json(value): Json<Value>) -> Json<Value> {
     Json(value)
 }
@@ -225,6 +275,8 @@ async fn run(opts: Options) {
         .route("/echo", post(echo))
         .layer(axum::extract::DefaultBodyLimit::max(8 * 1024 * 1024));
     let echo_task = tokio::spawn(async move { axum::serve(listener, echo_app).await });
+
+    building_blocks(&root.join("policies"), &transactions, &mix);
 
     println!(
         "load: {} s per scenario after 1 s warm-up, {} connections, {} cores; decision log at {}",

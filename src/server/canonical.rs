@@ -39,9 +39,37 @@ pub fn write(value: &Value, out: &mut String) {
 }
 
 /// Appends `s` as a JSON string literal.
+/// Escapes exactly as serde_json does: `"`, `\\` and control characters; nothing else.
 pub fn write_str(s: &str, out: &mut String) {
-    // Serializing a str cannot fail.
-    out.push_str(&serde_json::to_string(s).unwrap_or_default());
+    out.reserve(s.len() + 2);
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape: Option<&str> = match b {
+            b'"' => Some("\\\""),
+            b'\\' => Some("\\\\"),
+            b'\n' => Some("\\n"),
+            b'\r' => Some("\\r"),
+            b'\t' => Some("\\t"),
+            0x08 => Some("\\b"),
+            0x0c => Some("\\f"),
+            0x00..=0x1f => None,
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        match escape {
+            Some(e) => out.push_str(e),
+            None => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push_str("\\u00");
+                out.push(HEX[(b >> 4) as usize] as char);
+                out.push(HEX[(b & 0xf) as usize] as char);
+            }
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
 }
 
 /// The canonical text of `value`.
@@ -55,6 +83,17 @@ pub fn to_string(value: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn strings_escape_exactly_as_serde_json() {
+        let mut all: String = (0u8..0x80).map(char::from).collect();
+        all.push_str("é€😀/\u{7f}\u{2028}");
+        for s in [all.as_str(), "", "plain", "a\"b\\c", "\u{1}x\u{1f}"] {
+            let mut out = String::new();
+            write_str(s, &mut out);
+            assert_eq!(out, serde_json::to_string(s).expect("serializes"), "{s:?}");
+        }
+    }
 
     #[test]
     fn keys_are_sorted_at_every_level() {

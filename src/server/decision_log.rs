@@ -9,20 +9,22 @@
 //!   entry without its `hash` member. `prev` is the previous entry's `hash`; the first entry's
 //!   `prev` is [`GENESIS_PREV`].
 //!
-//! Appends are serialized by one mutex around the chain head; everything that does not depend on
-//! the head (serializing the decision) happens before taking it, so evaluation stays parallel.
-//! Durability is a group commit: [`DecisionLog::append_all`] writes one sled batch and then waits
-//! until a flush covers its last entry; one flush covers every append that came before it.
+//! Appends are serialized by one writer thread that owns the chain head (the lock around it is
+//! held only by that thread and by readers of the length). Callers serialize their decisions
+//! into entry parts in parallel, then queue them; the writer takes everything queued, stamps
+//! `seq` and `prev`, hashes, writes one sled batch, flushes once and answers every caller of
+//! that round: a group commit. No async worker ever blocks on the disk, and an answer is given
+//! only once its entries are flushed.
 
 use crate::server::canonical;
-use accord_engine::decision::Decision;
+use accord_engine::decision::{Decision, Effect, RuleEffect};
 use accord_engine::AccessRequest;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::ops::RangeInclusive;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 
 /// The sled tree that holds the log.
 pub const TREE: &str = "decisions";
@@ -59,14 +61,40 @@ struct Head {
 /// The append-only, hash-chained decision log.
 #[derive(Debug)]
 pub struct DecisionLog {
-    db: sled::Db,
     tree: sled::Tree,
-    head: Mutex<Head>,
-    /// Every entry with a sequence number below this is flushed to disk.
-    durable_below: AtomicU64,
-    /// Held while flushing, so one flush serves every appender waiting on it.
-    flush_lock: Mutex<()>,
+    /// Written by the writer thread after each round; read for `len` and `head_hash`.
+    head: Arc<Mutex<Head>>,
+    queue: Option<mpsc::Sender<Job>>,
+    writer: Option<std::thread::JoinHandle<()>>,
+    /// Test hook: while set, every write round fails as a storage error would.
+    failing: Arc<AtomicBool>,
 }
+
+/// Where the answer of one append goes.
+enum Reply {
+    Async(tokio::sync::oneshot::Sender<Appended>),
+    Blocking(mpsc::SyncSender<Appended>),
+}
+
+type Appended = Result<Option<RangeInclusive<u64>>, LogError>;
+
+struct Job {
+    parts: Vec<EntryParts>,
+    reply: Reply,
+}
+
+impl Reply {
+    fn send(self, result: Appended) {
+        // A caller that stopped waiting (a timed-out request) needs no answer.
+        let _ = match self {
+            Reply::Async(tx) => tx.send(result).map_err(|_| ()),
+            Reply::Blocking(tx) => tx.send(result).map_err(|_| ()),
+        };
+    }
+}
+
+/// Most jobs one writer round takes (bounds a round's batch).
+const ROUND_JOBS: usize = 4096;
 
 /// A stored entry, as read back for queries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -150,13 +178,23 @@ impl DecisionLog {
                     }
                 }
             };
-        let durable_below = AtomicU64::new(head.next_seq);
+        let head = Arc::new(Mutex::new(head));
+        let failing = Arc::new(AtomicBool::new(false));
+        let (queue, jobs) = mpsc::channel::<Job>();
+        let writer = {
+            let (db, tree, head) = (db.clone(), tree.clone(), Arc::clone(&head));
+            let failing = Arc::clone(&failing);
+            std::thread::Builder::new()
+                .name("accord-decision-log".into())
+                .spawn(move || write_rounds(&db, &tree, &head, &jobs, &failing))
+                .map_err(|e| LogError::Storage(format!("starting the writer thread: {e}")))?
+        };
         Ok(DecisionLog {
-            db: db.clone(),
             tree,
-            head: Mutex::new(head),
-            durable_below,
-            flush_lock: Mutex::new(()),
+            head,
+            queue: Some(queue),
+            writer: Some(writer),
+            failing,
         })
     }
 
@@ -172,66 +210,42 @@ impl DecisionLog {
         self.len() == 0
     }
 
-    /// Appends one entry per decision, in order, and returns once they are durable (one sled
-    /// batch and at most one flush). Blocking: call it from a blocking context.
-    /// Returns the sequence numbers used (`None` for no decisions).
-    pub fn append_all(
-        &self,
-        records: &[Record<'_>],
-    ) -> Result<Option<RangeInclusive<u64>>, LogError> {
-        let range = self.append_unflushed(records)?;
-        if let Some(range) = &range {
-            self.sync_through(*range.end())?;
-        }
-        Ok(range)
-    }
-
-    /// Writes the entries in one sled batch without waiting for the disk; follow with
-    /// [`DecisionLog::sync_through`] before answering. Does not block on I/O.
-    pub fn append_unflushed(
-        &self,
-        records: &[Record<'_>],
-    ) -> Result<Option<RangeInclusive<u64>>, LogError> {
+    /// Appends one entry per record, in order, and returns once they are on disk; blocking (call
+    /// it from a thread that may block, e.g. the block state machine's or `spawn_blocking`).
+    /// Returns the sequence numbers used (`None` for no records).
+    pub fn append_all(&self, records: &[Record<'_>]) -> Appended {
         if records.is_empty() {
             return Ok(None);
         }
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.enqueue(records, Reply::Blocking(tx))?;
+        rx.recv().map_err(|_| LogError::WriterGone)?
+    }
+
+    /// As [`DecisionLog::append_all`], awaiting the writer instead of blocking.
+    pub async fn append(&self, records: &[Record<'_>]) -> Appended {
+        if records.is_empty() {
+            return Ok(None);
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.enqueue(records, Reply::Async(tx))?;
+        rx.await.map_err(|_| LogError::WriterGone)?
+    }
+
+    /// Test hook: while `on`, appends fail as if the disk refused them (the server must then
+    /// answer 503 instead of an unlogged decision).
+    #[doc(hidden)]
+    pub fn fail_writes(&self, on: bool) {
+        self.failing.store(on, Ordering::SeqCst);
+    }
+
+    fn enqueue(&self, records: &[Record<'_>], reply: Reply) -> Result<(), LogError> {
         let parts: Vec<EntryParts> = records.iter().map(EntryParts::new).collect();
-        let mut head = self.head.lock().map_err(|_| LogError::Poisoned)?;
-        let first = head.next_seq;
-        let mut batch = sled::Batch::default();
-        let mut prev = head.prev.clone();
-        for (i, part) in parts.iter().enumerate() {
-            let seq = first + i as u64;
-            let (stored, hash) = part.seal(seq, &prev);
-            batch.insert(&seq.to_be_bytes(), stored.into_bytes());
-            prev = hash;
-        }
-        self.tree.apply_batch(batch).map_err(LogError::storage)?;
-        let last = first + parts.len() as u64 - 1;
-        head.next_seq = last + 1;
-        head.prev = prev;
-        Ok(Some(first..=last))
-    }
-
-    /// Whether every entry up to `seq` is already on disk.
-    pub fn is_durable(&self, seq: u64) -> bool {
-        self.durable_below.load(Ordering::Acquire) > seq
-    }
-
-    /// Returns once every entry up to `seq` is on disk: the group commit.
-    pub fn sync_through(&self, seq: u64) -> Result<(), LogError> {
-        if self.durable_below.load(Ordering::Acquire) > seq {
-            return Ok(());
-        }
-        let _flushing = self.flush_lock.lock().map_err(|_| LogError::Poisoned)?;
-        if self.durable_below.load(Ordering::Acquire) > seq {
-            return Ok(());
-        }
-        // Everything appended before this point is covered by the flush below.
-        let target = self.head.lock().map_err(|_| LogError::Poisoned)?.next_seq;
-        self.db.flush().map_err(LogError::storage)?;
-        self.durable_below.fetch_max(target, Ordering::AcqRel);
-        Ok(())
+        self.queue
+            .as_ref()
+            .ok_or(LogError::WriterGone)?
+            .send(Job { parts, reply })
+            .map_err(|_| LogError::WriterGone)
     }
 
     /// A page of entries after `query.after` that match the filters.
@@ -329,6 +343,81 @@ impl DecisionLog {
     }
 }
 
+impl Drop for DecisionLog {
+    fn drop(&mut self) {
+        // Closing the queue ends the writer once it has answered what was queued; joining it
+        // releases its database handle before the log is gone.
+        self.queue.take();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+/// The writer thread: one round per wake-up takes every queued job, writes one batch, flushes
+/// once and answers them all.
+fn write_rounds(
+    db: &sled::Db,
+    tree: &sled::Tree,
+    head: &Mutex<Head>,
+    jobs: &mpsc::Receiver<Job>,
+    failing: &AtomicBool,
+) {
+    let (mut next_seq, mut prev) = match head.lock() {
+        Ok(h) => (h.next_seq, h.prev.clone()),
+        Err(_) => return,
+    };
+    while let Ok(first) = jobs.recv() {
+        let mut round = vec![first];
+        while round.len() < ROUND_JOBS {
+            match jobs.try_recv() {
+                Ok(job) => round.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut batch = sled::Batch::default();
+        let mut seq = next_seq;
+        let mut hash = prev.clone();
+        let mut ranges = Vec::with_capacity(round.len());
+        for job in &round {
+            let start = seq;
+            for part in &job.parts {
+                let (stored, h) = part.seal(seq, &hash);
+                batch.insert(&seq.to_be_bytes(), stored.into_bytes());
+                hash = h;
+                seq += 1;
+            }
+            ranges.push((seq > start).then(|| start..=seq - 1));
+        }
+        let applied = if failing.load(Ordering::SeqCst) {
+            Err(LogError::Storage("writes refused (test hook)".into()))
+        } else {
+            tree.apply_batch(batch).map_err(LogError::storage)
+        };
+        if let Err(e) = applied {
+            // Nothing was written: the head stays, every caller of the round gets the error.
+            tracing::error!(error = %e, "decision log batch failed");
+            for job in round {
+                job.reply.send(Err(e.clone()));
+            }
+            continue;
+        }
+        next_seq = seq;
+        prev = hash;
+        if let Ok(mut h) = head.lock() {
+            h.next_seq = next_seq;
+            h.prev = prev.clone();
+        }
+        let flushed = db.flush().map_err(LogError::storage);
+        if let Err(e) = &flushed {
+            tracing::error!(error = %e, "decision log flush failed");
+        }
+        for (job, range) in round.into_iter().zip(ranges) {
+            job.reply.send(flushed.clone().map(|_| range));
+        }
+    }
+}
+
 /// Checks one stored entry against its key and the previous hash; returns its hash.
 fn check_entry(seq: u64, prev: &str, value: &[u8]) -> Result<String, String> {
     let value: Value = serde_json::from_slice(value).map_err(|e| format!("not JSON: {e}"))?;
@@ -382,12 +471,26 @@ impl EntryParts {
     fn new(record: &Record<'_>) -> Self {
         let d = record.decision;
         let value = |v: Result<Value, serde_json::Error>| v.unwrap_or(Value::Null);
-        let mut errors = String::from("{\"errors\":");
-        canonical::write(&value(serde_json::to_value(&d.errors)), &mut errors);
+        let mut errors = String::from("{\"errors\":[");
+        for (i, e) in d.errors.iter().enumerate() {
+            if i > 0 {
+                errors.push(',');
+            }
+            // Keys in canonical (sorted) order.
+            errors.push_str("{\"message\":");
+            canonical::write_str(&e.message, &mut errors);
+            errors.push_str(",\"module\":");
+            canonical::write_str(&e.module, &mut errors);
+            errors.push('}');
+        }
+        errors.push(']');
         let mut middle = String::from(",\"obligations\":");
         canonical::write(&value(serde_json::to_value(&d.obligations)), &mut middle);
         middle.push_str(",\"outcome\":");
-        canonical::write(&value(serde_json::to_value(d.decision)), &mut middle);
+        middle.push_str(match d.decision {
+            Effect::Allow => "\"allow\"",
+            Effect::Deny => "\"deny\"",
+        });
         middle.push_str(",\"patient\":");
         match record.patient {
             Some(p) => canonical::write_str(p, &mut middle),
@@ -395,8 +498,28 @@ impl EntryParts {
         }
         middle.push_str(",\"policy_version\":");
         canonical::write_str(&d.policy_set.version, &mut middle);
-        let mut reasons = String::from(",\"reasons\":");
-        canonical::write(&value(serde_json::to_value(&d.reasons)), &mut reasons);
+        let mut reasons = String::from(",\"reasons\":[");
+        for (i, r) in d.reasons.iter().enumerate() {
+            if i > 0 {
+                reasons.push(',');
+            }
+            // Keys in canonical (sorted) order.
+            reasons.push_str("{\"citation\":");
+            canonical::write_str(&r.citation, &mut reasons);
+            reasons.push_str(",\"effect\":");
+            reasons.push_str(match r.effect {
+                RuleEffect::Permit => "\"permit\"",
+                RuleEffect::Deny => "\"deny\"",
+            });
+            reasons.push_str(",\"message\":");
+            canonical::write_str(&r.message, &mut reasons);
+            reasons.push_str(",\"module\":");
+            canonical::write_str(&r.module, &mut reasons);
+            reasons.push_str(",\"rule\":");
+            canonical::write_str(&r.rule, &mut reasons);
+            reasons.push('}');
+        }
+        reasons.push(']');
         let mut tail = String::from(",\"tx\":");
         canonical::write_str(&d.tx, &mut tail);
         tail.push('}');
@@ -435,14 +558,14 @@ impl EntryParts {
 }
 
 /// The decision log could not record or read.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum LogError {
     #[error("decision log storage: {0}")]
     Storage(String),
     #[error("decision log entry {seq} is corrupt: {reason}")]
     Corrupt { seq: u64, reason: String },
-    #[error("decision log lock poisoned by an earlier panic")]
-    Poisoned,
+    #[error("the decision log writer has stopped")]
+    WriterGone,
 }
 
 impl LogError {

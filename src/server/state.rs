@@ -133,19 +133,7 @@ impl AppState {
             .zip(requests)
             .map(|(d, r)| Record::new(d, r))
             .collect();
-        let range = self.log.append_unflushed(&records).map_err(log_problem)?;
-        if let Some(last) = range.map(|r| *r.end()).filter(|l| !self.log.is_durable(*l)) {
-            let log = Arc::clone(&self.log);
-            tokio::task::spawn_blocking(move || log.sync_through(last))
-                .await
-                .map_err(|e| {
-                    Problem::new(
-                        ProblemKind::DecisionLogUnavailable,
-                        format!("flush task: {e}"),
-                    )
-                })?
-                .map_err(log_problem)?;
-        }
+        self.log.append(&records).await.map_err(log_problem)?;
         self.metrics.count_decisions(decisions);
         Ok(())
     }

@@ -1,4 +1,5 @@
-//! The real binary: `accord serve` picks a free port, answers, and exits 0 on SIGTERM.
+//! The real binary: `accord serve` picks a free port (from `ACCORD_LISTEN`), answers, and exits 0
+//! on SIGTERM.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};

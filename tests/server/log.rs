@@ -257,3 +257,47 @@ async fn metrics_readiness_and_health() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_that_cannot_be_logged_is_not_answered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(dir.path()).await;
+    fill(&server).await;
+    let log = server.log.clone().expect("log");
+    log.fail_writes(true);
+    let refused = server
+        .post_json("/v1/evaluate", &with_id(allow_tx(), "tx-unlogged"))
+        .await;
+    assert_eq!(
+        refused.headers().get("retry-after").map(|v| v.as_bytes()),
+        Some(&b"1"[..])
+    );
+    let body = problem(refused, 503, "decision-log-unavailable").await;
+    insta::assert_json_snapshot!("problem_decision_log_unavailable", body);
+    let batch = json!({ "transactions": [with_id(allow_tx(), "tx-unlogged-2")] });
+    problem(
+        server.post_json("/v1/evaluate/batch", &batch).await,
+        503,
+        "decision-log-unavailable",
+    )
+    .await;
+    log.fail_writes(false);
+    drop(log);
+    // The chain is whole and holds neither refused decision; appending works again.
+    assert_eq!(
+        server
+            .post_json("/v1/evaluate", &with_id(allow_tx(), "tx-later"))
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+    let (_, _, verify) = answer(server.get("/v1/audit/verify").await).await;
+    assert_eq!(
+        (verify["ok"].clone(), verify["length"].clone()),
+        (json!(true), json!(6))
+    );
+    let (_, _, page) = answer(server.get("/v1/decisions?tx=tx-unlogged").await).await;
+    assert_eq!(seqs(&page).len(), 0);
+    server.stop().await;
+}

@@ -55,6 +55,8 @@ pub fn with_id(mut tx: Value, id: &str) -> Value {
 pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
+    /// The server's decision log (for its test hook); dropped when the server stops.
+    pub log: Option<Arc<accord::server::DecisionLog>>,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -80,6 +82,7 @@ impl TestServer {
                 Err(e) => panic!("state opens: {e}"),
             }
         };
+        let log = Some(Arc::clone(&state.log));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
@@ -89,6 +92,7 @@ impl TestServer {
         TestServer {
             base: format!("http://{addr}"),
             client: reqwest::Client::new(),
+            log,
             shutdown: Some(tx),
             handle: Some(handle),
         }
@@ -135,6 +139,7 @@ impl TestServer {
         }
         // Idle keep-alive connections would hold the graceful shutdown open.
         self.client = reqwest::Client::new();
+        self.log = None;
         if let Some(handle) = self.handle.take() {
             handle
                 .await
