@@ -53,7 +53,26 @@ fn options() -> Options {
     o
 }
 
+/// CPU seconds this process has used (user + system), from /proc; 0 where unavailable.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which ends with ')'): utime is the 12th, stime the 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 struct Outcome {
+    /// Cores this process kept busy on average (client and server together).
+    cores: f64,
     requests: u64,
     errors: u64,
     elapsed: Duration,
@@ -116,10 +135,12 @@ async fn drive(url: &str, bodies: Arc<Vec<String>>, connections: usize, secs: u6
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     measuring.store(true, Ordering::Relaxed);
+    let cpu_before = cpu_seconds();
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(secs)).await;
     stop.store(true, Ordering::Relaxed);
     let elapsed = started.elapsed();
+    let cores = (cpu_seconds() - cpu_before) / elapsed.as_secs_f64();
     let mut all: Vec<u32> = Vec::new();
     for t in tasks {
         all.extend(t.await.expect("driver task"));
@@ -133,6 +154,7 @@ async fn drive(url: &str, bodies: Arc<Vec<String>>, connections: usize, secs: u6
         Duration::from_micros(u64::from(all[i]))
     };
     Outcome {
+        cores,
         requests: all.len() as u64,
         errors: errors.load(Ordering::Relaxed),
         elapsed,
@@ -143,11 +165,12 @@ async fn drive(url: &str, bodies: Arc<Vec<String>>, connections: usize, secs: u6
 
 fn report(name: &str, o: &Outcome, per_request: u64) {
     println!(
-        "{name:<22} {:>10.0} req/s {:>12.0} items/s   p50 {:>6.2} ms   p99 {:>6.2} ms   ({} requests, {} errors)",
+        "{name:<22} {:>10.0} req/s {:>12.0} items/s   p50 {:>6.2} ms   p99 {:>6.2} ms   {:.2} cores busy  ({} requests, {} errors)",
         o.per_sec(),
         o.per_sec() * per_request as f64,
         o.p50.as_secs_f64() * 1e3,
         o.p99.as_secs_f64() * 1e3,
+        o.cores,
         o.requests,
         o.errors
     );
@@ -200,6 +223,29 @@ fn building_blocks(policies: &Path, transactions: &[Value], mix: &Value) {
         batches as f64 * records.len() as f64 / secs,
         batches as f64 / secs,
         flush_time.as_secs_f64() * 1e3 / batches.max(1) as f64
+    );
+}
+
+fn log_rounds(log: &accord::server::DecisionLog) -> (u64, u64, u64, u64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let s = log.stats();
+    (
+        s.rounds.load(Relaxed),
+        s.write_micros.load(Relaxed),
+        s.flush_micros.load(Relaxed),
+        log.len(),
+    )
+}
+
+fn print_rounds(log: &accord::server::DecisionLog, before: (u64, u64, u64, u64)) {
+    let now = log_rounds(log);
+    let rounds = (now.0 - before.0).max(1);
+    println!(
+        "  decision log: {} group commits, {:.1} entries each, mean write {:.2} ms, mean flush {:.2} ms",
+        rounds,
+        (now.3 - before.3) as f64 / rounds as f64,
+        (now.1 - before.1) as f64 / 1e3 / rounds as f64,
+        (now.2 - before.2) as f64 / 1e3 / rounds as f64
     );
 }
 
@@ -287,12 +333,21 @@ async fn run(opts: Options) {
     );
     let c = opts.connections;
     let s = opts.secs;
+    if let Ok(only) = std::env::var("LOAD_ONLY") {
+        // Profiling aid: one scenario, e.g. LOAD_ONLY=/v1/evaluate.
+        let o = drive(&format!("{accord}{only}"), single.clone(), c, s).await;
+        report(&only, &o, 1);
+        return;
+    }
     let echo_single = drive(&echo_url, single.clone(), c, s).await;
     report("echo single", &echo_single, 1);
+    let rounds_before = log_rounds(&log);
     let eval_single = drive(&format!("{accord}/v1/evaluate"), single.clone(), c, s).await;
     report("evaluate single", &eval_single, 1);
+    print_rounds(&log, rounds_before);
     let echo_batch = drive(&echo_url, batches.clone(), c, s).await;
     report("echo batch100", &echo_batch, 100);
+    let rounds_before = log_rounds(&log);
     let eval_batch = drive(
         &format!("{accord}/v1/evaluate/batch"),
         batches.clone(),
@@ -301,6 +356,7 @@ async fn run(opts: Options) {
     )
     .await;
     report("evaluate batch100", &eval_batch, 100);
+    print_rounds(&log, rounds_before);
 
     let single_ratio = eval_single.per_sec() / echo_single.per_sec().max(1.0);
     let batch_ratio = eval_batch.per_sec() / echo_batch.per_sec().max(1.0);

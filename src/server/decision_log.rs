@@ -23,8 +23,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::ops::RangeInclusive;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
 
 /// The sled tree that holds the log.
 pub const TREE: &str = "decisions";
@@ -68,6 +69,18 @@ pub struct DecisionLog {
     writer: Option<std::thread::JoinHandle<()>>,
     /// Test hook: while set, every write round fails as a storage error would.
     failing: Arc<AtomicBool>,
+    stats: Arc<WriterStats>,
+}
+
+/// Counters of the writer thread (exported as metrics).
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// Write rounds (one batch and one flush each).
+    pub rounds: AtomicU64,
+    /// Time spent writing batches, in microseconds.
+    pub write_micros: AtomicU64,
+    /// Time spent flushing, in microseconds.
+    pub flush_micros: AtomicU64,
 }
 
 /// Where the answer of one append goes.
@@ -92,6 +105,9 @@ impl Reply {
         };
     }
 }
+
+/// How long a busy writer waits for more callers before it writes and flushes.
+const LINGER: Duration = Duration::from_micros(300);
 
 /// Most jobs one writer round takes (bounds a round's batch).
 const ROUND_JOBS: usize = 4096;
@@ -180,13 +196,14 @@ impl DecisionLog {
             };
         let head = Arc::new(Mutex::new(head));
         let failing = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(WriterStats::default());
         let (queue, jobs) = mpsc::channel::<Job>();
         let writer = {
             let (db, tree, head) = (db.clone(), tree.clone(), Arc::clone(&head));
-            let failing = Arc::clone(&failing);
+            let (failing, stats) = (Arc::clone(&failing), Arc::clone(&stats));
             std::thread::Builder::new()
                 .name("accord-decision-log".into())
-                .spawn(move || write_rounds(&db, &tree, &head, &jobs, &failing))
+                .spawn(move || write_rounds(&db, &tree, &head, &jobs, &failing, &stats))
                 .map_err(|e| LogError::Storage(format!("starting the writer thread: {e}")))?
         };
         Ok(DecisionLog {
@@ -195,6 +212,7 @@ impl DecisionLog {
             queue: Some(queue),
             writer: Some(writer),
             failing,
+            stats,
         })
     }
 
@@ -230,6 +248,11 @@ impl DecisionLog {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.enqueue(records, Reply::Async(tx))?;
         rx.await.map_err(|_| LogError::WriterGone)?
+    }
+
+    /// The writer thread's counters.
+    pub fn stats(&self) -> &WriterStats {
+        &self.stats
     }
 
     /// Test hook: while `on`, appends fail as if the disk refused them (the server must then
@@ -362,19 +385,38 @@ fn write_rounds(
     head: &Mutex<Head>,
     jobs: &mpsc::Receiver<Job>,
     failing: &AtomicBool,
+    stats: &WriterStats,
 ) {
+    let micros =
+        |since: std::time::Instant| u64::try_from(since.elapsed().as_micros()).unwrap_or(0);
     let (mut next_seq, mut prev) = match head.lock() {
         Ok(h) => (h.next_seq, h.prev.clone()),
         Err(_) => return,
     };
+    let mut busy = false;
     while let Ok(first) = jobs.recv() {
         let mut round = vec![first];
+        // Under concurrency (the last round served more than one caller), wait a moment for
+        // more callers so that one flush serves more of them; alone, flush at once.
+        let linger_until = std::time::Instant::now() + if busy { LINGER } else { Duration::ZERO };
         while round.len() < ROUND_JOBS {
             match jobs.try_recv() {
                 Ok(job) => round.push(job),
-                Err(_) => break,
+                Err(mpsc::TryRecvError::Disconnected) => break,
+                Err(mpsc::TryRecvError::Empty) => {
+                    let left = linger_until.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    match jobs.recv_timeout(left) {
+                        Ok(job) => round.push(job),
+                        Err(_) => break,
+                    }
+                }
             }
         }
+        busy = round.len() > 1;
+        let writing = std::time::Instant::now();
         let mut batch = sled::Batch::default();
         let mut seq = next_seq;
         let mut hash = prev.clone();
@@ -408,7 +450,15 @@ fn write_rounds(
             h.next_seq = next_seq;
             h.prev = prev.clone();
         }
+        stats
+            .write_micros
+            .fetch_add(micros(writing), Ordering::Relaxed);
+        let flushing = std::time::Instant::now();
         let flushed = db.flush().map_err(LogError::storage);
+        stats
+            .flush_micros
+            .fetch_add(micros(flushing), Ordering::Relaxed);
+        stats.rounds.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = &flushed {
             tracing::error!(error = %e, "decision log flush failed");
         }

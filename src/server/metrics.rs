@@ -105,6 +105,8 @@ pub struct Gauges<'a> {
     pub activated_at_height: u64,
     pub applied_height: Option<u64>,
     pub log_entries: u64,
+    /// Writer rounds, seconds writing batches, seconds flushing.
+    pub log_rounds: (u64, f64, f64),
     pub data_bytes: Option<u64>,
     pub in_flight: usize,
 }
@@ -259,6 +261,25 @@ impl Metrics {
         );
         let _ = writeln!(o, "# TYPE accord_decision_log_entries gauge");
         let _ = writeln!(o, "accord_decision_log_entries {}", gauges.log_entries);
+        let (rounds, writing, flushing) = gauges.log_rounds;
+        let _ = writeln!(
+            o,
+            "# HELP accord_decision_log_rounds_total Group commits (one batch and one flush each)."
+        );
+        let _ = writeln!(o, "# TYPE accord_decision_log_rounds_total counter");
+        let _ = writeln!(o, "accord_decision_log_rounds_total {rounds}");
+        let _ = writeln!(
+            o,
+            "# HELP accord_decision_log_write_seconds_total Time spent writing decision-log batches."
+        );
+        let _ = writeln!(o, "# TYPE accord_decision_log_write_seconds_total counter");
+        let _ = writeln!(o, "accord_decision_log_write_seconds_total {writing}");
+        let _ = writeln!(
+            o,
+            "# HELP accord_decision_log_flush_seconds_total Time spent flushing the decision log to disk."
+        );
+        let _ = writeln!(o, "# TYPE accord_decision_log_flush_seconds_total counter");
+        let _ = writeln!(o, "accord_decision_log_flush_seconds_total {flushing}");
         if let Some(bytes) = gauges.data_bytes {
             let _ = writeln!(
                 o,

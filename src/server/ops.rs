@@ -38,6 +38,15 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         activated_at_height: set.activated_at_height,
         applied_height: state.node.as_ref().and_then(|n| n.applied_height()),
         log_entries: state.log.len(),
+        log_rounds: {
+            use std::sync::atomic::Ordering::Relaxed;
+            let s = state.log.stats();
+            (
+                s.rounds.load(Relaxed),
+                s.write_micros.load(Relaxed) as f64 / 1e6,
+                s.flush_micros.load(Relaxed) as f64 / 1e6,
+            )
+        },
         data_bytes: state.db.size_on_disk().ok(),
         in_flight: state
             .limits
