@@ -200,6 +200,35 @@ fn building_blocks(policies: &Path, transactions: &[Value], mix: &Value) {
         "engine alone, 1 thread: {:.0} decisions/s (parse + decide)",
         n as f64 / started.elapsed().as_secs_f64()
     );
+    // The same on every core at once: does the engine scale?
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let cpu_before = cpu_seconds();
+    let started = Instant::now();
+    let total: usize = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let (bundle, consents, texts) = (&bundle, &consents, &texts);
+                scope.spawn(move || {
+                    let mut n = t;
+                    while started.elapsed() < Duration::from_secs(2) {
+                        let request =
+                            accord_engine::AccessRequest::from_json(&texts[n % texts.len()])
+                                .expect("tx parses");
+                        std::hint::black_box(bundle.decide(&request, consents, 0));
+                        n += 1;
+                    }
+                    n - t
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap_or(0)).sum()
+    });
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "engine alone, {threads} threads: {:.0} decisions/s, {:.2} cores busy",
+        total as f64 / secs,
+        (cpu_seconds() - cpu_before) / secs
+    );
     let dir = tempfile::tempdir_in(std::env::temp_dir()).expect("dir");
     let db = sled::open(dir.path()).expect("sled");
     let log = accord::server::DecisionLog::open(&db).expect("log");
