@@ -16,7 +16,7 @@ pub async fn healthz() -> Response {
 pub async fn readyz(State(state): State<AppState>) -> Result<Response, Problem> {
     if let Some(node) = &state.node {
         node.ready().map_err(|reason| {
-            Problem::new(ProblemKind::Overloaded, format!("not ready: {reason}")).retry_after(1)
+            Problem::new(ProblemKind::NotReady, format!("not ready: {reason}")).retry_after(1)
         })?;
     }
     let set = state.policy.current();

@@ -39,6 +39,8 @@ pub enum ProblemKind {
     Overloaded,
     /// 503: the request ran longer than `--request-timeout`.
     Timeout,
+    /// 503: `/readyz` while the node cannot serve yet (e.g. replaying blocks).
+    NotReady,
     /// 500: a bug; the detail says what.
     Internal,
 }
@@ -59,6 +61,7 @@ impl ProblemKind {
             ProblemKind::DecisionLogUnavailable => "decision-log-unavailable",
             ProblemKind::Overloaded => "overloaded",
             ProblemKind::Timeout => "timeout",
+            ProblemKind::NotReady => "not-ready",
             ProblemKind::Internal => "internal",
         }
     }
@@ -78,6 +81,7 @@ impl ProblemKind {
             ProblemKind::DecisionLogUnavailable => "The decision could not be logged",
             ProblemKind::Overloaded => "The server is at its concurrency limit",
             ProblemKind::Timeout => "The request took too long",
+            ProblemKind::NotReady => "The server is not ready",
             ProblemKind::Internal => "Internal error",
         }
     }
@@ -97,7 +101,8 @@ impl ProblemKind {
             }
             ProblemKind::DecisionLogUnavailable
             | ProblemKind::Overloaded
-            | ProblemKind::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            | ProblemKind::Timeout
+            | ProblemKind::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -202,7 +207,7 @@ impl IntoResponse for Problem {
 }
 
 /// Every problem kind, for documentation tests.
-pub const ALL_KINDS: [ProblemKind; 14] = [
+pub const ALL_KINDS: [ProblemKind; 15] = [
     ProblemKind::MalformedJson,
     ProblemKind::InvalidRequest,
     ProblemKind::Unauthorized,
@@ -216,5 +221,6 @@ pub const ALL_KINDS: [ProblemKind; 14] = [
     ProblemKind::DecisionLogUnavailable,
     ProblemKind::Overloaded,
     ProblemKind::Timeout,
+    ProblemKind::NotReady,
     ProblemKind::Internal,
 ];
