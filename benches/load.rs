@@ -330,7 +330,9 @@ async fn run(opts: Options) {
     let batches = Arc::new(batches);
 
     // The Accord server, decision log on disk.
-    let data = tempfile::tempdir_in(std::env::temp_dir()).expect("data dir");
+    // LOAD_DATA_DIR=/dev/shm puts the log in memory: shows what the disk's flushes cost.
+    let parent = std::env::var_os("LOAD_DATA_DIR").map_or_else(std::env::temp_dir, Into::into);
+    let data = tempfile::tempdir_in(parent).expect("data dir");
     let mut config = ServeConfig::with_defaults(root.join("policies"), data.path().to_path_buf());
     config.max_concurrency = 4 * opts.connections;
     let state = AppState::open(&config, bundle).expect("state");
@@ -364,7 +366,12 @@ async fn run(opts: Options) {
     let s = opts.secs;
     if let Ok(only) = std::env::var("LOAD_ONLY") {
         // Profiling aid: one scenario, e.g. LOAD_ONLY=/v1/evaluate.
-        let o = drive(&format!("{accord}{only}"), single.clone(), c, s).await;
+        let bodies = if only.ends_with("batch") {
+            batches.clone()
+        } else {
+            single.clone()
+        };
+        let o = drive(&format!("{accord}{only}"), bodies, c, s).await;
         report(&only, &o, 1);
         return;
     }

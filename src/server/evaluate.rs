@@ -72,7 +72,7 @@ pub async fn evaluate_batch(
             format!("{}..{} ({})", first.id, last.id, requests.len()).as_str(),
         );
     }
-    let decisions = state.decide_all(&requests);
+    let (requests, decisions) = state.decide_batch(requests).await?;
     state.record(&requests, &decisions).await?;
     let denies = decisions.iter().filter(|d| !d.is_allow()).count();
     span.record(

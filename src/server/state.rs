@@ -13,6 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
+/// Batches of at least this many transactions are decided on the blocking pool.
+const BLOCKING_BATCH: usize = 8;
+
 /// What the block state machine gives the server once it is wired in. Every method has a default
 /// so that the evaluation-only server runs without one.
 pub trait NodeHandle: Send + Sync + 'static {
@@ -67,6 +70,8 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// Bounds requests in progress (`--max-concurrency`).
     pub permits: Arc<Semaphore>,
+    /// One permit per core for batches decided on the blocking pool.
+    pub compute: Arc<Semaphore>,
     /// The genesis file (`--genesis`), kept for the state machine.
     pub genesis: Option<PathBuf>,
     /// The block state machine, once wired in.
@@ -105,6 +110,9 @@ impl AppState {
             log: Arc::new(log),
             metrics: Arc::new(Metrics::new()),
             permits: Arc::new(Semaphore::new(limits.max_concurrency)),
+            compute: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
             limits: Arc::new(limits),
             genesis: config.genesis.clone(),
             node: None,
@@ -119,6 +127,31 @@ impl AppState {
             .iter()
             .map(|r| set.decide(r, &**consents))
             .collect()
+    }
+
+    /// As [`AppState::decide_all`] for a batch: decided on the blocking pool, at most one batch
+    /// per core at a time, so that long batches never hold the async workers that serve I/O.
+    /// Small batches are decided in place (moving them costs more than it saves).
+    pub async fn decide_batch(
+        &self,
+        requests: Vec<AccessRequest>,
+    ) -> Result<(Vec<AccessRequest>, Vec<Decision>), Problem> {
+        if requests.len() < BLOCKING_BATCH {
+            let decisions = self.decide_all(&requests);
+            return Ok((requests, decisions));
+        }
+        let _permit = self
+            .compute
+            .acquire()
+            .await
+            .map_err(|e| Problem::new(ProblemKind::Internal, e.to_string()))?;
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let decisions = state.decide_all(&requests);
+            (requests, decisions)
+        })
+        .await
+        .map_err(|e| Problem::new(ProblemKind::Internal, format!("decision task: {e}")))
     }
 
     /// Logs the decisions durably (one batch, one group-committed flush), then counts them.
