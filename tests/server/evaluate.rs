@@ -155,6 +155,48 @@ async fn batch_answers_in_order_and_fails_whole_on_an_invalid_item() {
         ]
     );
 
+    // A larger batch (decided on the blocking pool) keeps its order too.
+    let server_big = TestServer::start_with(&dir.path().join("big"), |_| {}).await;
+    let many: Vec<Value> = (0..20)
+        .map(|i| {
+            if i % 3 == 0 {
+                with_id(deny_tx(), &format!("d{i}"))
+            } else {
+                with_id(allow_tx(), &format!("a{i}"))
+            }
+        })
+        .collect();
+    let (status, _, body) = answer(
+        server_big
+            .post_json("/v1/evaluate/batch", &json!({ "transactions": many }))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let got: Vec<String> = body["decisions"]
+        .as_array()
+        .expect("decisions")
+        .iter()
+        .map(|d| {
+            format!(
+                "{}:{}",
+                d["tx"].as_str().unwrap_or(""),
+                d["decision"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    let want: Vec<String> = (0..20)
+        .map(|i| {
+            if i % 3 == 0 {
+                format!("d{i}:deny")
+            } else {
+                format!("a{i}:allow")
+            }
+        })
+        .collect();
+    assert_eq!(got, want);
+    server_big.stop().await;
+
     let mut bad = deny_tx();
     bad["resource"]["data_categories"] = json!(["general", "gossip"]);
     let invalid = json!({ "transactions": [allow_tx(), bad] });
