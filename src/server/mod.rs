@@ -14,6 +14,7 @@ pub mod config;
 pub mod decision_log;
 pub mod evaluate;
 pub mod governance;
+mod log_entry;
 pub mod metrics;
 pub mod middleware;
 pub mod ops;
