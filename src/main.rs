@@ -82,6 +82,9 @@ enum Command {
         #[arg(long, short)]
         verbose: bool,
     },
+    /// Run the sidecar: the HTTP API a ledger node calls (docs/server.md). Stops on SIGTERM/SIGINT
+    /// after finishing in-flight requests.
+    Serve(Box<accord::server::ServeArgs>),
     /// Parse and type-check a policy bundle (Cedar against its schema, Rhai compiled).
     Validate {
         /// The bundle directory (default: the bundled `policies/`).
@@ -124,6 +127,19 @@ impl PoliciesArg {
     }
 }
 
+fn serve(args: accord::server::ServeArgs) -> Result<ExitCode, commands::Failure> {
+    use accord::server::StartError;
+    accord::server::run(args, commands::policies_dir(None))
+        .map(|()| ExitCode::SUCCESS)
+        .map_err(|e| commands::Failure {
+            code: match e {
+                StartError::Config(_) | StartError::Bundle { .. } => 2,
+                _ => 1,
+            },
+            message: format!("serve: {e}"),
+        })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -151,6 +167,7 @@ fn main() -> ExitCode {
         } => governance::propose(&dir, &signing.key, consortium, title, signing.tx()),
         Command::Test { dir, verbose } => commands::test(&commands::policies_dir(dir), verbose),
         Command::Validate { dir } => commands::validate(&commands::policies_dir(dir)),
+        Command::Serve(args) => serve(*args),
     };
     match result {
         Ok(code) => code,

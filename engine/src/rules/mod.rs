@@ -88,6 +88,9 @@ pub fn sandboxed_engine(table: Arc<JurisdictionTable>) -> Engine {
         .set_max_array_size(limits::MAX_ARRAY_SIZE)
         .set_max_map_size(limits::MAX_MAP_SIZE)
         .set_max_modules(0)
+        // Rhai's string interner takes a global write lock (which sleeps) for every interned
+        // string: with it, threads deciding at once serialize. Interning is only a cache.
+        .set_max_strings_interned(0)
         .set_strict_variables(true)
         .set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
     engine.disable_symbol("eval");

@@ -1,0 +1,422 @@
+//! Load benchmark of `accord serve` over loopback, beside a minimal axum handler that parses and
+//! echoes the same JSON (the ceiling an HTTP JSON service can reach on this machine).
+//!
+//! Scenarios, each for `--secs` seconds (default 10) after a 1 s warm-up, with `--connections`
+//! concurrent keep-alive connections (default 64):
+//! - `echo single` / `evaluate single`: one transaction per request (`POST /v1/evaluate`);
+//! - `echo batch100` / `evaluate batch100`: 100 transactions per request (`/v1/evaluate/batch`).
+//!
+//! The server runs in-process with the default bundle, the consents of the engine's benchmark
+//! mix, and the decision log on and durable (sled at a temporary directory on disk, one flush per
+//! group commit). Client and server share the machine's cores, as they would on a ledger node.
+//!
+//! Run: `cargo bench --bench load -- --secs 10 --connections 64`.
+
+use accord::server::{self, AppState, ServeConfig};
+use accord_engine::{Bundle, InMemoryConsentRegistry};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::Value;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+
+struct Options {
+    secs: u64,
+    connections: usize,
+}
+
+fn options() -> Options {
+    let mut o = Options {
+        secs: 10,
+        connections: 64,
+    };
+    let args: Vec<String> = std::env::args().collect();
+    let mut i = 1;
+    while i < args.len() {
+        let next = args.get(i + 1).and_then(|v| v.parse::<u64>().ok());
+        match (args[i].as_str(), next) {
+            ("--secs", Some(n)) => {
+                o.secs = n.max(1);
+                i += 1;
+            }
+            ("--connections", Some(n)) => {
+                o.connections = (n as usize).max(1);
+                i += 1;
+            }
+            _ => {} // `--bench` and anything else cargo passes
+        }
+        i += 1;
+    }
+    o
+}
+
+/// CPU seconds this process has used (user + system), from /proc; 0 where unavailable.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which ends with ')'): utime is the 12th, stime the 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+struct Outcome {
+    /// Cores this process kept busy on average (client and server together).
+    cores: f64,
+    requests: u64,
+    errors: u64,
+    elapsed: Duration,
+    p50: Duration,
+    p99: Duration,
+}
+
+impl Outcome {
+    fn per_sec(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// Drives `url` with `bodies` (cycled) from `connections` tasks for `secs` seconds.
+async fn drive(url: &str, bodies: Arc<Vec<String>>, connections: usize, secs: u64) -> Outcome {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(connections)
+        .build()
+        .expect("client");
+    let measuring = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for c in 0..connections {
+        let client = client.clone();
+        let url = url.to_owned();
+        let bodies = Arc::clone(&bodies);
+        let (measuring, stop, errors) = (measuring.clone(), stop.clone(), errors.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies: Vec<u32> = Vec::with_capacity(200_000);
+            let mut i = c;
+            while !stop.load(Ordering::Relaxed) {
+                let body = bodies[i % bodies.len()].clone();
+                i += 1;
+                let started = Instant::now();
+                let ok = match client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                {
+                    Ok(r) => {
+                        let ok = r.status().is_success();
+                        ok && r.bytes().await.is_ok()
+                    }
+                    Err(_) => false,
+                };
+                if measuring.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
+                    if ok {
+                        let micros = started.elapsed().as_micros().min(u32::MAX as u128) as u32;
+                        latencies.push(micros);
+                    } else {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            latencies
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    measuring.store(true, Ordering::Relaxed);
+    let cpu_before = cpu_seconds();
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = started.elapsed();
+    let cores = (cpu_seconds() - cpu_before) / elapsed.as_secs_f64();
+    let mut all: Vec<u32> = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("driver task"));
+    }
+    all.sort_unstable();
+    let pct = |p: f64| -> Duration {
+        if all.is_empty() {
+            return Duration::ZERO;
+        }
+        let i = ((all.len() as f64 * p).ceil() as usize).clamp(1, all.len()) - 1;
+        Duration::from_micros(u64::from(all[i]))
+    };
+    Outcome {
+        cores,
+        requests: all.len() as u64,
+        errors: errors.load(Ordering::Relaxed),
+        elapsed,
+        p50: pct(0.50),
+        p99: pct(0.99),
+    }
+}
+
+fn report(name: &str, o: &Outcome, per_request: u64) {
+    println!(
+        "{name:<22} {:>10.0} req/s {:>12.0} items/s   p50 {:>6.2} ms   p99 {:>6.2} ms   {:.2} cores busy  ({} requests, {} errors)",
+        o.per_sec(),
+        o.per_sec() * per_request as f64,
+        o.p50.as_secs_f64() * 1e3,
+        o.p99.as_secs_f64() * 1e3,
+        o.cores,
+        o.requests,
+        o.errors
+    );
+}
+
+/// Single-thread figures of the parts: the engine from JSON text, and the decision log appending
+/// and flushing batches of 100 entries.
+fn building_blocks(policies: &Path, transactions: &[Value], mix: &Value) {
+    let bundle = Bundle::load(policies).expect("bundle");
+    let consents =
+        InMemoryConsentRegistry::from_transactions(mix["consents"].as_array().expect("consents"))
+            .expect("consents apply");
+    let texts: Vec<String> = transactions.iter().map(|t| t.to_string()).collect();
+    let started = Instant::now();
+    let mut decisions = Vec::new();
+    let mut n = 0usize;
+    while started.elapsed() < Duration::from_secs(2) {
+        let request =
+            accord_engine::AccessRequest::from_json(&texts[n % texts.len()]).expect("tx parses");
+        let d = bundle.decide(&request, &consents, 0);
+        if decisions.len() < 100 {
+            decisions.push((d, request));
+        }
+        n += 1;
+    }
+    println!(
+        "engine alone, 1 thread: {:.0} decisions/s (parse + decide)",
+        n as f64 / started.elapsed().as_secs_f64()
+    );
+    // The same on every core at once: does the engine scale?
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let cpu_before = cpu_seconds();
+    let started = Instant::now();
+    let total: usize = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let (bundle, consents, texts) = (&bundle, &consents, &texts);
+                scope.spawn(move || {
+                    let mut n = t;
+                    while started.elapsed() < Duration::from_secs(2) {
+                        let request =
+                            accord_engine::AccessRequest::from_json(&texts[n % texts.len()])
+                                .expect("tx parses");
+                        std::hint::black_box(bundle.decide(&request, consents, 0));
+                        n += 1;
+                    }
+                    n - t
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap_or(0)).sum()
+    });
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "engine alone, {threads} threads: {:.0} decisions/s, {:.2} cores busy",
+        total as f64 / secs,
+        (cpu_seconds() - cpu_before) / secs
+    );
+    let dir = tempfile::tempdir_in(std::env::temp_dir()).expect("dir");
+    let db = sled::open(dir.path()).expect("sled");
+    let log = accord::server::DecisionLog::open(&db).expect("log");
+    let records: Vec<accord::server::decision_log::Record<'_>> = decisions
+        .iter()
+        .map(|(d, r)| accord::server::decision_log::Record::new(d, r))
+        .collect();
+    let started = Instant::now();
+    let mut batches = 0u64;
+    let mut flush_time = Duration::ZERO;
+    while started.elapsed() < Duration::from_secs(2) {
+        let appending = Instant::now();
+        log.append_all(&records).expect("append");
+        flush_time += appending.elapsed();
+        batches += 1;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "decision log alone, batches of {}: {:.0} entries/s, {:.0} flushes/s, mean append+flush {:.2} ms",
+        records.len(),
+        batches as f64 * records.len() as f64 / secs,
+        batches as f64 / secs,
+        flush_time.as_secs_f64() * 1e3 / batches.max(1) as f64
+    );
+}
+
+fn log_rounds(log: &accord::server::DecisionLog) -> (u64, u64, u64, u64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let s = log.stats();
+    (
+        s.rounds.load(Relaxed),
+        s.write_micros.load(Relaxed),
+        s.flush_micros.load(Relaxed),
+        log.len(),
+    )
+}
+
+fn print_rounds(log: &accord::server::DecisionLog, before: (u64, u64, u64, u64)) {
+    let now = log_rounds(log);
+    let rounds = (now.0 - before.0).max(1);
+    println!(
+        "  decision log: {} group commits, {:.1} entries each, mean write {:.2} ms, mean flush {:.2} ms",
+        rounds,
+        (now.3 - before.3) as f64 / rounds as f64,
+        (now.1 - before.1) as f64 / 1e3 / rounds as f64,
+        (now.2 - before.2) as f64 / 1e3 / rounds as f64
+    );
+}
+
+async fn echo(Json(value): Json<Value>) -> Json<Value> {
+    Json(value)
+}
+
+fn main() {
+    let opts = options();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run(opts));
+}
+
+async fn run(opts: Options) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bundle = Arc::new(Bundle::load(&root.join("policies")).expect("default bundle"));
+    let mix: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("engine/benches/mix.json")).expect("mix.json"),
+    )
+    .expect("mix.json is JSON");
+    let consents =
+        InMemoryConsentRegistry::from_transactions(mix["consents"].as_array().expect("consents"))
+            .expect("consents apply");
+    let transactions: Vec<Value> = mix["transactions"]
+        .as_array()
+        .expect("transactions")
+        .clone();
+
+    // Bodies: single transactions (unique ids), and batches of 100.
+    let single: Vec<String> = (0..1000)
+        .map(|i| {
+            let mut t = transactions[i % transactions.len()].clone();
+            t["id"] = Value::String(format!("bench-{i}"));
+            t.to_string()
+        })
+        .collect();
+    let batches: Vec<String> = (0..20)
+        .map(|b| {
+            let txs: Vec<Value> = (0..100)
+                .map(|i| {
+                    let mut t = transactions[(b * 100 + i) % transactions.len()].clone();
+                    t["id"] = Value::String(format!("bench-{b}-{i}"));
+                    t
+                })
+                .collect();
+            serde_json::json!({ "transactions": txs }).to_string()
+        })
+        .collect();
+    let single = Arc::new(single);
+    let batches = Arc::new(batches);
+
+    // The Accord server, decision log on disk.
+    // LOAD_DATA_DIR=/dev/shm puts the log in memory: shows what the disk's flushes cost.
+    let parent = std::env::var_os("LOAD_DATA_DIR").map_or_else(std::env::temp_dir, Into::into);
+    let data = tempfile::tempdir_in(parent).expect("data dir");
+    let mut config = ServeConfig::with_defaults(root.join("policies"), data.path().to_path_buf());
+    config.max_concurrency = 4 * opts.connections;
+    let state = AppState::open(&config, bundle).expect("state");
+    state.consents.store(Arc::new(consents));
+    let log = Arc::clone(&state.log);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let accord = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop_accord, stopped) = tokio::sync::oneshot::channel::<()>();
+    let accord_task = tokio::spawn(server::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+
+    // The ceiling: parse and echo the same JSON.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let echo_url = format!("http://{}/echo", listener.local_addr().expect("addr"));
+    let echo_app = Router::new()
+        .route("/echo", post(echo))
+        .layer(axum::extract::DefaultBodyLimit::max(8 * 1024 * 1024));
+    let echo_task = tokio::spawn(async move { axum::serve(listener, echo_app).await });
+
+    building_blocks(&root.join("policies"), &transactions, &mix);
+
+    println!(
+        "load: {} s per scenario after 1 s warm-up, {} connections, {} cores; decision log at {}",
+        opts.secs,
+        opts.connections,
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        data.path().display()
+    );
+    let c = opts.connections;
+    let s = opts.secs;
+    if let Ok(only) = std::env::var("LOAD_ONLY") {
+        // Profiling aid: one scenario, e.g. LOAD_ONLY=/v1/evaluate.
+        let bodies = if only.ends_with("batch") {
+            batches.clone()
+        } else {
+            single.clone()
+        };
+        let o = drive(&format!("{accord}{only}"), bodies, c, s).await;
+        report(&only, &o, 1);
+        return;
+    }
+    let echo_single = drive(&echo_url, single.clone(), c, s).await;
+    report("echo single", &echo_single, 1);
+    let rounds_before = log_rounds(&log);
+    let eval_single = drive(&format!("{accord}/v1/evaluate"), single.clone(), c, s).await;
+    report("evaluate single", &eval_single, 1);
+    print_rounds(&log, rounds_before);
+    let echo_batch = drive(&echo_url, batches.clone(), c, s).await;
+    report("echo batch100", &echo_batch, 100);
+    let rounds_before = log_rounds(&log);
+    let eval_batch = drive(
+        &format!("{accord}/v1/evaluate/batch"),
+        batches.clone(),
+        c,
+        s,
+    )
+    .await;
+    report("evaluate batch100", &eval_batch, 100);
+    print_rounds(&log, rounds_before);
+
+    let single_ratio = eval_single.per_sec() / echo_single.per_sec().max(1.0);
+    let batch_ratio = eval_batch.per_sec() / echo_batch.per_sec().max(1.0);
+    let decisions_per_sec = eval_batch.per_sec() * 100.0;
+    println!("ratio evaluate/echo single: {:.1}%", single_ratio * 100.0);
+    println!("ratio evaluate/echo batch100: {:.1}%", batch_ratio * 100.0);
+    let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
+    println!(
+        "target single >= 50% of echo and p99 < 5 ms: {} ({:.1}%, p99 {:.2} ms)",
+        verdict(single_ratio >= 0.5 && eval_single.p99 < Duration::from_millis(5)),
+        single_ratio * 100.0,
+        eval_single.p99.as_secs_f64() * 1e3
+    );
+    println!(
+        "target batch >= 50,000 decisions/s, log durable: {} ({decisions_per_sec:.0} decisions/s)",
+        verdict(decisions_per_sec >= 50_000.0)
+    );
+    println!(
+        "decision log: {} entries; chain verifies: {}",
+        log.len(),
+        log.verify().map(|v| v.ok).unwrap_or(false)
+    );
+    drop(log);
+    let _ = stop_accord.send(());
+    let _ = accord_task.await;
+    echo_task.abort();
+}

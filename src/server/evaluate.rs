@@ -1,0 +1,115 @@
+//! `POST /v1/evaluate` and `POST /v1/evaluate/batch`: CONTRACT §1 transactions in, CONTRACT §2
+//! decisions out, each decision logged durably before it is answered.
+
+use crate::server::body::{self, JsonBody};
+use crate::server::problem::{Problem, ProblemKind};
+use crate::server::state::AppState;
+use accord_engine::{AccessRequest, Decision};
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// One transaction → one decision (the engine's canonical JSON bytes).
+pub async fn evaluate(State(state): State<AppState>, body: JsonBody) -> Result<Response, Problem> {
+    let request = body::access_request(&body.0, None)?;
+    let span = tracing::Span::current();
+    span.record("tx", request.id.as_str());
+    let requests = [request];
+    let decisions = state.decide_all(&requests);
+    state.record(&requests, &decisions).await?;
+    let decision = decisions
+        .into_iter()
+        .next()
+        .ok_or_else(|| Problem::new(ProblemKind::Internal, "no decision was made"))?;
+    span.record("outcome", outcome(&decision));
+    Ok(json_response(decision.to_json()))
+}
+
+/// The batch body. Unknown top-level fields are refused (CONTRACT: a typo must not pass).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchBody<'a> {
+    #[serde(borrow)]
+    transactions: Vec<&'a RawValue>,
+}
+
+/// `{"transactions":[...]}` → `{"decisions":[...]}` in the same order.
+///
+/// All or nothing: an invalid item fails the whole request with a 422 problem whose field starts
+/// with the item's index (`transactions[3].actor.type`), and nothing is decided or logged. A
+/// ledger node batches one block's worth of transactions; a partly answered batch would leave it
+/// to match answers to questions.
+pub async fn evaluate_batch(
+    State(state): State<AppState>,
+    body: JsonBody,
+) -> Result<Response, Problem> {
+    let batch: BatchBody<'_> = body::parse(&body.0)?;
+    let max = state.limits.max_batch;
+    if batch.transactions.len() > max {
+        return Err(Problem::at(
+            ProblemKind::BatchTooLarge,
+            "transactions",
+            format!(
+                "{} transactions, at most {max} per request (--max-batch)",
+                batch.transactions.len()
+            ),
+        ));
+    }
+    let requests = batch
+        .transactions
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            body::access_request(raw.get().as_bytes(), Some(&format!("transactions[{i}]")))
+        })
+        .collect::<Result<Vec<AccessRequest>, Problem>>()?;
+    let span = tracing::Span::current();
+    if let (Some(first), Some(last)) = (requests.first(), requests.last()) {
+        span.record(
+            "tx",
+            format!("{}..{} ({})", first.id, last.id, requests.len()).as_str(),
+        );
+    }
+    let (requests, decisions) = state.decide_batch(requests).await?;
+    state.record(&requests, &decisions).await?;
+    let denies = decisions.iter().filter(|d| !d.is_allow()).count();
+    span.record(
+        "outcome",
+        format!("{} allow, {denies} deny", decisions.len() - denies).as_str(),
+    );
+    Ok(json_response(decisions_json(&decisions)))
+}
+
+/// `{"decisions":[d1,d2,...]}` from each decision's canonical bytes.
+fn decisions_json(decisions: &[Decision]) -> String {
+    let mut out = String::with_capacity(decisions.len() * 512 + 16);
+    out.push_str("{\"decisions\":[");
+    for (i, d) in decisions.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&d.to_json());
+    }
+    out.push_str("]}");
+    out
+}
+
+pub fn outcome(decision: &Decision) -> &'static str {
+    if decision.is_allow() {
+        "allow"
+    } else {
+        "deny"
+    }
+}
+
+/// A 200 with a JSON body already serialized.
+pub fn json_response(body: String) -> Response {
+    let mut response = body.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}

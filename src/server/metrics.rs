@@ -1,0 +1,306 @@
+//! Prometheus metrics, kept in atomics and rendered as text at `/metrics`.
+
+use crate::server::problem::{ProblemKind, ALL_KINDS};
+use accord_engine::{Decision, Effect};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The endpoints that get their own latency series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Evaluate,
+    EvaluateBatch,
+    AuthzenEvaluation,
+    AuthzenEvaluations,
+    Decisions,
+    AuditVerify,
+    Other,
+}
+
+const ENDPOINTS: [Endpoint; 7] = [
+    Endpoint::Evaluate,
+    Endpoint::EvaluateBatch,
+    Endpoint::AuthzenEvaluation,
+    Endpoint::AuthzenEvaluations,
+    Endpoint::Decisions,
+    Endpoint::AuditVerify,
+    Endpoint::Other,
+];
+
+impl Endpoint {
+    pub fn from_path(path: &str) -> Self {
+        match path {
+            "/v1/evaluate" => Endpoint::Evaluate,
+            "/v1/evaluate/batch" => Endpoint::EvaluateBatch,
+            "/access/v1/evaluation" => Endpoint::AuthzenEvaluation,
+            "/access/v1/evaluations" => Endpoint::AuthzenEvaluations,
+            "/v1/decisions" => Endpoint::Decisions,
+            "/v1/audit/verify" => Endpoint::AuditVerify,
+            _ => Endpoint::Other,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Endpoint::Evaluate => "evaluate",
+            Endpoint::EvaluateBatch => "evaluate_batch",
+            Endpoint::AuthzenEvaluation => "authzen_evaluation",
+            Endpoint::AuthzenEvaluations => "authzen_evaluations",
+            Endpoint::Decisions => "decisions",
+            Endpoint::AuditVerify => "audit_verify",
+            Endpoint::Other => "other",
+        }
+    }
+
+    fn index(self) -> usize {
+        ENDPOINTS.iter().position(|e| *e == self).unwrap_or(6)
+    }
+}
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    /// Non-cumulative counts per bucket, the last one for +Inf.
+    buckets: [AtomicU64; BUCKETS.len() + 1],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        let i = BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(BUCKETS.len());
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+}
+
+/// The server's counters.
+#[derive(Default)]
+pub struct Metrics {
+    allow: AtomicU64,
+    deny: AtomicU64,
+    /// (module, outcome) → decisions whose reasons cite the module.
+    by_module: Mutex<BTreeMap<(String, &'static str), u64>>,
+    latency: [Histogram; ENDPOINTS.len()],
+    problems: [AtomicU64; ALL_KINDS.len()],
+}
+
+/// Values the state gives at render time.
+pub struct Gauges<'a> {
+    pub policy_name: &'a str,
+    pub policy_version: &'a str,
+    pub activated_at_height: u64,
+    pub applied_height: Option<u64>,
+    pub log_entries: u64,
+    /// Writer rounds, seconds writing batches, seconds flushing.
+    pub log_rounds: (u64, f64, f64),
+    pub data_bytes: Option<u64>,
+    pub in_flight: usize,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn count_decisions(&self, decisions: &[Decision]) {
+        let mut modules: BTreeMap<(String, &'static str), u64> = BTreeMap::new();
+        for d in decisions {
+            let outcome = match d.decision {
+                Effect::Allow => {
+                    self.allow.fetch_add(1, Ordering::Relaxed);
+                    "allow"
+                }
+                Effect::Deny => {
+                    self.deny.fetch_add(1, Ordering::Relaxed);
+                    "deny"
+                }
+            };
+            let mut seen: Vec<&str> = d.reasons.iter().map(|r| r.module.as_str()).collect();
+            seen.extend(d.errors.iter().map(|e| e.module.as_str()));
+            seen.sort_unstable();
+            seen.dedup();
+            for m in seen {
+                *modules.entry((m.to_owned(), outcome)).or_default() += 1;
+            }
+        }
+        if let Ok(mut all) = self.by_module.lock() {
+            for (key, n) in modules {
+                *all.entry(key).or_default() += n;
+            }
+        }
+    }
+
+    pub fn observe(&self, endpoint: Endpoint, elapsed: Duration) {
+        self.latency[endpoint.index()].observe(elapsed);
+    }
+
+    pub fn count_problem(&self, kind: ProblemKind) {
+        if let Some(i) = ALL_KINDS.iter().position(|k| *k == kind) {
+            self.problems[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The Prometheus text exposition. `extra` is appended last (the node's metrics).
+    pub fn render(&self, gauges: &Gauges<'_>, extra: impl FnOnce(&mut String)) -> String {
+        let mut out = String::with_capacity(4096);
+        let o = &mut out;
+        // Writing to a String cannot fail.
+        let _ = writeln!(
+            o,
+            "# HELP accord_decisions_total Decisions made, by outcome."
+        );
+        let _ = writeln!(o, "# TYPE accord_decisions_total counter");
+        let _ = writeln!(
+            o,
+            "accord_decisions_total{{outcome=\"allow\"}} {}",
+            self.allow.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            o,
+            "accord_decisions_total{{outcome=\"deny\"}} {}",
+            self.deny.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            o,
+            "# HELP accord_module_decisions_total Decisions whose reasons or errors name the module, by outcome."
+        );
+        let _ = writeln!(o, "# TYPE accord_module_decisions_total counter");
+        if let Ok(modules) = self.by_module.lock() {
+            for ((module, outcome), n) in modules.iter() {
+                let _ = writeln!(
+                    o,
+                    "accord_module_decisions_total{{module=\"{}\",outcome=\"{outcome}\"}} {n}",
+                    escape(module)
+                );
+            }
+        }
+        let _ = writeln!(
+            o,
+            "# HELP accord_request_duration_seconds Time from request to response, by endpoint."
+        );
+        let _ = writeln!(o, "# TYPE accord_request_duration_seconds histogram");
+        for endpoint in ENDPOINTS {
+            let h = &self.latency[endpoint.index()];
+            let label = endpoint.label();
+            let mut cumulative = 0u64;
+            for (i, bound) in BUCKETS.iter().enumerate() {
+                cumulative += h.buckets[i].load(Ordering::Relaxed);
+                let _ = writeln!(
+                    o,
+                    "accord_request_duration_seconds_bucket{{endpoint=\"{label}\",le=\"{bound}\"}} {cumulative}"
+                );
+            }
+            cumulative += h.buckets[BUCKETS.len()].load(Ordering::Relaxed);
+            let _ = writeln!(
+                o,
+                "accord_request_duration_seconds_bucket{{endpoint=\"{label}\",le=\"+Inf\"}} {cumulative}"
+            );
+            let _ = writeln!(
+                o,
+                "accord_request_duration_seconds_sum{{endpoint=\"{label}\"}} {}",
+                h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
+            );
+            let _ = writeln!(
+                o,
+                "accord_request_duration_seconds_count{{endpoint=\"{label}\"}} {}",
+                h.count.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            o,
+            "# HELP accord_problems_total Problem responses, by type."
+        );
+        let _ = writeln!(o, "# TYPE accord_problems_total counter");
+        for (i, kind) in ALL_KINDS.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "accord_problems_total{{type=\"{}\"}} {}",
+                kind.code(),
+                self.problems[i].load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            o,
+            "# HELP accord_policy_set_info The active policy set (value always 1)."
+        );
+        let _ = writeln!(o, "# TYPE accord_policy_set_info gauge");
+        let _ = writeln!(
+            o,
+            "accord_policy_set_info{{name=\"{}\",version=\"{}\",activated_at_height=\"{}\"}} 1",
+            escape(gauges.policy_name),
+            escape(gauges.policy_version),
+            gauges.activated_at_height
+        );
+        let _ = writeln!(
+            o,
+            "# HELP accord_applied_height Height of the last applied block (0 until a block is applied)."
+        );
+        let _ = writeln!(o, "# TYPE accord_applied_height gauge");
+        let _ = writeln!(
+            o,
+            "accord_applied_height {}",
+            gauges.applied_height.unwrap_or(0)
+        );
+        let _ = writeln!(
+            o,
+            "# HELP accord_decision_log_entries Entries in the decision log."
+        );
+        let _ = writeln!(o, "# TYPE accord_decision_log_entries gauge");
+        let _ = writeln!(o, "accord_decision_log_entries {}", gauges.log_entries);
+        let (rounds, writing, flushing) = gauges.log_rounds;
+        let _ = writeln!(
+            o,
+            "# HELP accord_decision_log_rounds_total Group commits (one batch and one flush each)."
+        );
+        let _ = writeln!(o, "# TYPE accord_decision_log_rounds_total counter");
+        let _ = writeln!(o, "accord_decision_log_rounds_total {rounds}");
+        let _ = writeln!(
+            o,
+            "# HELP accord_decision_log_write_seconds_total Time spent writing decision-log batches."
+        );
+        let _ = writeln!(o, "# TYPE accord_decision_log_write_seconds_total counter");
+        let _ = writeln!(o, "accord_decision_log_write_seconds_total {writing}");
+        let _ = writeln!(
+            o,
+            "# HELP accord_decision_log_flush_seconds_total Time spent flushing the decision log to disk."
+        );
+        let _ = writeln!(o, "# TYPE accord_decision_log_flush_seconds_total counter");
+        let _ = writeln!(o, "accord_decision_log_flush_seconds_total {flushing}");
+        if let Some(bytes) = gauges.data_bytes {
+            let _ = writeln!(
+                o,
+                "# HELP accord_data_size_bytes Size on disk of the data directory's database."
+            );
+            let _ = writeln!(o, "# TYPE accord_data_size_bytes gauge");
+            let _ = writeln!(o, "accord_data_size_bytes {bytes}");
+        }
+        let _ = writeln!(o, "# HELP accord_requests_in_flight Requests in progress.");
+        let _ = writeln!(o, "# TYPE accord_requests_in_flight gauge");
+        let _ = writeln!(o, "accord_requests_in_flight {}", gauges.in_flight);
+        // Hook: the block state machine appends its own series here (proposals by state, ...).
+        extra(o);
+        out
+    }
+}
+
+/// Escapes a Prometheus label value.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}

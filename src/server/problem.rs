@@ -1,0 +1,226 @@
+//! RFC 9457 problem details: every error the server answers is one of these, with a stable `type`
+//! URI (`https://accord.dev/problems/<code>`), a `title` fixed per code, the HTTP `status`, a
+//! `detail` naming the field and the reason, and, where one applies, the `field` itself.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// The base of every problem `type` URI.
+pub const PROBLEM_BASE: &str = "https://accord.dev/problems/";
+
+/// The problem types the server answers. The code is part of the public API: never rename one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// 400: the body is not JSON (syntax error, with line and column).
+    MalformedJson,
+    /// 400: JSON, but not the request shape (a field of the wrong type, a missing field, an
+    /// unknown top-level field of an Accord endpoint), or a bad query parameter.
+    InvalidRequest,
+    /// 401: the bearer token is missing or wrong.
+    Unauthorized,
+    /// 404: no such endpoint.
+    NotFound,
+    /// 405: the endpoint exists but not for this method.
+    MethodNotAllowed,
+    /// 413: the body is over `--body-limit`.
+    PayloadTooLarge,
+    /// 413: a batch holds more than `--max-batch` transactions.
+    BatchTooLarge,
+    /// 415: the content type is not JSON.
+    UnsupportedMediaType,
+    /// 422: the transaction does not parse or check (CONTRACT §1); names the field.
+    InvalidTransaction,
+    /// 422: a consent or governance transaction sent for evaluation.
+    NotAnAccessTransaction,
+    /// 503: the decision could not be logged durably, so it is not answered.
+    DecisionLogUnavailable,
+    /// 503: `--max-concurrency` requests are already running; retry after `Retry-After`.
+    Overloaded,
+    /// 503: the request ran longer than `--request-timeout`.
+    Timeout,
+    /// 503: `/readyz` while the node cannot serve yet (e.g. replaying blocks).
+    NotReady,
+    /// 500: a bug; the detail says what.
+    Internal,
+}
+
+impl ProblemKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            ProblemKind::MalformedJson => "malformed-json",
+            ProblemKind::InvalidRequest => "invalid-request",
+            ProblemKind::Unauthorized => "unauthorized",
+            ProblemKind::NotFound => "not-found",
+            ProblemKind::MethodNotAllowed => "method-not-allowed",
+            ProblemKind::PayloadTooLarge => "payload-too-large",
+            ProblemKind::BatchTooLarge => "batch-too-large",
+            ProblemKind::UnsupportedMediaType => "unsupported-media-type",
+            ProblemKind::InvalidTransaction => "invalid-transaction",
+            ProblemKind::NotAnAccessTransaction => "not-an-access-transaction",
+            ProblemKind::DecisionLogUnavailable => "decision-log-unavailable",
+            ProblemKind::Overloaded => "overloaded",
+            ProblemKind::Timeout => "timeout",
+            ProblemKind::NotReady => "not-ready",
+            ProblemKind::Internal => "internal",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            ProblemKind::MalformedJson => "The request body is not valid JSON",
+            ProblemKind::InvalidRequest => "The request does not have the expected shape",
+            ProblemKind::Unauthorized => "A valid bearer token is required",
+            ProblemKind::NotFound => "No such endpoint",
+            ProblemKind::MethodNotAllowed => "Method not allowed on this endpoint",
+            ProblemKind::PayloadTooLarge => "The request body is too large",
+            ProblemKind::BatchTooLarge => "The batch holds too many transactions",
+            ProblemKind::UnsupportedMediaType => "The request body must be JSON",
+            ProblemKind::InvalidTransaction => "The transaction is invalid",
+            ProblemKind::NotAnAccessTransaction => "Only access transactions get a decision",
+            ProblemKind::DecisionLogUnavailable => "The decision could not be logged",
+            ProblemKind::Overloaded => "The server is at its concurrency limit",
+            ProblemKind::Timeout => "The request took too long",
+            ProblemKind::NotReady => "The server is not ready",
+            ProblemKind::Internal => "Internal error",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            ProblemKind::MalformedJson | ProblemKind::InvalidRequest => StatusCode::BAD_REQUEST,
+            ProblemKind::Unauthorized => StatusCode::UNAUTHORIZED,
+            ProblemKind::NotFound => StatusCode::NOT_FOUND,
+            ProblemKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ProblemKind::PayloadTooLarge | ProblemKind::BatchTooLarge => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            ProblemKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ProblemKind::InvalidTransaction | ProblemKind::NotAnAccessTransaction => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ProblemKind::DecisionLogUnavailable
+            | ProblemKind::Overloaded
+            | ProblemKind::Timeout
+            | ProblemKind::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn type_uri(self) -> String {
+        format!("{PROBLEM_BASE}{}", self.code())
+    }
+}
+
+/// One problem answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub kind: ProblemKind,
+    pub detail: String,
+    /// The offending field as a path (`transactions[3].actor.type`), when one is to blame.
+    pub field: Option<String>,
+    /// Seconds for `Retry-After` (503s).
+    pub retry_after: Option<u64>,
+}
+
+/// Marks a response as a problem of this kind (read by the metrics middleware).
+#[derive(Debug, Clone, Copy)]
+pub struct ProblemMarker(pub ProblemKind);
+
+#[derive(Serialize)]
+struct ProblemBody<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl Problem {
+    pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
+        Problem {
+            kind,
+            detail: detail.into(),
+            field: None,
+            retry_after: None,
+        }
+    }
+
+    /// A problem blamed on `field`; the detail names it too.
+    pub fn at(kind: ProblemKind, field: impl Into<String>, reason: impl AsRef<str>) -> Self {
+        let field = field.into();
+        Problem {
+            kind,
+            detail: format!("field `{field}`: {}", reason.as_ref()),
+            field: Some(field),
+            retry_after: None,
+        }
+    }
+
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// The JSON body (RFC 9457 members plus `field`).
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::to_value(ProblemBody {
+            kind: self.kind.type_uri(),
+            title: self.kind.title(),
+            status: self.kind.status().as_u16(),
+            detail: &self.detail,
+            field: self.field.as_deref(),
+        })
+        .unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind.code(), self.detail)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let body = self.body().to_string();
+        let mut response = (self.kind.status(), body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if self.kind == ProblemKind::Unauthorized {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"accord\""),
+            );
+        }
+        response.extensions_mut().insert(ProblemMarker(self.kind));
+        response
+    }
+}
+
+/// Every problem kind, for documentation tests.
+pub const ALL_KINDS: [ProblemKind; 15] = [
+    ProblemKind::MalformedJson,
+    ProblemKind::InvalidRequest,
+    ProblemKind::Unauthorized,
+    ProblemKind::NotFound,
+    ProblemKind::MethodNotAllowed,
+    ProblemKind::PayloadTooLarge,
+    ProblemKind::BatchTooLarge,
+    ProblemKind::UnsupportedMediaType,
+    ProblemKind::InvalidTransaction,
+    ProblemKind::NotAnAccessTransaction,
+    ProblemKind::DecisionLogUnavailable,
+    ProblemKind::Overloaded,
+    ProblemKind::Timeout,
+    ProblemKind::NotReady,
+    ProblemKind::Internal,
+];

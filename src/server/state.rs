@@ -1,0 +1,199 @@
+//! The server's shared state: the active policy set, the consent snapshot, the database, the
+//! decision log, metrics, limits, and a slot for the block state machine's node.
+
+use crate::server::config::ServeConfig;
+use crate::server::decision_log::{DecisionLog, LogError, Record};
+use crate::server::metrics::Metrics;
+use crate::server::problem::{Problem, ProblemKind};
+use accord_engine::{AccessRequest, Bundle, BundleError, Decision, InMemoryConsentRegistry};
+use accord_governance::{ActivePolicySet, ActiveSet};
+use arc_swap::ArcSwap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// Batches of at least this many transactions are decided on the blocking pool.
+const BLOCKING_BATCH: usize = 8;
+
+/// What the block state machine gives the server once it is wired in. Every method has a default
+/// so that the evaluation-only server runs without one.
+pub trait NodeHandle: Send + Sync + 'static {
+    /// The height of the last applied block (`accord_applied_height`); `None` before any block.
+    fn applied_height(&self) -> Option<u64> {
+        None
+    }
+
+    /// `Err(reason)` while the node cannot serve (e.g. still replaying); `/readyz` answers 503.
+    fn ready(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Appends Prometheus text (e.g. `accord_proposals{state="open"} 2`) to `/metrics`.
+    fn write_metrics(&self, _out: &mut String) {}
+}
+
+/// Limits the handlers apply themselves (the others are layers).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_batch: usize,
+    pub body_limit: usize,
+    pub request_timeout: Duration,
+    pub max_concurrency: usize,
+    pub token: Option<String>,
+}
+
+impl Limits {
+    pub fn from_config(config: &ServeConfig) -> Self {
+        Limits {
+            max_batch: config.max_batch,
+            body_limit: config.body_limit,
+            request_timeout: config.request_timeout,
+            max_concurrency: config.max_concurrency,
+            token: config.token.clone(),
+        }
+    }
+}
+
+/// Shared by every handler; cloning is cheap.
+#[derive(Clone)]
+pub struct AppState {
+    /// The active policy set; the state machine swaps it at activation heights.
+    pub policy: Arc<ActivePolicySet>,
+    /// The consent state; the state machine stores a new snapshot after each block.
+    pub consents: Arc<ArcSwap<InMemoryConsentRegistry>>,
+    /// The embedded database at `--data`. The tree `decisions` is the decision log's; every other
+    /// tree belongs to the state machine.
+    pub db: sled::Db,
+    pub log: Arc<DecisionLog>,
+    pub metrics: Arc<Metrics>,
+    pub limits: Arc<Limits>,
+    /// Bounds requests in progress (`--max-concurrency`).
+    pub permits: Arc<Semaphore>,
+    /// One permit per core for batches decided on the blocking pool.
+    pub compute: Arc<Semaphore>,
+    /// The genesis file (`--genesis`), kept for the state machine.
+    pub genesis: Option<PathBuf>,
+    /// The block state machine, once wired in.
+    pub node: Option<Arc<dyn NodeHandle>>,
+}
+
+impl AppState {
+    /// Opens the database at `config.data`, the decision log in it, and serves `bundle` as the
+    /// genesis policy set (activated at height 0) with an empty consent state.
+    pub fn open(config: &ServeConfig, bundle: Arc<Bundle>) -> Result<Self, StartError> {
+        let db = sled::open(&config.data).map_err(|e| StartError::Data {
+            path: config.data.clone(),
+            reason: e.to_string(),
+        })?;
+        let policy = Arc::new(ActivePolicySet::new(ActiveSet {
+            bundle,
+            activated_at_height: 0,
+        }));
+        let consents = Arc::new(ArcSwap::from_pointee(InMemoryConsentRegistry::new()));
+        Self::with_parts(config, policy, consents, db)
+    }
+
+    /// Assembles the state from parts the state machine already holds.
+    pub fn with_parts(
+        config: &ServeConfig,
+        policy: Arc<ActivePolicySet>,
+        consents: Arc<ArcSwap<InMemoryConsentRegistry>>,
+        db: sled::Db,
+    ) -> Result<Self, StartError> {
+        let log = DecisionLog::open(&db).map_err(|e| StartError::Log(e.to_string()))?;
+        let limits = Limits::from_config(config);
+        Ok(AppState {
+            policy,
+            consents,
+            db,
+            log: Arc::new(log),
+            metrics: Arc::new(Metrics::new()),
+            permits: Arc::new(Semaphore::new(limits.max_concurrency)),
+            compute: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
+            limits: Arc::new(limits),
+            genesis: config.genesis.clone(),
+            node: None,
+        })
+    }
+
+    /// Decides every request on one snapshot of the policy set and the consent state.
+    pub fn decide_all(&self, requests: &[AccessRequest]) -> Vec<Decision> {
+        let set = self.policy.current();
+        let consents = self.consents.load();
+        requests
+            .iter()
+            .map(|r| set.decide(r, &**consents))
+            .collect()
+    }
+
+    /// As [`AppState::decide_all`] for a batch: decided on the blocking pool, at most one batch
+    /// per core at a time, so that long batches never hold the async workers that serve I/O.
+    /// Small batches are decided in place (moving them costs more than it saves).
+    pub async fn decide_batch(
+        &self,
+        requests: Vec<AccessRequest>,
+    ) -> Result<(Vec<AccessRequest>, Vec<Decision>), Problem> {
+        if requests.len() < BLOCKING_BATCH {
+            let decisions = self.decide_all(&requests);
+            return Ok((requests, decisions));
+        }
+        let _permit = self
+            .compute
+            .acquire()
+            .await
+            .map_err(|e| Problem::new(ProblemKind::Internal, e.to_string()))?;
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let decisions = state.decide_all(&requests);
+            (requests, decisions)
+        })
+        .await
+        .map_err(|e| Problem::new(ProblemKind::Internal, format!("decision task: {e}")))
+    }
+
+    /// Logs the decisions durably (one batch, one group-committed flush), then counts them.
+    /// A decision that cannot be logged is not answered: the error is a 503 problem.
+    pub async fn record(
+        &self,
+        requests: &[AccessRequest],
+        decisions: &[Decision],
+    ) -> Result<(), Problem> {
+        let records: Vec<Record<'_>> = decisions
+            .iter()
+            .zip(requests)
+            .map(|(d, r)| Record::new(d, r))
+            .collect();
+        self.log.append(&records).await.map_err(log_problem)?;
+        self.metrics.count_decisions(decisions);
+        Ok(())
+    }
+}
+
+fn log_problem(e: LogError) -> Problem {
+    tracing::error!(error = %e, "decision log append failed");
+    Problem::new(ProblemKind::DecisionLogUnavailable, e.to_string()).retry_after(1)
+}
+
+/// The server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("policy bundle {path}: {source}")]
+    Bundle {
+        path: PathBuf,
+        #[source]
+        source: BundleError,
+    },
+    #[error("data directory {path}: {reason}")]
+    Data { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Log(String),
+    #[error("listen on {addr}: {reason}")]
+    Listen { addr: String, reason: String },
+    #[error("{0}")]
+    Config(#[from] crate::server::config::ConfigError),
+    #[error("runtime: {0}")]
+    Runtime(String),
+}

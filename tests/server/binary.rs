@@ -1,0 +1,81 @@
+//! The real binary: `accord serve` picks a free port (from `ACCORD_LISTEN`), answers, and exits 0
+//! on SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn serve_exits_zero_on_sigterm() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--data",
+        ])
+        .arg(data.path())
+        .current_dir(crate::root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("accord serve starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("listening line");
+    let listening: serde_json::Value = serde_json::from_str(&line).expect("JSON line");
+    let addr = listening["listening"].as_str().expect("address").to_owned();
+
+    // One real request over TCP.
+    let mut stream = std::net::TcpStream::connect(&addr).expect("connect");
+    let body = crate::allow_tx().to_string();
+    write!(
+        stream,
+        "POST /v1/evaluate HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("\"decision\":\"allow\""), "{response}");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(exit) = child.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut stderr);
+    }
+    assert_eq!(exit.code(), Some(0), "stderr: {stderr}");
+    // JSON logs: every line is an object; the request span carried the tx and outcome.
+    assert!(
+        stderr
+            .lines()
+            .all(|l| l.trim().is_empty() || l.starts_with('{')),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("\"tx\":\"tx-001\"") && stderr.contains("\"outcome\":\"allow\""),
+        "{stderr}"
+    );
+    assert!(stderr.contains("data flushed"), "{stderr}");
+}

@@ -1,0 +1,303 @@
+//! The decision log through the API: paging and filters, verification, restart, tampering;
+//! metrics and readiness.
+
+use crate::*;
+use accord::server::decision_log::{DOMAIN, GENESIS_PREV, TREE};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+async fn fill(server: &TestServer) {
+    // 5 entries: allow, deny, and a batch of allow, deny, allow.
+    assert_eq!(
+        server
+            .post_json("/v1/evaluate", &allow_tx())
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(
+        server
+            .post_json("/v1/evaluate", &deny_tx())
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+    let batch = json!({ "transactions": [with_id(allow_tx(), "tx-a2"), with_id(deny_tx(), "tx-d2"), with_id(allow_tx(), "tx-a3")] });
+    assert_eq!(
+        server
+            .post_json("/v1/evaluate/batch", &batch)
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+}
+
+fn seqs(body: &Value) -> Vec<u64> {
+    body["decisions"]
+        .as_array()
+        .expect("decisions")
+        .iter()
+        .map(|e| e["seq"].as_u64().expect("seq"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_page_and_filter_and_the_chain_verifies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(dir.path()).await;
+    fill(&server).await;
+
+    let (status, _, all) = answer(server.get("/v1/decisions").await).await;
+    assert_eq!(status, 200);
+    assert_eq!(seqs(&all), [1, 2, 3, 4, 5]);
+    assert_eq!(all["next_after"], Value::Null);
+    let first = &all["decisions"][0];
+    assert_eq!(first["prev"], GENESIS_PREV);
+    assert_eq!(first["patient"], "patient/p-1");
+    insta::assert_json_snapshot!("log_entry", first, {
+        ".policy_version" => "[version]", ".hash" => "[hash]"
+    });
+    // Each entry links to the one before and hashes as documented.
+    for pair in all["decisions"].as_array().expect("entries").windows(2) {
+        assert_eq!(pair[1]["prev"], pair[0]["hash"]);
+    }
+    let mut unhashed = first.clone();
+    unhashed.as_object_mut().expect("object").remove("hash");
+    let mut hasher = Sha256::new();
+    hasher.update(DOMAIN);
+    hasher.update(accord::server::canonical::to_string(&unhashed).as_bytes());
+    assert_eq!(
+        first["hash"],
+        format!("sha256:{}", hex::encode(hasher.finalize()))
+    );
+
+    let (_, _, page) = answer(server.get("/v1/decisions?limit=2").await).await;
+    assert_eq!(
+        (seqs(&page), page["next_after"].clone()),
+        (vec![1, 2], json!(2))
+    );
+    let (_, _, page) = answer(server.get("/v1/decisions?after=2&limit=2").await).await;
+    assert_eq!(seqs(&page), [3, 4]);
+    let (_, _, page) = answer(server.get("/v1/decisions?outcome=deny").await).await;
+    assert_eq!(seqs(&page), [2, 4]);
+    let (_, _, page) = answer(server.get("/v1/decisions?tx=tx-a3").await).await;
+    assert_eq!(seqs(&page), [5]);
+    let (_, _, page) = answer(server.get("/v1/decisions?patient=patient%2Fd-1").await).await;
+    assert_eq!(seqs(&page), [2, 4]);
+    let version = all["decisions"][0]["policy_version"]
+        .as_str()
+        .expect("version")
+        .to_owned();
+    let (_, _, page) = answer(
+        server
+            .get(&format!("/v1/decisions?version={version}"))
+            .await,
+    )
+    .await;
+    assert_eq!(seqs(&page).len(), 5);
+    let (_, _, page) = answer(server.get("/v1/decisions?version=sha256:other").await).await;
+    assert_eq!(seqs(&page).len(), 0);
+
+    let body = problem(
+        server.get("/v1/decisions?pateint=x").await,
+        400,
+        "invalid-request",
+    )
+    .await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("pateint")),
+        "{body}"
+    );
+    let body = problem(
+        server.get("/v1/decisions?limit=lots").await,
+        400,
+        "invalid-request",
+    )
+    .await;
+    assert_eq!(body["field"], "limit");
+    let body = problem(
+        server.get("/v1/decisions?outcome=maybe").await,
+        400,
+        "invalid-request",
+    )
+    .await;
+    assert_eq!(body["field"], "outcome");
+
+    let (status, _, verify) = answer(server.get("/v1/audit/verify").await).await;
+    assert_eq!(status, 200);
+    assert_eq!(verify["ok"], true);
+    assert_eq!(verify["length"], 5);
+    assert_eq!(verify["head"], all["decisions"][4]["hash"]);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_keeps_the_log_and_continues_the_chain() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(dir.path()).await;
+    fill(&server).await;
+    let (_, _, before) = answer(server.get("/v1/audit/verify").await).await;
+    server.stop().await;
+
+    let server = TestServer::start(dir.path()).await;
+    assert_eq!(
+        server
+            .post_json("/v1/evaluate", &with_id(allow_tx(), "tx-after"))
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+    let (_, _, page) = answer(server.get("/v1/decisions?after=5").await).await;
+    assert_eq!(seqs(&page), [6]);
+    assert_eq!(page["decisions"][0]["prev"], before["head"]);
+    let (_, _, verify) = answer(server.get("/v1/audit/verify").await).await;
+    assert_eq!(
+        (verify["ok"].clone(), verify["length"].clone()),
+        (json!(true), json!(6))
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_entry_is_found_at_its_sequence_number() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(dir.path()).await;
+    fill(&server).await;
+    server.stop().await;
+
+    // Turn entry 4's deny into an allow, directly in the tree.
+    {
+        let db = open_db(dir.path());
+        let tree = db.open_tree(TREE).expect("tree");
+        let key = 4u64.to_be_bytes();
+        let value = tree.get(key).expect("read").expect("entry 4");
+        let text = String::from_utf8(value.to_vec()).expect("utf-8");
+        assert!(text.contains("\"outcome\":\"deny\""), "{text}");
+        let forged = text.replace("\"outcome\":\"deny\"", "\"outcome\":\"allow\"");
+        tree.insert(key, forged.as_bytes()).expect("write");
+        db.flush().expect("flush");
+    }
+
+    let server = TestServer::start(dir.path()).await;
+    let (status, _, verify) = answer(server.get("/v1/audit/verify").await).await;
+    assert_eq!(status, 200);
+    assert_eq!(verify["ok"], false);
+    assert_eq!(
+        verify["length"], 3,
+        "three sound entries before the broken one"
+    );
+    assert_eq!(verify["broken"]["seq"], 4);
+    assert!(
+        verify["broken"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("hash mismatch")),
+        "{verify}"
+    );
+    server.stop().await;
+
+    // Removing an entry is found too: the next key is not the expected sequence number.
+    {
+        let db = open_db(dir.path());
+        db.open_tree(TREE)
+            .expect("tree")
+            .remove(2u64.to_be_bytes())
+            .expect("remove");
+        db.flush().expect("flush");
+    }
+    let server = TestServer::start(dir.path()).await;
+    let (_, _, verify) = answer(server.get("/v1/audit/verify").await).await;
+    assert_eq!(verify["broken"]["seq"], 2, "{verify}");
+    assert_eq!(verify["length"], 1);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_readiness_and_health() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(dir.path()).await;
+    fill(&server).await;
+    let _ = server.post_raw("/v1/evaluate", "text/plain", "x").await;
+    let (status, _, health) = answer(server.get("/healthz").await).await;
+    assert_eq!((status, health), (200, json!({ "status": "ok" })));
+    let (status, _, ready) = answer(server.get("/readyz").await).await;
+    assert_eq!(status, 200);
+    assert_eq!(ready["decision_log"]["entries"], 5);
+    assert_eq!(ready["policy_set"]["name"], "accord-default");
+
+    let response = server.get("/metrics").await;
+    assert!(response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain; version=0.0.4")));
+    let text = response.text().await.expect("text");
+    for line in [
+        "accord_decisions_total{outcome=\"allow\"} 3",
+        "accord_decisions_total{outcome=\"deny\"} 2",
+        "accord_request_duration_seconds_count{endpoint=\"evaluate\"} 3",
+        "accord_request_duration_seconds_count{endpoint=\"evaluate_batch\"} 1",
+        "accord_problems_total{type=\"unsupported-media-type\"} 1",
+        "accord_applied_height 0",
+        "accord_decision_log_entries 5",
+    ] {
+        assert!(text.contains(line), "missing `{line}` in\n{text}");
+    }
+    assert!(text.contains("accord_policy_set_info{name=\"accord-default\",version=\"sha256:"));
+    assert!(
+        text.contains(
+            "accord_module_decisions_total{module=\"gdpr/cross-border\",outcome=\"deny\"} 2"
+        ),
+        "{text}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_that_cannot_be_logged_is_not_answered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(dir.path()).await;
+    fill(&server).await;
+    let log = server.log.clone().expect("log");
+    log.fail_writes(true);
+    let refused = server
+        .post_json("/v1/evaluate", &with_id(allow_tx(), "tx-unlogged"))
+        .await;
+    assert_eq!(
+        refused.headers().get("retry-after").map(|v| v.as_bytes()),
+        Some(&b"1"[..])
+    );
+    let body = problem(refused, 503, "decision-log-unavailable").await;
+    insta::assert_json_snapshot!("problem_decision_log_unavailable", body);
+    let batch = json!({ "transactions": [with_id(allow_tx(), "tx-unlogged-2")] });
+    problem(
+        server.post_json("/v1/evaluate/batch", &batch).await,
+        503,
+        "decision-log-unavailable",
+    )
+    .await;
+    log.fail_writes(false);
+    drop(log);
+    // The chain is whole and holds neither refused decision; appending works again.
+    assert_eq!(
+        server
+            .post_json("/v1/evaluate", &with_id(allow_tx(), "tx-later"))
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+    let (_, _, verify) = answer(server.get("/v1/audit/verify").await).await;
+    assert_eq!(
+        (verify["ok"].clone(), verify["length"].clone()),
+        (json!(true), json!(6))
+    );
+    let (_, _, page) = answer(server.get("/v1/decisions?tx=tx-unlogged").await).await;
+    assert_eq!(seqs(&page).len(), 0);
+    server.stop().await;
+}

@@ -1,0 +1,193 @@
+//! The sidecar against a real server on an ephemeral loopback port, through a real HTTP client.
+//!
+//! - `evaluate`: `/v1/evaluate`, `/v1/evaluate/batch`, every problem type, the bearer token, limits.
+//! - `authzen`: the AuthZEN API shapes.
+//! - `log`: `/v1/decisions`, `/v1/audit/verify`, restart, tampering, metrics.
+//! - `binary`: the real binary stops on SIGTERM with exit 0.
+
+mod authzen;
+mod binary;
+mod evaluate;
+mod log;
+
+use accord::server::{self, AppState, ServeConfig};
+use accord_engine::Bundle;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The default bundle, compiled once for every test.
+pub fn bundle() -> Arc<Bundle> {
+    static BUNDLE: OnceLock<Arc<Bundle>> = OnceLock::new();
+    BUNDLE
+        .get_or_init(|| Arc::new(Bundle::load(&root().join("policies")).expect("default bundle")))
+        .clone()
+}
+
+pub fn example(name: &str) -> Value {
+    let text = std::fs::read_to_string(root().join("examples").join(name)).expect("example");
+    serde_json::from_str(&text).expect("example JSON")
+}
+
+/// The allowed treatment read (tx-001) and the denied export (tx-014).
+pub fn allow_tx() -> Value {
+    example("treatment-read.json")
+}
+
+pub fn deny_tx() -> Value {
+    example("export-to-us.json")
+}
+
+/// A transaction with a new id.
+pub fn with_id(mut tx: Value, id: &str) -> Value {
+    tx["id"] = Value::String(id.into());
+    tx
+}
+
+/// A server running in-process.
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    /// The server's decision log (for its test hook); dropped when the server stops.
+    pub log: Option<Arc<accord::server::DecisionLog>>,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    pub async fn start(data: &Path) -> Self {
+        Self::start_with(data, |_| {}).await
+    }
+
+    pub async fn start_with(data: &Path, tweak: impl FnOnce(&mut ServeConfig)) -> Self {
+        let mut config = ServeConfig::with_defaults(root().join("policies"), data.to_path_buf());
+        tweak(&mut config);
+        // sled releases its file lock when its flusher thread notices the last handle is gone,
+        // which can trail a stop by a moment.
+        let mut tries = 0;
+        let state = loop {
+            match AppState::open(&config, bundle()) {
+                Ok(state) => break state,
+                Err(e) if tries < 100 && e.to_string().contains("lock") => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("state opens: {e}"),
+            }
+        };
+        let log = Some(Arc::clone(&state.log));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(server::serve(listener, state, async {
+            let _ = rx.await;
+        }));
+        TestServer {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            log,
+            shutdown: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: &str) -> reqwest::Response {
+        let mut req = self.client.post(self.url(path)).body(body.to_owned());
+        if !content_type.is_empty() {
+            req = req.header("content-type", content_type);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Stops the server gracefully and waits until its database is closed.
+    pub async fn stop(mut self) {
+        self.stop_inner().await;
+    }
+
+    async fn stop_inner(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        // Idle keep-alive connections would hold the graceful shutdown open.
+        self.client = reqwest::Client::new();
+        self.log = None;
+        if let Some(handle) = self.handle.take() {
+            handle
+                .await
+                .expect("server task")
+                .expect("server stops cleanly");
+        }
+    }
+}
+
+/// Opens the data directory's database directly, waiting for a stopped server to let go of it.
+pub fn open_db(path: &Path) -> sled::Db {
+    for _ in 0..100 {
+        match sled::open(path) {
+            Ok(db) => return db,
+            Err(e) if e.to_string().contains("lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(50))
+            }
+            Err(e) => panic!("open data: {e}"),
+        }
+    }
+    panic!("the data directory stayed locked");
+}
+
+/// Status, content type and JSON body of a response.
+pub async fn answer(response: reqwest::Response) -> (u16, String, Value) {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let text = response.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, content_type, body)
+}
+
+/// Asserts an RFC 9457 problem of `code` and `status`; returns the body for a snapshot.
+pub async fn problem(response: reqwest::Response, status: u16, code: &str) -> Value {
+    let (got, content_type, body) = answer(response).await;
+    assert_eq!(got, status, "{body}");
+    assert_eq!(content_type, "application/problem+json", "{body}");
+    assert_eq!(
+        body["type"],
+        format!("https://accord.dev/problems/{code}"),
+        "{body}"
+    );
+    assert_eq!(body["status"], status);
+    assert!(body["title"].is_string() && body["detail"].is_string());
+    body
+}
