@@ -36,21 +36,7 @@ pub async fn decisions(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, Problem> {
-    let q: DecisionsQuery = match raw.as_deref() {
-        None | Some("") => DecisionsQuery::default(),
-        Some(raw) => {
-            let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(raw.as_bytes()));
-            serde_path_to_error::deserialize(de).map_err(|e| {
-                let field = e.path().to_string();
-                let inner = e.into_inner().to_string();
-                if field == "." {
-                    Problem::new(ProblemKind::InvalidRequest, format!("query: {inner}"))
-                } else {
-                    Problem::at(ProblemKind::InvalidRequest, field, inner)
-                }
-            })?
-        }
-    };
+    let q: DecisionsQuery = parse_query(raw.as_deref())?;
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_LIMIT {
         return Err(Problem::at(
@@ -108,4 +94,25 @@ pub async fn verify(State(state): State<AppState>) -> Result<Response, Problem> 
     let body = serde_json::to_string(&result)
         .map_err(|e| Problem::new(ProblemKind::Internal, e.to_string()))?;
     Ok(json_response(body))
+}
+
+/// Parses a query string into `T`; a bad parameter is an `invalid-request` problem naming it.
+pub fn parse_query<T: serde::de::DeserializeOwned + Default>(
+    raw: Option<&str>,
+) -> Result<T, Problem> {
+    match raw {
+        None | Some("") => Ok(T::default()),
+        Some(raw) => {
+            let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(raw.as_bytes()));
+            serde_path_to_error::deserialize(de).map_err(|e| {
+                let field = e.path().to_string();
+                let inner = e.into_inner().to_string();
+                if field == "." {
+                    Problem::new(ProblemKind::InvalidRequest, format!("query: {inner}"))
+                } else {
+                    Problem::at(ProblemKind::InvalidRequest, field, inner)
+                }
+            })
+        }
+    }
 }

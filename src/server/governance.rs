@@ -1,22 +1,307 @@
-//! Routes of the block state machine, wired by the governance work (issue 4, second half).
-//!
-//! To wire: give `AppState::node` the node (implementing [`crate::server::state::NodeHandle`]
-//! for `/metrics` and `/readyz`), then add here, each handler taking `State<AppState>` and a
-//! [`crate::server::body::JsonBody`] and answering a [`crate::server::problem::Problem`] on error:
-//!
-//! - `POST /v1/blocks` — apply a block; log its decisions with
-//!   `state.log.append_all(&records)` (blocking) or `state.record(&requests, &decisions)` (async)
-//!   before answering, then store the new consent snapshot in `state.consents`.
-//! - `POST /v1/governance`, `GET /v1/proposals`, `GET /v1/proposals/{id}`, `GET /v1/policy-set`,
-//!   `GET /v1/members`, `GET /v1/consents`.
-//!
-//! Routes added here sit behind the bearer token, the concurrency limit and the timeout, like
-//! the evaluation endpoints.
+//! The block state machine's routes: the block feed, governance messages (sequenced into this
+//! node's next block in single-node mode), and reads of proposals, the policy set, members and
+//! consents.
 
+use crate::server::audit::parse_query;
+use crate::server::body::{self, JsonBody};
+use crate::server::decision_log::Record;
+use crate::server::evaluate::json_response;
+use crate::server::node::Node;
+use crate::server::problem::{Problem, ProblemKind};
 use crate::server::state::AppState;
+use accord_engine::consent::ConsentRegistry;
+use accord_engine::ledger::Block;
+use accord_governance::{BlockAnswer, BlockError, Proposal, TxResult};
+use axum::extract::{Path, RawQuery, State};
+use axum::response::Response;
+use axum::routing::{get, post};
 use axum::Router;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
 
-/// The state machine's routes (none yet).
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/v1/blocks", post(blocks))
+        .route("/v1/governance", post(governance))
+        .route("/v1/proposals", get(proposals))
+        .route("/v1/proposals/{id}", get(proposal))
+        .route("/v1/policy-set", get(policy_set))
+        .route("/v1/members", get(members))
+        .route("/v1/consents", get(consents))
+}
+
+fn node(state: &AppState) -> Result<Arc<Node>, Problem> {
+    state
+        .node
+        .clone()
+        .ok_or_else(|| Problem::new(ProblemKind::Internal, "this server runs without a node"))
+}
+
+fn block_problem(e: BlockError, next: u64) -> Problem {
+    match e {
+        BlockError::OutOfOrder { expected, got } => Problem::at(
+            ProblemKind::BlockOutOfOrder,
+            "height",
+            format!("expected height {expected}, got {got}"),
+        )
+        .with("expected_height", expected),
+        BlockError::Conflict { height } => Problem::at(
+            ProblemKind::BlockConflict,
+            "height",
+            format!("a different block was applied at height {height}"),
+        )
+        .with("expected_height", next),
+        BlockError::PreviousMismatch { expected, .. } => Problem::at(
+            ProblemKind::BlockConflict,
+            "previous",
+            format!("does not match the last block's hash {expected}"),
+        )
+        .with("expected_height", next),
+        BlockError::Transaction(e) => Problem::at(ProblemKind::InvalidBlock, e.field, e.reason),
+        BlockError::Store(reason) => {
+            tracing::error!(%reason, "state store failed");
+            Problem::new(ProblemKind::StateUnavailable, reason).retry_after(1)
+        }
+    }
+}
+
+/// Applies `work` on the blocking pool (a block may compile and test a proposed bundle).
+async fn on_node<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce(&Node) -> T + Send + 'static,
+) -> Result<T, Problem> {
+    let node = node(state)?;
+    let _permit = state
+        .compute
+        .acquire()
+        .await
+        .map_err(|e| Problem::new(ProblemKind::Internal, e.to_string()))?;
+    tokio::task::spawn_blocking(move || work(&node))
+        .await
+        .map_err(|e| Problem::new(ProblemKind::Internal, format!("block task: {e}")))
+}
+
+/// Logs the decisions of `answer` (the patients come from the block's access transactions, in
+/// the same order) unless they were logged already, then counts them.
+async fn log_block(state: &AppState, answer: &BlockAnswer, txs: &[Value]) -> Result<(), Problem> {
+    let node = node(state)?;
+    if !node.needs_logging(answer.height) {
+        return Ok(());
+    }
+    let patients = txs
+        .iter()
+        .filter(|t| t.get("kind").and_then(Value::as_str) == Some("access"))
+        .map(|t| t.pointer("/resource/patient/id").and_then(Value::as_str));
+    let decisions: Vec<_> = answer.decisions().cloned().collect();
+    let records: Vec<Record<'_>> = decisions
+        .iter()
+        .zip(patients)
+        .map(|(decision, patient)| Record { decision, patient })
+        .collect();
+    state.log.append(&records).await.map_err(|e| {
+        tracing::error!(error = %e, "decision log append failed");
+        Problem::new(ProblemKind::DecisionLogUnavailable, e.to_string()).retry_after(1)
+    })?;
+    node.logged(answer.height);
+    state.metrics.count_decisions(&decisions);
+    Ok(())
+}
+
+/// `POST /v1/blocks`: the next block → its decisions and the state root (CONTRACT §5).
+async fn blocks(State(state): State<AppState>, body: JsonBody) -> Result<Response, Problem> {
+    let value: Value = body::parse_owned(&body.0)?;
+    let block = Block::from_value(value)
+        .map_err(|e| Problem::at(ProblemKind::InvalidBlock, e.field, e.reason))?;
+    let txs = block.transactions.clone();
+    tracing::Span::current().record("tx", format!("block {}", block.height).as_str());
+    let (result, next) = on_node(&state, move |node| {
+        let result = node.apply(block);
+        (result, node.next_height())
+    })
+    .await?;
+    let answer = result.map_err(|e| block_problem(e, next))?;
+    log_block(&state, &answer, &txs).await?;
+    Ok(json_response(
+        serde_json::to_string(&answer).unwrap_or_default(),
+    ))
+}
+
+/// `POST /v1/governance`: one signed governance transaction, sequenced into this node's next
+/// block (single-node mode). A refused message is a 422 problem carrying the refusal code.
+async fn governance(State(state): State<AppState>, body: JsonBody) -> Result<Response, Problem> {
+    let tx: Value = body::parse_owned(&body.0)?;
+    match tx.get("kind").and_then(Value::as_str) {
+        Some("governance") => {}
+        other => {
+            return Err(Problem::at(
+                ProblemKind::InvalidTransaction,
+                "kind",
+                format!("expected `governance`, got {other:?}"),
+            ))
+        }
+    }
+    let id = tx
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    tracing::Span::current().record("tx", id.as_str());
+    let txs = vec![tx.clone()];
+    let (result, next) = on_node(&state, move |node| {
+        let result = node.sequence(tx);
+        (result, node.next_height())
+    })
+    .await?;
+    let answer = result.map_err(|e| match e {
+        BlockError::Transaction(e) => Problem::at(
+            ProblemKind::InvalidTransaction,
+            e.field.trim_start_matches("transactions[0]."),
+            e.reason,
+        ),
+        other => block_problem(other, next),
+    })?;
+    log_block(&state, &answer, &txs).await?;
+    match answer.results.first() {
+        Some(TxResult::Refused { refused, .. }) => Err(Problem::new(
+            ProblemKind::GovernanceRefused,
+            format!("{}: {}", refused.code, refused.message),
+        )
+        .with("code", refused.code.as_str())
+        .with("height", answer.height)),
+        Some(TxResult::Applied { tx, applied }) => Ok(json_response(
+            json!({
+                "tx": tx,
+                "applied": applied,
+                // What a vote must name besides the id.
+                "content": node(&state)?.read(|gov, _| gov.proposals.get(&applied.id).map(|p| p.content.clone())),
+                "height": answer.height,
+                "activated": answer.activated,
+                "state_root": answer.state_root,
+                "next_height": next,
+            })
+            .to_string(),
+        )),
+        _ => Err(Problem::new(
+            ProblemKind::Internal,
+            "the sequenced block holds no governance result",
+        )),
+    }
+}
+
+/// A proposal without its membership snapshot and vote-replay digests: what a list shows.
+fn summary(p: &Proposal) -> Value {
+    json!({
+        "id": p.id, "title": p.title, "kind": p.kind, "proposer": p.proposer,
+        "status": p.status, "created_at": p.created_at, "voting_ends": p.voting_ends,
+        "decided_at": p.decided_at, "activates_at": p.activates_at, "tally": p.tally,
+        "impact": { "evaluated": p.impact.evaluated, "allow_to_deny": p.impact.allow_to_deny,
+                    "deny_to_allow": p.impact.deny_to_allow },
+        "note": p.note,
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ProposalsQuery {
+    status: Option<String>,
+}
+
+/// `GET /v1/proposals[?status=voting]`: every proposal, oldest first.
+async fn proposals(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, Problem> {
+    let q: ProposalsQuery = parse_query(raw.as_deref())?;
+    let list = node(&state)?.read(|gov, _| {
+        let mut all: Vec<&Proposal> = gov
+            .proposals
+            .values()
+            .filter(|p| q.status.as_deref().is_none_or(|s| p.status.as_str() == s))
+            .collect();
+        all.sort_by_key(|p| p.seq);
+        all.into_iter().map(summary).collect::<Vec<_>>()
+    });
+    Ok(json_response(json!({ "proposals": list }).to_string()))
+}
+
+/// `GET /v1/proposals/{id}`: status, tally so far, votes, frozen rules, impact preview.
+async fn proposal(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let found = node(&state)?.read(|gov, _| {
+        gov.proposals.get(&id).map(|p| {
+            let mut v = serde_json::to_value(p).unwrap_or(Value::Null);
+            if let Value::Object(map) = &mut v {
+                map.remove("seen");
+            }
+            v
+        })
+    });
+    match found {
+        Some(v) => Ok(json_response(v.to_string())),
+        None => Err(Problem::at(
+            ProblemKind::UnknownProposal,
+            "id",
+            format!("no proposal {id}"),
+        )),
+    }
+}
+
+/// `GET /v1/policy-set`: the active set, its history, and pending changes.
+async fn policy_set(State(state): State<AppState>) -> Result<Response, Problem> {
+    let body = node(&state)?.read(|gov, machine| {
+        let pending: Vec<Value> = gov
+            .proposals
+            .values()
+            .filter(|p| p.is_pending() && p.effect.policy_version().is_some())
+            .map(|p| {
+                json!({ "proposal": p.id, "version": p.effect.policy_version(),
+                             "status": p.status, "activates_at": p.activates_at })
+            })
+            .collect();
+        json!({
+            "active": gov.active_activation(),
+            "history": gov.history,
+            "pending": pending,
+            "applied_height": machine.height(),
+            "state_root": machine.state_root(),
+        })
+    });
+    Ok(json_response(body.to_string()))
+}
+
+/// `GET /v1/members`: the consortium, its members and the voting rules in force.
+async fn members(State(state): State<AppState>) -> Result<Response, Problem> {
+    let body = node(&state)?.read(|gov, _| {
+        json!({
+            "consortium": gov.consortium,
+            "members": gov.membership.iter().collect::<Vec<_>>(),
+            "total_weight": gov.membership.total_weight(),
+            "voting": gov.params,
+        })
+    });
+    Ok(json_response(body.to_string()))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ConsentsQuery {
+    patient: Option<String>,
+}
+
+/// `GET /v1/consents?patient=…`: every consent of one patient, as of the last applied block.
+async fn consents(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, Problem> {
+    let q: ConsentsQuery = parse_query(raw.as_deref())?;
+    let patient = q
+        .patient
+        .ok_or_else(|| Problem::at(ProblemKind::InvalidRequest, "patient", "missing"))?;
+    let entries = state.consents.load().of_patient(&patient);
+    Ok(json_response(
+        json!({ "patient": patient, "consents": entries }).to_string(),
+    ))
 }

@@ -17,13 +17,15 @@ pub mod governance;
 mod log_entry;
 pub mod metrics;
 pub mod middleware;
+pub mod node;
 pub mod ops;
 pub mod problem;
 pub mod state;
 
 pub use config::{LogFormat, ServeArgs, ServeConfig};
 pub use decision_log::DecisionLog;
-pub use state::{AppState, NodeHandle, StartError};
+pub use node::Node;
+pub use state::{AppState, StartError};
 
 use accord_engine::Bundle;
 use axum::extract::DefaultBodyLimit;

@@ -5,6 +5,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// The base of every problem `type` URI.
 pub const PROBLEM_BASE: &str = "https://accord.dev/problems/";
@@ -43,6 +44,21 @@ pub enum ProblemKind {
     NotReady,
     /// 500: a bug; the detail says what.
     Internal,
+    /// 409: a block that is not the next height (gap, or an old height never applied here);
+    /// `expected_height` says which height is next.
+    BlockOutOfOrder,
+    /// 409: a different block at a height already applied, or a `previous` that is not the last
+    /// block's hash; `expected_height` says which height is next.
+    BlockConflict,
+    /// 422: a block whose shape or one of whose transactions is invalid; names the field.
+    InvalidBlock,
+    /// 422: the governance message was refused; `code` is the governance refusal code
+    /// (docs/governance.md) and `height` the block that recorded the refusal.
+    GovernanceRefused,
+    /// 404: no proposal with this id.
+    UnknownProposal,
+    /// 503: the state could not be stored; nothing was applied.
+    StateUnavailable,
 }
 
 impl ProblemKind {
@@ -63,6 +79,12 @@ impl ProblemKind {
             ProblemKind::Timeout => "timeout",
             ProblemKind::NotReady => "not-ready",
             ProblemKind::Internal => "internal",
+            ProblemKind::BlockOutOfOrder => "block-out-of-order",
+            ProblemKind::BlockConflict => "block-conflict",
+            ProblemKind::InvalidBlock => "invalid-block",
+            ProblemKind::GovernanceRefused => "governance-refused",
+            ProblemKind::UnknownProposal => "unknown-proposal",
+            ProblemKind::StateUnavailable => "state-unavailable",
         }
     }
 
@@ -83,6 +105,12 @@ impl ProblemKind {
             ProblemKind::Timeout => "The request took too long",
             ProblemKind::NotReady => "The server is not ready",
             ProblemKind::Internal => "Internal error",
+            ProblemKind::BlockOutOfOrder => "The block is not the next height",
+            ProblemKind::BlockConflict => "The block conflicts with the chain applied here",
+            ProblemKind::InvalidBlock => "The block is invalid",
+            ProblemKind::GovernanceRefused => "The governance message was refused",
+            ProblemKind::UnknownProposal => "No such proposal",
+            ProblemKind::StateUnavailable => "The state could not be stored",
         }
     }
 
@@ -96,10 +124,14 @@ impl ProblemKind {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
             ProblemKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ProblemKind::InvalidTransaction | ProblemKind::NotAnAccessTransaction => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ProblemKind::InvalidTransaction
+            | ProblemKind::NotAnAccessTransaction
+            | ProblemKind::InvalidBlock
+            | ProblemKind::GovernanceRefused => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemKind::BlockOutOfOrder | ProblemKind::BlockConflict => StatusCode::CONFLICT,
+            ProblemKind::UnknownProposal => StatusCode::NOT_FOUND,
             ProblemKind::DecisionLogUnavailable
+            | ProblemKind::StateUnavailable
             | ProblemKind::Overloaded
             | ProblemKind::Timeout
             | ProblemKind::NotReady => StatusCode::SERVICE_UNAVAILABLE,
@@ -121,6 +153,8 @@ pub struct Problem {
     pub field: Option<String>,
     /// Seconds for `Retry-After` (503s).
     pub retry_after: Option<u64>,
+    /// Extension members of this problem type (RFC 9457 §3.2), e.g. `expected_height`.
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 /// Marks a response as a problem of this kind (read by the metrics middleware).
@@ -136,6 +170,8 @@ struct ProblemBody<'a> {
     detail: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+    #[serde(flatten)]
+    extra: &'a BTreeMap<String, serde_json::Value>,
 }
 
 impl Problem {
@@ -145,6 +181,7 @@ impl Problem {
             detail: detail.into(),
             field: None,
             retry_after: None,
+            extra: BTreeMap::new(),
         }
     }
 
@@ -156,7 +193,14 @@ impl Problem {
             detail: format!("field `{field}`: {}", reason.as_ref()),
             field: Some(field),
             retry_after: None,
+            extra: BTreeMap::new(),
         }
+    }
+
+    /// Adds an extension member.
+    pub fn with(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.extra.insert(name.to_owned(), value.into());
+        self
     }
 
     pub fn retry_after(mut self, seconds: u64) -> Self {
@@ -172,6 +216,7 @@ impl Problem {
             status: self.kind.status().as_u16(),
             detail: &self.detail,
             field: self.field.as_deref(),
+            extra: &self.extra,
         })
         .unwrap_or_default()
     }
@@ -207,7 +252,7 @@ impl IntoResponse for Problem {
 }
 
 /// Every problem kind, for documentation tests.
-pub const ALL_KINDS: [ProblemKind; 15] = [
+pub const ALL_KINDS: [ProblemKind; 21] = [
     ProblemKind::MalformedJson,
     ProblemKind::InvalidRequest,
     ProblemKind::Unauthorized,
@@ -223,4 +268,10 @@ pub const ALL_KINDS: [ProblemKind; 15] = [
     ProblemKind::Timeout,
     ProblemKind::NotReady,
     ProblemKind::Internal,
+    ProblemKind::BlockOutOfOrder,
+    ProblemKind::BlockConflict,
+    ProblemKind::InvalidBlock,
+    ProblemKind::GovernanceRefused,
+    ProblemKind::UnknownProposal,
+    ProblemKind::StateUnavailable,
 ];

@@ -4,9 +4,10 @@
 use crate::server::config::ServeConfig;
 use crate::server::decision_log::{DecisionLog, LogError, Record};
 use crate::server::metrics::Metrics;
+use crate::server::node::Node;
 use crate::server::problem::{Problem, ProblemKind};
 use accord_engine::{AccessRequest, Bundle, BundleError, Decision, InMemoryConsentRegistry};
-use accord_governance::{ActivePolicySet, ActiveSet};
+use accord_governance::{ActivePolicySet, Genesis, StateMachine};
 use arc_swap::ArcSwap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,23 +16,6 @@ use tokio::sync::Semaphore;
 
 /// Batches of at least this many transactions are decided on the blocking pool.
 const BLOCKING_BATCH: usize = 8;
-
-/// What the block state machine gives the server once it is wired in. Every method has a default
-/// so that the evaluation-only server runs without one.
-pub trait NodeHandle: Send + Sync + 'static {
-    /// The height of the last applied block (`accord_applied_height`); `None` before any block.
-    fn applied_height(&self) -> Option<u64> {
-        None
-    }
-
-    /// `Err(reason)` while the node cannot serve (e.g. still replaying); `/readyz` answers 503.
-    fn ready(&self) -> Result<(), String> {
-        Ok(())
-    }
-
-    /// Appends Prometheus text (e.g. `accord_proposals{state="open"} 2`) to `/metrics`.
-    fn write_metrics(&self, _out: &mut String) {}
-}
 
 /// Limits the handlers apply themselves (the others are layers).
 #[derive(Debug, Clone)]
@@ -74,24 +58,32 @@ pub struct AppState {
     pub compute: Arc<Semaphore>,
     /// The genesis file (`--genesis`), kept for the state machine.
     pub genesis: Option<PathBuf>,
-    /// The block state machine, once wired in.
-    pub node: Option<Arc<dyn NodeHandle>>,
+    /// The block state machine (governance, consents, blocks).
+    pub node: Option<Arc<Node>>,
 }
 
 impl AppState {
-    /// Opens the database at `config.data`, the decision log in it, and serves `bundle` as the
-    /// genesis policy set (activated at height 0) with an empty consent state.
+    /// Opens the database at `config.data`, the decision log in it, and the node: the state
+    /// kept there, or a fresh state from the genesis (`--genesis`, default the repository's dev
+    /// genesis) with `bundle` as its initial policy set. The active set and the consent state
+    /// served to evaluations are the node's, and follow every block it applies.
     pub fn open(config: &ServeConfig, bundle: Arc<Bundle>) -> Result<Self, StartError> {
         let db = sled::open(&config.data).map_err(|e| StartError::Data {
             path: config.data.clone(),
             reason: e.to_string(),
         })?;
-        let policy = Arc::new(ActivePolicySet::new(ActiveSet {
-            bundle,
-            activated_at_height: 0,
-        }));
-        let consents = Arc::new(ArcSwap::from_pointee(InMemoryConsentRegistry::new()));
-        Self::with_parts(config, policy, consents, db)
+        let path = config.genesis.clone().unwrap_or_else(default_genesis);
+        let genesis = Genesis::load(&path).map_err(|e| StartError::Genesis(e.to_string()))?;
+        let machine =
+            StateMachine::open(&genesis, bundle, &db).map_err(|reason| StartError::Data {
+                path: config.data.clone(),
+                reason,
+            })?;
+        let published = machine.published();
+        let mut state = Self::with_parts(config, published.policy, published.consents, db)?;
+        state.genesis = Some(path);
+        state.node = Some(Node::new(machine));
+        Ok(state)
     }
 
     /// Assembles the state from parts the state machine already holds.
@@ -177,6 +169,11 @@ fn log_problem(e: LogError) -> Problem {
     Problem::new(ProblemKind::DecisionLogUnavailable, e.to_string()).retry_after(1)
 }
 
+/// The dev genesis shipped with the repository.
+pub fn default_genesis() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("governance/genesis.dev.yaml")
+}
+
 /// The server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -190,6 +187,8 @@ pub enum StartError {
     Data { path: PathBuf, reason: String },
     #[error("{0}")]
     Log(String),
+    #[error("genesis: {0}")]
+    Genesis(String),
     #[error("listen on {addr}: {reason}")]
     Listen { addr: String, reason: String },
     #[error("{0}")]

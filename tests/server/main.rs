@@ -3,11 +3,13 @@
 //! - `evaluate`: `/v1/evaluate`, `/v1/evaluate/batch`, every problem type, the bearer token, limits.
 //! - `authzen`: the AuthZEN API shapes.
 //! - `log`: `/v1/decisions`, `/v1/audit/verify`, restart, tampering, metrics.
+//! - `governance`: the block feed, governance messages, proposals, policy set, members, consents.
 //! - `binary`: the real binary stops on SIGTERM with exit 0.
 
 mod authzen;
 mod binary;
 mod evaluate;
+mod governance;
 mod log;
 
 use accord::server::{self, AppState, ServeConfig};

@@ -1,0 +1,354 @@
+//! The block feed and governance over HTTP: a full round (propose, three votes, activation, a
+//! decision that flips), block order and replay, refusals, reads, and restart.
+
+use super::*;
+use accord_governance::message::{sign, Change};
+use base64::Engine as _;
+use ed25519_dalek::SigningKey;
+use serde_json::json;
+
+const CONSORTIUM: &str = "health-net-dev";
+
+fn key(member: &str) -> SigningKey {
+    let path = root().join(format!("governance/dev-keys/{member}.key.json"));
+    let file: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let seed = base64::engine::general_purpose::STANDARD
+        .decode(file["secret_key"].as_str().unwrap())
+        .unwrap();
+    SigningKey::from_bytes(&seed.try_into().unwrap())
+}
+
+fn signed(id: &str, message: Value, member: &str) -> Value {
+    json!({ "id": id, "kind": "governance", "timestamp": "2026-03-01T08:00:00Z",
+            "governance": sign(&message, &key(member)).unwrap() })
+}
+
+/// Uruguay leaves the EU adequacy list (a tightening no bundle test case depends on).
+fn tightening() -> Value {
+    let bundle = bundle();
+    let list: Vec<Value> = bundle
+        .jurisdictions()
+        .get("EU")
+        .and_then(|j| j.parameters.get("adequacy"))
+        .and_then(Value::as_array)
+        .unwrap()
+        .iter()
+        .filter(|c| *c != "UY")
+        .cloned()
+        .collect();
+    let change: Change = serde_json::from_value(json!({
+        "kind": "set_jurisdiction_parameters", "jurisdiction": "EU",
+        "parameters": { "adequacy": list } }))
+    .unwrap();
+    json!({ "type": "proposal", "consortium": CONSORTIUM, "proposer": "member/st-marys",
+            "title": "Uruguay leaves the adequacy list", "change": change })
+}
+
+/// A German physician shares a record with a clinic in Uruguay for treatment.
+fn share_to_uruguay(id: &str) -> Value {
+    json!({ "id": id, "kind": "access", "timestamp": "2026-03-01T10:00:00Z",
+            "actor": { "id": "practitioner/hans", "type": "Practitioner", "jurisdiction": "EU-DE",
+                       "roles": ["physician"], "organization": "org/charite" },
+            "action": "share",
+            "resource": { "id": "Observation/uy-1", "type": "Observation",
+                          "patient": { "id": "patient/de-7", "residence": "DE" }, "jurisdiction": "EU-DE" },
+            "context": { "purpose_of_use": "TREAT", "legal_basis": "contract",
+                         "recipient": { "id": "org/montevideo-clinic", "type": "Organization", "country": "UY" } } })
+}
+
+async fn block(server: &TestServer, height: u64, txs: Vec<Value>) -> Value {
+    let (status, _, body) = answer(
+        server
+            .post_json(
+                "/v1/blocks",
+                &json!({ "height": height, "transactions": txs }),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn a_governance_round_over_http_flips_a_decision_at_the_activation_height() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let b1 = block(&server, 1, vec![share_to_uruguay("s-1")]).await;
+    assert_eq!(
+        b1["results"][0]["decision"], "allow",
+        "adequacy covers Uruguay"
+    );
+
+    // Single-node mode: the proposal is sequenced into block 2.
+    let (status, _, proposed) = answer(
+        server
+            .post_json("/v1/governance", &signed("g-1", tightening(), "st-marys"))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{proposed}");
+    assert_eq!(proposed["height"], 2);
+    assert_eq!(proposed["applied"]["status"], "voting");
+    let id = proposed["applied"]["id"].as_str().unwrap().to_owned();
+    let content = proposed["content"].as_str().unwrap().to_owned();
+    let vote = |member: &str, n: u32| {
+        signed(
+            &format!("v-{n}"),
+            json!({ "type": "vote", "consortium": CONSORTIUM, "proposal": id,
+            "content": content, "voter": format!("member/{member}"), "choice": "yes" }),
+            member,
+        )
+    };
+    let (s, _, v1) = answer(
+        server
+            .post_json("/v1/governance", &vote("st-marys", 1))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (s, v1["applied"]["status"].as_str()),
+        (200, Some("voting")),
+        "{v1}"
+    );
+    let (s, _, v2) = answer(
+        server
+            .post_json("/v1/governance", &vote("acme-insurance", 2))
+            .await,
+    )
+    .await;
+    assert_eq!(s, 200, "{v2}");
+    // Two of three equal weights decide it at height 4: queued until 4 + 2.
+    assert_eq!(v2["height"], 4);
+    assert_eq!(v2["applied"]["status"], "queued");
+    let late = problem(
+        server
+            .post_json("/v1/governance", &vote("city-lab", 3))
+            .await,
+        422,
+        "governance-refused",
+    )
+    .await;
+    assert_eq!(late["code"], "proposal_closed");
+    assert_eq!(late["height"], 5);
+
+    // While queued, the impact preview counts the would-be flips.
+    let b6 = block(&server, 6, vec![share_to_uruguay("s-6")]).await;
+    assert_eq!(
+        b6["activated"],
+        json!([id]),
+        "activates at the start of block 6"
+    );
+    assert_eq!(
+        b6["results"][0]["decision"], "deny",
+        "the tightened set governs block 6"
+    );
+    assert_eq!(b6["results"][0]["policy_set"]["activated_at_height"], 6);
+
+    let (_, _, p) = answer(server.get(&format!("/v1/proposals/{id}")).await).await;
+    assert_eq!(p["status"], "active");
+    assert_eq!(p["tally"]["yes"], 2);
+    assert_eq!(p["votes"].as_object().unwrap().len(), 2);
+    assert!(p.get("seen").is_none());
+    let (_, _, list) = answer(server.get("/v1/proposals?status=active").await).await;
+    assert_eq!(list["proposals"].as_array().unwrap().len(), 1);
+    let (_, _, set) = answer(server.get("/v1/policy-set").await).await;
+    assert_eq!(set["active"]["activated_at_height"], 6);
+    assert_eq!(set["active"]["proposal"], id.as_str());
+    assert_eq!(set["history"].as_array().unwrap().len(), 2);
+    assert_eq!(set["applied_height"], 6);
+
+    // /v1/evaluate now decides on the new set too.
+    let (_, _, d) = answer(
+        server
+            .post_json("/v1/evaluate", &share_to_uruguay("e-1"))
+            .await,
+    )
+    .await;
+    assert_eq!(d["decision"], "deny");
+    assert_eq!(d["policy_set"]["version"], set["active"]["version"]);
+
+    // Block decisions are in the decision log.
+    let (_, _, logged) = answer(server.get("/v1/decisions?tx=s-6").await).await;
+    assert_eq!(logged["decisions"][0]["outcome"], "deny", "{logged}");
+    let (_, _, metrics) = answer(server.get("/metrics").await).await;
+    let text = metrics.as_str().unwrap();
+    assert!(
+        text.contains("accord_proposals{state=\"active\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("accord_applied_height 6"), "{text}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn blocks_apply_in_order_replay_and_refuse_gaps_and_conflicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let first = block(&server, 1, vec![with_id(allow_tx(), "b-1")]).await;
+    // The same block again: the same answer, and its decision is not logged twice.
+    let again = block(&server, 1, vec![with_id(allow_tx(), "b-1")]).await;
+    assert_eq!(first, again);
+    let (_, _, logged) = answer(server.get("/v1/decisions?tx=b-1").await).await;
+    assert_eq!(logged["decisions"].as_array().unwrap().len(), 1);
+    let gap = problem(
+        server
+            .post_json("/v1/blocks", &json!({ "height": 3, "transactions": [] }))
+            .await,
+        409,
+        "block-out-of-order",
+    )
+    .await;
+    assert_eq!(gap["expected_height"], 2);
+    insta::assert_json_snapshot!("block_gap", gap);
+    let conflict = problem(
+        server
+            .post_json("/v1/blocks", &json!({ "height": 1, "transactions": [] }))
+            .await,
+        409,
+        "block-conflict",
+    )
+    .await;
+    assert_eq!(conflict["expected_height"], 2);
+    let previous = problem(
+        server
+            .post_json(
+                "/v1/blocks",
+                &json!({ "height": 2, "previous": "sha256:00", "transactions": [] }),
+            )
+            .await,
+        409,
+        "block-conflict",
+    )
+    .await;
+    assert_eq!(previous["field"], "previous");
+    let bad = problem(
+        server
+            .post_json(
+                "/v1/blocks",
+                &json!({ "height": 2, "transactions": [{ "id": "x", "kind": "access" }] }),
+            )
+            .await,
+        422,
+        "invalid-block",
+    )
+    .await;
+    assert!(
+        bad["field"]
+            .as_str()
+            .unwrap()
+            .starts_with("transactions[0]"),
+        "{bad}"
+    );
+    let shape = problem(
+        server
+            .post_json(
+                "/v1/blocks",
+                &json!({ "height": "two", "transactions": [] }),
+            )
+            .await,
+        422,
+        "invalid-block",
+    )
+    .await;
+    assert_eq!(shape["field"], "height");
+    // After all the refusals, height 2 is still next and chains on block 1.
+    let prev = first["block_hash"].as_str().unwrap();
+    let b2 = answer(
+        server
+            .post_json(
+                "/v1/blocks",
+                &json!({ "height": 2, "previous": prev, "transactions": [] }),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(b2.0, 200, "{}", b2.2);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn governance_refusals_and_reads_are_problems_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    // Signed by the wrong key: refused with the governance code, state unchanged.
+    let mut forged = tightening();
+    forged["proposer"] = json!("member/acme-insurance");
+    let refused = problem(
+        server
+            .post_json("/v1/governance", &signed("g-1", forged, "st-marys"))
+            .await,
+        422,
+        "governance-refused",
+    )
+    .await;
+    assert_eq!(refused["code"], "bad_signature");
+    insta::assert_json_snapshot!("governance_refused", refused);
+    let (_, _, list) = answer(server.get("/v1/proposals").await).await;
+    assert_eq!(list["proposals"], json!([]));
+    // Not a governance transaction.
+    let wrong = problem(
+        server.post_json("/v1/governance", &allow_tx()).await,
+        422,
+        "invalid-transaction",
+    )
+    .await;
+    assert_eq!(wrong["field"], "kind");
+    // Unknown proposal.
+    let missing = problem(
+        server.get("/v1/proposals/sha256:00").await,
+        404,
+        "unknown-proposal",
+    )
+    .await;
+    assert_eq!(missing["field"], "id");
+    // Consents need a patient.
+    let no_patient = problem(server.get("/v1/consents").await, 400, "invalid-request").await;
+    assert_eq!(no_patient["field"], "patient");
+    let (_, _, members) = answer(server.get("/v1/members").await).await;
+    assert_eq!(members["consortium"], CONSORTIUM);
+    assert_eq!(members["total_weight"], 3);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_restart_on_the_same_data_keeps_consents_governance_and_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let grant = json!({ "id": "c-1", "kind": "consent", "timestamp": "2026-02-01T09:00:00Z",
+        "consent": { "id": "consent/c-1", "status": "active", "patient": "patient/d-4",
+                     "grantee": "org/uni-lab", "purposes": ["HRESCH"], "actions": ["read"],
+                     "data_categories": ["general"] } });
+    block(&server, 1, vec![grant]).await;
+    let (s, _, proposed) = answer(
+        server
+            .post_json("/v1/governance", &signed("g-1", tightening(), "st-marys"))
+            .await,
+    )
+    .await;
+    assert_eq!(s, 200, "{proposed}");
+    let (_, _, before) = answer(server.get("/v1/policy-set").await).await;
+    server.stop().await;
+
+    let server = TestServer::start(dir.path()).await;
+    let (_, _, after) = answer(server.get("/v1/policy-set").await).await;
+    assert_eq!(
+        before, after,
+        "height, state root, active set and pending proposals survive"
+    );
+    let (_, _, consents) = answer(server.get("/v1/consents?patient=patient/d-4").await).await;
+    assert_eq!(consents["consents"][0]["record"]["id"], "consent/c-1");
+    let (_, _, list) = answer(server.get("/v1/proposals?status=voting").await).await;
+    assert_eq!(list["proposals"][0]["id"], proposed["applied"]["id"]);
+    // The chain continues at height 3.
+    let gap = problem(
+        server
+            .post_json("/v1/blocks", &json!({ "height": 5, "transactions": [] }))
+            .await,
+        409,
+        "block-out-of-order",
+    )
+    .await;
+    assert_eq!(gap["expected_height"], 3);
+    server.stop().await;
+}
