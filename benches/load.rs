@@ -4,13 +4,24 @@
 //! Scenarios, each for `--secs` seconds (default 10) after a 1 s warm-up, with `--connections`
 //! concurrent keep-alive connections (default 64):
 //! - `echo single` / `evaluate single`: one transaction per request (`POST /v1/evaluate`);
-//! - `echo batch100` / `evaluate batch100`: 100 transactions per request (`/v1/evaluate/batch`).
+//! - `echo batch100` / `evaluate batch100`: 100 transactions per request (`/v1/evaluate/batch`);
+//! - `blocks500`: one client posts consecutive blocks of 500 access transactions
+//!   (`POST /v1/blocks`, one block in flight: blocks are strictly ordered); blocks/s,
+//!   decisions/s and latency per block. Answers are checked off the critical path;
+//! - `hot swap`: `evaluate single` again while a side task runs a full governance round over
+//!   HTTP a third of the way into the measured window (proposal dropping "UY" from the EU
+//!   adequacy list signed with the dev keys, two yes votes, empty blocks until it activates, three
+//!   more), so the active set is swapped under load. Failures (non-200, or a decision with
+//!   `errors`) and decisions per `policy_set.version` are counted; req/s is compared with
+//!   `evaluate single`. Both evaluate-single scenarios parse every answer to check it.
 //!
-//! The server runs in-process with the default bundle, the consents of the engine's benchmark
-//! mix, and the decision log on and durable (sled at a temporary directory on disk, one flush per
-//! group commit). Client and server share the machine's cores, as they would on a ledger node.
+//! The server runs in-process with the default bundle and the dev genesis, and the decision log
+//! on and durable (sled at a temporary directory on disk, one flush per group commit). The
+//! consents of the engine's benchmark mix are block 1. Client and server share the machine's
+//! cores, as they would on a ledger node.
 //!
-//! Run: `cargo bench --bench load -- --secs 10 --connections 64`.
+//! Run: `cargo bench --bench load -- --secs 10 --connections 64` (or `LOAD_SECS`,
+//! `LOAD_CONNECTIONS`; `LOAD_DATA_DIR` for where the data directory goes).
 
 use accord::server::{self, AppState, ServeConfig};
 use accord_engine::{Bundle, InMemoryConsentRegistry};
@@ -33,6 +44,13 @@ fn options() -> Options {
         secs: 10,
         connections: 64,
     };
+    let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    if let Some(n) = env("LOAD_SECS") {
+        o.secs = n.max(1);
+    }
+    if let Some(n) = env("LOAD_CONNECTIONS") {
+        o.connections = (n as usize).max(1);
+    }
     let args: Vec<String> = std::env::args().collect();
     let mut i = 1;
     while i < args.len() {
@@ -74,10 +92,14 @@ struct Outcome {
     /// Cores this process kept busy on average (client and server together).
     cores: f64,
     requests: u64,
+    /// Failed requests: transport errors, non-2xx answers, and (when answers are checked) a
+    /// decision with `errors` or an answer that is not a decision.
     errors: u64,
     elapsed: Duration,
     p50: Duration,
     p99: Duration,
+    /// Checked answers per (`policy_set.version`, decision), in the measured window.
+    versions: Versions,
 }
 
 impl Outcome {
@@ -86,8 +108,86 @@ impl Outcome {
     }
 }
 
-/// Drives `url` with `bodies` (cycled) from `connections` tasks for `secs` seconds.
-async fn drive(url: &str, bodies: Arc<Vec<String>>, connections: usize, secs: u64) -> Outcome {
+/// Counts per (policy set version, decision).
+#[derive(Default)]
+struct Versions(Vec<(String, String, u64)>);
+
+impl Versions {
+    fn add(&mut self, version: &str, decision: &str, n: u64) {
+        match self
+            .0
+            .iter_mut()
+            .find(|(v, d, _)| v == version && d == decision)
+        {
+            Some(entry) => entry.2 += n,
+            None => self.0.push((version.to_owned(), decision.to_owned(), n)),
+        }
+    }
+
+    fn merge(&mut self, other: Versions) {
+        for (v, d, n) in other.0 {
+            self.add(&v, &d, n);
+        }
+    }
+
+    /// Distinct versions, in order of first appearance.
+    fn distinct(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for (v, _, _) in &self.0 {
+            if !out.contains(&v.as_str()) {
+                out.push(v);
+            }
+        }
+        out
+    }
+
+    fn print(&self, indent: &str) {
+        for version in self.distinct() {
+            let per: Vec<String> = self
+                .0
+                .iter()
+                .filter(|(v, _, _)| v == version)
+                .map(|(_, d, n)| format!("{n} {d}"))
+                .collect();
+            let total: u64 = self
+                .0
+                .iter()
+                .filter(|(v, _, _)| v == version)
+                .map(|e| e.2)
+                .sum();
+            println!(
+                "{indent}policy_set.version {version}: {total} decisions ({})",
+                per.join(", ")
+            );
+        }
+    }
+}
+
+/// The parts of a decision an answer check reads (the rest is skipped, not built).
+#[derive(serde::Deserialize)]
+struct CheckedDecision<'a> {
+    #[serde(borrow)]
+    decision: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    policy_set: CheckedVersion<'a>,
+    errors: Vec<serde::de::IgnoredAny>,
+}
+
+#[derive(serde::Deserialize)]
+struct CheckedVersion<'a> {
+    #[serde(borrow)]
+    version: std::borrow::Cow<'a, str>,
+}
+
+/// Drives `url` with `bodies` (cycled) from `connections` tasks for `secs` seconds. With `check`,
+/// every answer must be a decision without `errors`; decisions are counted per version.
+async fn drive(
+    url: &str,
+    bodies: Arc<Vec<String>>,
+    connections: usize,
+    secs: u64,
+    check: bool,
+) -> Outcome {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(connections)
         .build()
@@ -103,34 +203,44 @@ async fn drive(url: &str, bodies: Arc<Vec<String>>, connections: usize, secs: u6
         let (measuring, stop, errors) = (measuring.clone(), stop.clone(), errors.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies: Vec<u32> = Vec::with_capacity(200_000);
+            let mut versions = Versions::default();
             let mut i = c;
             while !stop.load(Ordering::Relaxed) {
                 let body = bodies[i % bodies.len()].clone();
                 i += 1;
                 let started = Instant::now();
-                let ok = match client
+                let answer = match client
                     .post(&url)
                     .header("content-type", "application/json")
                     .body(body)
                     .send()
                     .await
                 {
-                    Ok(r) => {
-                        let ok = r.status().is_success();
-                        ok && r.bytes().await.is_ok()
-                    }
-                    Err(_) => false,
+                    Ok(r) if r.status().is_success() => r.bytes().await.ok(),
+                    _ => None,
                 };
-                if measuring.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
-                    if ok {
-                        let micros = started.elapsed().as_micros().min(u32::MAX as u128) as u32;
-                        latencies.push(micros);
-                    } else {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                    }
+                let micros = started.elapsed().as_micros().min(u32::MAX as u128) as u32;
+                if !measuring.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed) {
+                    continue;
+                }
+                let ok = match (&answer, check) {
+                    (None, _) => false,
+                    (Some(_), false) => true,
+                    (Some(bytes), true) => match serde_json::from_slice::<CheckedDecision>(bytes) {
+                        Ok(d) => {
+                            versions.add(&d.policy_set.version, &d.decision, 1);
+                            d.errors.is_empty()
+                        }
+                        Err(_) => false,
+                    },
+                };
+                if ok {
+                    latencies.push(micros);
+                } else {
+                    errors.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            latencies
+            (latencies, versions)
         }));
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -142,9 +252,26 @@ async fn drive(url: &str, bodies: Arc<Vec<String>>, connections: usize, secs: u6
     let elapsed = started.elapsed();
     let cores = (cpu_seconds() - cpu_before) / elapsed.as_secs_f64();
     let mut all: Vec<u32> = Vec::new();
+    let mut versions = Versions::default();
     for t in tasks {
-        all.extend(t.await.expect("driver task"));
+        let (latencies, v) = t.await.expect("driver task");
+        all.extend(latencies);
+        versions.merge(v);
     }
+    let (p50, p99) = percentiles(&mut all);
+    Outcome {
+        cores,
+        requests: all.len() as u64,
+        errors: errors.load(Ordering::Relaxed),
+        elapsed,
+        p50,
+        p99,
+        versions,
+    }
+}
+
+/// p50 and p99 of latencies in microseconds.
+fn percentiles(all: &mut [u32]) -> (Duration, Duration) {
     all.sort_unstable();
     let pct = |p: f64| -> Duration {
         if all.is_empty() {
@@ -153,13 +280,169 @@ async fn drive(url: &str, bodies: Arc<Vec<String>>, connections: usize, secs: u6
         let i = ((all.len() as f64 * p).ceil() as usize).clamp(1, all.len()) - 1;
         Duration::from_micros(u64::from(all[i]))
     };
-    Outcome {
-        cores,
-        requests: all.len() as u64,
-        errors: errors.load(Ordering::Relaxed),
-        elapsed,
-        p50: pct(0.50),
-        p99: pct(0.99),
+    (pct(0.50), pct(0.99))
+}
+
+/// Block answers as the check reads them: per result, whether it is a decision and its errors.
+#[derive(serde::Deserialize)]
+struct CheckedBlock<'a> {
+    height: u64,
+    #[serde(borrow)]
+    results: Vec<CheckedResult<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct CheckedResult<'a> {
+    #[serde(borrow, default)]
+    decision: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    policy_set: Option<CheckedVersion<'a>>,
+    #[serde(default)]
+    errors: Vec<serde::de::IgnoredAny>,
+}
+
+/// What the block driver measured.
+struct BlockOutcome {
+    run: Outcome,
+    /// Decisions in the measured blocks' answers.
+    decisions: u64,
+    /// The height the next block must have.
+    next_height: u64,
+}
+
+/// One client posting consecutive blocks of `txs` (ids made unique per block) to `base`, one in
+/// flight, from `first_height`, for `secs` seconds after a 1 s warm-up. Answers are checked by a
+/// separate task so the next block goes out as soon as an answer has arrived.
+async fn drive_blocks(base: &str, txs: &[Value], first_height: u64, secs: u64) -> BlockOutcome {
+    // Each transaction as text without its id, to prefix a fresh id cheaply.
+    let tails: Vec<String> = txs
+        .iter()
+        .map(|t| {
+            let mut t = t.clone();
+            t.as_object_mut().expect("transaction object").remove("id");
+            let text = t.to_string();
+            text[1..].to_owned()
+        })
+        .collect();
+    let body = |height: u64| {
+        let mut out = String::with_capacity(tails.iter().map(|t| t.len() + 24).sum::<usize>());
+        out.push_str(&format!("{{\"height\":{height},\"transactions\":["));
+        for (i, tail) in tails.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&format!("{{\"id\":\"blk{height}-{i}\","));
+            out.push_str(tail);
+        }
+        out.push_str("]}");
+        out
+    };
+    let client = reqwest::Client::new();
+    let url = format!("{base}/v1/blocks");
+    let expected = txs.len();
+    // The checker: (height, answer, measured) → failures, decisions, versions.
+    let (to_check, mut checking) =
+        tokio::sync::mpsc::unbounded_channel::<(u64, axum::body::Bytes, bool)>();
+    let checker = tokio::spawn(async move {
+        let (mut failures, mut decisions, mut versions) = (0u64, 0u64, Versions::default());
+        while let Some((height, bytes, measured)) = checking.recv().await {
+            let ok = match serde_json::from_slice::<CheckedBlock>(&bytes) {
+                Ok(b) => {
+                    let mut ok = b.height == height && b.results.len() == expected;
+                    for r in &b.results {
+                        match (&r.decision, &r.policy_set) {
+                            (Some(d), Some(p)) if r.errors.is_empty() => {
+                                if measured {
+                                    decisions += 1;
+                                    versions.add(&p.version, d, 1);
+                                }
+                            }
+                            _ => ok = false,
+                        }
+                    }
+                    ok
+                }
+                Err(_) => false,
+            };
+            if !ok && measured {
+                failures += 1;
+            }
+        }
+        (failures, decisions, versions)
+    });
+    let mut height = first_height;
+    let mut latencies: Vec<u32> = Vec::new();
+    let mut transport_failures = 0u64;
+    let warm_up = Instant::now();
+    let mut measured_from: Option<(Instant, f64)> = None;
+    loop {
+        let now = Instant::now();
+        if measured_from.is_none() && now.duration_since(warm_up) >= Duration::from_secs(1) {
+            measured_from = Some((now, cpu_seconds()));
+        }
+        if let Some((from, _)) = measured_from {
+            if now.duration_since(from) >= Duration::from_secs(secs) {
+                break;
+            }
+        }
+        let text = body(height);
+        let started = Instant::now();
+        let answer = match client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(text)
+            .send()
+            .await
+        {
+            Ok(r) if r.status().is_success() => r.bytes().await.ok(),
+            Ok(r) => {
+                // A refused block stops the scenario: the chain cannot continue past it.
+                eprintln!(
+                    "block {height} refused: {} {}",
+                    r.status(),
+                    r.text().await.unwrap_or_default()
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("block {height}: {e}");
+                None
+            }
+        };
+        let micros = started.elapsed().as_micros().min(u32::MAX as u128) as u32;
+        let measured = measured_from.is_some();
+        match answer {
+            Some(bytes) => {
+                if measured {
+                    latencies.push(micros);
+                }
+                let _ = to_check.send((height, bytes, measured));
+                height += 1;
+            }
+            None => {
+                transport_failures += 1;
+                break;
+            }
+        }
+    }
+    let (from, cpu_before) = measured_from.unwrap_or((Instant::now(), cpu_seconds()));
+    let elapsed = from.elapsed();
+    let cores = (cpu_seconds() - cpu_before) / elapsed.as_secs_f64();
+    drop(to_check);
+    let (failures, decisions, versions) = checker.await.expect("checker");
+    let (p50, p99) = percentiles(&mut latencies);
+    BlockOutcome {
+        run: Outcome {
+            cores,
+            requests: latencies.len() as u64,
+            errors: failures + transport_failures,
+            elapsed,
+            p50,
+            p99,
+            versions,
+        },
+        decisions,
+        next_height: height,
     }
 }
 
@@ -278,6 +561,164 @@ fn print_rounds(log: &accord::server::DecisionLog, before: (u64, u64, u64, u64))
     );
 }
 
+/// What the governance round of the hot-swap scenario saw.
+struct Round {
+    /// Non-200 answers to the round's own requests (governance messages and blocks).
+    failures: u64,
+    proposal: String,
+    /// Heights: the proposal, the deciding vote, the activation, the last block posted.
+    proposed_at: u64,
+    decided_at: u64,
+    activated_at: Option<u64>,
+    last_height: u64,
+    /// When the round started and the proposal activated, from the side task's start.
+    started_after: Duration,
+    activated_after: Option<Duration>,
+    /// The whole round, first message to last block.
+    took: Duration,
+}
+
+const CONSORTIUM: &str = "health-net-dev";
+
+fn dev_key(root: &Path, member: &str) -> ed25519_dalek::SigningKey {
+    use base64::Engine as _;
+    let path = root.join(format!("governance/dev-keys/{member}.key.json"));
+    let file: Value = serde_json::from_slice(&std::fs::read(path).expect("dev key")).expect("key");
+    let seed = base64::engine::general_purpose::STANDARD
+        .decode(file["secret_key"].as_str().expect("secret_key"))
+        .expect("base64");
+    ed25519_dalek::SigningKey::from_bytes(&seed.try_into().expect("32-byte seed"))
+}
+
+fn signed(root: &Path, id: &str, message: Value, member: &str) -> Value {
+    let envelope =
+        accord_governance::message::sign(&message, &dev_key(root, member)).expect("sign");
+    serde_json::json!({ "id": id, "kind": "governance", "timestamp": "2026-03-01T08:00:00Z",
+                        "governance": envelope })
+}
+
+/// The proposal: Uruguay leaves the EU adequacy list.
+fn tightening(bundle: &Bundle) -> Value {
+    let list: Vec<Value> = bundle
+        .jurisdictions()
+        .get("EU")
+        .and_then(|j| j.parameters.get("adequacy"))
+        .and_then(Value::as_array)
+        .expect("EU adequacy list")
+        .iter()
+        .filter(|c| *c != "UY")
+        .cloned()
+        .collect();
+    serde_json::json!({ "type": "proposal", "consortium": CONSORTIUM, "proposer": "member/st-marys",
+        "title": "Uruguay leaves the adequacy list",
+        "change": { "kind": "set_jurisdiction_parameters", "jurisdiction": "EU",
+                    "parameters": { "adequacy": list } } })
+}
+
+async fn post_json(client: &reqwest::Client, url: &str, body: &Value) -> (u16, Value) {
+    match client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+    {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let text = r.text().await.unwrap_or_default();
+            (
+                status,
+                serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            )
+        }
+        Err(e) => (0, Value::String(e.to_string())),
+    }
+}
+
+/// After `delay`, a full governance round over HTTP: propose, two yes votes (deciding), empty
+/// blocks until the proposal activates, then three more.
+async fn governance_round(root: &Path, base: &str, bundle: &Bundle, delay: Duration) -> Round {
+    let begun = Instant::now();
+    tokio::time::sleep(delay).await;
+    let client = reqwest::Client::new();
+    let started_after = begun.elapsed();
+    let start = Instant::now();
+    let governance = format!("{base}/v1/governance");
+    let blocks = format!("{base}/v1/blocks");
+    let mut failures = 0u64;
+    let (s, proposed) = post_json(
+        &client,
+        &governance,
+        &signed(root, "g-hotswap", tightening(bundle), "st-marys"),
+    )
+    .await;
+    if s != 200 {
+        eprintln!("proposal refused: {s} {proposed}");
+    }
+    let id = proposed["applied"]["id"].as_str().unwrap_or("").to_owned();
+    let content = proposed["content"].as_str().unwrap_or("").to_owned();
+    let proposed_at = proposed["height"].as_u64().unwrap_or(0);
+    let mut next = proposed["next_height"].as_u64().unwrap_or(0);
+    failures += u64::from(s != 200);
+    let mut decided_at = 0;
+    for (n, member) in ["st-marys", "acme-insurance"].into_iter().enumerate() {
+        let vote = serde_json::json!({ "type": "vote", "consortium": CONSORTIUM, "proposal": id,
+            "content": content, "voter": format!("member/{member}"), "choice": "yes" });
+        let (s, v) = post_json(
+            &client,
+            &governance,
+            &signed(root, &format!("v-hotswap-{n}"), vote, member),
+        )
+        .await;
+        if s != 200 {
+            eprintln!("vote refused: {s} {v}");
+        }
+        failures += u64::from(s != 200);
+        decided_at = v["height"].as_u64().unwrap_or(0);
+        next = v["next_height"].as_u64().unwrap_or(next);
+    }
+    let (mut activated_at, mut activated_after, mut after) = (None, None, 0);
+    // Empty blocks until the activation (2 blocks after the deciding vote), then three more.
+    for _ in 0..20 {
+        let (s, b) = post_json(
+            &client,
+            &blocks,
+            &serde_json::json!({ "height": next, "transactions": [] }),
+        )
+        .await;
+        if s != 200 {
+            eprintln!("block {next} refused: {s} {b}");
+            failures += 1;
+            break;
+        }
+        let activated = b["activated"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|p| p == id.as_str()));
+        if activated {
+            activated_at = Some(next);
+            activated_after = Some(begun.elapsed());
+        }
+        next += 1;
+        if activated_at.is_some() {
+            after += 1;
+            if after > 3 {
+                break;
+            }
+        }
+    }
+    Round {
+        failures,
+        proposal: id,
+        proposed_at,
+        decided_at,
+        activated_at,
+        last_height: next - 1,
+        started_after,
+        activated_after,
+        took: start.elapsed(),
+    }
+}
+
 async fn echo(Json(value): Json<Value>) -> Json<Value> {
     Json(value)
 }
@@ -298,9 +739,6 @@ async fn run(opts: Options) {
         &std::fs::read_to_string(root.join("engine/benches/mix.json")).expect("mix.json"),
     )
     .expect("mix.json is JSON");
-    let consents =
-        InMemoryConsentRegistry::from_transactions(mix["consents"].as_array().expect("consents"))
-            .expect("consents apply");
     let transactions: Vec<Value> = mix["transactions"]
         .as_array()
         .expect("transactions")
@@ -335,8 +773,7 @@ async fn run(opts: Options) {
     let data = tempfile::tempdir_in(parent).expect("data dir");
     let mut config = ServeConfig::with_defaults(root.join("policies"), data.path().to_path_buf());
     config.max_concurrency = 4 * opts.connections;
-    let state = AppState::open(&config, bundle).expect("state");
-    state.consents.store(Arc::new(consents));
+    let state = AppState::open(&config, Arc::clone(&bundle)).expect("state");
     let log = Arc::clone(&state.log);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let accord = format!("http://{}", listener.local_addr().expect("addr"));
@@ -352,6 +789,15 @@ async fn run(opts: Options) {
         .route("/echo", post(echo))
         .layer(axum::extract::DefaultBodyLimit::max(8 * 1024 * 1024));
     let echo_task = tokio::spawn(async move { axum::serve(listener, echo_app).await });
+
+    // The mix's consents are block 1: the node's consent state is what evaluations read.
+    let (status, answer) = post_json(
+        &reqwest::Client::new(),
+        &format!("{accord}/v1/blocks"),
+        &serde_json::json!({ "height": 1, "transactions": mix["consents"] }),
+    )
+    .await;
+    assert_eq!(status, 200, "consent block: {answer}");
 
     building_blocks(&root.join("policies"), &transactions, &mix);
 
@@ -371,17 +817,18 @@ async fn run(opts: Options) {
         } else {
             single.clone()
         };
-        let o = drive(&format!("{accord}{only}"), bodies, c, s).await;
+        let o = drive(&format!("{accord}{only}"), bodies, c, s, false).await;
         report(&only, &o, 1);
         return;
     }
-    let echo_single = drive(&echo_url, single.clone(), c, s).await;
+    let echo_single = drive(&echo_url, single.clone(), c, s, false).await;
     report("echo single", &echo_single, 1);
     let rounds_before = log_rounds(&log);
-    let eval_single = drive(&format!("{accord}/v1/evaluate"), single.clone(), c, s).await;
+    let eval_single = drive(&format!("{accord}/v1/evaluate"), single.clone(), c, s, true).await;
     report("evaluate single", &eval_single, 1);
     print_rounds(&log, rounds_before);
-    let echo_batch = drive(&echo_url, batches.clone(), c, s).await;
+    eval_single.versions.print("  ");
+    let echo_batch = drive(&echo_url, batches.clone(), c, s, false).await;
     report("echo batch100", &echo_batch, 100);
     let rounds_before = log_rounds(&log);
     let eval_batch = drive(
@@ -389,17 +836,85 @@ async fn run(opts: Options) {
         batches.clone(),
         c,
         s,
+        false,
     )
     .await;
     report("evaluate batch100", &eval_batch, 100);
     print_rounds(&log, rounds_before);
 
+    // Blocks of 500: the mix cycled, one block in flight.
+    let block_txs: Vec<Value> = (0..500)
+        .map(|i| transactions[i % transactions.len()].clone())
+        .collect();
+    let rounds_before = log_rounds(&log);
+    let blocks = drive_blocks(&accord, &block_txs, 2, s).await;
+    let b = &blocks.run;
+    println!(
+        "{:<22} {:>10.1} blocks/s {:>10.0} decisions/s   p50 {:>6.2} ms   p99 {:>6.2} ms   {:.2} cores busy  ({} blocks, heights {}..{}, {} failed)",
+        "blocks500",
+        b.per_sec(),
+        blocks.decisions as f64 / b.elapsed.as_secs_f64(),
+        b.p50.as_secs_f64() * 1e3,
+        b.p99.as_secs_f64() * 1e3,
+        b.cores,
+        b.requests,
+        2,
+        blocks.next_height - 1,
+        b.errors
+    );
+    print_rounds(&log, rounds_before);
+
+    // Hot swap: evaluate single while a governance round swaps the active set.
+    let side = {
+        let (root, base, bundle) = (root.to_path_buf(), accord.clone(), Arc::clone(&bundle));
+        let delay = Duration::from_secs(1) + Duration::from_secs_f64(s as f64 / 3.0);
+        tokio::spawn(async move { governance_round(&root, &base, &bundle, delay).await })
+    };
+    let rounds_before = log_rounds(&log);
+    let hot = drive(&format!("{accord}/v1/evaluate"), single.clone(), c, s, true).await;
+    let round = side.await.expect("governance round");
+    report("evaluate hot swap", &hot, 1);
+    print_rounds(&log, rounds_before);
+    hot.versions.print("  ");
+    println!(
+        "  governance round: proposal {} at height {}, decided at {}, activated at {} ({}), last block {}; started {:.2} s after the scenario began (warm-up 1 s), took {:.0} ms, {} failed round requests",
+        round.proposal,
+        round.proposed_at,
+        round.decided_at,
+        round.activated_at.map_or("never".to_owned(), |h| h.to_string()),
+        round
+            .activated_after
+            .map_or("-".to_owned(), |d| format!("{:.2} s after the scenario began", d.as_secs_f64())),
+        round.last_height,
+        round.started_after.as_secs_f64(),
+        round.took.as_secs_f64() * 1e3,
+        round.failures
+    );
+
     let single_ratio = eval_single.per_sec() / echo_single.per_sec().max(1.0);
     let batch_ratio = eval_batch.per_sec() / echo_batch.per_sec().max(1.0);
     let decisions_per_sec = eval_batch.per_sec() * 100.0;
+    let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
     println!("ratio evaluate/echo single: {:.1}%", single_ratio * 100.0);
     println!("ratio evaluate/echo batch100: {:.1}%", batch_ratio * 100.0);
-    let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
+    println!(
+        "ratio blocks500 decisions/s / evaluate batch100 decisions/s: {:.1}%",
+        blocks.decisions as f64 / blocks.run.elapsed.as_secs_f64() / decisions_per_sec.max(1.0)
+            * 100.0
+    );
+    let hot_ratio = hot.per_sec() / eval_single.per_sec().max(1.0);
+    println!(
+        "ratio evaluate hot swap/evaluate single: {:.1}%",
+        hot_ratio * 100.0
+    );
+    let versions = hot.versions.distinct().len();
+    println!(
+        "target hot swap: 0 failed requests and the version changes mid-run: {} ({} failed evaluations, {} failed round requests, {} versions seen)",
+        verdict(hot.errors == 0 && round.failures == 0 && versions >= 2 && round.activated_at.is_some()),
+        hot.errors,
+        round.failures,
+        versions
+    );
     println!(
         "target single >= 50% of echo and p99 < 5 ms: {} ({:.1}%, p99 {:.2} ms)",
         verdict(single_ratio >= 0.5 && eval_single.p99 < Duration::from_millis(5)),
