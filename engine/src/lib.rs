@@ -12,6 +12,7 @@
 //! - [`ledger`]: blocks as ledger nodes send them, their hash and canonical JSON.
 
 pub mod bundle;
+pub mod canonical;
 pub mod cases;
 pub mod cedar;
 pub mod consent;

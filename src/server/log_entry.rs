@@ -1,8 +1,8 @@
 //! One decision-log entry: its canonical text, prepared in parallel and sealed by the writer, and
 //! its check during verification. The format is described in [`crate::server::decision_log`].
 
-use crate::server::canonical;
 use crate::server::decision_log::{Record, DOMAIN};
+use accord_engine::canonical;
 use accord_engine::decision::{Effect, RuleEffect};
 use serde_json::Value;
 use sha2::{Digest, Sha256};

@@ -9,7 +9,6 @@
 pub mod audit;
 pub mod authzen;
 pub mod body;
-pub mod canonical;
 pub mod config;
 pub mod decision_log;
 pub mod evaluate;

@@ -68,7 +68,7 @@ async fn decisions_page_and_filter_and_the_chain_verifies() {
     unhashed.as_object_mut().expect("object").remove("hash");
     let mut hasher = Sha256::new();
     hasher.update(DOMAIN);
-    hasher.update(accord::server::canonical::to_string(&unhashed).as_bytes());
+    hasher.update(accord_engine::canonical::to_string(&unhashed).as_bytes());
     assert_eq!(
         first["hash"],
         format!("sha256:{}", hex::encode(hasher.finalize()))

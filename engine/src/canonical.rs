@@ -1,6 +1,7 @@
-//! Canonical JSON: object keys sorted by their UTF-8 bytes, no whitespace, strings escaped as
-//! serde_json escapes them, numbers as serde_json prints them. Written by hand because the
-//! workspace's serde_json keeps insertion order in maps (`preserve_order`).
+//! Canonical JSON: object keys sorted by their UTF-8 bytes at every level, no whitespace, strings
+//! escaped as serde_json escapes them, numbers as serde_json prints them. One implementation for
+//! every hash Accord computes over JSON (blocks, governance messages, state roots, the decision
+//! log); written by hand because serde_json may keep insertion order in maps (`preserve_order`).
 
 use serde_json::Value;
 
