@@ -114,6 +114,25 @@ pub(super) fn register(engine: &mut Engine, table: Arc<JurisdictionTable>) {
                 .unwrap_or(Dynamic::UNIT)
         },
     );
+    // One entry of a large table parameter without copying the whole table into the script
+    // (Rhai values are copied on return): `regime_param_at("HIPAA", "minimum_necessary", [purpose])`.
+    let p = params.clone();
+    engine.register_fn(
+        "regime_param_at",
+        move |ctx: rhai::NativeCallContext,
+              regime: &str,
+              name: &str,
+              path: Array|
+              -> Result<Dynamic, Box<rhai::EvalAltResult>> {
+            let Some(tag) = ctx.tag().and_then(|t| t.clone().try_cast::<CallTag>()) else {
+                return Ok(Dynamic::UNIT);
+            };
+            let Some(root) = p.for_regime(&tag.jurisdictions, regime, name) else {
+                return Err(format!("jurisdiction parameter `{name}` is missing").into());
+            };
+            descend(root, name, &path)
+        },
+    );
     let p = params;
     engine.register_fn("has_param", move |code: &str, name: &str| -> bool {
         p.get(code, name).is_some()
@@ -152,4 +171,29 @@ pub(super) fn register(engine: &mut Engine, table: Arc<JurisdictionTable>) {
             .and_then(Timestamp::format_unix)
             .map_or(Dynamic::UNIT, Dynamic::from)
     });
+}
+
+/// The value under `path` (map keys) in `root`: `()` when a key is absent, an error when a value
+/// on the way is not a map.
+fn descend(root: &Dynamic, name: &str, path: &Array) -> Result<Dynamic, Box<rhai::EvalAltResult>> {
+    fn step(
+        value: &Dynamic,
+        name: &str,
+        path: &[Dynamic],
+    ) -> Result<Dynamic, Box<rhai::EvalAltResult>> {
+        let Some((key, rest)) = path.split_first() else {
+            return Ok(value.clone());
+        };
+        let Some(map) = value.read_lock::<Map>() else {
+            return Err(format!(
+                "jurisdiction parameter `{name}` is not a map where `{key}` is looked up"
+            )
+            .into());
+        };
+        match map.get(key.to_string().as_str()) {
+            Some(next) => step(next, name, rest),
+            None => Ok(Dynamic::UNIT),
+        }
+    }
+    step(root, name, path)
 }

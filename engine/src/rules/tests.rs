@@ -145,6 +145,42 @@ fn the_api_reads_jurisdiction_parameters_and_ledger_time() {
 }
 
 #[test]
+fn regime_param_at_reads_one_entry_of_a_map_parameter() {
+    // The fixture's US defines `review_hours: 24` under HIPAA; a map parameter is added for this test.
+    let bundle = Bundle::compile(files_with(&[
+        (
+            "jurisdictions/US.yaml",
+            "code: US\nname: United States\nregimes: [HIPAA]\nparameters: { review_hours: 24, table: { HPAYMT: { Claim: [id, total] } } }\n",
+        ),
+        (
+            "rhai/rules.rhai",
+            r#"
+            fn evaluate(tx, env) {
+                if regime_param_at("HIPAA", "table", ["HPAYMT", "Claim"]) != ["id", "total"] { throw "two keys"; }
+                if type_of(regime_param_at("HIPAA", "table", ["HPAYMT"])) != "map" { throw "one key"; }
+                if regime_param_at("HIPAA", "table", ["TREAT"]) != () { throw "absent key is unit"; }
+                if regime_param_at("HIPAA", "review_hours", []) != 24 { throw "empty path"; }
+                []
+            }"#,
+        ),
+    ]))
+    .expect("compiles");
+    let d = bundle.decide(&access(json!({})), &InMemoryConsentRegistry::new(), 0);
+    assert!(d.errors.is_empty(), "{d:?}");
+    // A missing parameter, or a key looked up in a value that is not a map, fails closed.
+    let missing =
+        decide_with(r#"fn evaluate(tx, env) { regime_param_at("HIPAA", "nope", ["x"]); [] }"#);
+    assert_fails_closed(&missing, "jurisdiction parameter `nope` is missing");
+    let not_map = decide_with(
+        r#"fn evaluate(tx, env) { regime_param_at("HIPAA", "review_hours", ["x"]); [] }"#,
+    );
+    assert_fails_closed(
+        &not_map,
+        "`review_hours` is not a map where `x` is looked up",
+    );
+}
+
+#[test]
 fn a_rhai_permit_alone_allows_and_is_a_reason() {
     // Cedar denies (no purpose), the module permits: some permit and no deny → allow.
     let bundle = Bundle::compile(files_with(&[(
