@@ -4,9 +4,12 @@
 //! Beside it, for the same requests in the same run, the naive path: the request parsed the same
 //! way, then entities and context through Cedar's JSON parsers with the schema
 //! (`Entities::from_json_value`), and `is_authorized` over the whole policy set — Cedar only.
+//! And the naive full decision, the like-for-like baseline: the same naive Cedar path plus every
+//! applicable Rhai module called with complete `tx`/`env` maps (`RuleModules::run_reference`).
 //!
 //! Run: `cargo bench -p accord-engine --bench decisions`.
 
+use accord_engine::decision::DecisionBuilder;
 use accord_engine::transaction::AccessRequest;
 use accord_engine::{Bundle, InMemoryConsentRegistry};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
@@ -72,6 +75,29 @@ fn decisions(c: &mut Criterion) {
             }
         })
     });
+
+    group.bench_function(
+        "naive full: Cedar JSON entities + whole set + every Rhai module, full maps",
+        |b| {
+            b.iter(|| {
+                for text in &mix.texts {
+                    let request = AccessRequest::from_json(black_box(text)).expect("parses");
+                    let derived = mix.bundle.derive(&request, &mix.registry).expect("derives");
+                    let facts = derived.facts();
+                    let cedar = mix
+                        .bundle
+                        .cedar()
+                        .authorize_reference(&request, &facts)
+                        .expect("naive path");
+                    let mut rules = DecisionBuilder::new();
+                    mix.bundle
+                        .rules()
+                        .run_reference(&request, &facts, &mut rules);
+                    black_box((cedar, rules));
+                }
+            })
+        },
+    );
 
     // Where the time goes: parsing alone, and the decision from an already parsed request.
     group.bench_function("part: JSON text -> typed request", |b| {
