@@ -82,22 +82,37 @@ async fn on_node<T: Send + 'static>(
         .map_err(|e| Problem::new(ProblemKind::Internal, format!("block task: {e}")))
 }
 
-/// Logs the decisions of `answer` (the patients come from the block's access transactions, in
-/// the same order) unless they were logged already, then counts them.
-async fn log_block(state: &AppState, answer: &BlockAnswer, txs: &[Value]) -> Result<(), Problem> {
+/// The patient of each access transaction of a block, in order (for the decision log).
+fn access_patients(txs: &[Value]) -> Vec<Option<String>> {
+    txs.iter()
+        .filter(|t| t.get("kind").and_then(Value::as_str) == Some("access"))
+        .map(|t| {
+            t.pointer("/resource/patient/id")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+/// Logs the decisions of `answer` (`patients` holds the block's access transactions' patients,
+/// in the same order) unless they were logged already, then counts them.
+async fn log_block(
+    state: &AppState,
+    answer: &BlockAnswer,
+    patients: &[Option<String>],
+) -> Result<(), Problem> {
     let node = node(state)?;
     if !node.needs_logging(answer.height) {
         return Ok(());
     }
-    let patients = txs
-        .iter()
-        .filter(|t| t.get("kind").and_then(Value::as_str) == Some("access"))
-        .map(|t| t.pointer("/resource/patient/id").and_then(Value::as_str));
     let decisions: Vec<_> = answer.decisions().cloned().collect();
     let records: Vec<Record<'_>> = decisions
         .iter()
         .zip(patients)
-        .map(|(decision, patient)| Record { decision, patient })
+        .map(|(decision, patient)| Record {
+            decision,
+            patient: patient.as_deref(),
+        })
         .collect();
     state.log.append(&records).await.map_err(|e| {
         tracing::error!(error = %e, "decision log append failed");
@@ -113,7 +128,7 @@ async fn blocks(State(state): State<AppState>, body: JsonBody) -> Result<Respons
     let value: Value = body::parse_owned(&body.0)?;
     let block = Block::from_value(value)
         .map_err(|e| Problem::at(ProblemKind::InvalidBlock, e.field, e.reason))?;
-    let txs = block.transactions.clone();
+    let patients = access_patients(&block.transactions);
     tracing::Span::current().record("tx", format!("block {}", block.height).as_str());
     let (result, next) = on_node(&state, move |node| {
         let result = node.apply(block);
@@ -121,7 +136,7 @@ async fn blocks(State(state): State<AppState>, body: JsonBody) -> Result<Respons
     })
     .await?;
     let answer = result.map_err(|e| block_problem(e, next))?;
-    log_block(&state, &answer, &txs).await?;
+    log_block(&state, &answer, &patients).await?;
     Ok(json_response(
         serde_json::to_string(&answer).unwrap_or_default(),
     ))
@@ -147,7 +162,7 @@ async fn governance(State(state): State<AppState>, body: JsonBody) -> Result<Res
         .unwrap_or("")
         .to_owned();
     tracing::Span::current().record("tx", id.as_str());
-    let txs = vec![tx.clone()];
+    let patients = access_patients(std::slice::from_ref(&tx));
     let (result, next) = on_node(&state, move |node| {
         let result = node.sequence(tx);
         (result, node.next_height())
@@ -161,7 +176,7 @@ async fn governance(State(state): State<AppState>, body: JsonBody) -> Result<Res
         ),
         other => block_problem(other, next),
     })?;
-    log_block(&state, &answer, &txs).await?;
+    log_block(&state, &answer, &patients).await?;
     match answer.results.first() {
         Some(TxResult::Refused { refused, .. }) => Err(Problem::new(
             ProblemKind::GovernanceRefused,

@@ -26,10 +26,24 @@ impl Block {
 
     /// `sha256:` of `accord/block/v1`, a NUL, and the block's canonical JSON.
     pub fn hash(&self) -> String {
-        let value = serde_json::to_value(self).unwrap_or(Value::Null);
+        // The canonical JSON of the block written field by field (keys in sorted order), so the
+        // transactions are not copied into a new value first.
+        let mut text = format!("{{\"height\":{}", self.height);
+        if let Some(previous) = &self.previous {
+            text.push_str(",\"previous\":");
+            crate::canonical::write_str(previous, &mut text);
+        }
+        text.push_str(",\"transactions\":[");
+        for (i, tx) in self.transactions.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            crate::canonical::write(tx, &mut text);
+        }
+        text.push_str("]}");
         let mut hasher = Sha256::new();
         hasher.update(b"accord/block/v1\0");
-        hasher.update(canonical_json(&value).as_bytes());
+        hasher.update(text.as_bytes());
         format!("sha256:{}", hex::encode(hasher.finalize()))
     }
 }

@@ -47,3 +47,30 @@ fn block_from_value_is_strict() {
     assert_eq!(negative.field, "height");
     insta::assert_snapshot!(format!("{unknown}\n{missing}\n{negative}"));
 }
+
+#[test]
+fn block_hash_is_the_hash_of_the_blocks_canonical_json() {
+    // The hash writes the block field by field; it must equal hashing the block's canonical JSON.
+    use sha2::{Digest, Sha256};
+    let block = Block {
+        height: 7,
+        previous: Some("sha256:ab\"c".into()),
+        transactions: vec![json!({ "z": 1, "a": ["é", null] }), json!({ "id": "tx" })],
+    };
+    for b in [
+        block.clone(),
+        Block {
+            previous: None,
+            ..block
+        },
+    ] {
+        let value = serde_json::to_value(&b).expect("serializes");
+        let mut hasher = Sha256::new();
+        hasher.update(b"accord/block/v1\0");
+        hasher.update(canonical_json(&value).as_bytes());
+        assert_eq!(
+            b.hash(),
+            format!("sha256:{}", hex::encode(hasher.finalize()))
+        );
+    }
+}

@@ -217,13 +217,13 @@ impl StateMachine {
                 }
             }
         }
+        let height = block.height;
         let mut transactions = Vec::with_capacity(block.transactions.len());
-        for (i, value) in block.transactions.iter().enumerate() {
-            let tx = Transaction::from_value(value.clone())
+        for (i, value) in block.transactions.into_iter().enumerate() {
+            let tx = Transaction::from_value(value)
                 .map_err(|e| BlockError::Transaction(e.within(&format!("transactions[{i}]"))))?;
             transactions.push(tx);
         }
-        let height = block.height;
         let mut gov = self.gov.clone();
         let mut consents = (*self.consents).clone();
         let activated = gov.begin_block(height);
