@@ -81,7 +81,9 @@ impl StateMachine {
             }) => {
                 if stored_genesis != digest {
                     return Err(format!(
-                        "the data directory was made under genesis {stored_genesis}, not {digest}"
+                        "the data directory was made under genesis {stored_genesis}, not {digest}: \
+                         the genesis file or its initial policy bundle changed since; use another \
+                         data directory (or remove this one to start over)"
                     ));
                 }
                 Ok(Self::assemble(
