@@ -352,3 +352,36 @@ async fn a_restart_on_the_same_data_keeps_consents_governance_and_the_chain() {
     assert_eq!(gap["expected_height"], 3);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_data_directory_refuses_to_open_under_another_genesis() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    block(&server, 1, vec![]).await;
+    server.stop().await;
+    // The dev genesis with another consortium id.
+    let text = std::fs::read_to_string(root().join("governance/genesis.dev.yaml")).unwrap();
+    let other = text
+        .replace("consortium: health-net-dev", "consortium: other-net")
+        .replace(
+            "bundle: ../policies",
+            &format!("bundle: {}", root().join("policies").display()),
+        );
+    let genesis = dir.path().join("other-genesis.yaml");
+    std::fs::write(&genesis, other).unwrap();
+    let mut config = ServeConfig::with_defaults(root().join("policies"), dir.path().to_path_buf());
+    config.genesis = Some(genesis);
+    let mut tries = 0;
+    let err = loop {
+        match AppState::open(&config, bundle()) {
+            Ok(_) => panic!("a data directory made under another genesis must be refused"),
+            Err(e) if tries < 100 && e.to_string().contains("lock") => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(e) => break e.to_string(),
+        }
+    };
+    assert!(err.contains("was made under genesis"), "{err}");
+    assert!(err.contains("use another data directory"), "{err}");
+}
