@@ -10,7 +10,7 @@ use crate::message::{CancelMessage, Envelope, Message, ProposalMessage, VoteMess
 use crate::params::VotingParams;
 use crate::proposal::{Effect, Impact, Proposal, Status, VoteRecord};
 use crate::tally::{Outcome, Tally};
-use crate::Activation;
+use crate::{Activation, ActiveSet};
 use accord_engine::Bundle;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -92,6 +92,14 @@ impl GovernanceState {
         };
         state.keep_needed_compiled()?;
         Ok(state)
+    }
+
+    /// The compiled active set with the height it governs from.
+    pub fn active_set(&self) -> ActiveSet {
+        ActiveSet {
+            bundle: self.active.clone(),
+            activated_at_height: self.active_activation().activated_at_height,
+        }
     }
 
     pub fn active_activation(&self) -> &Activation {

@@ -106,10 +106,7 @@ impl StateMachine {
     ) -> Self {
         let consents = Arc::new(consents);
         let published = Published {
-            policy: Arc::new(ActivePolicySet::new(ActiveSet {
-                bundle: gov.active.clone(),
-                activated_at_height: gov.active_activation().activated_at_height,
-            })),
+            policy: Arc::new(ActivePolicySet::new(gov.active_set())),
             consents: Arc::new(ArcSwap::new(consents.clone())),
         };
         StateMachine {
@@ -229,10 +226,7 @@ impl StateMachine {
         let mut gov = self.gov.clone();
         let mut consents = (*self.consents).clone();
         let activated = gov.begin_block(height);
-        let active = ActiveSet {
-            bundle: gov.active.clone(),
-            activated_at_height: gov.active_activation().activated_at_height,
-        };
+        let active = gov.active_set();
         let mut touched_consents = BTreeSet::new();
         let mut results = Vec::with_capacity(transactions.len());
         let mut i = 0;
@@ -334,10 +328,7 @@ impl StateMachine {
         self.consents = Arc::new(consents);
         self.published.consents.store(self.consents.clone());
         if swapped {
-            self.published.policy.swap(ActiveSet {
-                bundle: self.gov.active.clone(),
-                activated_at_height: self.gov.active_activation().activated_at_height,
-            });
+            self.published.policy.swap(self.gov.active_set());
         }
         self.last = Some(answer.clone());
         Ok(answer)
