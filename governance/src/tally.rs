@@ -61,8 +61,9 @@ impl Tally {
 
     /// Quorum: yes + no + abstain is at least `quorum` of the total.
     fn quorum(yes: u64, no: u64, abstain: u64, total: u64, params: &VotingParams) -> bool {
-        let cast = u128::from(yes) + u128::from(no) + u128::from(abstain);
-        cast * u128::from(params.quorum.den) >= u128::from(params.quorum.num) * u128::from(total)
+        // Cast weight never exceeds the frozen total, which fits in 64 bits.
+        let cast = yes.saturating_add(no).saturating_add(abstain);
+        params.quorum.reached_by(cast, total)
     }
 
     /// Threshold: yes / (yes + no) is more than `threshold` (so at least one yes).
