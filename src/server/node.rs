@@ -60,26 +60,26 @@ impl Node {
 
     /// Applies a block from the ledger.
     pub fn apply(&self, block: accord_engine::ledger::Block) -> Result<BlockAnswer, BlockError> {
-        let mut machine = self.lock();
-        let before = machine.height();
-        let answer = machine.apply_block(block)?;
-        self.mark_new(before, &answer);
-        Ok(answer)
+        self.applying(|machine| machine.apply_block(block))
     }
 
     /// Single-node mode: sequences `tx` into this node's next block.
     pub fn sequence(&self, tx: Value) -> Result<BlockAnswer, BlockError> {
-        let mut machine = self.lock();
-        let before = machine.height();
-        let answer = machine.sequence(vec![tx])?;
-        self.mark_new(before, &answer);
-        Ok(answer)
+        self.applying(|machine| machine.sequence(vec![tx]))
     }
 
-    fn mark_new(&self, before: Option<u64>, answer: &BlockAnswer) {
+    /// Runs `apply` under the lock and marks a newly applied block (not a replay) as unlogged.
+    fn applying(
+        &self,
+        apply: impl FnOnce(&mut StateMachine) -> Result<BlockAnswer, BlockError>,
+    ) -> Result<BlockAnswer, BlockError> {
+        let mut machine = self.lock();
+        let before = machine.height();
+        let answer = apply(&mut machine)?;
         if before.is_none_or(|h| answer.height > h) {
             *self.unlogged.lock().unwrap_or_else(|p| p.into_inner()) = Some(answer.height);
         }
+        Ok(answer)
     }
 
     /// Whether the decisions of block `height` still have to be logged.
