@@ -216,14 +216,10 @@ fn a_proposal_signed_on_the_command_line_flips_a_decision_in_replay() {
         votes.push(serde_json::from_str::<Value>(&stdout(&o)).unwrap());
     }
     let access = |n: u32| {
-        json!({ "id": format!("share-{n}"), "kind": "access", "timestamp": "2026-03-01T10:00:00Z",
-                "actor": { "id": "practitioner/hans", "type": "Practitioner", "jurisdiction": "EU-DE",
-                           "roles": ["physician"], "organization": "org/charite" },
-                "action": "share",
-                "resource": { "id": "Observation/uy-1", "type": "Observation",
-                              "patient": { "id": "patient/de-7", "residence": "DE" }, "jurisdiction": "EU-DE" },
-                "context": { "purpose_of_use": "TREAT", "legal_basis": "contract",
-                             "recipient": { "id": "org/montevideo-clinic", "type": "Organization", "country": "UY" } } })
+        let text = std::fs::read_to_string(root().join("examples/share-to-uruguay.json")).unwrap();
+        let mut tx: Value = serde_json::from_str(&text).unwrap();
+        tx["id"] = json!(format!("share-{n}"));
+        tx
     };
     let blocks = json!([
         { "height": 1, "transactions": [proposal_tx, access(1)] },

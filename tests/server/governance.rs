@@ -46,14 +46,7 @@ fn tightening() -> Value {
 
 /// A German physician shares a record with a clinic in Uruguay for treatment.
 fn share_to_uruguay(id: &str) -> Value {
-    json!({ "id": id, "kind": "access", "timestamp": "2026-03-01T10:00:00Z",
-            "actor": { "id": "practitioner/hans", "type": "Practitioner", "jurisdiction": "EU-DE",
-                       "roles": ["physician"], "organization": "org/charite" },
-            "action": "share",
-            "resource": { "id": "Observation/uy-1", "type": "Observation",
-                          "patient": { "id": "patient/de-7", "residence": "DE" }, "jurisdiction": "EU-DE" },
-            "context": { "purpose_of_use": "TREAT", "legal_basis": "contract",
-                         "recipient": { "id": "org/montevideo-clinic", "type": "Organization", "country": "UY" } } })
+    with_id(example("share-to-uruguay.json"), id)
 }
 
 async fn block(server: &TestServer, height: u64, txs: Vec<Value>) -> Value {

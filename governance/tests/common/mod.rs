@@ -103,20 +103,13 @@ pub fn drop_uruguay_adequacy() -> Change {
     .unwrap()
 }
 
-/// A physician in Germany shares a record with a clinic in Uruguay for treatment.
+/// A physician in Germany shares a record with a clinic in Uruguay for treatment
+/// (examples/share-to-uruguay.json with the id `id`).
 pub fn share_to_uruguay(id: &str) -> Value {
-    json!({
-        "id": id, "kind": "access", "timestamp": "2026-03-01T10:00:00Z",
-        "actor": { "id": "practitioner/hans", "type": "Practitioner", "jurisdiction": "EU-DE",
-                   "roles": ["physician"], "organization": "org/charite" },
-        "action": "share",
-        "resource": { "id": "Observation/uy-1", "type": "Observation",
-                      "patient": { "id": "patient/de-7", "residence": "DE" },
-                      "jurisdiction": "EU-DE" },
-        "context": { "purpose_of_use": "TREAT", "legal_basis": "contract",
-                     "recipient": { "id": "org/montevideo-clinic", "type": "Organization",
-                                    "country": "UY" } }
-    })
+    let text = std::fs::read_to_string(repo().join("examples/share-to-uruguay.json")).unwrap();
+    let mut tx: Value = serde_json::from_str(&text).unwrap();
+    tx["id"] = json!(id);
+    tx
 }
 
 // ---------------------------------------------------------------- helpers added for the
