@@ -10,12 +10,14 @@
 //! Run: `cargo bench -p accord-engine --bench decisions`.
 
 use accord_engine::decision::DecisionBuilder;
+use accord_engine::rules::Stage;
 use accord_engine::transaction::AccessRequest;
 use accord_engine::{Bundle, InMemoryConsentRegistry};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use serde_json::Value;
 use std::hint::black_box;
 use std::path::Path;
+
 
 struct Mix {
     bundle: Bundle,
@@ -90,9 +92,12 @@ fn decisions(c: &mut Criterion) {
                         .authorize_reference(&request, &facts)
                         .expect("naive path");
                     let mut rules = DecisionBuilder::new();
-                    mix.bundle
-                        .rules()
-                        .run_reference(&request, &facts, &mut rules);
+                    // Naive: every module, obligations-only ones too, whatever the outcome.
+                    for stage in [Stage::Verdicts, Stage::Obligations] {
+                        mix.bundle
+                            .rules()
+                            .run_reference(stage, &request, &facts, &mut rules);
+                    }
                     black_box((cedar, rules));
                 }
             })

@@ -126,6 +126,11 @@ pub struct ModuleEntry {
     /// Rhai only: run for these purposes of use alone (a request without a purpose never matches).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purposes: Option<Vec<PurposeOfUse>>,
+    /// Rhai only: the module attaches obligations and never permits or denies. It runs only when
+    /// the decision is otherwise an allow (obligations reach nothing else), after every other rule;
+    /// a `deny` or `permit` verdict from it is an error, so the decision fails closed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub obligations_only: bool,
     pub citation: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -179,6 +184,12 @@ impl Manifest {
                 return bad(
                     at("actions"),
                     "Cedar policies carry their own action scope; `actions` is for Rhai modules",
+                );
+            }
+            if m.kind == ModuleKind::Cedar && m.obligations_only {
+                return bad(
+                    at("obligations_only"),
+                    "Cedar policies permit or forbid; `obligations_only` is for Rhai modules",
                 );
             }
             if m.kind == ModuleKind::Cedar && m.purposes.is_some() {

@@ -17,7 +17,7 @@ use crate::cedar::{CedarPolicies, CedarSource, RequestFacts};
 use crate::consent::{ConsentFacts, ConsentQuery, ConsentRegistry};
 use crate::decision::{Decision, DecisionBuilder, PolicySetRef, Reason, RuleEffect};
 use crate::jurisdiction::{Applicable, JurisdictionError, JurisdictionTable};
-use crate::rules::{RhaiSource, RuleModules};
+use crate::rules::{RhaiSource, RuleModules, Stage};
 use crate::transaction::{AccessRequest, DataCategory};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -218,6 +218,7 @@ impl Bundle {
                     applies_to: &m.regimes,
                     actions: m.actions.as_deref(),
                     purposes: m.purposes.as_deref(),
+                    obligations_only: m.obligations_only,
                 }),
             }
         }
@@ -310,9 +311,14 @@ impl Bundle {
         for (module, message) in cedar.errors {
             builder.error(module, message);
         }
-        self.rules.run(request, &facts, &mut builder);
-        let applicable = derived.applicable;
+        self.rules
+            .run(Stage::Verdicts, request, &facts, &mut builder);
+        let applicable = &derived.applicable;
         self.require_binding_permits(request, &applicable.holder_regimes, &mut builder);
+        if builder.allows() {
+            self.rules
+                .run(Stage::Obligations, request, &facts, &mut builder);
+        }
         // Explain a deny by default with the laws that bind the holder, when any does.
         let explaining = if applicable.holder_regimes.is_empty() {
             &applicable.regimes
@@ -320,7 +326,7 @@ impl Bundle {
             &applicable.holder_regimes
         };
         self.default_denies(explaining, &applicable.jurisdictions, &mut builder);
-        builder.finish(&request.id, policy_set, applicable.jurisdictions)
+        builder.finish(&request.id, policy_set, derived.applicable.jurisdictions)
     }
 
     /// The first attribute of `request` whose type differs from the manifest's declaration.

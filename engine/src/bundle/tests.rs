@@ -176,6 +176,11 @@ fn manifest_errors_name_the_field() {
     insta::assert_snapshot!(compile_err(&[("manifest.yaml", &escaping)]), @"manifest.yaml: field `modules[2].file`: `../../etc/passwd` must be a relative path inside the bundle");
     let bad_regime = testing::MANIFEST.replace("regimes: [GDPR]", "regimes: [GDRP]");
     insta::assert_snapshot!(compile_err(&[("manifest.yaml", &bad_regime)]), @"manifest.yaml: field `modules[1].regimes`: `GDRP` is neither a regime nor a jurisdiction code of this bundle");
+    let cedar_obligations = testing::MANIFEST.replace(
+        "file: cedar/gdpr.cedar,",
+        "file: cedar/gdpr.cedar, obligations_only: true,",
+    );
+    insta::assert_snapshot!(compile_err(&[("manifest.yaml", &cedar_obligations)]), @"manifest.yaml: field `modules[1].obligations_only`: Cedar policies permit or forbid; `obligations_only` is for Rhai modules");
     let no_citation = testing::MANIFEST.replace("citation: \"GDPR\"", "citation: \"\"");
     insta::assert_snapshot!(compile_err(&[("manifest.yaml", &no_citation)]), @"manifest.yaml: field `modules[1].citation`: every module cites its legal source");
 }

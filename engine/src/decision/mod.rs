@@ -134,6 +134,11 @@ impl DecisionBuilder {
         self.permits.iter().map(|r| r.module.as_str())
     }
 
+    /// Whether the verdicts so far make an allow: no error, no deny, and a permit.
+    pub fn allows(&self) -> bool {
+        self.errors.is_empty() && self.denies.is_empty() && !self.permits.is_empty()
+    }
+
     /// The explanation used when nothing permits and nothing denies (deny by default).
     pub fn default_deny(&mut self, reason: Reason) {
         self.default_denies.push(reason);
@@ -146,7 +151,7 @@ impl DecisionBuilder {
         policy_set: PolicySetRef,
         jurisdictions: Vec<String>,
     ) -> Decision {
-        let allow = self.errors.is_empty() && self.denies.is_empty() && !self.permits.is_empty();
+        let allow = self.allows();
         let mut reasons = if allow {
             self.permits
         } else if !self.denies.is_empty() {

@@ -2,7 +2,7 @@
 //! default bundle's cases and the benchmark mix, and on hand-written edge cases.
 
 use super::usage::Usage;
-use super::{guard::Guard, sandboxed_engine, ROOTS};
+use super::{guard::Guard, sandboxed_engine, Stage, ROOTS};
 use crate::bundle::Bundle;
 use crate::cases::case_inputs;
 use crate::consent::{ConsentRegistry, InMemoryConsentRegistry};
@@ -28,12 +28,14 @@ fn rules_decision(
 ) -> Option<Decision> {
     let derived = bundle.derive(request, registry).ok()?;
     let mut builder = DecisionBuilder::new();
-    if analysed {
-        bundle.rules().run(request, &derived.facts(), &mut builder);
-    } else {
-        bundle
-            .rules()
-            .run_reference(request, &derived.facts(), &mut builder);
+    for stage in [Stage::Verdicts, Stage::Obligations] {
+        if analysed {
+            bundle.rules().run(stage, request, &derived.facts(), &mut builder);
+        } else {
+            bundle
+                .rules()
+                .run_reference(stage, request, &derived.facts(), &mut builder);
+        }
     }
     let set = PolicySetRef {
         version: String::new(),

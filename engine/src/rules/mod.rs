@@ -52,6 +52,17 @@ pub struct RhaiSource<'a> {
     pub actions: Option<&'a [Action]>,
     /// When given, the module runs only for these purposes of use.
     pub purposes: Option<&'a [PurposeOfUse]>,
+    /// The module only attaches obligations (runs in [`Stage::Obligations`]).
+    pub obligations_only: bool,
+}
+
+/// When a module runs. Verdict modules run for every request they apply to; obligations-only
+/// modules run afterwards, and only when the decision is otherwise an allow, since obligations
+/// reach no other decision. Skipping them on a deny changes nothing a decision carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Verdicts,
+    Obligations,
 }
 
 /// A compiled module.
@@ -61,6 +72,7 @@ pub struct RuleModule {
     pub applies_to: Vec<String>,
     pub actions: Option<Vec<Action>>,
     pub purposes: Option<Vec<PurposeOfUse>>,
+    pub stage: Stage,
     ast: AST,
     /// Decides natively, for some requests, that `evaluate` would return `[]`.
     guard: Option<guard::Guard>,
@@ -130,6 +142,11 @@ impl RuleModules {
                 applies_to: source.applies_to.to_vec(),
                 actions: source.actions.map(<[Action]>::to_vec),
                 purposes: source.purposes.map(<[PurposeOfUse]>::to_vec),
+                stage: if source.obligations_only {
+                    Stage::Obligations
+                } else {
+                    Stage::Verdicts
+                },
                 guard: guard::Guard::of(&engine, &ast),
                 reads: FieldSet::new(&ROOTS, &|p| usage.wanted(p), &|p| usage.on_route(p)),
                 ast,
@@ -142,29 +159,33 @@ impl RuleModules {
         &self.modules
     }
 
-    /// Runs every module that applies to `request`, adding verdicts, obligations and errors.
+    /// Runs every module of `stage` that applies to `request`, adding verdicts, obligations and
+    /// errors.
     pub fn run(
         &self,
+        stage: Stage,
         request: &AccessRequest,
         facts: &RequestFacts<'_>,
         builder: &mut DecisionBuilder,
     ) {
-        self.run_with(request, facts, builder, true);
+        self.run_with(stage, request, facts, builder, true);
     }
 
     /// What [`run`](Self::run) must decide alike: every applicable module called, with every
     /// field of `tx` and `env`.
     pub fn run_reference(
         &self,
+        stage: Stage,
         request: &AccessRequest,
         facts: &RequestFacts<'_>,
         builder: &mut DecisionBuilder,
     ) {
-        self.run_with(request, facts, builder, false);
+        self.run_with(stage, request, facts, builder, false);
     }
 
     fn run_with(
         &self,
+        stage: Stage,
         request: &AccessRequest,
         facts: &RequestFacts<'_>,
         builder: &mut DecisionBuilder,
@@ -173,7 +194,7 @@ impl RuleModules {
         let mut called = Vec::with_capacity(self.modules.len());
         let mut reads = FieldSet::default();
         for module in &self.modules {
-            if !applies(module, request, facts) {
+            if module.stage != stage || !applies(module, request, facts) {
                 continue;
             }
             if analysed

@@ -233,3 +233,57 @@ fn a_panic_inside_the_interpreter_denies_instead_of_unwinding() {
     let d = decide_with("fn evaluate(tx, env) { let a = []; a.push(tx.context); a.push(1); [] }");
     assert_fails_closed(&d, "panicked");
 }
+
+/// The fixture with its Rhai module declared `obligations_only`.
+fn obligations_only_bundle(script: &str) -> Bundle {
+    let manifest = crate::testing::MANIFEST.replace(
+        "file: rhai/rules.rhai,",
+        "file: rhai/rules.rhai, obligations_only: true,",
+    );
+    Bundle::compile(files_with(&[
+        ("manifest.yaml", &manifest),
+        ("rhai/rules.rhai", script),
+    ]))
+    .unwrap_or_else(|e| panic!("bundle must compile: {e}"))
+}
+
+#[test]
+fn an_obligations_only_module_attaches_its_obligations_to_an_allow() {
+    let bundle = obligations_only_bundle(
+        r#"fn evaluate(tx, env) { [obligation("audit", "45 CFR 164.312(b)", #{})] }"#,
+    );
+    let d = bundle.decide(&access(json!({})), &InMemoryConsentRegistry::new(), 0);
+    assert_eq!(d.decision, Effect::Allow, "{d:?}");
+    assert_eq!(d.obligations.len(), 1, "{d:?}");
+    assert_eq!(d.obligations[0].module, "test/rules");
+}
+
+#[test]
+fn an_obligations_only_module_runs_only_when_the_decision_is_otherwise_allow() {
+    // It would fail if it ran; on a deny it must not run, since no obligation can reach a deny.
+    let bundle = obligations_only_bundle(r#"fn evaluate(tx, env) { throw "ran"; }"#);
+    let registry = InMemoryConsentRegistry::new();
+    // No HIPAA permission covers marketing by a practitioner: a deny before the module.
+    let denied = bundle.decide(
+        &access(json!({ "context": { "purpose_of_use": "HMARKT" } })),
+        &registry,
+        0,
+    );
+    assert_eq!(denied.decision, Effect::Deny, "{denied:?}");
+    assert!(denied.errors.is_empty(), "{denied:?}");
+    // On what would be an allow it runs, and its error fails closed.
+    let allowed = bundle.decide(&access(json!({})), &registry, 0);
+    assert_fails_closed(&allowed, "ran");
+}
+
+#[test]
+fn a_verdict_from_an_obligations_only_module_is_an_error_and_denies() {
+    for verdict in [
+        r#"deny("r", "45 CFR 164.502(b)", "no")"#,
+        r#"permit("r", "45 CFR 164.506(c)(1)", "yes")"#,
+    ] {
+        let bundle = obligations_only_bundle(&format!("fn evaluate(tx, env) {{ [{verdict}] }}"));
+        let d = bundle.decide(&access(json!({})), &InMemoryConsentRegistry::new(), 0);
+        assert_fails_closed(&d, "declared `obligations_only`");
+    }
+}

@@ -1,6 +1,6 @@
 //! Checks what a module returned and turns it into reasons, obligations or errors.
 
-use super::RuleModule;
+use super::{RuleModule, Stage};
 use crate::decision::{DecisionBuilder, Obligation, Reason, RuleEffect};
 use crate::transaction::{AccessRequest, Timestamp};
 use rhai::{Dynamic, Map};
@@ -62,6 +62,9 @@ fn add(
     };
     let effect = text(&map, "effect")?;
     match effect.as_str() {
+        "deny" | "permit" if module.stage == Stage::Obligations => Err(format!(
+            "a `{effect}` verdict from a module declared `obligations_only`; it may only attach obligations"
+        )),
         "deny" | "permit" => {
             let rule = text(&map, "rule")?;
             let citation = text(&map, "citation")?;
