@@ -18,6 +18,9 @@ use serde_json::Value;
 use std::hint::black_box;
 use std::path::Path;
 
+// The same allocator as the `accord` binary, so the figures are the shipped binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 struct Mix {
     bundle: Bundle,

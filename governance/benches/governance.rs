@@ -32,6 +32,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+// The same allocator as the `accord` binary, so the figures are the shipped binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const MEMBERS: usize = 2_000;
 /// Votes applied per measured batch: half the members, so the 1/1 quorum is never reached and
 /// every vote takes the full path (no early decision).
