@@ -1,6 +1,8 @@
 //! Decisions per second on the default bundle, single-threaded, from a transaction's JSON text to
 //! its decision, over a mix of 26 transactions (benches/mix.json) with consents in the registry.
 //!
+//! The same mix as one batch, decided phase by phase as blocks and batches are.
+//!
 //! Beside it, for the same requests in the same run, the naive path: the request parsed the same
 //! way, then entities and context through Cedar's JSON parsers with the schema
 //! (`Entities::from_json_value`), and `is_authorized` over the whole policy set — Cedar only.
@@ -65,6 +67,22 @@ fn decisions(c: &mut Criterion) {
             }
         })
     });
+
+    // The same requests as one batch (how blocks and `/v1/evaluate/batch` are decided): parsed,
+    // then decided phase by phase (`Bundle::decide_all`).
+    group.bench_function(
+        "accord batch: JSON texts -> decisions, phase by phase",
+        |b| {
+            b.iter(|| {
+                let requests: Vec<AccessRequest> = mix
+                    .texts
+                    .iter()
+                    .map(|text| AccessRequest::from_json(black_box(text)).expect("parses"))
+                    .collect();
+                black_box(mix.bundle.decide_all(&requests, &mix.registry, 0));
+            })
+        },
+    );
 
     group.bench_function("naive: JSON text -> Cedar JSON entities + whole set", |b| {
         b.iter(|| {

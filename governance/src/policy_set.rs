@@ -22,6 +22,17 @@ impl ActiveSet {
         self.bundle
             .decide(request, consents, self.activated_at_height)
     }
+
+    /// Decides every request in order against one consent state, phase by phase
+    /// ([`Bundle::decide_all`]); each decision is the one [`ActiveSet::decide`] gives.
+    pub fn decide_all<R: std::borrow::Borrow<AccessRequest>>(
+        &self,
+        requests: &[R],
+        consents: &dyn ConsentRegistry,
+    ) -> Vec<Decision> {
+        self.bundle
+            .decide_all(requests, consents, self.activated_at_height)
+    }
 }
 
 /// The active policy set, shared by every evaluating thread.

@@ -115,10 +115,7 @@ impl AppState {
     pub fn decide_all(&self, requests: &[AccessRequest]) -> Vec<Decision> {
         let set = self.policy.current();
         let consents = self.consents.load();
-        requests
-            .iter()
-            .map(|r| set.decide(r, &**consents))
-            .collect()
+        set.decide_all(requests, &**consents)
     }
 
     /// As [`AppState::decide_all`] for a batch: decided on the blocking pool, at most one batch

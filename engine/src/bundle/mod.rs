@@ -5,6 +5,7 @@
 //! that content. [`Bundle`] is the compiled form: immutable, `Send + Sync`, and everything evaluation
 //! needs is precomputed, so [`Bundle::decide`] only reads it.
 
+mod decide;
 mod err;
 pub mod manifest;
 
@@ -15,9 +16,8 @@ pub use manifest::{
 
 use crate::cedar::{CedarPolicies, CedarSource, RequestFacts};
 use crate::consent::{ConsentFacts, ConsentQuery, ConsentRegistry};
-use crate::decision::{Decision, DecisionBuilder, PolicySetRef, Reason, RuleEffect};
 use crate::jurisdiction::{Applicable, JurisdictionError, JurisdictionTable};
-use crate::rules::{RhaiSource, RuleModules, Stage};
+use crate::rules::{RhaiSource, RuleModules};
 use crate::transaction::{AccessRequest, DataCategory};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -278,57 +278,6 @@ impl Bundle {
         &self.rules
     }
 
-    /// Decides one access request against this bundle and the consent state. Never panics and
-    /// never allows by accident: any error is a deny with the error listed.
-    pub fn decide(
-        &self,
-        request: &AccessRequest,
-        consents: &dyn ConsentRegistry,
-        activated_at_height: u64,
-    ) -> Decision {
-        let policy_set = PolicySetRef {
-            version: self.version.clone(),
-            name: self.name.clone(),
-            activated_at_height,
-        };
-        let mut builder = DecisionBuilder::new();
-        if let Some(problem) = self.check_attributes(request) {
-            builder.error("accord", problem);
-            return builder.finish(&request.id, policy_set, Vec::new());
-        }
-        let derived = match self.derive(request, consents) {
-            Ok(d) => d,
-            Err(e) => {
-                builder.error("accord", e.to_string());
-                return builder.finish(&request.id, policy_set, Vec::new());
-            }
-        };
-        let facts = derived.facts();
-        let cedar = self.cedar.authorize(request, &facts);
-        for reason in cedar.reasons {
-            builder.reason(reason);
-        }
-        for (module, message) in cedar.errors {
-            builder.error(module, message);
-        }
-        self.rules
-            .run(Stage::Verdicts, request, &facts, &mut builder);
-        let applicable = &derived.applicable;
-        self.require_binding_permits(request, &applicable.holder_regimes, &mut builder);
-        if builder.allows() {
-            self.rules
-                .run(Stage::Obligations, request, &facts, &mut builder);
-        }
-        // Explain a deny by default with the laws that bind the holder, when any does.
-        let explaining = if applicable.holder_regimes.is_empty() {
-            &applicable.regimes
-        } else {
-            &applicable.holder_regimes
-        };
-        self.default_denies(explaining, &applicable.jurisdictions, &mut builder);
-        builder.finish(&request.id, policy_set, derived.applicable.jurisdictions)
-    }
-
     /// The first attribute of `request` whose type differs from the manifest's declaration.
     fn check_attributes(&self, request: &AccessRequest) -> Option<String> {
         let declared = &self.manifest.attributes;
@@ -371,90 +320,6 @@ impl Bundle {
             consent,
             categories,
         })
-    }
-
-    /// Each regime that binds the holder and requires its own permission must have a permit from
-    /// one of its modules; otherwise its "no permission" rule denies. Applies only once something
-    /// permits: with no permit at all the default deny explains the outcome.
-    fn require_binding_permits(
-        &self,
-        request: &AccessRequest,
-        holder_regimes: &[String],
-        builder: &mut DecisionBuilder,
-    ) {
-        let permitted_by: Vec<&str> = builder.permitting_modules().collect();
-        if permitted_by.is_empty() {
-            return;
-        }
-        let mut missing = Vec::new();
-        for regime in holder_regimes {
-            let Some(d) = self.manifest.regimes.get(regime) else {
-                continue;
-            };
-            let satisfied = permitted_by.iter().any(|module| {
-                self.module_regimes
-                    .get(*module)
-                    .is_some_and(|regimes| regimes.contains(regime))
-            });
-            if d.permit_required_for.contains(&request.action) && !satisfied {
-                missing.push(Reason {
-                    module: "accord".into(),
-                    rule: "no-permit".into(),
-                    effect: RuleEffect::Deny,
-                    citation: d.default_deny_citation.clone(),
-                    message: format!(
-                        "{regime} binds this transaction and none of its rules permits it: {}",
-                        d.default_deny_message
-                    ),
-                });
-            }
-        }
-        for reason in missing {
-            builder.reason(reason);
-        }
-    }
-
-    /// The explanations of a deny by default: each applicable regime's own rule that processing
-    /// needs a permission, or that no modelled regime applies at all.
-    fn default_denies(
-        &self,
-        regimes: &[String],
-        jurisdictions: &[String],
-        builder: &mut DecisionBuilder,
-    ) {
-        let mut any = false;
-        for regime in regimes {
-            if let Some(d) = self.manifest.regimes.get(regime) {
-                any = true;
-                builder.default_deny(Reason {
-                    module: "accord".into(),
-                    rule: "no-permit".into(),
-                    effect: RuleEffect::Deny,
-                    citation: d.default_deny_citation.clone(),
-                    message: d.default_deny_message.clone(),
-                });
-            }
-        }
-        if !any {
-            let message = if regimes.is_empty() {
-                format!(
-                    "no regime of this bundle applies to jurisdictions [{}]; nothing permits the transaction",
-                    jurisdictions.join(", ")
-                )
-            } else {
-                format!(
-                    "no rule of regimes [{}] permits the transaction",
-                    regimes.join(", ")
-                )
-            };
-            builder.default_deny(Reason {
-                module: "accord".into(),
-                rule: "no-permit".into(),
-                effect: RuleEffect::Deny,
-                citation: String::new(),
-                message,
-            });
-        }
     }
 }
 

@@ -278,3 +278,44 @@ fn a_deny_by_default_cites_the_laws_that_bind_the_holder() {
         .collect();
     assert_eq!(citations, vec!["45 CFR 164.502(a)"]);
 }
+
+#[test]
+fn deciding_a_batch_phase_by_phase_gives_each_request_its_own_decision() {
+    // The default bundle over the benchmark mix three times (past one phase batch), with requests
+    // that fail before any rule runs mixed in: each decision must be byte-identical to `decide`.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bundle = Bundle::load(&root.join("../policies")).expect("default bundle loads");
+    let mix: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("benches/mix.json")).expect("mix"))
+            .expect("mix is JSON");
+    let registry =
+        InMemoryConsentRegistry::from_transactions(mix["consents"].as_array().expect("consents"))
+            .expect("consents apply");
+    let mut requests: Vec<AccessRequest> = Vec::new();
+    for round in 0..3 {
+        for t in mix["transactions"].as_array().expect("transactions") {
+            requests.push(AccessRequest::from_json(&t.to_string()).expect("mix parses"));
+        }
+        let mut unknown = access(json!({ "resource": { "jurisdiction": "ZZ" } }));
+        unknown.id = format!("unknown-jurisdiction-{round}");
+        requests.push(unknown);
+    }
+    let typed = Bundle::compile(files_with(&[])).expect("fixture");
+    let batch = bundle.decide_all(&requests, &registry, 7);
+    assert!(requests.len() > decide::PHASE_BATCH);
+    assert_eq!(batch.len(), requests.len());
+    let mut kinds = std::collections::BTreeSet::new();
+    for (request, decision) in requests.iter().zip(&batch) {
+        let one = bundle.decide(request, &registry, 7);
+        assert_eq!(one.to_json(), decision.to_json(), "{}", request.id);
+        kinds.insert((decision.decision, decision.errors.is_empty()));
+    }
+    // Allows, denies by rule and denies by error were all in the batch.
+    assert_eq!(kinds.len(), 3, "{kinds:?}");
+    // And a batch of requests failing on a declared attribute's type, on the fixture.
+    let wrong = access(json!({ "context": { "attributes": { "remuneration": "yes" } } }));
+    let fine = access(json!({}));
+    let both = typed.decide_all(&[&wrong, &fine], &InMemoryConsentRegistry::new(), 0);
+    assert!(!both[0].errors.is_empty() && both[0].decision == Effect::Deny);
+    assert!(both[1].is_allow(), "{:?}", both[1]);
+}

@@ -30,7 +30,9 @@ fn rules_decision(
     let mut builder = DecisionBuilder::new();
     for stage in [Stage::Verdicts, Stage::Obligations] {
         if analysed {
-            bundle.rules().run(stage, request, &derived.facts(), &mut builder);
+            bundle
+                .rules()
+                .run(stage, request, &derived.facts(), &mut builder);
         } else {
             bundle
                 .rules()

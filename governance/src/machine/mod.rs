@@ -345,24 +345,29 @@ fn evaluate_run(
     consents: &InMemoryConsentRegistry,
     height: u64,
 ) -> Vec<(Decision, Vec<bool>)> {
-    let one = |request: &AccessRequest| {
-        let decision = active.decide(request, consents);
-        let impacts = targets
-            .iter()
-            .map(|(_, target)| target.decide(request, consents, height).decision == Effect::Allow)
-            .collect();
-        (decision, impacts)
+    // Each part is decided phase by phase (`Bundle::decide_all`), under the active set and under
+    // each pending target.
+    let part = |requests: &[&AccessRequest]| -> Vec<(Decision, Vec<bool>)> {
+        let decisions = active.decide_all(requests, consents);
+        let mut impacts: Vec<Vec<bool>> = vec![Vec::with_capacity(targets.len()); requests.len()];
+        for (_, target) in targets {
+            let proposed = target.decide_all(requests, consents, height);
+            for (flags, d) in impacts.iter_mut().zip(proposed) {
+                flags.push(d.decision == Effect::Allow);
+            }
+        }
+        decisions.into_iter().zip(impacts).collect()
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     const MIN_PER_THREAD: usize = 16;
     if threads < 2 || requests.len() < 2 * MIN_PER_THREAD {
-        return requests.iter().map(|r| one(r)).collect();
+        return part(requests);
     }
     let chunk = requests.len().div_ceil(threads);
     std::thread::scope(|scope| {
         let handles: Vec<_> = requests
             .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(|r| one(r)).collect::<Vec<_>>()))
+            .map(|p| scope.spawn(move || part(p)))
             .collect();
         handles
             .into_iter()
