@@ -13,6 +13,12 @@
 //!   none can fail. Cedar evaluates `&&` left to right and stops at the first false operand, so such
 //!   a policy neither matches nor reports an error.
 //!
+//! A slice holds each policy specialised to its key: the action scope becomes `action` when the key's
+//! action decides it exactly, and leading guards that the key decides exactly are dropped (they are
+//! true for every request of the slice, and cannot fail, so `true && rest` is `rest`). What Cedar
+//! then evaluates is shorter, and the policy keeps its id, annotations and effect, so the outcome and
+//! the determining policies are the same.
+//!
 //! A slice is keyed by what the guards read: action, applicable regimes, purpose class (the purpose
 //! itself when some guard names it, else "other"), actor kind, the guarded flags and the record's data
 //! categories. Slices are built on first use and cached; the cache is bounded, and a key past the
@@ -213,9 +219,16 @@ pub(super) struct RequestView<'a> {
     pub categories: &'a [DataCategory],
 }
 
+/// A policy as the bundle states it, its guards, and the form slices hold (see the module docs).
+struct SlicedPolicy {
+    policy: Policy,
+    guards: Guards,
+    specialised: Policy,
+}
+
 /// The policies of a bundle with their guards, and the slices built from them on first use.
 pub(super) struct SliceIndex {
-    policies: Vec<(Policy, Guards)>,
+    policies: Vec<SlicedPolicy>,
     action_uids: Vec<EntityUid>,
     /// Regimes that key the slices, sorted.
     regimes: Vec<String>,
@@ -228,28 +241,114 @@ pub(super) struct SliceIndex {
 
 impl SliceIndex {
     pub(super) fn new(all: &PolicySet, action_uids: Vec<EntityUid>, regimes: &[String]) -> Self {
-        let policies: Vec<(Policy, Guards)> =
+        let guarded: Vec<(Policy, Guards)> =
             all.policies().map(|p| (p.clone(), Guards::of(p))).collect();
         let mut regimes: Vec<String> = regimes.to_vec();
         regimes.sort();
         regimes.dedup();
         regimes.truncate(MAX_SLICED_REGIMES);
-        let purposes: BTreeSet<String> = policies
+        let purposes: BTreeSet<String> = guarded
             .iter()
             .flat_map(|(_, g)| g.purposes.iter().flatten().cloned())
             .collect();
-        let flags: BTreeSet<String> = policies
+        let flags: BTreeSet<String> = guarded
             .iter()
             .flat_map(|(_, g)| g.flags.iter().map(|(f, _)| f.clone()))
             .collect();
-        SliceIndex {
-            policies,
+        let mut index = SliceIndex {
+            policies: Vec::new(),
             action_uids,
             regimes,
             purposes: purposes.into_iter().take(MAX_SLICED_PURPOSES).collect(),
             flags: flags.into_iter().take(MAX_SLICED_FLAGS).collect(),
             cache: RwLock::new(HashMap::new()),
+        };
+        index.policies = guarded
+            .into_iter()
+            .map(|(policy, guards)| SlicedPolicy {
+                specialised: index.specialise(&policy).unwrap_or_else(|| policy.clone()),
+                policy,
+                guards,
+            })
+            .collect();
+        index
+    }
+
+    /// `policy` with what every request of its slices makes certain taken out: an action scope the
+    /// key's action decides, and leading guards the key decides. `None` when nothing changes (or
+    /// Cedar's JSON form does not round-trip, which keeps the policy as it is: sound, just slower).
+    fn specialise(&self, policy: &Policy) -> Option<Policy> {
+        let mut json = policy.to_json().ok()?;
+        let mut changed = false;
+        let scope_exact = match policy.action_constraint() {
+            ActionConstraint::Any => false,
+            ActionConstraint::Eq(a) => self.action_uids.contains(&a),
+            ActionConstraint::In(list) => list.iter().all(|a| self.action_uids.contains(a)),
+        };
+        if scope_exact {
+            json["action"] = serde_json::json!({ "op": "All" });
+            changed = true;
         }
+        let first = json
+            .get_mut("conditions")
+            .and_then(Value::as_array_mut)
+            .and_then(|c| c.first_mut())
+            .filter(|c| c.get("kind").and_then(Value::as_str) == Some("when"));
+        if let Some(body) = first.and_then(|c| c.get_mut("body")) {
+            let mut conjuncts = Vec::new();
+            flatten_and(body, &mut conjuncts);
+            let leading = conjuncts
+                .iter()
+                .take_while(|c| self.guard_of(c).is_some())
+                .count();
+            let kept: Vec<Value> = conjuncts
+                .iter()
+                .enumerate()
+                .filter(|(i, c)| *i >= leading || self.guard_of(c) != Some(true))
+                .map(|(_, c)| (*c).clone())
+                .collect();
+            if kept.len() < conjuncts.len() {
+                *body = kept
+                    .into_iter()
+                    .reduce(
+                        |left, right| serde_json::json!({ "&&": { "left": left, "right": right } }),
+                    )
+                    .unwrap_or_else(|| serde_json::json!({ "Value": true }));
+                changed = true;
+            }
+        }
+        if !changed {
+            return None;
+        }
+        Policy::from_json(Some(policy.id().clone()), json).ok()
+    }
+
+    /// For a leading guard, whether a slice's key decides it exactly (`Some(true)`) or the slice
+    /// only narrows by it, or ignores it (`Some(false)`); `None` for a conjunct that is no guard.
+    /// Kept in step with [`Guards::of`] and [`SliceIndex::build`].
+    fn guard_of(&self, conjunct: &Value) -> Option<bool> {
+        if let Some(regime) = regime_test(conjunct) {
+            // `holder_regimes` is only narrowed by `regimes`, its superset.
+            let on_regimes = conjunct
+                .get("contains")
+                .and_then(|c| c.get("left"))
+                .and_then(attribute)
+                .is_some_and(|(_, attr)| attr == "regimes");
+            return Some(on_regimes && self.regimes.contains(&regime));
+        }
+        if let Some((flag, _)) = flag_test(conjunct) {
+            return Some(self.flags.contains(&flag));
+        }
+        if category_test(conjunct).is_some() {
+            return Some(true);
+        }
+        if let Some((subject, values)) = attribute_test(conjunct) {
+            return Some(match subject {
+                Subject::Purpose => values.iter().all(|p| self.purposes.contains(p)),
+                Subject::Kind => true,
+            });
+        }
+        None
     }
 
     /// The slice for a request.
@@ -314,7 +413,12 @@ impl SliceIndex {
         let purpose = view.purpose;
         let kind = view.kind.as_str();
         let mut slice = PolicySet::new();
-        for (policy, guards) in &self.policies {
+        for SlicedPolicy {
+            policy,
+            guards,
+            specialised,
+        } in &self.policies
+        {
             let action_ok = match policy.action_constraint() {
                 ActionConstraint::Any => true,
                 ActionConstraint::Eq(a) => &a == uid,
@@ -346,7 +450,7 @@ impl SliceIndex {
             });
             if action_ok && regimes_ok && purposes_ok && kinds_ok && flags_ok && categories_ok {
                 // Ids are unique in `all`, so adding to a fresh set cannot fail.
-                let _ = slice.add(policy.clone());
+                let _ = slice.add(specialised.clone());
             }
         }
         slice
@@ -410,6 +514,72 @@ mod tests {
             g,
             Guards::default(),
             "a guard after another conjunct is not leading"
+        );
+    }
+
+    fn index_of(src: &str) -> SliceIndex {
+        let set = PolicySet::from_str(src).expect("policies parse");
+        let actions = ["read", "write", "share"]
+            .iter()
+            .map(|a| EntityUid::from_str(&format!("Accord::Action::\"{a}\"")).expect("uid"))
+            .collect();
+        SliceIndex::new(&set, actions, &["HIPAA".to_owned(), "GDPR".to_owned()])
+    }
+
+    fn specialised(index: &SliceIndex) -> Value {
+        index.policies[0].specialised.to_json().expect("json")
+    }
+
+    #[test]
+    fn a_slice_holds_policies_without_what_its_key_decides() {
+        let index = index_of(
+            r#"permit(principal, action in [Accord::Action::"read", Accord::Action::"write"], resource)
+               when {
+                 context.regimes.contains("HIPAA") &&
+                 context.holder_regimes.contains("HIPAA") &&
+                 context.purpose == "TREAT" &&
+                 resource.fhir_type == "Claim" &&
+                 principal.kind == "Practitioner"
+               };"#,
+        );
+        let expected = index_of(
+            r#"permit(principal, action, resource)
+               when { context.holder_regimes.contains("HIPAA") && resource.fhir_type == "Claim" && principal.kind == "Practitioner" };"#,
+        );
+        let json = specialised(&index);
+        assert_eq!(json["action"], serde_json::json!({ "op": "All" }));
+        // `regimes` and purpose are decided by the key; `holder_regimes` only narrowed by it; and
+        // the kind test after a non-guard conjunct is no leading guard, so it stays.
+        assert_eq!(
+            json["conditions"],
+            expected.policies[0].policy.to_json().expect("json")["conditions"]
+        );
+        assert_eq!(
+            index.policies[0].specialised.id(),
+            index.policies[0].policy.id()
+        );
+    }
+
+    #[test]
+    fn a_scope_naming_an_unknown_action_and_an_all_guard_body_are_handled() {
+        let index = index_of(
+            r#"forbid(principal, action in [Accord::Action::"read", Accord::Action::"purge"], resource)
+               when { context.regimes.contains("GDPR") && resource.data_categories.contains("hiv") };"#,
+        );
+        let json = specialised(&index);
+        // `purge` is no action of ours: the slice kept the policy without deciding its scope.
+        assert_ne!(json["action"], serde_json::json!({ "op": "All" }));
+        assert_eq!(
+            json["conditions"][0]["body"],
+            serde_json::json!({ "Value": true })
+        );
+        // Nothing to take out: the policy stays as written.
+        let plain = index_of(
+            r#"permit(principal, action, resource) when { resource.fhir_type == "Claim" };"#,
+        );
+        assert_eq!(
+            specialised(&plain),
+            plain.policies[0].policy.to_json().expect("json")
         );
     }
 
