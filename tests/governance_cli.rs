@@ -1,29 +1,12 @@
 //! End-to-end tests of the governance commands: `keygen`, `sign`, `propose`, and `replay` applying
 //! the signed transactions they produce.
 
+mod common;
+
+use common::{accord, root, stderr, stdout};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn accord(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_accord"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("accord runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use std::path::Path;
+use std::process::Output;
 
 fn ok(o: Output) -> Output {
     assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
