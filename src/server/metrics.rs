@@ -159,11 +159,12 @@ impl Metrics {
         let mut out = String::with_capacity(4096);
         let o = &mut out;
         // Writing to a String cannot fail.
-        let _ = writeln!(
+        family(
             o,
-            "# HELP accord_decisions_total Decisions made, by outcome."
+            "accord_decisions_total",
+            "counter",
+            "Decisions made, by outcome.",
         );
-        let _ = writeln!(o, "# TYPE accord_decisions_total counter");
         let _ = writeln!(
             o,
             "accord_decisions_total{{outcome=\"allow\"}} {}",
@@ -174,11 +175,12 @@ impl Metrics {
             "accord_decisions_total{{outcome=\"deny\"}} {}",
             self.deny.load(Ordering::Relaxed)
         );
-        let _ = writeln!(
+        family(
             o,
-            "# HELP accord_module_decisions_total Decisions whose reasons or errors name the module, by outcome."
+            "accord_module_decisions_total",
+            "counter",
+            "Decisions whose reasons or errors name the module, by outcome.",
         );
-        let _ = writeln!(o, "# TYPE accord_module_decisions_total counter");
         if let Ok(modules) = self.by_module.lock() {
             for ((module, outcome), n) in modules.iter() {
                 let _ = writeln!(
@@ -188,11 +190,12 @@ impl Metrics {
                 );
             }
         }
-        let _ = writeln!(
+        family(
             o,
-            "# HELP accord_request_duration_seconds Time from request to response, by endpoint."
+            "accord_request_duration_seconds",
+            "histogram",
+            "Time from request to response, by endpoint.",
         );
-        let _ = writeln!(o, "# TYPE accord_request_duration_seconds histogram");
         for endpoint in ENDPOINTS {
             let h = &self.latency[endpoint.index()];
             let label = endpoint.label();
@@ -220,11 +223,12 @@ impl Metrics {
                 h.count.load(Ordering::Relaxed)
             );
         }
-        let _ = writeln!(
+        family(
             o,
-            "# HELP accord_problems_total Problem responses, by type."
+            "accord_problems_total",
+            "counter",
+            "Problem responses, by type.",
         );
-        let _ = writeln!(o, "# TYPE accord_problems_total counter");
         for (i, kind) in ALL_KINDS.iter().enumerate() {
             let _ = writeln!(
                 o,
@@ -233,11 +237,12 @@ impl Metrics {
                 self.problems[i].load(Ordering::Relaxed)
             );
         }
-        let _ = writeln!(
+        family(
             o,
-            "# HELP accord_policy_set_info The active policy set (value always 1)."
+            "accord_policy_set_info",
+            "gauge",
+            "The active policy set (value always 1).",
         );
-        let _ = writeln!(o, "# TYPE accord_policy_set_info gauge");
         let _ = writeln!(
             o,
             "accord_policy_set_info{{name=\"{}\",version=\"{}\",activated_at_height=\"{}\"}} 1",
@@ -245,56 +250,73 @@ impl Metrics {
             escape(gauges.policy_version),
             gauges.activated_at_height
         );
-        let _ = writeln!(
+        family(
             o,
-            "# HELP accord_applied_height Height of the last applied block (0 until a block is applied)."
+            "accord_applied_height",
+            "gauge",
+            "Height of the last applied block (0 until a block is applied).",
         );
-        let _ = writeln!(o, "# TYPE accord_applied_height gauge");
         let _ = writeln!(
             o,
             "accord_applied_height {}",
             gauges.applied_height.unwrap_or(0)
         );
-        let _ = writeln!(
+        family(
             o,
-            "# HELP accord_decision_log_entries Entries in the decision log."
+            "accord_decision_log_entries",
+            "gauge",
+            "Entries in the decision log.",
         );
-        let _ = writeln!(o, "# TYPE accord_decision_log_entries gauge");
         let _ = writeln!(o, "accord_decision_log_entries {}", gauges.log_entries);
         let (rounds, writing, flushing) = gauges.log_rounds;
-        let _ = writeln!(
+        family(
             o,
-            "# HELP accord_decision_log_rounds_total Group commits (one batch and one flush each)."
+            "accord_decision_log_rounds_total",
+            "counter",
+            "Group commits (one batch and one flush each).",
         );
-        let _ = writeln!(o, "# TYPE accord_decision_log_rounds_total counter");
         let _ = writeln!(o, "accord_decision_log_rounds_total {rounds}");
-        let _ = writeln!(
+        family(
             o,
-            "# HELP accord_decision_log_write_seconds_total Time spent writing decision-log batches."
+            "accord_decision_log_write_seconds_total",
+            "counter",
+            "Time spent writing decision-log batches.",
         );
-        let _ = writeln!(o, "# TYPE accord_decision_log_write_seconds_total counter");
         let _ = writeln!(o, "accord_decision_log_write_seconds_total {writing}");
-        let _ = writeln!(
+        family(
             o,
-            "# HELP accord_decision_log_flush_seconds_total Time spent flushing the decision log to disk."
+            "accord_decision_log_flush_seconds_total",
+            "counter",
+            "Time spent flushing the decision log to disk.",
         );
-        let _ = writeln!(o, "# TYPE accord_decision_log_flush_seconds_total counter");
         let _ = writeln!(o, "accord_decision_log_flush_seconds_total {flushing}");
         if let Some(bytes) = gauges.data_bytes {
-            let _ = writeln!(
+            family(
                 o,
-                "# HELP accord_data_size_bytes Size on disk of the data directory's database."
+                "accord_data_size_bytes",
+                "gauge",
+                "Size on disk of the data directory's database.",
             );
-            let _ = writeln!(o, "# TYPE accord_data_size_bytes gauge");
             let _ = writeln!(o, "accord_data_size_bytes {bytes}");
         }
-        let _ = writeln!(o, "# HELP accord_requests_in_flight Requests in progress.");
-        let _ = writeln!(o, "# TYPE accord_requests_in_flight gauge");
+        family(
+            o,
+            "accord_requests_in_flight",
+            "gauge",
+            "Requests in progress.",
+        );
         let _ = writeln!(o, "accord_requests_in_flight {}", gauges.in_flight);
         // Hook: the block state machine appends its own series here (proposals by state, ...).
         extra(o);
         out
     }
+}
+
+/// The `# HELP` and `# TYPE` lines that open a metric family.
+pub(super) fn family(o: &mut String, name: &str, kind: &str, help: &str) {
+    // Writing to a String cannot fail.
+    let _ = writeln!(o, "# HELP {name} {help}");
+    let _ = writeln!(o, "# TYPE {name} {kind}");
 }
 
 /// Escapes a Prometheus label value.

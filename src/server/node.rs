@@ -1,6 +1,7 @@
 //! The node: the governance block state machine behind the server. Blocks (from a ledger, or
 //! sequenced here in single-node mode) apply one at a time; reads take a short lock.
 
+use super::metrics::family;
 use accord_governance::{BlockAnswer, BlockError, GovernanceState, StateMachine, Status};
 use serde_json::Value;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -40,8 +41,12 @@ impl Node {
     pub fn write_metrics(&self, out: &mut String) {
         let machine = self.lock();
         let gov = machine.governance();
-        out.push_str("# HELP accord_proposals Governance proposals by state.\n");
-        out.push_str("# TYPE accord_proposals gauge\n");
+        family(
+            out,
+            "accord_proposals",
+            "gauge",
+            "Governance proposals by state.",
+        );
         for status in Status::ALL {
             let n = gov
                 .proposals
@@ -50,7 +55,7 @@ impl Node {
                 .count();
             out.push_str(&format!("accord_proposals{{state=\"{status}\"}} {n}\n"));
         }
-        out.push_str("# HELP accord_members Consortium members.\n# TYPE accord_members gauge\n");
+        family(out, "accord_members", "gauge", "Consortium members.");
         out.push_str(&format!("accord_members {}\n", gov.membership.len()));
     }
 

@@ -245,6 +245,9 @@ async fn metrics_readiness_and_health() {
         "accord_problems_total{type=\"unsupported-media-type\"} 1",
         "accord_applied_height 0",
         "accord_decision_log_entries 5",
+        "# HELP accord_decisions_total Decisions made, by outcome.\n# TYPE accord_decisions_total counter\n",
+        "# TYPE accord_request_duration_seconds histogram\n",
+        "# HELP accord_members Consortium members.\n# TYPE accord_members gauge\naccord_members 3\n",
     ] {
         assert!(text.contains(line), "missing `{line}` in\n{text}");
     }
