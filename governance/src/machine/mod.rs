@@ -349,7 +349,7 @@ fn evaluate_run(
     // each pending target.
     let part = |requests: &[&AccessRequest]| -> Vec<(Decision, Vec<bool>)> {
         let decisions = active.decide_all(requests, consents);
-        let mut impacts: Vec<Vec<bool>> = vec![Vec::with_capacity(targets.len()); requests.len()];
+        let mut impacts: Vec<Vec<bool>> = vec![Vec::new(); requests.len()];
         for (_, target) in targets {
             let proposed = target.decide_all(requests, consents, height);
             for (flags, d) in impacts.iter_mut().zip(proposed) {
