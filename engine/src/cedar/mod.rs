@@ -8,6 +8,7 @@
 //! [`reference`] in tests).
 
 mod err;
+mod reads;
 pub mod reference;
 mod request;
 mod slice;
@@ -15,6 +16,7 @@ mod slice;
 pub use err::CedarError;
 pub use request::RequestFacts;
 pub(crate) use request::TYPED_ATTRIBUTES;
+pub use slice::Slice;
 
 use crate::decision::{Reason, RuleEffect};
 use crate::transaction::{AccessRequest, Action};
@@ -147,7 +149,7 @@ impl CedarPolicies {
     }
 
     /// The policies that can match or fail on `request` with these facts.
-    pub fn slice(&self, request: &AccessRequest, facts: &RequestFacts<'_>) -> Arc<PolicySet> {
+    pub fn slice(&self, request: &AccessRequest, facts: &RequestFacts<'_>) -> Arc<Slice> {
         let context = request::context_attrs(request, facts);
         self.slice_with(request, facts, &context)
     }
@@ -157,7 +159,7 @@ impl CedarPolicies {
         request: &AccessRequest,
         facts: &RequestFacts<'_>,
         context: &[(&'static str, request::Attr<'_>)],
-    ) -> Arc<PolicySet> {
+    ) -> Arc<Slice> {
         let flag = |name: &str| {
             context
                 .iter()
@@ -197,11 +199,11 @@ impl CedarPolicies {
     pub fn authorize(&self, request: &AccessRequest, facts: &RequestFacts<'_>) -> CedarOutcome {
         let context = request::context_attrs(request, facts);
         let slice = self.slice_with(request, facts, &context);
-        match request::build(self, request, facts, context) {
+        match request::build(self, request, facts, context, slice.reads()) {
             Ok((cedar_request, entities)) => {
-                let response = self
-                    .authorizer
-                    .is_authorized(&cedar_request, &slice, &entities);
+                let response =
+                    self.authorizer
+                        .is_authorized(&cedar_request, slice.policies(), &entities);
                 self.outcome(&response)
             }
             Err(message) => CedarOutcome {

@@ -4,6 +4,7 @@
 //! The shapes here must match `schema.cedarschema`; [`super::reference`] builds the same request
 //! through Cedar's JSON path with schema checking, and tests assert that both decide alike.
 
+use super::reads::AttributeReads;
 use super::CedarPolicies;
 use crate::consent::ConsentFacts;
 use crate::jurisdiction::Applicable;
@@ -30,6 +31,36 @@ pub(crate) enum Attr<'a> {
     Bool(bool),
     Strings(Vec<&'a str>),
 }
+
+/// The actor's attributes, in the order [`actor_attrs`] gives them.
+pub(crate) const ACTOR_ATTRS: &[&str] = &["kind", "roles", "organization", "jurisdiction"];
+/// The record's attributes, in the order [`record_attrs`] gives them.
+pub(crate) const RECORD_ATTRS: &[&str] = &[
+    "fhir_type",
+    "data_categories",
+    "patient",
+    "jurisdiction",
+    "fields",
+];
+/// The context's attributes, in the order [`context_attrs`] gives them.
+pub(crate) const CONTEXT_ATTRS: &[&str] = &[
+    "purpose",
+    "legal_basis",
+    "break_glass",
+    "treating_relationship",
+    "actor_is_subject",
+    "recipient_id",
+    "recipient_type",
+    "recipient_country",
+    "jurisdictions",
+    "regimes",
+    "holder_regimes",
+    "consent_categories",
+    "consent_withdrawn",
+    "irb_waiver",
+    "de_identified",
+    "transfer_safeguard",
+];
 
 /// Context keys that the engine reads from `context.attributes`, with their types.
 pub(crate) const TYPED_ATTRIBUTES: &[(&str, &str)] = &[
@@ -214,11 +245,22 @@ fn value(attr: Attr<'_>) -> core::Value {
     }
 }
 
-fn entity(uid: EntityUid, attrs: Vec<(&'static str, Attr<'_>)>) -> core::Entity {
+/// The attributes whose bit is set in `reads` (see [`AttributeReads`]).
+fn read<'a>(
+    attrs: Vec<(&'static str, Attr<'a>)>,
+    reads: u64,
+) -> impl Iterator<Item = (&'static str, Attr<'a>)> {
+    attrs
+        .into_iter()
+        .enumerate()
+        .filter(move |(i, _)| AttributeReads::reads(reads, *i))
+        .map(|(_, a)| a)
+}
+
+fn entity(uid: EntityUid, attrs: Vec<(&'static str, Attr<'_>)>, reads: u64) -> core::Entity {
     core::Entity::new_with_attr_partial_value(
         uid.into(),
-        attrs
-            .into_iter()
+        read(attrs, reads)
             .map(|(k, v)| (SmolStr::new_static(k), core::PartialValue::Value(value(v)))),
         HashSet::new(),
         HashSet::new(),
@@ -226,9 +268,8 @@ fn entity(uid: EntityUid, attrs: Vec<(&'static str, Attr<'_>)>) -> core::Entity 
     )
 }
 
-fn context(attrs: Vec<(&'static str, Attr<'_>)>) -> Context {
-    let record: BTreeMap<SmolStr, core::Value> = attrs
-        .into_iter()
+fn context(attrs: Vec<(&'static str, Attr<'_>)>, reads: u64) -> Context {
+    let record: BTreeMap<SmolStr, core::Value> = read(attrs, reads)
         .map(|(k, v)| (SmolStr::new_static(k), value(v)))
         .collect();
     // `Context` is a transparent wrapper of the core context (`#[repr(transparent)]`, RefCast).
@@ -249,17 +290,19 @@ pub(crate) fn record_uid(policies: &CedarPolicies, request: &AccessRequest) -> E
     )
 }
 
-/// The request and its two entities (actor and record). Errors are reported, never panicked on.
+/// The request and its two entities (actor and record), with the attributes in `reads`. Errors are
+/// reported, never panicked on.
 pub(super) fn build(
     policies: &CedarPolicies,
     request: &AccessRequest,
     facts: &RequestFacts<'_>,
     context_attrs: Vec<(&'static str, Attr<'_>)>,
+    reads: AttributeReads,
 ) -> Result<(Request, Entities), String> {
     let principal = actor_uid(policies, request);
     let resource = record_uid(policies, request);
-    let actor = entity(principal.clone(), actor_attrs(request));
-    let record = entity(resource.clone(), record_attrs(request, facts));
+    let actor = entity(principal.clone(), actor_attrs(request), reads.actor);
+    let record = entity(resource.clone(), record_attrs(request, facts), reads.record);
     // Two entities and no parents: the transitive closure is empty, so there is nothing to compute.
     let entities = cedar_policy_core::entities::Entities::from_entities(
         [actor, record],
@@ -269,7 +312,7 @@ pub(super) fn build(
     )
     .map(Entities::from)
     .map_err(|e| format!("building entities: {e}"))?;
-    let context = context(context_attrs);
+    let context = context(context_attrs, reads.context);
     let cedar_request = Request::new(
         principal,
         policies.action_uid(request.action).clone(),

@@ -24,6 +24,7 @@
 //! categories. Slices are built on first use and cached; the cache is bounded, and a key past the
 //! bound is sliced afresh each time (same result, just slower).
 
+use super::reads::AttributeReads;
 use crate::transaction::{Action, ActorType, DataCategory};
 use cedar_policy::{ActionConstraint, EntityUid, Policy, PolicySet};
 use serde_json::Value;
@@ -224,6 +225,24 @@ struct SlicedPolicy {
     policy: Policy,
     guards: Guards,
     specialised: Policy,
+    /// What `specialised` reads.
+    reads: AttributeReads,
+}
+
+/// The policies that can match or fail on one kind of request, and the attributes they can read.
+pub struct Slice {
+    policies: PolicySet,
+    reads: AttributeReads,
+}
+
+impl Slice {
+    pub fn policies(&self) -> &PolicySet {
+        &self.policies
+    }
+
+    pub(super) fn reads(&self) -> AttributeReads {
+        self.reads
+    }
 }
 
 /// The policies of a bundle with their guards, and the slices built from them on first use.
@@ -236,7 +255,7 @@ pub(super) struct SliceIndex {
     purposes: Vec<String>,
     /// Flags some guard reads, sorted.
     flags: Vec<String>,
-    cache: RwLock<HashMap<u64, Arc<PolicySet>>>,
+    cache: RwLock<HashMap<u64, Arc<Slice>>>,
 }
 
 impl SliceIndex {
@@ -265,10 +284,14 @@ impl SliceIndex {
         };
         index.policies = guarded
             .into_iter()
-            .map(|(policy, guards)| SlicedPolicy {
-                specialised: index.specialise(&policy).unwrap_or_else(|| policy.clone()),
-                policy,
-                guards,
+            .map(|(policy, guards)| {
+                let specialised = index.specialise(&policy).unwrap_or_else(|| policy.clone());
+                SlicedPolicy {
+                    reads: AttributeReads::of(&specialised),
+                    specialised,
+                    policy,
+                    guards,
+                }
             })
             .collect();
         index
@@ -352,7 +375,7 @@ impl SliceIndex {
     }
 
     /// The slice for a request.
-    pub(super) fn slice(&self, view: &RequestView<'_>) -> Arc<PolicySet> {
+    pub(super) fn slice(&self, view: &RequestView<'_>) -> Arc<Slice> {
         let key = self.key(view);
         if let Some(slice) = self.cache.read().ok().and_then(|c| c.get(&key).cloned()) {
             return slice;
@@ -407,16 +430,18 @@ impl SliceIndex {
             | categories << 40
     }
 
-    fn build(&self, view: &RequestView<'_>) -> PolicySet {
+    fn build(&self, view: &RequestView<'_>) -> Slice {
         let uid = &self.action_uids[view.action.index()];
         let mask = self.regime_mask(view.regimes);
         let purpose = view.purpose;
         let kind = view.kind.as_str();
         let mut slice = PolicySet::new();
+        let mut slice_reads = AttributeReads::default();
         for SlicedPolicy {
             policy,
             guards,
             specialised,
+            reads,
         } in &self.policies
         {
             let action_ok = match policy.action_constraint() {
@@ -451,9 +476,13 @@ impl SliceIndex {
             if action_ok && regimes_ok && purposes_ok && kinds_ok && flags_ok && categories_ok {
                 // Ids are unique in `all`, so adding to a fresh set cannot fail.
                 let _ = slice.add(specialised.clone());
+                slice_reads = slice_reads.union(*reads);
             }
         }
-        slice
+        Slice {
+            policies: slice,
+            reads: slice_reads,
+        }
     }
 }
 

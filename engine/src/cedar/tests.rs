@@ -26,6 +26,7 @@ fn slice_ids(bundle: &Bundle, request: &AccessRequest, regimes: &[&str]) -> Vec<
         .cedar()
         .slice(request, &facts.facts())
         .policies()
+        .policies()
         .map(|p| p.id().to_string())
         .collect();
     ids.sort();
