@@ -320,6 +320,17 @@ fn syntax_errors_give_line_and_column() {
 }
 
 #[test]
+fn text_after_the_transaction_is_refused() {
+    let text = format!("{} {{\"id\": \"tx-2\"}}", CONTRACT_EXAMPLE.trim());
+    let err = parse_err(&text);
+    assert_eq!(err.field, ".");
+    assert_eq!(without_position(&err.reason), "trailing characters");
+    // Whitespace after the object is fine.
+    let padded = format!("{}\n\n", CONTRACT_EXAMPLE.trim());
+    assert!(AccessRequest::from_json(&padded).is_ok());
+}
+
+#[test]
 fn free_form_attributes_accept_any_keys() {
     // Only the engine's typed attributes are checked; everything else under `attributes` is free.
     let r = parse(crate::cases::deep_merge(
