@@ -168,7 +168,12 @@ impl CedarPolicies {
         self.slices.slice(&slice::RequestView {
             action: request.action,
             regimes: &facts.applicable.regimes,
-            purpose: request.context.purpose_of_use.as_ref().map(|p| p.as_str()),
+            purpose: request
+                .context
+                .purpose_of_use
+                .as_ref()
+                .map_or("", |p| p.as_str()),
+            legal_basis: request.context.legal_basis.map_or("", |b| b.as_str()),
             kind: request.actor.kind,
             flag: &flag,
             categories: facts.categories,

@@ -6,7 +6,8 @@
 //!   start of the policy's first condition, when that condition is a `when`, that test an attribute
 //!   Accord always provides, with an operation that cannot fail:
 //!   `context.regimes.contains("R")` (also `holder_regimes`, a subset), `context.purpose == "P"`,
-//!   `["P", ..].contains(context.purpose)`, `principal.kind == "K"`, `["K", ..].contains(principal.kind)`,
+//!   `["P", ..].contains(context.purpose)`, the same two forms for `context.legal_basis` and
+//!   `principal.kind`,
 //!   `||` of such tests on the same attribute, a boolean context attribute `context.f` or `!context.f`,
 //!   and `resource.data_categories.contains("C")` or its negation. The schema makes every one of
 //!   these attributes required and of that type, and strict validation holds every policy to it, so
@@ -20,7 +21,7 @@
 //! the determining policies are the same.
 //!
 //! A slice is keyed by what the guards read: action, applicable regimes, purpose class (the purpose
-//! itself when some guard names it, else "other"), actor kind, the guarded flags and the record's data
+//! itself when some guard names it, else "other"), legal-basis class (likewise), actor kind, the guarded flags and the record's data
 //! categories. Slices are built on first use and cached; the cache is bounded, and a key past the
 //! bound is sliced afresh each time (same result, just slower).
 
@@ -34,6 +35,7 @@ use std::sync::{Arc, RwLock};
 /// Key-space limits: past them a guard is ignored, which keeps more policies (never fewer).
 const MAX_SLICED_REGIMES: usize = 8;
 const MAX_SLICED_PURPOSES: usize = 254;
+const MAX_SLICED_LEGAL_BASES: usize = 15;
 const MAX_SLICED_FLAGS: usize = 16;
 /// How many slices are cached.
 const MAX_CACHED_SLICES: usize = 1 << 16;
@@ -44,6 +46,8 @@ pub(super) struct Guards {
     regimes: Vec<String>,
     /// Each set must contain the request's purpose.
     purposes: Vec<BTreeSet<String>>,
+    /// Each set must contain the request's legal basis.
+    legal_bases: Vec<BTreeSet<String>>,
     /// Each set must contain the actor's kind.
     kinds: Vec<BTreeSet<String>>,
     /// Boolean context attributes and the value each must have.
@@ -56,6 +60,7 @@ pub(super) struct Guards {
 #[derive(Clone, Copy, PartialEq)]
 enum Subject {
     Purpose,
+    LegalBasis,
     Kind,
 }
 
@@ -89,6 +94,7 @@ impl Guards {
             } else if let Some((subject, values)) = attribute_test(conjunct) {
                 match subject {
                     Subject::Purpose => guards.purposes.push(values),
+                    Subject::LegalBasis => guards.legal_bases.push(values),
                     Subject::Kind => guards.kinds.push(values),
                 }
             } else {
@@ -172,6 +178,7 @@ fn category_test(expr: &Value) -> Option<(String, bool)> {
 fn subject_of(expr: &Value) -> Option<Subject> {
     match attribute(expr)? {
         ("context", "purpose") => Some(Subject::Purpose),
+        ("context", "legal_basis") => Some(Subject::LegalBasis),
         ("principal", "kind") => Some(Subject::Kind),
         _ => None,
     }
@@ -213,7 +220,9 @@ fn attribute_test(expr: &Value) -> Option<(Subject, BTreeSet<String>)> {
 pub(super) struct RequestView<'a> {
     pub action: Action,
     pub regimes: &'a [String],
-    pub purpose: Option<&'a str>,
+    /// As Cedar sees them: `""` when absent.
+    pub purpose: &'a str,
+    pub legal_basis: &'a str,
     pub kind: ActorType,
     /// The value of a boolean context attribute.
     pub flag: &'a dyn Fn(&str) -> bool,
@@ -253,6 +262,8 @@ pub(super) struct SliceIndex {
     regimes: Vec<String>,
     /// Purposes some guard names, sorted; any other purpose is class `purposes.len()`.
     purposes: Vec<String>,
+    /// Legal bases some guard names, sorted; likewise.
+    legal_bases: Vec<String>,
     /// Flags some guard reads, sorted.
     flags: Vec<String>,
     cache: RwLock<HashMap<u64, Arc<Slice>>>,
@@ -270,6 +281,10 @@ impl SliceIndex {
             .iter()
             .flat_map(|(_, g)| g.purposes.iter().flatten().cloned())
             .collect();
+        let legal_bases: BTreeSet<String> = guarded
+            .iter()
+            .flat_map(|(_, g)| g.legal_bases.iter().flatten().cloned())
+            .collect();
         let flags: BTreeSet<String> = guarded
             .iter()
             .flat_map(|(_, g)| g.flags.iter().map(|(f, _)| f.clone()))
@@ -279,6 +294,10 @@ impl SliceIndex {
             action_uids,
             regimes,
             purposes: purposes.into_iter().take(MAX_SLICED_PURPOSES).collect(),
+            legal_bases: legal_bases
+                .into_iter()
+                .take(MAX_SLICED_LEGAL_BASES)
+                .collect(),
             flags: flags.into_iter().take(MAX_SLICED_FLAGS).collect(),
             cache: RwLock::new(HashMap::new()),
         };
@@ -368,6 +387,7 @@ impl SliceIndex {
         if let Some((subject, values)) = attribute_test(conjunct) {
             return Some(match subject {
                 Subject::Purpose => values.iter().all(|p| self.purposes.contains(p)),
+                Subject::LegalBasis => values.iter().all(|b| self.legal_bases.contains(b)),
                 Subject::Kind => true,
             });
         }
@@ -399,14 +419,15 @@ impl SliceIndex {
         mask
     }
 
-    fn purpose_class(&self, purpose: Option<&str>) -> u64 {
-        purpose
-            .and_then(|p| self.purposes.binary_search_by(|x| x.as_str().cmp(p)).ok())
-            .unwrap_or(self.purposes.len()) as u64
+    /// The index of `value` in the sorted key-space list `named`, or `named.len()` ("other").
+    fn class(named: &[String], value: &str) -> u64 {
+        named
+            .binary_search_by(|x| x.as_str().cmp(value))
+            .unwrap_or(named.len()) as u64
     }
 
     /// Packs everything the guards read: action 4 bits, regimes 8, purpose class 8, kind 4,
-    /// flags 16, categories 8.
+    /// flags 16, categories 8, legal-basis class 4.
     fn key(&self, view: &RequestView<'_>) -> u64 {
         let kind = ActorType::ALL
             .iter()
@@ -424,10 +445,11 @@ impl SliceIndex {
         }
         (view.action.index() as u64)
             | self.regime_mask(view.regimes) << 4
-            | self.purpose_class(view.purpose) << 12
+            | Self::class(&self.purposes, view.purpose) << 12
             | kind << 20
             | flags << 24
             | categories << 40
+            | Self::class(&self.legal_bases, view.legal_basis) << 48
     }
 
     fn build(&self, view: &RequestView<'_>) -> Slice {
@@ -460,10 +482,13 @@ impl SliceIndex {
                     None => true,
                 }
             });
-            let purposes_ok = guards.purposes.iter().all(|set| {
-                // A guard naming a purpose outside the key space is ignored (kept).
-                set.iter().any(|p| !self.purposes.contains(p))
-                    || purpose.is_some_and(|p| set.contains(p))
+            // A guard naming a value outside the key space is ignored (kept).
+            let purposes_ok = guards
+                .purposes
+                .iter()
+                .all(|set| set.iter().any(|p| !self.purposes.contains(p)) || set.contains(purpose));
+            let legal_bases_ok = guards.legal_bases.iter().all(|set| {
+                set.iter().any(|b| !self.legal_bases.contains(b)) || set.contains(view.legal_basis)
             });
             let kinds_ok = guards.kinds.iter().all(|set| set.contains(kind));
             let flags_ok = guards.flags.iter().all(|(flag, expected)| {
@@ -473,7 +498,14 @@ impl SliceIndex {
                 let has = view.categories.iter().any(|c| c.as_str() == category);
                 has == *expected
             });
-            if action_ok && regimes_ok && purposes_ok && kinds_ok && flags_ok && categories_ok {
+            if action_ok
+                && regimes_ok
+                && purposes_ok
+                && legal_bases_ok
+                && kinds_ok
+                && flags_ok
+                && categories_ok
+            {
                 // Ids are unique in `all`, so adding to a fresh set cannot fail.
                 let _ = slice.add(specialised.clone());
                 slice_reads = slice_reads.union(*reads);
@@ -609,6 +641,79 @@ mod tests {
         assert_eq!(
             specialised(&plain),
             plain.policies[0].policy.to_json().expect("json")
+        );
+    }
+
+    fn view<'a>(purpose: &'a str, legal_basis: &'a str, regimes: &'a [String]) -> RequestView<'a> {
+        RequestView {
+            action: Action::Read,
+            regimes,
+            purpose,
+            legal_basis,
+            kind: ActorType::Practitioner,
+            flag: &|_| false,
+            categories: &[],
+        }
+    }
+
+    fn slice_ids(index: &SliceIndex, view: &RequestView<'_>) -> Vec<String> {
+        let slice = index.slice(view);
+        let mut ids: Vec<String> = slice
+            .policies()
+            .policies()
+            .map(|p| p.id().to_string())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn legal_basis_guards_slice_like_purpose_guards() {
+        let index = index_of(
+            r#"@id("consent") forbid(principal, action, resource)
+                 when { context.regimes.contains("GDPR") && context.legal_basis == "consent" && resource.fhir_type == "Claim" };
+               @id("none") forbid(principal, action, resource)
+                 when { ["", "vital-interests"].contains(context.legal_basis) && resource.fhir_type == "Claim" };"#,
+        );
+        let gdpr = ["GDPR".to_owned()];
+        assert_eq!(
+            index.policies[0].guards.legal_bases,
+            vec![BTreeSet::from(["consent".to_owned()])]
+        );
+        assert_eq!(
+            slice_ids(&index, &view("", "consent", &gdpr)),
+            vec!["policy0"]
+        );
+        assert_eq!(
+            slice_ids(&index, &view("", "contract", &gdpr)),
+            Vec::<String>::new()
+        );
+        // An absent basis is `""` to Cedar, so a guard naming `""` keeps the policy.
+        assert_eq!(slice_ids(&index, &view("", "", &gdpr)), vec!["policy1"]);
+        // The key decides the guard exactly, so the slice holds the policy without it.
+        let json = index.policies[0].specialised.to_json().expect("json");
+        assert_eq!(
+            json["conditions"][0]["body"],
+            index_of(
+                r#"permit(principal, action, resource) when { resource.fhir_type == "Claim" };"#
+            )
+            .policies[0]
+                .policy
+                .to_json()
+                .expect("json")["conditions"][0]["body"]
+        );
+    }
+
+    #[test]
+    fn an_absent_purpose_is_the_empty_string_cedar_sees() {
+        let index = index_of(
+            r#"permit(principal, action, resource) when { context.purpose == "" && resource.fhir_type == "Claim" };"#,
+        );
+        let none: [String; 0] = [];
+        assert_eq!(slice_ids(&index, &view("", "", &none)), vec!["policy0"]);
+        assert_eq!(
+            slice_ids(&index, &view("TREAT", "", &none)),
+            Vec::<String>::new()
         );
     }
 
