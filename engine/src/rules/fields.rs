@@ -7,7 +7,7 @@
 
 use crate::cedar::RequestFacts;
 use crate::transaction::AccessRequest;
-use rhai::{Array, Dynamic, Map};
+use rhai::{Array, Dynamic, ImmutableString, Map};
 use serde_json::Value;
 use std::borrow::Cow;
 
@@ -287,14 +287,15 @@ fn frozen(value: Dynamic) -> Dynamic {
 impl Leaf<'_> {
     fn into_dynamic(self) -> Dynamic {
         match self {
-            Leaf::Str(s) => Dynamic::from(s.into_owned()),
+            // Straight into Rhai's shared string: `Dynamic::from(String)` would copy it again.
+            Leaf::Str(s) => Dynamic::from(ImmutableString::from(s.as_ref())),
             Leaf::Bool(b) => Dynamic::from_bool(b),
             Leaf::Int(i) => Dynamic::from_int(i),
             Leaf::Unit => Dynamic::UNIT,
             Leaf::Strings(items) => frozen(Dynamic::from_array(
                 items
                     .into_iter()
-                    .map(|s| Dynamic::from(s.to_owned()))
+                    .map(|s| Dynamic::from(ImmutableString::from(s)))
                     .collect::<Array>(),
             )),
             Leaf::Object(object) => frozen(Dynamic::from_map(
