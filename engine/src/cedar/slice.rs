@@ -249,6 +249,17 @@ impl Slice {
         &self.policies
     }
 
+    /// The ids of its policies, sorted.
+    pub fn ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .policies
+            .policies()
+            .map(|p| p.id().to_string())
+            .collect();
+        ids.sort();
+        ids
+    }
+
     pub(super) fn reads(&self) -> AttributeReads {
         self.reads
     }
@@ -657,14 +668,7 @@ mod tests {
     }
 
     fn slice_ids(index: &SliceIndex, view: &RequestView<'_>) -> Vec<String> {
-        let slice = index.slice(view);
-        let mut ids: Vec<String> = slice
-            .policies()
-            .policies()
-            .map(|p| p.id().to_string())
-            .collect();
-        ids.sort();
-        ids
+        index.slice(view).ids()
     }
 
     #[test]

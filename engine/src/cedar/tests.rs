@@ -22,15 +22,7 @@ fn slice_ids(bundle: &Bundle, request: &AccessRequest, regimes: &[&str]) -> Vec<
         ..Applicable::default()
     };
     let facts = derived(request, applicable, ConsentFacts::default());
-    let mut ids: Vec<String> = bundle
-        .cedar()
-        .slice(request, &facts.facts())
-        .policies()
-        .policies()
-        .map(|p| p.id().to_string())
-        .collect();
-    ids.sort();
-    ids
+    bundle.cedar().slice(request, &facts.facts()).ids()
 }
 
 fn compile_err(policies: &str) -> String {
