@@ -4,7 +4,7 @@
 use super::fields::json_to_dynamic;
 use crate::jurisdiction::JurisdictionTable;
 use crate::transaction::Timestamp;
-use rhai::{Array, Dynamic, Engine, ImmutableString, Map};
+use rhai::{Array, Dynamic, Engine, FuncRegistration, ImmutableString, Map};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -98,41 +98,52 @@ pub(super) fn register(engine: &mut Engine, table: Arc<JurisdictionTable>) {
         map
     });
 
+    // The three parameter functions are volatile: the optimizer never calls them at compile time.
+    // `regime_param` and `regime_param_at` read the request being decided (through the call's
+    // tag), which does not exist at compile time; and all three hand out shared values, which
+    // Rhai's data-size check may not meet inside a constant it folds (it panics). Every other
+    // function here depends on its arguments alone and returns plain values.
     let p = params.clone();
-    engine.register_fn("param", move |code: &str, name: &str| -> Dynamic {
-        p.get(code, name).cloned().unwrap_or(Dynamic::UNIT)
-    });
+    FuncRegistration::new("param")
+        .with_volatility(true)
+        .register_into_engine(engine, move |code: &str, name: &str| -> Dynamic {
+            p.get(code, name).cloned().unwrap_or(Dynamic::UNIT)
+        });
     let p = params.clone();
-    engine.register_fn(
-        "regime_param",
-        move |ctx: rhai::NativeCallContext, regime: &str, name: &str| -> Dynamic {
-            let Some(tag) = ctx.tag().and_then(|t| t.clone().try_cast::<CallTag>()) else {
-                return Dynamic::UNIT;
-            };
-            p.for_regime(&tag.jurisdictions, regime, name)
-                .cloned()
-                .unwrap_or(Dynamic::UNIT)
-        },
-    );
+    FuncRegistration::new("regime_param")
+        .with_volatility(true)
+        .register_into_engine(
+            engine,
+            move |ctx: rhai::NativeCallContext, regime: &str, name: &str| -> Dynamic {
+                let Some(tag) = ctx.tag().and_then(|t| t.clone().try_cast::<CallTag>()) else {
+                    return Dynamic::UNIT;
+                };
+                p.for_regime(&tag.jurisdictions, regime, name)
+                    .cloned()
+                    .unwrap_or(Dynamic::UNIT)
+            },
+        );
     // One entry of a large table parameter without copying the whole table into the script
     // (Rhai values are copied on return): `regime_param_at("HIPAA", "minimum_necessary", [purpose])`.
     let p = params.clone();
-    engine.register_fn(
-        "regime_param_at",
-        move |ctx: rhai::NativeCallContext,
-              regime: &str,
-              name: &str,
-              path: Array|
-              -> Result<Dynamic, Box<rhai::EvalAltResult>> {
-            let Some(tag) = ctx.tag().and_then(|t| t.clone().try_cast::<CallTag>()) else {
-                return Ok(Dynamic::UNIT);
-            };
-            let Some(root) = p.for_regime(&tag.jurisdictions, regime, name) else {
-                return Err(format!("jurisdiction parameter `{name}` is missing").into());
-            };
-            descend(root, name, &path)
-        },
-    );
+    FuncRegistration::new("regime_param_at")
+        .with_volatility(true)
+        .register_into_engine(
+            engine,
+            move |ctx: rhai::NativeCallContext,
+                  regime: &str,
+                  name: &str,
+                  path: Array|
+                  -> Result<Dynamic, Box<rhai::EvalAltResult>> {
+                let Some(tag) = ctx.tag().and_then(|t| t.clone().try_cast::<CallTag>()) else {
+                    return Ok(Dynamic::UNIT);
+                };
+                let Some(root) = p.for_regime(&tag.jurisdictions, regime, name) else {
+                    return Err(format!("jurisdiction parameter `{name}` is missing").into());
+                };
+                descend(root, name, &path)
+            },
+        );
     let p = params;
     engine.register_fn("has_param", move |code: &str, name: &str| -> bool {
         p.get(code, name).is_some()

@@ -103,6 +103,10 @@ pub fn sandboxed_engine(table: Arc<JurisdictionTable>) -> Engine {
         // Rhai's string interner takes a global write lock (which sleeps) for every interned
         // string: with it, threads deciding at once serialize. Interning is only a cache.
         .set_max_strings_interned(0)
+        // Full: calls with constant arguments are evaluated once, at compile time (an obligation's
+        // map of literals, say). Sound because every registered function is a function of its
+        // arguments except those marked volatile (api.rs), which it leaves alone.
+        .set_optimization_level(rhai::OptimizationLevel::Full)
         .set_strict_variables(true)
         .set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
     engine.disable_symbol("eval");
@@ -120,12 +124,26 @@ impl RuleModules {
         let engine = sandboxed_engine(table);
         let mut modules = Vec::with_capacity(sources.len());
         for source in sources {
-            let ast = engine
-                .compile(source.text)
-                .map_err(|e| RuleError::Compile {
-                    path: source.path.to_owned(),
-                    reason: e.to_string(),
-                })?;
+            // The optimizer runs native functions on constant arguments while compiling; a Rhai
+            // panic there (see `run_with`) refuses the bundle instead of unwinding the caller (a
+            // governance proposal carries modules of its own).
+            let compiled =
+                std::panic::catch_unwind(AssertUnwindSafe(|| engine.compile(source.text)));
+            let ast = match compiled {
+                Ok(Ok(ast)) => ast,
+                Ok(Err(e)) => {
+                    return Err(RuleError::Compile {
+                        path: source.path.to_owned(),
+                        reason: e.to_string(),
+                    })
+                }
+                Err(_) => {
+                    return Err(RuleError::Compile {
+                        path: source.path.to_owned(),
+                        reason: "the Rhai compiler panicked on this module".into(),
+                    })
+                }
+            };
             let has_entry = ast
                 .iter_functions()
                 .any(|f| f.name == "evaluate" && f.params.len() == 2);

@@ -181,6 +181,26 @@ fn regime_param_at_reads_one_entry_of_a_map_parameter() {
 }
 
 #[test]
+fn request_dependent_functions_are_not_folded_at_compile_time() {
+    // Constant arguments would let the optimizer call `regime_param` while compiling, with no
+    // request and so no jurisdictions: `()` baked in. It must run per request instead; calls that
+    // depend on their arguments alone (`param`, `obligation`) may be folded and mean the same.
+    let d = decide_with(
+        r#"fn evaluate(tx, env) {
+            if regime_param("HIPAA", "review_hours") != 24 { throw "regime_param was folded"; }
+            if param("US", "review_hours") != 24 { throw "param changed"; }
+            [obligation("audit", "45 CFR 164.312(b)", #{ within_hours: param("US", "review_hours") })]
+        }"#,
+    );
+    assert!(d.errors.is_empty(), "{d:?}");
+    assert_eq!(d.obligations.len(), 1, "{d:?}");
+    assert_eq!(
+        d.obligations[0].details.get("within_hours"),
+        Some(&json!(24))
+    );
+}
+
+#[test]
 fn a_rhai_permit_alone_allows_and_is_a_reason() {
     // Cedar denies (no purpose), the module permits: some permit and no deny → allow.
     let bundle = Bundle::compile(files_with(&[(
