@@ -170,10 +170,7 @@ pub(super) fn register(engine: &mut Engine, table: Arc<JurisdictionTable>) {
         },
     );
     engine.register_fn("contains_all", |have: &mut Array, need: Array| -> bool {
-        need.iter().all(|n| {
-            have.iter()
-                .any(|h| h.type_id() == n.type_id() && h.to_string() == n.to_string())
-        })
+        need.iter().all(|n| have.iter().any(|h| same_value(h, n)))
     });
     engine.register_fn("hours_after", |seconds: i64, hours: i64| -> Dynamic {
         hours
@@ -182,6 +179,22 @@ pub(super) fn register(engine: &mut Engine, table: Arc<JurisdictionTable>) {
             .and_then(Timestamp::format_unix)
             .map_or(Dynamic::UNIT, Dynamic::from)
     });
+}
+
+/// `contains_all`'s element equality: same type and same text. Strings (every list a module
+/// compares: categories, roles, codes) are compared in place; other values by their text, which
+/// allocates.
+fn same_value(a: &Dynamic, b: &Dynamic) -> bool {
+    if a.type_id() != b.type_id() {
+        return false;
+    }
+    if let (Some(x), Some(y)) = (
+        a.read_lock::<ImmutableString>(),
+        b.read_lock::<ImmutableString>(),
+    ) {
+        return x.as_str() == y.as_str();
+    }
+    a.to_string() == b.to_string()
 }
 
 /// The value under `path` (map keys) in `root`: `()` when a key is absent, an error when a value

@@ -307,3 +307,21 @@ fn a_verdict_from_an_obligations_only_module_is_an_error_and_denies() {
         assert_fails_closed(&d, "declared `obligations_only`");
     }
 }
+
+#[test]
+fn contains_all_compares_type_and_value() {
+    // Strings of the request (shared, read-only) against literals; unlike types never match;
+    // other values compare by value. Any mismatch throws, so an error names which check failed.
+    let d = decide_with(
+        r#"fn evaluate(tx, env) {
+            if !env.regimes.contains_all(["HIPAA"]) { throw "request strings"; }
+            if env.regimes.contains_all(["HIPAA", "GDPR-not"]) { throw "a missing string"; }
+            if ![1, 2, 3].contains_all([3, 1]) { throw "integers"; }
+            if [1, 2].contains_all(["1"]) { throw "an integer is not its text"; }
+            if !["a"].contains_all([]) { throw "the empty list"; }
+            if [true].contains_all(["true"]) { throw "a boolean is not its text"; }
+            []
+        }"#,
+    );
+    assert!(d.errors.is_empty(), "{d:?}");
+}
