@@ -8,6 +8,7 @@
 //! [`reference`] in tests).
 
 mod err;
+mod guards;
 mod reads;
 pub mod reference;
 mod request;

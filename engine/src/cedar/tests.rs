@@ -258,7 +258,7 @@ fn every_boolean_context_attribute_is_a_known_flag() {
         .map(|(k, _)| k)
         .collect();
     flags.sort();
-    let mut known = slice::CONTEXT_FLAGS.to_vec();
+    let mut known = guards::CONTEXT_FLAGS.to_vec();
     known.sort();
     assert_eq!(flags, known);
 }
