@@ -24,7 +24,7 @@ pub mod state;
 pub use config::{LogFormat, ServeArgs, ServeConfig};
 pub use decision_log::DecisionLog;
 pub use node::Node;
-pub use state::{AppState, StartError};
+pub use state::{AppState, SharedState, StartError};
 
 use accord_engine::Bundle;
 use axum::extract::DefaultBodyLimit;

@@ -39,9 +39,21 @@ impl Limits {
     }
 }
 
-/// Shared by every handler; cloning is cheap.
+/// Shared by every handler. Cloning is one reference count: axum clones the state for every
+/// extractor and middleware that takes it, several times per request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct SharedState {
     /// The active policy set; the state machine swaps it at activation heights.
     pub policy: Arc<ActivePolicySet>,
     /// The consent state; the state machine stores a new snapshot after each block.
@@ -62,6 +74,32 @@ pub struct AppState {
     pub node: Option<Arc<Node>>,
 }
 
+impl SharedState {
+    fn new(
+        config: &ServeConfig,
+        policy: Arc<ActivePolicySet>,
+        consents: Arc<ArcSwap<InMemoryConsentRegistry>>,
+        db: sled::Db,
+    ) -> Result<Self, StartError> {
+        let log = DecisionLog::open(&db).map_err(|e| StartError::Log(e.to_string()))?;
+        let limits = Limits::from_config(config);
+        Ok(SharedState {
+            policy,
+            consents,
+            db,
+            log: Arc::new(log),
+            metrics: Arc::new(Metrics::new()),
+            permits: Arc::new(Semaphore::new(limits.max_concurrency)),
+            compute: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
+            limits: Arc::new(limits),
+            genesis: config.genesis.clone(),
+            node: None,
+        })
+    }
+}
+
 impl AppState {
     /// Opens the database at `config.data`, the decision log in it, and the node: the state
     /// kept there, or a fresh state from the genesis (`--genesis`, default the repository's dev
@@ -80,10 +118,10 @@ impl AppState {
                 reason,
             })?;
         let published = machine.published();
-        let mut state = Self::with_parts(config, published.policy, published.consents, db)?;
-        state.genesis = Some(path);
-        state.node = Some(Node::new(machine));
-        Ok(state)
+        let mut shared = SharedState::new(config, published.policy, published.consents, db)?;
+        shared.genesis = Some(path);
+        shared.node = Some(Node::new(machine));
+        Ok(AppState(Arc::new(shared)))
     }
 
     /// Assembles the state from parts the state machine already holds.
@@ -93,22 +131,7 @@ impl AppState {
         consents: Arc<ArcSwap<InMemoryConsentRegistry>>,
         db: sled::Db,
     ) -> Result<Self, StartError> {
-        let log = DecisionLog::open(&db).map_err(|e| StartError::Log(e.to_string()))?;
-        let limits = Limits::from_config(config);
-        Ok(AppState {
-            policy,
-            consents,
-            db,
-            log: Arc::new(log),
-            metrics: Arc::new(Metrics::new()),
-            permits: Arc::new(Semaphore::new(limits.max_concurrency)),
-            compute: Arc::new(Semaphore::new(
-                std::thread::available_parallelism().map_or(2, |n| n.get()),
-            )),
-            limits: Arc::new(limits),
-            genesis: config.genesis.clone(),
-            node: None,
-        })
+        SharedState::new(config, policy, consents, db).map(|shared| AppState(Arc::new(shared)))
     }
 
     /// Decides every request on one snapshot of the policy set and the consent state.
