@@ -1,13 +1,16 @@
 //! The decision log: every decision the server makes, append-only and hash-chained, in the sled
 //! tree `decisions`.
 //!
-//! - Key: the entry's sequence number, big-endian u64 (so sled's order is log order); the first
-//!   entry is 1.
-//! - Value: canonical JSON (keys sorted, no whitespace) of
+//! - An entry is the canonical JSON (keys sorted, no whitespace) of
 //!   `{errors, hash, obligations, outcome, patient, policy_version, prev, reasons, seq, tx}`.
 //! - `hash` = `sha256:` hex of `accord/decision-log/v1\0` followed by the canonical JSON of the
 //!   entry without its `hash` member. `prev` is the previous entry's `hash`; the first entry's
 //!   `prev` is [`GENESIS_PREV`].
+//! - Entries are stored in segments: key = the sequence number of the segment's first entry,
+//!   big-endian u64 (so sled's order is log order; the first entry is 1); value = the segment's
+//!   entries in order, each followed by `\n` (canonical JSON holds no raw newline). A write round
+//!   fills segments of at most [`SEGMENT_ENTRIES`] entries or [`SEGMENT_BYTES`] bytes: one sled key
+//!   per entry cost about three times as much per entry as one per segment.
 //!
 //! Appends are serialized by one writer thread that owns the chain head (the lock around it is
 //! held only by that thread and by readers of the length). Callers serialize their decisions
@@ -111,6 +114,13 @@ const LINGER: Duration = Duration::from_micros(300);
 /// Most jobs one writer round takes (bounds a round's batch).
 const ROUND_JOBS: usize = 4096;
 
+/// Most entries one stored segment holds.
+pub const SEGMENT_ENTRIES: usize = 64;
+/// A segment is closed before an entry would take it past this many bytes (an entry larger than
+/// that has a segment of its own). Well below the size at which sled moves a value to a file of
+/// its own.
+pub const SEGMENT_BYTES: usize = 32 * 1024;
+
 /// A stored entry, as read back for queries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EntrySummary {
@@ -165,34 +175,41 @@ impl DecisionLog {
     /// Opens the log in `db`, recovering the chain head from the last entry.
     pub fn open(db: &sled::Db) -> Result<Self, LogError> {
         let tree = db.open_tree(TREE).map_err(LogError::storage)?;
-        let head =
-            match tree.last().map_err(LogError::storage)? {
-                None => Head {
-                    next_seq: 1,
-                    prev: GENESIS_PREV.to_owned(),
-                },
-                Some((key, value)) => {
-                    let seq = key_seq(&key).ok_or_else(|| LogError::Corrupt {
-                        seq: 0,
-                        reason: "last key is not 8 bytes".into(),
+        let head = match tree.last().map_err(LogError::storage)? {
+            None => Head {
+                next_seq: 1,
+                prev: GENESIS_PREV.to_owned(),
+            },
+            Some((key, value)) => {
+                let (seq, last) = segment_entries(&key, &value)
+                    .and_then(|entries| {
+                        entries
+                            .last()
+                            .copied()
+                            .ok_or_else(|| "empty segment".into())
+                    })
+                    .map_err(|reason| LogError::Corrupt {
+                        seq: key_seq(&key).unwrap_or(0),
+                        reason: format!("last segment: {reason}"),
                     })?;
-                    let value: Value =
-                        serde_json::from_slice(&value).map_err(|e| LogError::Corrupt {
-                            seq,
-                            reason: format!("not JSON: {e}"),
-                        })?;
-                    let hash = value.get("hash").and_then(Value::as_str).ok_or_else(|| {
-                        LogError::Corrupt {
+                let value: Value = serde_json::from_str(last).map_err(|e| LogError::Corrupt {
+                    seq,
+                    reason: format!("not JSON: {e}"),
+                })?;
+                let hash =
+                    value
+                        .get("hash")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| LogError::Corrupt {
                             seq,
                             reason: "no `hash`".into(),
-                        }
-                    })?;
-                    Head {
-                        next_seq: seq.saturating_add(1),
-                        prev: hash.to_owned(),
-                    }
+                        })?;
+                Head {
+                    next_seq: seq.saturating_add(1),
+                    prev: hash.to_owned(),
                 }
-            };
+            }
+        };
         let head = Arc::new(Mutex::new(head));
         let failing = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(WriterStats::default());
@@ -272,48 +289,60 @@ impl DecisionLog {
 
     /// A page of entries after `query.after` that match the filters.
     pub fn page(&self, query: &PageQuery) -> Result<Page, LogError> {
-        let start = query.after.saturating_add(1).to_be_bytes();
+        let first = query.after.saturating_add(1);
+        // The segment holding entry `first` starts at or before it.
+        let start = match self.tree.range(..=first.to_be_bytes()).next_back() {
+            Some(item) => item.map_err(LogError::storage)?.0.to_vec(),
+            None => first.to_be_bytes().to_vec(),
+        };
         let mut page = Page::default();
         let mut scanned = 0usize;
-        let mut last_seen = query.after;
         for item in self.tree.range(start..) {
             let (key, value) = item.map_err(LogError::storage)?;
-            let seq = key_seq(&key).unwrap_or(last_seen);
-            last_seen = seq;
-            scanned += 1;
-            let summary: Option<EntrySummary> = serde_json::from_slice(&value).ok();
-            let matches = match &summary {
-                // A corrupt entry matches no filter but is shown unfiltered (audit/verify explains).
-                None => {
-                    query.tx.is_none()
-                        && query.patient.is_none()
-                        && query.outcome.is_none()
-                        && query.version.is_none()
-                }
-                Some(s) => {
-                    query.tx.as_ref().is_none_or(|t| *t == s.tx)
-                        && query
-                            .patient
-                            .as_ref()
-                            .is_none_or(|p| Some(p) == s.patient.as_ref())
-                        && query.outcome.as_ref().is_none_or(|o| *o == s.outcome)
-                        && query
-                            .version
-                            .as_ref()
-                            .is_none_or(|v| *v == s.policy_version)
-                }
+            let Some(segment_start) = key_seq(&key) else {
+                continue;
             };
-            if matches {
-                page.entries
-                    .push(String::from_utf8_lossy(&value).into_owned());
-            }
-            if page.entries.len() >= query.limit || scanned >= query.scan_limit {
-                page.next_after = Some(seq);
-                break;
+            let text = String::from_utf8_lossy(&value);
+            let lines = text.strip_suffix('\n').unwrap_or(&text).split('\n');
+            for (seq, entry) in (segment_start..).zip(lines) {
+                if seq < first {
+                    continue;
+                }
+                scanned += 1;
+                let summary: Option<EntrySummary> = serde_json::from_str(entry).ok();
+                let matches = match &summary {
+                    // A corrupt entry matches no filter but is shown unfiltered (audit/verify
+                    // explains).
+                    None => {
+                        query.tx.is_none()
+                            && query.patient.is_none()
+                            && query.outcome.is_none()
+                            && query.version.is_none()
+                    }
+                    Some(s) => {
+                        query.tx.as_ref().is_none_or(|t| *t == s.tx)
+                            && query
+                                .patient
+                                .as_ref()
+                                .is_none_or(|p| Some(p) == s.patient.as_ref())
+                            && query.outcome.as_ref().is_none_or(|o| *o == s.outcome)
+                            && query
+                                .version
+                                .as_ref()
+                                .is_none_or(|v| *v == s.policy_version)
+                    }
+                };
+                if matches {
+                    page.entries.push(entry.to_owned());
+                }
+                if page.entries.len() >= query.limit || scanned >= query.scan_limit {
+                    // A full page that happens to end at the last entry still offers
+                    // `next_after`; the next page is then empty. That is cheaper than peeking.
+                    page.next_after = Some(seq);
+                    return Ok(page);
+                }
             }
         }
-        // A full page that happens to end at the last entry still offers `next_after`; the next
-        // page is then empty. That is cheaper than peeking.
         Ok(page)
     }
 
@@ -327,29 +356,29 @@ impl DecisionLog {
             head,
             broken: Some(Broken { seq, reason }),
         };
-        for (expected_seq, item) in (1u64..).zip(self.tree.iter()) {
+        let mut expected = 1u64;
+        for item in self.tree.iter() {
             let (key, value) = item.map_err(LogError::storage)?;
-            let Some(seq) = key_seq(&key) else {
+            if let Some(start) = key_seq(&key).filter(|s| *s != expected) {
                 return Ok(broken(
-                    expected_seq,
-                    "key is not 8 bytes".into(),
+                    expected,
+                    format!("missing entry: the next key is {start}"),
                     length,
                     prev,
                 ));
+            }
+            let entries = match segment_entries(&key, &value) {
+                Ok(entries) => entries,
+                Err(reason) => return Ok(broken(expected, reason, length, prev)),
             };
-            if seq != expected_seq {
-                return Ok(broken(
-                    expected_seq,
-                    format!("missing entry: the next key is {seq}"),
-                    length,
-                    prev,
-                ));
+            for (seq, entry) in entries {
+                match check_entry(seq, &prev, entry.as_bytes()) {
+                    Ok(hash) => prev = hash,
+                    Err(reason) => return Ok(broken(seq, reason, length, prev)),
+                }
+                length = seq;
+                expected = seq + 1;
             }
-            match check_entry(seq, &prev, &value) {
-                Ok(hash) => prev = hash,
-                Err(reason) => return Ok(broken(seq, reason, length, prev)),
-            }
-            length = expected_seq;
         }
         Ok(Verification {
             ok: true,
@@ -420,16 +449,22 @@ fn write_rounds(
         let mut seq = next_seq;
         let mut hash = prev.clone();
         let mut ranges = Vec::with_capacity(round.len());
+        let mut segment = Segment::starting_at(seq);
         for job in &round {
             let start = seq;
             for part in &job.parts {
                 let (stored, h) = part.seal(seq, &hash);
-                batch.insert(&seq.to_be_bytes(), stored.into_bytes());
+                if segment.is_full_for(&stored) {
+                    segment.store(&mut batch);
+                    segment = Segment::starting_at(seq);
+                }
+                segment.push(&stored);
                 hash = h;
                 seq += 1;
             }
             ranges.push((seq > start).then(|| start..=seq - 1));
         }
+        segment.store(&mut batch);
         let applied = if failing.load(Ordering::SeqCst) {
             Err(LogError::Storage("writes refused (test hook)".into()))
         } else {
@@ -465,6 +500,53 @@ fn write_rounds(
             job.reply.send(flushed.clone().map(|_| range));
         }
     }
+}
+
+/// The entries of a write round on their way into one stored segment.
+struct Segment {
+    start: u64,
+    entries: usize,
+    text: String,
+}
+
+impl Segment {
+    fn starting_at(start: u64) -> Self {
+        Segment {
+            start,
+            entries: 0,
+            text: String::new(),
+        }
+    }
+
+    /// Whether `entry` must go to the next segment.
+    fn is_full_for(&self, entry: &str) -> bool {
+        self.entries > 0
+            && (self.entries >= SEGMENT_ENTRIES || self.text.len() + entry.len() >= SEGMENT_BYTES)
+    }
+
+    fn push(&mut self, entry: &str) {
+        self.text.push_str(entry);
+        self.text.push('\n');
+        self.entries += 1;
+    }
+
+    /// Adds the segment to `batch`, if it holds any entry.
+    fn store(self, batch: &mut sled::Batch) {
+        if self.entries > 0 {
+            batch.insert(&self.start.to_be_bytes(), self.text.into_bytes());
+        }
+    }
+}
+
+/// The entries of one stored segment, each with its sequence number; an error says why the
+/// segment cannot be read.
+fn segment_entries<'v>(key: &[u8], value: &'v [u8]) -> Result<Vec<(u64, &'v str)>, String> {
+    let start = key_seq(key).ok_or("key is not 8 bytes")?;
+    let text = std::str::from_utf8(value).map_err(|e| format!("segment is not UTF-8: {e}"))?;
+    let body = text
+        .strip_suffix('\n')
+        .ok_or("segment does not end with a newline")?;
+    Ok((start..).zip(body.split('\n')).collect())
 }
 
 fn key_seq(key: &[u8]) -> Option<u64> {

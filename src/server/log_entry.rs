@@ -18,7 +18,7 @@ pub(crate) fn check_entry(seq: u64, prev: &str, value: &[u8]) -> Result<String, 
         _ => return Err("no `hash` string".into()),
     };
     if map.get("seq").and_then(Value::as_u64) != Some(seq) {
-        return Err(format!("`seq` does not match the key {seq}"));
+        return Err(format!("`seq` is not {seq}, its place in the log"));
     }
     if map.get("prev").and_then(Value::as_str) != Some(prev) {
         return Err("`prev` does not match the previous entry's hash".into());

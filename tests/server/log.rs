@@ -171,15 +171,23 @@ async fn a_tampered_entry_is_found_at_its_sequence_number() {
     fill(&server).await;
     server.stop().await;
 
-    // Turn entry 4's deny into an allow, directly in the tree.
+    // Turn entry 4's deny into an allow, directly in its stored segment.
     {
         let db = open_db(dir.path());
         let tree = db.open_tree(TREE).expect("tree");
-        let key = 4u64.to_be_bytes();
-        let value = tree.get(key).expect("read").expect("entry 4");
+        let (key, value) = tree
+            .range(..=4u64.to_be_bytes())
+            .next_back()
+            .expect("a segment holds entry 4")
+            .expect("read");
+        let start = u64::from_be_bytes(key.as_ref().try_into().expect("8-byte key"));
         let text = String::from_utf8(value.to_vec()).expect("utf-8");
-        assert!(text.contains("\"outcome\":\"deny\""), "{text}");
-        let forged = text.replace("\"outcome\":\"deny\"", "\"outcome\":\"allow\"");
+        let mut entries: Vec<String> = text.lines().map(str::to_owned).collect();
+        let index = usize::try_from(4 - start).expect("index");
+        assert!(entries[index].contains("\"seq\":4"), "{text}");
+        assert!(entries[index].contains("\"outcome\":\"deny\""), "{text}");
+        entries[index] = entries[index].replace("\"outcome\":\"deny\"", "\"outcome\":\"allow\"");
+        let forged: String = entries.iter().map(|e| format!("{e}\n")).collect();
         tree.insert(key, forged.as_bytes()).expect("write");
         db.flush().expect("flush");
     }
@@ -201,13 +209,15 @@ async fn a_tampered_entry_is_found_at_its_sequence_number() {
     );
     server.stop().await;
 
-    // Removing an entry is found too: the next key is not the expected sequence number.
+    // Removing entries is found too: the next key is not the expected sequence number. Entry 2
+    // was answered alone (`fill`), so its segment holds it alone.
     {
         let db = open_db(dir.path());
         db.open_tree(TREE)
             .expect("tree")
             .remove(2u64.to_be_bytes())
-            .expect("remove");
+            .expect("remove")
+            .expect("entry 2 starts a segment");
         db.flush().expect("flush");
     }
     let server = TestServer::start(dir.path()).await;
@@ -215,6 +225,93 @@ async fn a_tampered_entry_is_found_at_its_sequence_number() {
     assert_eq!(verify["broken"]["seq"], 2, "{verify}");
     assert_eq!(verify["length"], 1);
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_spans_several_segments_and_reads_across_them() {
+    use accord::server::decision_log::SEGMENT_ENTRIES;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(dir.path()).await;
+    // One request, one write round: more entries than one segment holds.
+    let n = SEGMENT_ENTRIES + 6;
+    let transactions: Vec<Value> = (0..n)
+        .map(|i| with_id(allow_tx(), &format!("tx-s{i}")))
+        .collect();
+    let status = server
+        .post_json(
+            "/v1/evaluate/batch",
+            &json!({ "transactions": transactions }),
+        )
+        .await
+        .status();
+    assert_eq!(status.as_u16(), 200);
+    server.stop().await;
+
+    // The round was stored as consecutive segments (split by entry count or by size).
+    let keys: Vec<u64> = {
+        let db = open_db(dir.path());
+        let tree = db.open_tree(TREE).expect("tree");
+        tree.iter()
+            .keys()
+            .map(|k| u64::from_be_bytes(k.expect("key").as_ref().try_into().expect("8 bytes")))
+            .collect()
+    };
+    assert!(keys.len() >= 2 && keys[0] == 1, "{keys:?}");
+    let second = keys[1];
+    assert!(second <= SEGMENT_ENTRIES as u64 + 1, "{keys:?}");
+
+    // A page that starts inside the first segment and ends inside the second.
+    let server = TestServer::start(dir.path()).await;
+    let after = second - 3;
+    let (_, _, page) = answer(
+        server
+            .get(&format!("/v1/decisions?after={after}&limit=4"))
+            .await,
+    )
+    .await;
+    assert_eq!(seqs(&page), (after + 1..after + 5).collect::<Vec<u64>>());
+    for pair in page["decisions"].as_array().expect("entries").windows(2) {
+        assert_eq!(pair[1]["prev"], pair[0]["hash"], "linked across segments");
+    }
+    let (_, _, verify) = answer(server.get("/v1/audit/verify").await).await;
+    assert_eq!(
+        (verify["ok"].clone(), verify["length"].clone()),
+        (json!(true), json!(n))
+    );
+    server.stop().await;
+
+    // Cutting a segment's final newline makes it unreadable. In the first segment, verification
+    // names its first entry; in the last one, the log refuses to open (it cannot recover the chain
+    // head) and says which entry.
+    let cut = |key: u64| {
+        let db = open_db(dir.path());
+        let tree = db.open_tree(TREE).expect("tree");
+        let value = tree.get(key.to_be_bytes()).expect("read").expect("segment");
+        tree.insert(key.to_be_bytes(), &value[..value.len() - 1])
+            .expect("write");
+        db.flush().expect("flush");
+    };
+    cut(1);
+    let server = TestServer::start(dir.path()).await;
+    let (_, _, verify) = answer(server.get("/v1/audit/verify").await).await;
+    assert_eq!(verify["ok"], false);
+    assert_eq!(verify["length"], 0);
+    assert_eq!(verify["broken"]["seq"], 1);
+    assert_eq!(
+        verify["broken"]["reason"],
+        "segment does not end with a newline"
+    );
+    server.stop().await;
+    let last = *keys.last().expect("keys");
+    cut(last);
+    let db = open_db(dir.path());
+    let refused = accord::server::DecisionLog::open(&db).map(|_| ());
+    assert_eq!(
+        refused.map_err(|e| e.to_string()),
+        Err(format!(
+            "decision log entry {last} is corrupt: last segment: segment does not end with a newline"
+        ))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
