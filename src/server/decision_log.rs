@@ -10,7 +10,7 @@
 //!   big-endian u64 (so sled's order is log order; the first entry is 1); value = the segment's
 //!   entries in order, each followed by `\n` (canonical JSON holds no raw newline). A write round
 //!   fills segments of at most [`SEGMENT_ENTRIES`] entries or [`SEGMENT_BYTES`] bytes: one sled key
-//!   per entry cost about three times as much per entry as one per segment.
+//!   per entry cost two to three times as much per entry as one per segment.
 //!
 //! Appends are serialized by one writer thread that owns the chain head (the lock around it is
 //! held only by that thread and by readers of the length). Callers serialize their decisions
@@ -116,10 +116,12 @@ const ROUND_JOBS: usize = 4096;
 
 /// Most entries one stored segment holds.
 pub const SEGMENT_ENTRIES: usize = 64;
-/// A segment is closed before an entry would take it past this many bytes (an entry larger than
-/// that has a segment of its own). Well below the size at which sled moves a value to a file of
-/// its own.
-pub const SEGMENT_BYTES: usize = 32 * 1024;
+/// A segment is closed before an entry would take it to this many bytes (an entry larger than
+/// that has a segment of its own). sled writes a tree node larger than a quarter of its 512 KiB
+/// log segment (128 KiB) to a blob file of its own, and a leaf holds up to 17 keys before it
+/// splits: segments under 7 KiB keep every leaf in sled's log. With 32 KiB segments a run of
+/// 40,000 entries left over a hundred blob files.
+pub const SEGMENT_BYTES: usize = 7 * 1024;
 
 /// A stored entry, as read back for queries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
