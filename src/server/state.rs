@@ -52,7 +52,8 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// What [`AppState`] shares.
+/// What [`AppState`] shares. Its parts are `Arc`s only where a part is handed out on its own
+/// (an owned concurrency permit, the log on the blocking pool).
 pub struct SharedState {
     /// The active policy set; the state machine swaps it at activation heights.
     pub policy: Arc<ActivePolicySet>,
@@ -62,12 +63,12 @@ pub struct SharedState {
     /// tree belongs to the state machine.
     pub db: sled::Db,
     pub log: Arc<DecisionLog>,
-    pub metrics: Arc<Metrics>,
-    pub limits: Arc<Limits>,
+    pub metrics: Metrics,
+    pub limits: Limits,
     /// Bounds requests in progress (`--max-concurrency`).
     pub permits: Arc<Semaphore>,
     /// One permit per core for batches decided on the blocking pool.
-    pub compute: Arc<Semaphore>,
+    pub compute: Semaphore,
     /// The genesis file (`--genesis`), kept for the state machine.
     pub genesis: Option<PathBuf>,
     /// The block state machine (governance, consents, blocks).
@@ -88,12 +89,10 @@ impl SharedState {
             consents,
             db,
             log: Arc::new(log),
-            metrics: Arc::new(Metrics::new()),
+            metrics: Metrics::new(),
             permits: Arc::new(Semaphore::new(limits.max_concurrency)),
-            compute: Arc::new(Semaphore::new(
-                std::thread::available_parallelism().map_or(2, |n| n.get()),
-            )),
-            limits: Arc::new(limits),
+            compute: Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
+            limits,
             genesis: config.genesis.clone(),
             node: None,
         })

@@ -183,8 +183,9 @@ fn regime_param_at_reads_one_entry_of_a_map_parameter() {
 #[test]
 fn request_dependent_functions_are_not_folded_at_compile_time() {
     // Constant arguments would let the optimizer call `regime_param` while compiling, with no
-    // request and so no jurisdictions: `()` baked in. It must run per request instead; calls that
-    // depend on their arguments alone (`param`, `obligation`) may be folded and mean the same.
+    // request and so no jurisdictions: `()` baked in. It must run per request instead. `param` is
+    // not folded either (its values are shared, which a folded constant may not hold); calls that
+    // depend on their arguments alone (`obligation`) may be folded and mean the same.
     let d = decide_with(
         r#"fn evaluate(tx, env) {
             if regime_param("HIPAA", "review_hours") != 24 { throw "regime_param was folded"; }
