@@ -1,8 +1,9 @@
-//! The guard and field-usage analyses change no decision: checked against the reference run on the
+//! Native evaluation and the field-usage analysis change no decision: checked against the reference run on the
 //! default bundle's cases and the benchmark mix, and on hand-written edge cases.
 
+use super::native::Program;
 use super::usage::Usage;
-use super::{guard::Guard, sandboxed_engine, Stage, ROOTS};
+use super::{sandboxed_engine, Stage, ROOTS};
 use crate::bundle::Bundle;
 use crate::cases::case_inputs;
 use crate::consent::{ConsentRegistry, InMemoryConsentRegistry};
@@ -50,13 +51,13 @@ fn rules_decision(
 #[test]
 fn analysed_run_matches_the_reference_on_every_default_case_and_the_mix() {
     let bundle = default_bundle();
-    let guarded = bundle
+    let translated = bundle
         .rules()
         .modules()
         .iter()
-        .filter(|m| m.guard.is_some())
+        .filter(|m| m.program.is_some())
         .count();
-    assert!(guarded >= 10, "only {guarded} modules have a guard");
+    assert!(translated >= 25, "only {translated} modules have a program");
 
     let mut requests: Vec<(String, AccessRequest, InMemoryConsentRegistry)> = case_inputs(&bundle)
         .into_iter()
@@ -85,24 +86,29 @@ fn module_bundle(script: &str) -> Bundle {
         .unwrap_or_else(|e| panic!("module must compile: {e}"))
 }
 
-fn guard_of(script: &str) -> Option<Guard> {
+fn program_of(script: &str) -> Option<Program> {
     let engine = sandboxed_engine(Arc::new(JurisdictionTable::default()));
     let ast = engine.compile(script).expect("compiles");
-    Guard::of(&engine, &ast)
+    Program::of(&engine, &ast)
 }
 
-/// Whether the guard of `script` skips `request`, and the decision `decide` gives.
-fn skipped_and_decided(script: &str, patch: serde_json::Value) -> (bool, Decision) {
+/// Whether the program of `script` answers for `request` natively, and the decision `decide`
+/// gives; asserts that the decision is the reference run's.
+fn native_and_decided(script: &str, patch: serde_json::Value) -> (bool, Decision) {
     let bundle = module_bundle(script);
     let request = access(patch);
     let registry = InMemoryConsentRegistry::new();
     let derived = bundle.derive(&request, &registry).expect("derives");
-    let module = &bundle.rules().modules()[0];
-    let skipped = module
-        .guard
+    let rules = bundle.rules();
+    let native = rules.modules()[0]
+        .program
         .as_ref()
-        .is_some_and(|g| g.skips(&request, &derived.facts()));
-    (skipped, bundle.decide(&request, &registry, 0))
+        .and_then(|p| p.run(&request, &derived.facts(), &rules.params))
+        .is_some();
+    let fast = rules_decision(&bundle, &request, &registry, true).map(|d| d.to_json());
+    let reference = rules_decision(&bundle, &request, &registry, false).map(|d| d.to_json());
+    assert_eq!(fast, reference, "{script}");
+    (native, bundle.decide(&request, &registry, 0))
 }
 
 fn has_error(d: &Decision, needle: &str) -> bool {
@@ -110,13 +116,14 @@ fn has_error(d: &Decision, needle: &str) -> bool {
 }
 
 #[test]
-fn a_guard_skips_exactly_when_the_module_returns_empty() {
+fn a_program_answers_where_it_models_the_module_and_rhai_does_the_rest() {
     let script = r#"fn evaluate(tx, env) { if tx.action != "export" { return []; } throw "ran"; }"#;
-    let (skipped, d) = skipped_and_decided(script, json!({}));
-    assert!(skipped);
+    let (native, d) = native_and_decided(script, json!({}));
+    assert!(native);
     assert!(d.errors.is_empty(), "{d:?}");
-    let (skipped, d) = skipped_and_decided(script, json!({ "action": "export" }));
-    assert!(!skipped);
+    // `throw` is not modelled: Rhai runs the module and makes the error.
+    let (native, d) = native_and_decided(script, json!({ "action": "export" }));
+    assert!(!native);
     assert!(has_error(&d, "ran"), "{d:?}");
 }
 
@@ -127,17 +134,16 @@ fn missing_attributes_and_unlike_types_compare_as_rhai_does() {
         if attrs["flag"] != true { return []; }
         throw "ran";
     }"#;
-    for (attrs, skips) in [
+    for (attrs, returns) in [
         (json!({}), true),
         (json!({ "flag": "true" }), true),
         (json!({ "flag": [true] }), true),
         (json!({ "flag": false }), true),
         (json!({ "flag": true }), false),
     ] {
-        let (skipped, d) =
-            skipped_and_decided(script, json!({ "context": { "attributes": attrs } }));
-        assert_eq!(skipped, skips, "{attrs}");
-        assert_eq!(has_error(&d, "ran"), !skips, "{attrs}: {d:?}");
+        let (native, d) = native_and_decided(script, json!({ "context": { "attributes": attrs } }));
+        assert_eq!(native, returns, "{attrs}");
+        assert_eq!(has_error(&d, "ran"), !returns, "{attrs}: {d:?}");
     }
 }
 
@@ -146,20 +152,20 @@ fn values_outside_the_model_call_the_module() {
     // Integer against float: numeric comparison, not modelled.
     let script =
         r#"fn evaluate(tx, env) { if tx.context.attributes.n == 1 { return []; } throw "ran"; }"#;
-    let (skipped, d) =
-        skipped_and_decided(script, json!({ "context": { "attributes": { "n": 1.0 } } }));
-    assert!(!skipped);
+    let (native, d) =
+        native_and_decided(script, json!({ "context": { "attributes": { "n": 1.0 } } }));
+    assert!(!native);
     assert!(
         d.errors.is_empty(),
         "Rhai compares 1 and 1.0 as equal: {d:?}"
     );
-    // A condition that is not a boolean is an error in Rhai, never a skip.
+    // A condition that is not a boolean is an error in Rhai, never a native answer.
     let script = r#"fn evaluate(tx, env) { if tx.context.attributes.n { return []; } [] }"#;
-    let (skipped, d) = skipped_and_decided(
+    let (native, d) = native_and_decided(
         script,
         json!({ "context": { "attributes": { "n": "yes" } } }),
     );
-    assert!(!skipped);
+    assert!(!native);
     assert_eq!(d.decision, Effect::Deny);
     assert_eq!(d.errors.len(), 1, "{d:?}");
     // `&&` stops at the first false operand, so a later non-boolean one is never evaluated.
@@ -168,11 +174,11 @@ fn values_outside_the_model_call_the_module() {
         throw "ran";
     }"#;
     let attrs = json!({ "attributes": { "n": "yes" } });
-    let (skipped, d) = skipped_and_decided(script, json!({ "context": attrs }));
-    assert!(skipped);
+    let (native, d) = native_and_decided(script, json!({ "context": attrs }));
+    assert!(native);
     assert!(d.errors.is_empty(), "{d:?}");
-    let (skipped, d) = skipped_and_decided(script, json!({ "action": "export", "context": attrs }));
-    assert!(!skipped);
+    let (native, d) = native_and_decided(script, json!({ "action": "export", "context": attrs }));
+    assert!(!native);
     assert_eq!(
         d.errors.len(),
         1,
@@ -181,33 +187,22 @@ fn values_outside_the_model_call_the_module() {
 }
 
 #[test]
-fn the_guard_ends_at_the_first_statement_it_cannot_model() {
-    // `parse_int` fails at run time: a later guard must not hide the error.
+fn evaluation_stops_at_the_first_statement_it_cannot_model() {
+    // `parse_int` fails at run time: a later `return` must not hide the error.
     let script = r#"fn evaluate(tx, env) { let n = parse_int("zz"); if true { return []; } [] }"#;
-    assert!(guard_of(script).is_none());
-    let (_, d) = skipped_and_decided(script, json!({}));
+    assert!(program_of(script).is_none());
+    let (_, d) = native_and_decided(script, json!({}));
     assert_eq!(d.decision, Effect::Deny);
     assert_eq!(d.errors.len(), 1, "{d:?}");
-    // A guard whose value is not a fresh empty array, or that has an `else`, decides nothing.
-    let request = access(json!({}));
-    let facts = facts_of(&request);
+    // Any result is the module's, checked as Rhai's would be: `1` is not a verdict.
     let script = r#"fn evaluate(tx, env) { if tx.action == "read" { return [1]; } [] }"#;
-    assert!(guard_of(script).is_none_or(|g| !g.skips(&request, &facts.facts())));
-    assert!(
-        guard_of(r#"fn evaluate(tx, env) { if true { return []; } else { throw "x"; } }"#)
-            .is_none()
-    );
-    // A module that defines a modelled function is not analysed.
-    assert!(guard_of(
-        r#"fn contains(x) { true } fn evaluate(tx, env) { if tx.resource.fields.contains("a") { return []; } [] }"#
-    )
-    .is_none());
-}
-
-fn facts_of(request: &AccessRequest) -> crate::bundle::DerivedFacts {
-    module_bundle("fn evaluate(tx, env) { [] }")
-        .derive(request, &InMemoryConsentRegistry::new())
-        .expect("derives")
+    let (native, d) = native_and_decided(script, json!({}));
+    assert!(native);
+    assert!(has_error(&d, "verdict 0"), "{d:?}");
+    // A method by the name of one of the module's own functions is the module's (`this`).
+    let script = r#"fn contains(x) { true } fn evaluate(tx, env) { if tx.resource.fields.contains("a") { return []; } [] }"#;
+    let (native, _) = native_and_decided(script, json!({}));
+    assert!(!native);
 }
 
 #[test]
@@ -219,15 +214,21 @@ fn lists_type_names_and_renamed_parameters_are_modelled() {
         if e.consent_categories.contains_all(t.resource.data_categories) { return []; }
         throw "ran";
     }"#;
-    let (skipped, d) = skipped_and_decided(
+    let (native, d) = native_and_decided(
         script,
         json!({ "resource": { "patient": { "birth_date": null } } }),
     );
-    assert!(skipped, "no birth date: age is ()");
+    assert!(native, "no birth date: age is ()");
     assert!(d.errors.is_empty(), "{d:?}");
-    let (skipped, d) = skipped_and_decided(script, json!({}));
-    assert!(!skipped, "no consent covers the record");
+    let (native, d) = native_and_decided(script, json!({}));
+    assert!(!native, "no consent covers the record");
     assert!(has_error(&d, "ran"), "{d:?}");
+}
+
+fn facts_of(request: &AccessRequest) -> crate::bundle::DerivedFacts {
+    module_bundle("fn evaluate(tx, env) { [] }")
+        .derive(request, &InMemoryConsentRegistry::new())
+        .expect("derives")
 }
 
 fn usage_of(script: &str) -> Usage {
@@ -335,10 +336,10 @@ fn a_list_past_the_sandbox_limits_is_left_to_rhai() {
     let fields: Vec<String> = (0..super::limits::MAX_ARRAY_SIZE + 1)
         .map(|i| format!("f{i}"))
         .collect();
-    let (skipped, d) = skipped_and_decided(script, json!({ "resource": { "fields": fields } }));
-    assert!(!skipped);
+    let (native, d) = native_and_decided(script, json!({ "resource": { "fields": fields } }));
+    assert!(!native);
     assert!(has_error(&d, "Size of array"), "{d:?}");
-    let (skipped, d) = skipped_and_decided(script, json!({ "resource": { "fields": ["name"] } }));
-    assert!(skipped);
+    let (native, d) = native_and_decided(script, json!({ "resource": { "fields": ["name"] } }));
+    assert!(native);
     assert!(d.errors.is_empty(), "{d:?}");
 }

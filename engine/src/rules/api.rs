@@ -9,13 +9,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Effective parameters of every jurisdiction (and country alias), converted once per bundle.
-struct ParameterTable {
+pub(super) struct ParameterTable {
     table: Arc<JurisdictionTable>,
     params: BTreeMap<String, BTreeMap<String, Dynamic>>,
 }
 
 impl ParameterTable {
-    fn new(table: Arc<JurisdictionTable>) -> Self {
+    pub(super) fn new(table: Arc<JurisdictionTable>) -> Self {
         let params = table
             .iter()
             .map(|j| {
@@ -32,14 +32,34 @@ impl ParameterTable {
         ParameterTable { table, params }
     }
 
-    fn get(&self, code: &str, name: &str) -> Option<&Dynamic> {
+    pub(super) fn get(&self, code: &str, name: &str) -> Option<&Dynamic> {
         let code = self.table.resolve(code).map(|j| j.code.as_str())?;
         self.params.get(code).and_then(|p| p.get(name))
     }
 
+    /// `in_regime(code, regime)`.
+    pub(super) fn in_regime(&self, code: &str, regime: &str) -> bool {
+        self.table
+            .resolve(code)
+            .is_some_and(|j| j.regimes.contains(regime))
+    }
+
+    /// `parent(code)`: `""` for a root or an unknown code.
+    pub(super) fn parent(&self, code: &str) -> String {
+        self.table
+            .resolve(code)
+            .and_then(|j| j.parent.clone())
+            .unwrap_or_default()
+    }
+
     /// `name` from the most specific of `jurisdictions` in which `regime` applies and that defines
     /// it: the deepest (longest lineage), then the first in code order.
-    fn for_regime(&self, jurisdictions: &[String], regime: &str, name: &str) -> Option<&Dynamic> {
+    pub(super) fn for_regime(
+        &self,
+        jurisdictions: &[String],
+        regime: &str,
+        name: &str,
+    ) -> Option<&Dynamic> {
         let mut best: Option<(usize, &str)> = None;
         for code in jurisdictions {
             let Some(j) = self.table.get(code) else {
@@ -62,7 +82,8 @@ pub(super) struct CallTag {
     pub jurisdictions: Arc<Vec<String>>,
 }
 
-fn verdict(effect: &str, rule: &str, citation: &str, message: &str) -> Map {
+/// What `deny`, `permit` (and [`obligation`]) return; the native evaluator builds the same.
+pub(super) fn verdict(effect: &str, rule: &str, citation: &str, message: &str) -> Map {
     let mut map = Map::new();
     map.insert("effect".into(), effect.into());
     map.insert("rule".into(), rule.into());
@@ -71,31 +92,34 @@ fn verdict(effect: &str, rule: &str, citation: &str, message: &str) -> Map {
     map
 }
 
-pub(super) fn register(engine: &mut Engine, table: Arc<JurisdictionTable>) {
-    let params = Arc::new(ParameterTable::new(table.clone()));
+/// `obligation(kind, citation, details)`: the details with the verdict's keys added.
+pub(super) fn obligation(kind: &str, citation: &str, details: Map) -> Map {
+    let mut map = details;
+    map.insert("effect".into(), "obligation".into());
+    map.insert("kind".into(), kind.into());
+    map.insert("citation".into(), citation.into());
+    map
+}
 
+/// `hours_after(seconds, hours)`: the timestamp `hours` after `seconds`, `()` when out of range.
+pub(super) fn hours_after(seconds: i64, hours: i64) -> Dynamic {
+    hours
+        .checked_mul(3600)
+        .and_then(|h| seconds.checked_add(h))
+        .and_then(Timestamp::format_unix)
+        .map_or(Dynamic::UNIT, Dynamic::from)
+}
+
+pub(super) fn register(engine: &mut Engine, params: Arc<ParameterTable>) {
     engine.register_fn("deny", |rule: &str, citation: &str, message: &str| {
         verdict("deny", rule, citation, message)
     });
     engine.register_fn("permit", |rule: &str, citation: &str, message: &str| {
         verdict("permit", rule, citation, message)
     });
-    engine.register_fn(
-        "obligation",
-        |kind: &str, citation: &str, details: Map| -> Map {
-            let mut map = details;
-            map.insert("effect".into(), "obligation".into());
-            map.insert("kind".into(), kind.into());
-            map.insert("citation".into(), citation.into());
-            map
-        },
-    );
+    engine.register_fn("obligation", obligation);
     engine.register_fn("obligation", |kind: &str, citation: &str| -> Map {
-        let mut map = Map::new();
-        map.insert("effect".into(), "obligation".into());
-        map.insert("kind".into(), kind.into());
-        map.insert("citation".into(), citation.into());
-        map
+        obligation(kind, citation, Map::new())
     });
 
     // The three parameter functions are volatile: the optimizer never calls them at compile time.
@@ -144,20 +168,17 @@ pub(super) fn register(engine: &mut Engine, table: Arc<JurisdictionTable>) {
                 descend(root, name, &path)
             },
         );
-    let p = params;
+    let p = params.clone();
     engine.register_fn("has_param", move |code: &str, name: &str| -> bool {
         p.get(code, name).is_some()
     });
-    let t = table.clone();
+    let p = params.clone();
     engine.register_fn("parent", move |code: &str| -> ImmutableString {
-        t.resolve(code)
-            .and_then(|j| j.parent.clone())
-            .unwrap_or_default()
-            .into()
+        p.parent(code).into()
     });
-    let t = table;
+    let p = params;
     engine.register_fn("in_regime", move |code: &str, regime: &str| -> bool {
-        t.resolve(code).is_some_and(|j| j.regimes.contains(regime))
+        p.in_regime(code, regime)
     });
     // Specialised for strings: the generic `contains` calls `==` through the engine per element.
     engine.register_fn(
@@ -172,13 +193,7 @@ pub(super) fn register(engine: &mut Engine, table: Arc<JurisdictionTable>) {
     engine.register_fn("contains_all", |have: &mut Array, need: Array| -> bool {
         need.iter().all(|n| have.iter().any(|h| same_value(h, n)))
     });
-    engine.register_fn("hours_after", |seconds: i64, hours: i64| -> Dynamic {
-        hours
-            .checked_mul(3600)
-            .and_then(|h| seconds.checked_add(h))
-            .and_then(Timestamp::format_unix)
-            .map_or(Dynamic::UNIT, Dynamic::from)
-    });
+    engine.register_fn("hours_after", hours_after);
 }
 
 /// `contains_all`'s element equality: same type and same text. Strings (every list a module
@@ -199,7 +214,11 @@ fn same_value(a: &Dynamic, b: &Dynamic) -> bool {
 
 /// The value under `path` (map keys) in `root`: `()` when a key is absent, an error when a value
 /// on the way is not a map.
-fn descend(root: &Dynamic, name: &str, path: &Array) -> Result<Dynamic, Box<rhai::EvalAltResult>> {
+pub(super) fn descend(
+    root: &Dynamic,
+    name: &str,
+    path: &Array,
+) -> Result<Dynamic, Box<rhai::EvalAltResult>> {
     fn step(
         value: &Dynamic,
         name: &str,

@@ -14,7 +14,7 @@
 mod api;
 mod err;
 mod fields;
-mod guard;
+mod native;
 mod usage;
 mod verdict;
 
@@ -74,8 +74,8 @@ pub struct RuleModule {
     pub purposes: Option<Vec<PurposeOfUse>>,
     pub stage: Stage,
     ast: AST,
-    /// Decides natively, for some requests, that `evaluate` would return `[]`.
-    guard: Option<guard::Guard>,
+    /// `evaluate` as far as it can be evaluated natively (see [`native`]).
+    program: Option<native::Program>,
     /// The fields of `tx` and `env` this module can read.
     reads: FieldSet,
 }
@@ -83,6 +83,7 @@ pub struct RuleModule {
 /// Every Rhai module of a bundle, compiled, with the sandboxed engine that runs them.
 pub struct RuleModules {
     engine: Engine,
+    params: Arc<api::ParameterTable>,
     modules: Vec<RuleModule>,
 }
 
@@ -91,6 +92,10 @@ const ROOTS: [(&str, &Field); 2] = [("tx", &fields::TX), ("env", &fields::ENV)];
 
 /// Builds the sandboxed engine, with the rule API bound to this bundle's jurisdictions.
 pub fn sandboxed_engine(table: Arc<JurisdictionTable>) -> Engine {
+    engine_with(Arc::new(api::ParameterTable::new(table)))
+}
+
+fn engine_with(params: Arc<api::ParameterTable>) -> Engine {
     let mut engine = Engine::new();
     engine
         .set_max_operations(limits::MAX_OPERATIONS)
@@ -112,7 +117,7 @@ pub fn sandboxed_engine(table: Arc<JurisdictionTable>) -> Engine {
     engine.disable_symbol("eval");
     engine.on_print(|_| {});
     engine.on_debug(|_, _, _| {});
-    api::register(&mut engine, table);
+    api::register(&mut engine, params);
     engine
 }
 
@@ -121,7 +126,8 @@ impl RuleModules {
         table: Arc<JurisdictionTable>,
         sources: &[RhaiSource<'_>],
     ) -> Result<Self, RuleError> {
-        let engine = sandboxed_engine(table);
+        let params = Arc::new(api::ParameterTable::new(table));
+        let engine = engine_with(params.clone());
         let mut modules = Vec::with_capacity(sources.len());
         for source in sources {
             // The optimizer runs native functions on constant arguments while compiling; a Rhai
@@ -165,12 +171,16 @@ impl RuleModules {
                 } else {
                     Stage::Verdicts
                 },
-                guard: guard::Guard::of(&engine, &ast),
+                program: native::Program::of(&engine, &ast),
                 reads: FieldSet::new(&ROOTS, &|p| usage.wanted(p), &|p| usage.on_route(p)),
                 ast,
             });
         }
-        Ok(RuleModules { engine, modules })
+        Ok(RuleModules {
+            engine,
+            params,
+            modules,
+        })
     }
 
     pub fn modules(&self) -> &[RuleModule] {
@@ -209,59 +219,78 @@ impl RuleModules {
         builder: &mut DecisionBuilder,
         analysed: bool,
     ) {
-        let mut called = Vec::with_capacity(self.modules.len());
+        // Each module's result, in module order: natively evaluated where its program answers,
+        // otherwise `None` until the module is called in Rhai below.
+        let mut results: Vec<(&RuleModule, Option<Result<Dynamic, String>>)> = Vec::new();
         let mut reads = FieldSet::default();
         for module in &self.modules {
             if module.stage != stage || !applies(module, request, facts) {
                 continue;
             }
-            if analysed
-                && module
-                    .guard
-                    .as_ref()
-                    .is_some_and(|g| g.skips(request, facts))
-            {
-                continue;
+            let native = match &module.program {
+                Some(program) if analysed => program.run(request, facts, &self.params).map(Ok),
+                _ => None,
+            };
+            if native.is_none() {
+                reads = reads.union(module.reads);
             }
-            reads = reads.union(module.reads);
-            called.push(module);
+            results.push((module, native));
         }
-        if called.is_empty() {
-            return;
-        }
-        if !analysed {
-            reads = FieldSet::ALL;
-        }
-        // Built once per request with what the modules called can read, read-only and shared:
-        // modules cannot change what the next sees.
-        let [tx, env] = reads.build(&ROOTS, request, facts);
-        let tag = Dynamic::from(api::CallTag {
-            jurisdictions: Arc::new(facts.applicable.jurisdictions.clone()),
-        });
-        for module in called {
-            // Rhai panics on a few states it deems impossible (e.g. its data-size check meeting a
-            // shared value that a module put inside an array); that must deny, not unwind. The
-            // values touched are this request's own, dropped afterwards.
-            let call = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                self.engine.call_fn_with_options::<Dynamic>(
-                    CallFnOptions::new()
-                        .eval_ast(false)
-                        .rewind_scope(true)
-                        .with_tag(tag.clone()),
-                    &mut Scope::new(),
-                    &module.ast,
-                    "evaluate",
-                    (tx.clone(), env.clone()),
-                )
-            }));
-            match call {
-                Ok(Ok(value)) => verdict::collect(module, value, request, builder),
-                Ok(Err(e)) => builder.error(module.id.clone(), format!("{}: {e}", module.path)),
-                Err(_) => builder.error(
-                    module.id.clone(),
-                    format!("{}: the interpreter panicked", module.path),
-                ),
+        if results.iter().any(|(_, native)| native.is_none()) {
+            if !analysed {
+                reads = FieldSet::ALL;
             }
+            // Built once per request with what the modules called can read, read-only and
+            // shared: modules cannot change what the next sees.
+            let [tx, env] = reads.build(&ROOTS, request, facts);
+            let tag = Dynamic::from(api::CallTag {
+                jurisdictions: Arc::new(facts.applicable.jurisdictions.clone()),
+            });
+            for (module, result) in results.iter_mut() {
+                if result.is_some() {
+                    continue;
+                }
+                *result = Some(self.call(module, &tx, &env, &tag));
+            }
+        }
+        for (module, result) in results {
+            match result {
+                Some(Ok(value)) => verdict::collect(module, value, request, builder),
+                Some(Err(message)) => builder.error(module.id.clone(), message),
+                None => {}
+            }
+        }
+    }
+}
+
+impl RuleModules {
+    /// Calls `evaluate` in Rhai; an error names the module's file.
+    fn call(
+        &self,
+        module: &RuleModule,
+        tx: &Dynamic,
+        env: &Dynamic,
+        tag: &Dynamic,
+    ) -> Result<Dynamic, String> {
+        // Rhai panics on a few states it deems impossible (e.g. its data-size check meeting a
+        // shared value that a module put inside an array); that must deny, not unwind. The values
+        // touched are this request's own, dropped afterwards.
+        let call = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            self.engine.call_fn_with_options::<Dynamic>(
+                CallFnOptions::new()
+                    .eval_ast(false)
+                    .rewind_scope(true)
+                    .with_tag(tag.clone()),
+                &mut Scope::new(),
+                &module.ast,
+                "evaluate",
+                (tx.clone(), env.clone()),
+            )
+        }));
+        match call {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(format!("{}: {e}", module.path)),
+            Err(_) => Err(format!("{}: the interpreter panicked", module.path)),
         }
     }
 }

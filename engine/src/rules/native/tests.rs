@@ -1,0 +1,231 @@
+//! A program's answer is the interpreter's: each script here runs both ways on the same request.
+
+use crate::bundle::Bundle;
+use crate::consent::InMemoryConsentRegistry;
+use crate::rules::fields::FieldSet;
+use crate::rules::{api::CallTag, ROOTS};
+use crate::testing::{access, files_with};
+use crate::transaction::AccessRequest;
+use rhai::{Dynamic, Map};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::sync::Arc;
+
+/// A value with shared values read through, for comparing what both evaluators return.
+fn plain(value: &Dynamic) -> String {
+    let value = value.flatten_clone();
+    if let Some(items) = value.read_lock::<rhai::Array>() {
+        let items: Vec<String> = items.iter().map(plain).collect();
+        return format!("[{}]", items.join(", "));
+    }
+    if let Some(map) = value.read_lock::<Map>() {
+        let entries: Vec<String> = map
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", plain(v)))
+            .collect();
+        return format!("#{{{}}}", entries.join(", "));
+    }
+    format!("{}:{value:?}", value.type_name())
+}
+
+/// The native answer (if any) and Rhai's result for `request` in a bundle whose rule module is
+/// `script`.
+fn both_for(script: &str, request: &AccessRequest) -> (Option<String>, Result<String, String>) {
+    let bundle = Bundle::compile(files_with(&[("rhai/rules.rhai", script)]))
+        .unwrap_or_else(|e| panic!("module must compile: {e}"));
+    let registry = InMemoryConsentRegistry::new();
+    let derived = bundle.derive(request, &registry).expect("derives");
+    let facts = derived.facts();
+    let rules = bundle.rules();
+    let module = &rules.modules()[0];
+    let native = module
+        .program
+        .as_ref()
+        .and_then(|p| p.run(request, &facts, &rules.params))
+        .map(|d| plain(&d));
+    let [tx, env] = FieldSet::ALL.build(&ROOTS, request, &facts);
+    let tag = Dynamic::from(CallTag {
+        jurisdictions: Arc::new(facts.applicable.jurisdictions.clone()),
+    });
+    let rhai = rules.call(module, &tx, &env, &tag).map(|d| plain(&d));
+    (native, rhai)
+}
+
+fn both(script: &str, patch: Value) -> (Option<String>, Result<String, String>) {
+    both_for(script, &access(patch))
+}
+
+/// `script` is answered natively, with Rhai's value.
+#[track_caller]
+fn native_as_rhai(script: &str, patch: Value) -> String {
+    let (native, rhai) = both(script, patch);
+    let rhai = rhai.unwrap_or_else(|e| panic!("Rhai fails: {e}"));
+    assert_eq!(native.as_deref(), Some(rhai.as_str()), "{script}");
+    rhai
+}
+
+/// `script` is left to Rhai for this request.
+#[track_caller]
+fn left_to_rhai(script: &str, patch: Value) {
+    let (native, _) = both(script, patch);
+    assert_eq!(native, None, "{script}");
+}
+
+#[test]
+fn blocks_have_the_value_of_their_last_statement() {
+    let with = |body: &str| format!("fn evaluate(tx, env) {{ {body} }}");
+    for body in [
+        r#"let out = []; out.push(deny("r", "c", "m")); out"#,
+        r#"let out = [permit("r", "c", "m")]; out;"#,
+        r#"let out = [];"#,
+        r#"if tx.action == "read" { [permit("r", "c", "m")] } else { [] }"#,
+        r#"if tx.action == "write" { [permit("r", "c", "m")] }"#,
+        r#"{ let a = [deny("a", "c", "m")]; a }"#,
+        r#"return;"#,
+        r#"for x in tx.actor.roles { x; }"#,
+    ] {
+        native_as_rhai(&with(body), json!({}));
+    }
+}
+
+#[test]
+fn locals_loops_strings_and_functions_are_modelled() {
+    // As hipaa-minimum-necessary joins the excess fields.
+    let script = r#"
+        fn join(items) {
+            let out = "";
+            for x in items {
+                if out != "" { out += ", "; }
+                out += x;
+            }
+            out
+        }
+        fn target(resource) {
+            if resource.location != "" { resource.location } else { resource.id }
+        }
+        fn evaluate(tx, env) {
+            let excess = [];
+            for f in tx.resource.fields {
+                if !["name", "birthDate"].contains(f) && !excess.contains(f) { excess.push(f); }
+            }
+            let kind = if excess.is_empty() { "none" } else { "some" };
+            let n = 0;
+            n = n + 2 - 1;
+            let shred = #{ a: 1 };
+            shred.b = env.now;
+            let parts = (tx.resource.id + "-x").split("-");
+            [deny(kind, "c", "fields [" + join(excess) + "] of " + target(tx.resource)),
+             obligation("k", "c", #{ n: n, list: excess, age: env.patient_age, first: parts[0],
+                 said: "n is " + n, j: env.jurisdictions[0] }),
+             obligation("shred", "c", shred)]
+        }"#;
+    let value = native_as_rhai(
+        script,
+        json!({ "resource": { "fields": ["name", "address", "ssn", "address"] } }),
+    );
+    assert!(
+        value.contains("fields [address, ssn] of Observation/obs-88"),
+        "{value}"
+    );
+    native_as_rhai(script, json!({ "resource": { "fields": [] } }));
+}
+
+#[test]
+fn comparisons_and_the_rule_api_are_modelled() {
+    let script = r#"
+        fn evaluate(tx, env) {
+            let m = #{ a: 1, b: "x" };
+            let attrs = tx.context.attributes;
+            let key = "b";
+            [obligation("k", "c", #{
+                minor: env.patient_age < 18,
+                adult: env.patient_age >= 18,
+                in_map: "a" in m,
+                not_in: "z" in m,
+                by_key: m[key],
+                missing: m.zzz,
+                attr: attrs["flag"] == true,
+                kind: type_of(attrs["basis"]) == "string",
+                hours: regime_param("HIPAA", "breach_notification_hours"),
+                none: regime_param("HIPAA", "no_such_parameter"),
+                us: param("US", "breach_notification_hours"),
+                has: has_param("US", "breach_notification_hours"),
+                regime: in_regime("US-CA", "HIPAA"),
+                parent: parent("US-CA"),
+                due: hours_after(env.now, 24),
+                mine: tx.actor.roles.contains("physician"),
+                all: env.consent_categories.contains_all(tx.resource.data_categories),
+            }), obligation("bare", "c")]
+        }"#;
+    native_as_rhai(script, json!({}));
+    native_as_rhai(
+        script,
+        json!({ "context": { "attributes": { "flag": true, "basis": "x" } },
+                "resource": { "patient": { "birth_date": "1980-01-01" } } }),
+    );
+}
+
+#[test]
+fn what_rhai_treats_apart_is_left_to_it() {
+    let with = |body: &str| format!("fn evaluate(tx, env) {{ {body} }}");
+    for body in [
+        // A shared list inside a container (Rhai's size check may panic on it).
+        r#"[#{ fields: tx.resource.fields }]"#,
+        r#"let out = []; out.push(tx.actor.roles); out"#,
+        // `+` of a string and a number, an index by number, a range, a counter.
+        r#"[deny("r", "c", tx.id + 1.5)]"#,
+        r#"[deny(env.jurisdictions[-1], "c", "m")]"#,
+        r#"[deny(env.jurisdictions[99], "c", "m")]"#,
+        r#"let out = []; for i in 0..2 { out.push(i); } out"#,
+        r#"for (x, i) in tx.actor.roles { x; } []"#,
+        // `throw`, an unknown function, `return` inside an expression.
+        r#"throw "no";"#,
+        r#"[deny(to_upper(tx.id), "c", "m")]"#,
+        r#"let x = if true { return [] } else { 1 }; []"#,
+        // A parameter that is missing (`regime_param_at` throws).
+        r#"let t = regime_param_at("HIPAA", "no_such_table", ["x"]); []"#,
+    ] {
+        left_to_rhai(&with(body), json!({}));
+    }
+    // Recursion is not inlined.
+    left_to_rhai(
+        r#"fn f(n) { if n == 0 { 0 } else { f(n - 1) } } fn evaluate(tx, env) { let x = f(3); [] }"#,
+        json!({}),
+    );
+    // A loop past the step limit.
+    left_to_rhai(
+        r#"fn evaluate(tx, env) { let n = 0; for x in tx.resource.fields { n += 1; } [] }"#,
+        json!({ "resource": { "fields": (0..super::MAX_STEPS).map(|i| format!("f{i}")).collect::<Vec<_>>() } }),
+    );
+}
+
+#[test]
+fn every_module_the_benchmark_mix_calls_is_answered_natively() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bundle = Bundle::load(&root.join("../policies")).expect("default bundle loads");
+    let mix: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("benches/mix.json")).expect("mix"))
+            .expect("mix is JSON");
+    let registry =
+        InMemoryConsentRegistry::from_transactions(mix["consents"].as_array().expect("consents"))
+            .expect("consents apply");
+    let rules = bundle.rules();
+    let mut left = Vec::new();
+    for t in mix["transactions"].as_array().expect("transactions") {
+        let request = AccessRequest::from_json(&t.to_string()).expect("mix parses");
+        let derived = bundle.derive(&request, &registry).expect("derives");
+        for module in rules.modules() {
+            if !super::super::applies(module, &request, &derived.facts()) {
+                continue;
+            }
+            let native = module
+                .program
+                .as_ref()
+                .and_then(|p| p.run(&request, &derived.facts(), &rules.params));
+            if native.is_none() {
+                left.push(format!("{} for {}", module.id, request.id));
+            }
+        }
+    }
+    assert!(left.is_empty(), "called in Rhai: {left:#?}");
+}
