@@ -1,7 +1,7 @@
 //! The `tx` and `env` maps a rule module sees, described once as a tree of fields.
 //!
-//! The same description builds the Rhai maps ([`Selection::build`]) and answers the native guard
-//! evaluator ([`super::guard`]), so the two cannot disagree on what a field holds. A [`Selection`]
+//! The same description builds the Rhai maps ([`Selection::build`]) and answers the native
+//! evaluator ([`super::native`]), so the two cannot disagree on what a field holds. A [`Selection`]
 //! keeps only the fields some module of the bundle can read ([`super::usage`]): a field left out is
 //! one no module reads, so leaving it out changes nothing a module sees.
 

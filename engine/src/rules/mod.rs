@@ -6,10 +6,10 @@
 //! no file or network access). What a module returns is checked; anything else is an error, and the
 //! caller turns errors into a deny (fail closed).
 //!
-//! Two compile-time analyses make a decision cheaper without changing it: a module whose leading
-//! guards certainly return `[]` for a request is not called ([`guard`]), and `tx`/`env` carry only
-//! the fields some module can read ([`usage`]). [`RuleModules::run_reference`] skips both, and
-//! tests assert that it decides every case alike.
+//! Two compile-time analyses make a decision cheaper without changing it: a module is evaluated
+//! natively wherever it stays in a subset whose Rhai semantics [`native`] mirrors, and called in
+//! Rhai otherwise; and then `tx`/`env` carry only the fields some module can read ([`usage`]).
+//! [`RuleModules::run_reference`] skips both, and tests assert that it decides every case alike.
 
 mod api;
 mod err;
