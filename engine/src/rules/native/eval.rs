@@ -136,6 +136,32 @@ fn to_dynamic(value: Val<'_>) -> Option<Dynamic> {
     }
 }
 
+/// A value's weight in Rhai's data-size check: one per element or entry, plus string bytes.
+fn size(value: &Val<'_>) -> usize {
+    match value {
+        Val::Str(s) => s.len(),
+        Val::Array(items) => items.iter().map(|v| 1 + size(v)).sum(),
+        Val::Dyn(d) => {
+            if let Some(items) = d.read_lock::<Array>() {
+                items.iter().map(|v| 1 + dynamic_size(v)).sum()
+            } else if let Some(map) = d.read_lock::<Map>() {
+                map.values().map(|v| 1 + dynamic_size(v)).sum()
+            } else {
+                0
+            }
+        }
+        _ => 0,
+    }
+}
+
+fn dynamic_size(value: &Dynamic) -> usize {
+    if let Some(s) = value.read_lock::<ImmutableString>() {
+        s.len()
+    } else {
+        size(&Val::Dyn(value.clone()))
+    }
+}
+
 /// Whether [`to_dynamic`] converts the value.
 fn plain(value: &Val<'_>) -> bool {
     match value {
@@ -228,6 +254,8 @@ struct Eval<'a> {
     /// Where the current function's frame starts in `slots`.
     base: usize,
     steps: usize,
+    /// Size of everything put into containers or concatenated so far (see [`size`]).
+    built: usize,
 }
 
 pub(super) fn run(
@@ -244,6 +272,7 @@ pub(super) fn run(
         slots: vec![Val::Record(&TX), Val::Record(&ENV)],
         base: 0,
         steps: 0,
+        built: 0,
     };
     let value = match eval.block(&program.functions[program.entry].body)? {
         Flow::Normal(v) | Flow::Return(v) => v,
@@ -255,6 +284,17 @@ impl<'a> Eval<'a> {
     fn tick(&mut self) -> Option<()> {
         self.steps += 1;
         (self.steps <= MAX_STEPS).then_some(())
+    }
+
+    /// Counts `value` into what the module built. Rhai checks the total size of a container
+    /// (elements, and string bytes, nested included) against the sandbox limits; no container can
+    /// hold more than everything built, so past a fraction of the smallest limit it is left to Rhai.
+    fn build(&mut self, value: &Val<'_>) -> Option<()> {
+        self.built += size(value);
+        let limit = limits::MAX_STRING_SIZE
+            .min(limits::MAX_ARRAY_SIZE)
+            .min(limits::MAX_MAP_SIZE);
+        (self.built <= limit / 2).then_some(())
     }
 
     fn block(&mut self, block: &'a [Stmt]) -> Option<Flow<'a>> {
@@ -291,10 +331,14 @@ impl<'a> Eval<'a> {
             Stmt::AddAssign(slot, term) => {
                 let value = self.term(term)?;
                 let current = std::mem::replace(self.slot(*slot)?, Val::Unit);
-                *self.slot(*slot)? = add(current, value)?;
+                let sum = add(current, value)?;
+                self.build(&sum)?;
+                *self.slot(*slot)? = sum;
             }
             Stmt::SetProperty(slot, name, term) => {
-                let value = to_dynamic(self.term(term)?)?;
+                let value = self.term(term)?;
+                self.build(&value)?;
+                let value = to_dynamic(value)?;
                 let Val::Dyn(map) = self.slot(*slot)? else {
                     return None;
                 };
@@ -313,6 +357,7 @@ impl<'a> Eval<'a> {
                 if !plain(&value) {
                     return None;
                 }
+                self.build(&value)?;
                 match self.slot(*slot)? {
                     Val::Array(items) if items.len() + 1 < limits::MAX_ARRAY_SIZE => {
                         items.push(value)
@@ -413,7 +458,9 @@ impl<'a> Eval<'a> {
             }
             Term::Add(a, b) => {
                 let (a, b) = (self.term(a)?, self.term(b)?);
-                add(a, b)
+                let sum = add(a, b)?;
+                self.build(&sum)?;
+                Some(sum)
             }
             Term::Sub(a, b) => match (self.term(a)?, self.term(b)?) {
                 (Val::Int(a), Val::Int(b)) => a.checked_sub(b).map(Val::Int),
@@ -474,6 +521,7 @@ impl<'a> Eval<'a> {
                     if !plain(&value) {
                         return None;
                     }
+                    self.build(&value)?;
                     out.push(value);
                 }
                 Some(Val::Array(out))
@@ -481,7 +529,9 @@ impl<'a> Eval<'a> {
             Term::Map(entries) => {
                 let mut map = Map::new();
                 for (key, value) in entries {
-                    let value = to_dynamic(self.term(value)?)?;
+                    let value = self.term(value)?;
+                    self.build(&value)?;
+                    let value = to_dynamic(value)?;
                     map.insert(key.as_str().into(), value);
                 }
                 Some(Val::Dyn(Dynamic::from_map(map)))

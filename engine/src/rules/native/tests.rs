@@ -192,6 +192,11 @@ fn what_rhai_treats_apart_is_left_to_it() {
         r#"fn f(n) { if n == 0 { 0 } else { f(n - 1) } } fn evaluate(tx, env) { let x = f(3); [] }"#,
         json!({}),
     );
+    // More built than a fraction of the sandbox's size limits (Rhai checks containers' totals).
+    left_to_rhai(
+        r#"fn evaluate(tx, env) { let out = []; for x in tx.resource.fields { out.push(x + x + x + x); } [] }"#,
+        json!({ "resource": { "fields": (0..2000).map(|i| format!("field-{i}")).collect::<Vec<_>>() } }),
+    );
     // A loop past the step limit.
     left_to_rhai(
         r#"fn evaluate(tx, env) { let n = 0; for x in tx.resource.fields { n += 1; } [] }"#,
