@@ -17,9 +17,36 @@ pub(super) enum Leaf<'a> {
     Bool(bool),
     Int(i64),
     Unit,
-    Strings(Vec<&'a str>),
+    Strings(Strs<'a>),
     /// A JSON object (`attributes`), converted with [`json_to_dynamic`].
     Object(&'a serde_json::Map<String, Value>),
+}
+
+/// A list of strings read from a request, borrowed where the request holds `String`s.
+#[derive(Clone)]
+pub(super) enum Strs<'a> {
+    Slice(&'a [String]),
+    Listed(Vec<&'a str>),
+}
+
+impl<'a> Strs<'a> {
+    pub(super) fn len(&self) -> usize {
+        match self {
+            Strs::Slice(items) => items.len(),
+            Strs::Listed(items) => items.len(),
+        }
+    }
+
+    pub(super) fn get(&self, index: usize) -> Option<&'a str> {
+        match self {
+            Strs::Slice(items) => items.get(index).map(String::as_str),
+            Strs::Listed(items) => items.get(index).copied(),
+        }
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = &'a str> + '_ {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
 }
 
 /// Reads one field of a request.
@@ -66,9 +93,7 @@ pub(super) static TX: Field = Field::Record(&[
             ),
             (
                 "roles",
-                Field::Leaf(|r, _| {
-                    Leaf::Strings(r.actor.roles.iter().map(String::as_str).collect())
-                }),
+                Field::Leaf(|r, _| Leaf::Strings(Strs::Slice(&r.actor.roles))),
             ),
             (
                 "jurisdiction",
@@ -113,7 +138,9 @@ pub(super) static TX: Field = Field::Record(&[
             (
                 "data_categories",
                 Field::Leaf(|_, f| {
-                    Leaf::Strings(f.categories.iter().map(|c| c.as_str()).collect())
+                    Leaf::Strings(Strs::Listed(
+                        f.categories.iter().map(|c| c.as_str()).collect(),
+                    ))
                 }),
             ),
             (
@@ -131,14 +158,7 @@ pub(super) static TX: Field = Field::Record(&[
             (
                 "fields",
                 Field::Leaf(|r, _| {
-                    Leaf::Strings(
-                        r.resource
-                            .fields
-                            .iter()
-                            .flatten()
-                            .map(String::as_str)
-                            .collect(),
-                    )
+                    Leaf::Strings(Strs::Slice(r.resource.fields.as_deref().unwrap_or(&[])))
                 }),
             ),
         ]),
@@ -201,33 +221,15 @@ pub(super) static TX: Field = Field::Record(&[
 pub(super) static ENV: Field = Field::Record(&[
     (
         "jurisdictions",
-        Field::Leaf(|_, f| {
-            Leaf::Strings(
-                f.applicable
-                    .jurisdictions
-                    .iter()
-                    .map(String::as_str)
-                    .collect(),
-            )
-        }),
+        Field::Leaf(|_, f| Leaf::Strings(Strs::Slice(&f.applicable.jurisdictions))),
     ),
     (
         "regimes",
-        Field::Leaf(|_, f| {
-            Leaf::Strings(f.applicable.regimes.iter().map(String::as_str).collect())
-        }),
+        Field::Leaf(|_, f| Leaf::Strings(Strs::Slice(&f.applicable.regimes))),
     ),
     (
         "holder_regimes",
-        Field::Leaf(|_, f| {
-            Leaf::Strings(
-                f.applicable
-                    .holder_regimes
-                    .iter()
-                    .map(String::as_str)
-                    .collect(),
-            )
-        }),
+        Field::Leaf(|_, f| Leaf::Strings(Strs::Slice(&f.applicable.holder_regimes))),
     ),
     ("now", Field::Leaf(|r, _| Leaf::Int(r.timestamp.unix()))),
     (
@@ -244,14 +246,14 @@ pub(super) static ENV: Field = Field::Record(&[
     (
         "consent_categories",
         Field::Leaf(|_, f| {
-            Leaf::Strings(f.consent.categories.iter().map(|c| c.as_str()).collect())
+            Leaf::Strings(Strs::Listed(
+                f.consent.categories.iter().map(|c| c.as_str()).collect(),
+            ))
         }),
     ),
     (
         "consent_ids",
-        Field::Leaf(|_, f| {
-            Leaf::Strings(f.consent.consent_ids.iter().map(String::as_str).collect())
-        }),
+        Field::Leaf(|_, f| Leaf::Strings(Strs::Slice(&f.consent.consent_ids))),
     ),
     (
         "consent_withdrawn",
@@ -294,7 +296,7 @@ impl Leaf<'_> {
             Leaf::Unit => Dynamic::UNIT,
             Leaf::Strings(items) => frozen(Dynamic::from_array(
                 items
-                    .into_iter()
+                    .iter()
                     .map(|s| Dynamic::from(ImmutableString::from(s)))
                     .collect::<Array>(),
             )),

@@ -87,6 +87,9 @@ pub struct RuleModules {
     modules: Vec<RuleModule>,
 }
 
+/// What one module added: its value (`None`: certainly nothing) or an error.
+type Outcome = Result<Option<Dynamic>, String>;
+
 /// The field trees of `evaluate`'s two parameters.
 const ROOTS: [(&str, &Field); 2] = [("tx", &fields::TX), ("env", &fields::ENV)];
 
@@ -219,16 +222,23 @@ impl RuleModules {
         builder: &mut DecisionBuilder,
         analysed: bool,
     ) {
-        // Each module's result, in module order: natively evaluated where its program answers,
-        // otherwise `None` until the module is called in Rhai below.
-        let mut results: Vec<(&RuleModule, Option<Result<Dynamic, String>>)> = Vec::new();
+        // Each module's result, in module order: natively evaluated where its program answers
+        // (`Ok(None)`: nothing to add), otherwise `None` until the module is called in Rhai below.
+        let mut results: Vec<(&RuleModule, Option<Outcome>)> = Vec::new();
         let mut reads = FieldSet::default();
         for module in &self.modules {
             if module.stage != stage || !applies(module, request, facts) {
                 continue;
             }
             let native = match &module.program {
-                Some(program) if analysed => program.run(request, facts, &self.params).map(Ok),
+                Some(program) if analysed => {
+                    program
+                        .run(request, facts, &self.params)
+                        .map(|answer| match answer {
+                            native::Answer::Nothing => Ok(None),
+                            native::Answer::Value(value) => Ok(Some(value)),
+                        })
+                }
                 _ => None,
             };
             if native.is_none() {
@@ -250,12 +260,13 @@ impl RuleModules {
                 if result.is_some() {
                     continue;
                 }
-                *result = Some(self.call(module, &tx, &env, &tag));
+                *result = Some(self.call(module, &tx, &env, &tag).map(Some));
             }
         }
         for (module, result) in results {
             match result {
-                Some(Ok(value)) => verdict::collect(module, value, request, builder),
+                Some(Ok(Some(value))) => verdict::collect(module, value, request, builder),
+                Some(Ok(None)) => {}
                 Some(Err(message)) => builder.error(module.id.clone(), message),
                 None => {}
             }

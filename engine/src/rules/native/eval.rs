@@ -1,14 +1,15 @@
 //! Evaluation of a [`Program`] with Rhai's semantics for the subset it models. Every function here
 //! returns `None` for "not modelled"; none of them has an effect outside the evaluation.
 
-use super::{Api, Function, Ordering, Program, Stmt, Term, TypeNames, MAX_STEPS};
+use super::{Answer, Api, Function, Ordering, Program, Stmt, Term, TypeNames, MAX_STEPS};
 use crate::cedar::RequestFacts;
 use crate::rules::api::{self, ParameterTable};
-use crate::rules::fields::{Field, Leaf, ENV, TX};
+use crate::rules::fields::{Field, Leaf, Strs, ENV, TX};
 use crate::rules::limits;
 use crate::transaction::AccessRequest;
 use rhai::{Array, Dynamic, ImmutableString, Map};
 use serde_json::Value;
+use smallvec::SmallVec;
 use std::borrow::Cow;
 
 /// A value during evaluation.
@@ -21,7 +22,7 @@ enum Val<'a> {
     Float,
     Unit,
     /// A list of strings read from the request (a shared, read-only array in Rhai).
-    Strings(Vec<&'a str>),
+    Strings(Strs<'a>),
     /// A JSON array of an attribute map (shared, read-only in Rhai).
     JsonArray(&'a [Value]),
     /// A JSON attribute map (shared, read-only in Rhai).
@@ -195,7 +196,7 @@ fn equal(a: &Val<'_>, b: &Val<'_>) -> Option<bool> {
 /// The elements of a list, each as a value; `None` for anything else.
 fn elements<'a>(list: &Val<'a>) -> Option<Vec<Val<'a>>> {
     match list {
-        Val::Strings(items) => Some(items.iter().map(|s| Val::Str(Cow::Borrowed(*s))).collect()),
+        Val::Strings(items) => Some(items.iter().map(|s| Val::Str(Cow::Borrowed(s))).collect()),
         Val::JsonArray(items) => Some(items.iter().map(json).collect()),
         Val::Array(items) => Some(items.clone()),
         Val::Dyn(d) => {
@@ -208,9 +209,9 @@ fn elements<'a>(list: &Val<'a>) -> Option<Vec<Val<'a>>> {
 
 /// The strings of a list whose elements are all strings, if it is within the sandbox limits (a
 /// method's object is size-checked after the call, and Rhai throws past them).
-fn strings<'v>(list: &'v Val<'_>) -> Option<Vec<Cow<'v, str>>> {
-    let items: Vec<Cow<'v, str>> = match list {
-        Val::Strings(items) => items.iter().map(|s| Cow::Borrowed(*s)).collect(),
+fn strings<'v>(list: &'v Val<'_>) -> Option<SmallVec<[Cow<'v, str>; 8]>> {
+    let items: SmallVec<[Cow<'v, str>; 8]> = match list {
+        Val::Strings(items) => items.iter().map(Cow::Borrowed).collect(),
         Val::JsonArray(items) => items
             .iter()
             .map(|v| v.as_str().map(Cow::Borrowed))
@@ -250,7 +251,7 @@ struct Eval<'a> {
     request: &'a AccessRequest,
     facts: RequestFacts<'a>,
     params: &'a ParameterTable,
-    slots: Vec<Val<'a>>,
+    slots: SmallVec<[Val<'a>; 16]>,
     /// Where the current function's frame starts in `slots`.
     base: usize,
     steps: usize,
@@ -263,13 +264,13 @@ pub(super) fn run(
     request: &AccessRequest,
     facts: &RequestFacts<'_>,
     params: &ParameterTable,
-) -> Option<Dynamic> {
+) -> Option<Answer> {
     let mut eval = Eval {
         program,
         request,
         facts: *facts,
         params,
-        slots: vec![Val::Record(&TX), Val::Record(&ENV)],
+        slots: SmallVec::from_iter([Val::Record(&TX), Val::Record(&ENV)]),
         base: 0,
         steps: 0,
         built: 0,
@@ -277,7 +278,10 @@ pub(super) fn run(
     let value = match eval.block(&program.functions[program.entry].body)? {
         Flow::Normal(v) | Flow::Return(v) => v,
     };
-    to_dynamic(value)
+    match value {
+        Val::Array(items) if items.is_empty() => Some(Answer::Nothing),
+        value => to_dynamic(value).map(Answer::Value),
+    }
 }
 
 impl<'a> Eval<'a> {
@@ -415,9 +419,7 @@ impl<'a> Eval<'a> {
                         let i = usize::try_from(i).ok()?;
                         match &base {
                             Val::Array(items) => items.get(i).cloned(),
-                            Val::Strings(items) => {
-                                items.get(i).map(|s| Val::Str(Cow::Borrowed(*s)))
-                            }
+                            Val::Strings(items) => items.get(i).map(|s| Val::Str(Cow::Borrowed(s))),
                             Val::JsonArray(items) => items.get(i).map(json),
                             _ => None,
                         }
@@ -508,7 +510,7 @@ impl<'a> Eval<'a> {
             }
             Term::IsEmpty(x) => match self.term(x)? {
                 Val::Str(s) => Some(Val::Bool(s.is_empty())),
-                Val::Strings(items) => Some(Val::Bool(items.is_empty())),
+                Val::Strings(items) => Some(Val::Bool(items.len() == 0)),
                 Val::JsonArray(items) => Some(Val::Bool(items.is_empty())),
                 Val::Array(items) => Some(Val::Bool(items.is_empty())),
                 Val::Object(map) => Some(Val::Bool(map.is_empty())),

@@ -43,6 +43,24 @@ const MAX_STEPS: usize = 10_000;
 /// Calls nested deeper than this are not inlined (Rhai's own limit is far above).
 const MAX_CALL_DEPTH: usize = 8;
 
+/// What a module returned, natively evaluated.
+pub(super) enum Answer {
+    /// An empty array: nothing to add to the decision (most modules, most of the time).
+    Nothing,
+    Value(Dynamic),
+}
+
+#[cfg(test)]
+impl Answer {
+    /// The value as Rhai would have returned it.
+    pub(super) fn into_dynamic(self) -> Dynamic {
+        match self {
+            Answer::Nothing => Dynamic::from_array(Vec::new()),
+            Answer::Value(value) => value,
+        }
+    }
+}
+
 /// The translated functions of one module; `functions[entry]` is `evaluate`.
 pub(super) struct Program {
     functions: Vec<Function>,
@@ -198,7 +216,7 @@ impl Program {
         request: &AccessRequest,
         facts: &RequestFacts<'_>,
         params: &ParameterTable,
-    ) -> Option<Dynamic> {
+    ) -> Option<Answer> {
         eval::run(self, request, facts, params)
     }
 }

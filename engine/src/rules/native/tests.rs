@@ -42,7 +42,7 @@ fn both_for(script: &str, request: &AccessRequest) -> (Option<String>, Result<St
         .program
         .as_ref()
         .and_then(|p| p.run(request, &facts, &rules.params))
-        .map(|d| plain(&d));
+        .map(|a| plain(&a.into_dynamic()));
     let [tx, env] = FieldSet::ALL.build(&ROOTS, request, &facts);
     let tag = Dynamic::from(CallTag {
         jurisdictions: Arc::new(facts.applicable.jurisdictions.clone()),

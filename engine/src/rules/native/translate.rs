@@ -280,6 +280,13 @@ impl Module {
             Expr::Unit(_) => Some(Term::Const(rhai::Dynamic::UNIT)),
             Expr::DynamicConstant(value, _) => Some(match value.read_lock::<ImmutableString>() {
                 Some(s) => Term::Str(s.clone()),
+                // `[]` is built without a copy of the constant.
+                None if value
+                    .read_lock::<rhai::Array>()
+                    .is_some_and(|a| a.is_empty()) =>
+                {
+                    Term::Array(Vec::new())
+                }
                 None => Term::Const((**value).clone()),
             }),
             Expr::Array(items, _) => Some(Term::Array(self.terms(items, scope, depth)?)),
