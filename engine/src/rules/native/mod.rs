@@ -35,9 +35,10 @@ use crate::cedar::RequestFacts;
 use crate::transaction::AccessRequest;
 use rhai::{Dynamic, Engine, ImmutableString, AST};
 
-/// Evaluation steps past this many are left to Rhai: a tenth of its operation budget, and Rhai
-/// counts at least one operation per step, so no module the evaluator finishes would have
-/// exhausted the budget in Rhai.
+/// Evaluation steps past this many are left to Rhai. A step is one statement or expression, and
+/// Rhai counts an operation for each statement and expression it evaluates (a loop's iterations and
+/// calls included, never per element inside a built-in), so a module the evaluator finishes in a
+/// tenth of Rhai's operation budget is far from exhausting it.
 const MAX_STEPS: usize = 10_000;
 
 /// Calls nested deeper than this are not inlined (Rhai's own limit is far above).

@@ -116,7 +116,7 @@ fn locals_loops_strings_and_functions_are_modelled() {
             let parts = (tx.resource.id + "-x").split("-");
             [deny(kind, "c", "fields [" + join(excess) + "] of " + target(tx.resource)),
              obligation("k", "c", #{ n: n, list: excess, age: env.patient_age, first: parts[0],
-                 said: "n is " + n, j: env.jurisdictions[0] }),
+                 said: "n is " + n, twice: n + " times", j: env.jurisdictions[0] }),
              obligation("shred", "c", shred)]
         }"#;
     let value = native_as_rhai(
