@@ -26,6 +26,7 @@
 
 mod eval;
 mod translate;
+mod value;
 
 #[cfg(test)]
 mod tests;
