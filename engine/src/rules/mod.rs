@@ -266,15 +266,12 @@ impl RuleModules {
         for (module, result) in results {
             match result {
                 Some(Ok(Some(value))) => verdict::collect(module, value, request, builder),
-                Some(Ok(None)) => {}
                 Some(Err(message)) => builder.error(module.id.clone(), message),
-                None => {}
+                Some(Ok(None)) | None => {}
             }
         }
     }
-}
 
-impl RuleModules {
     /// Calls `evaluate` in Rhai; an error names the module's file.
     fn call(
         &self,

@@ -138,24 +138,21 @@ pub(super) fn size(value: &Val<'_>) -> usize {
     match value {
         Val::Str(s) => s.len(),
         Val::Array(items) => items.iter().map(|v| 1 + size(v)).sum(),
-        Val::Dyn(d) => {
-            if let Some(items) = d.read_lock::<Array>() {
-                items.iter().map(|v| 1 + dynamic_size(v)).sum()
-            } else if let Some(map) = d.read_lock::<Map>() {
-                map.values().map(|v| 1 + dynamic_size(v)).sum()
-            } else {
-                0
-            }
-        }
+        Val::Dyn(d) => dynamic_size(d),
         _ => 0,
     }
 }
 
+/// [`size`] of a Rhai value, read in place.
 fn dynamic_size(value: &Dynamic) -> usize {
     if let Some(s) = value.read_lock::<ImmutableString>() {
         s.len()
+    } else if let Some(items) = value.read_lock::<Array>() {
+        items.iter().map(|v| 1 + dynamic_size(v)).sum()
+    } else if let Some(map) = value.read_lock::<Map>() {
+        map.values().map(|v| 1 + dynamic_size(v)).sum()
     } else {
-        size(&Val::Dyn(value.clone()))
+        0
     }
 }
 
