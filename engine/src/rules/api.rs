@@ -60,6 +60,34 @@ impl ParameterTable {
         regime: &str,
         name: &str,
     ) -> Option<&Dynamic> {
+        self.regime_code(jurisdictions, regime, name)
+            .and_then(|code| self.get(code, name))
+    }
+
+    /// A parameter as its jurisdiction file gives it: the value [`get`](Self::get) converted,
+    /// read in place (the native evaluator reads it as Rhai reads the shared, read-only copy).
+    pub(super) fn json(&self, code: &str, name: &str) -> Option<&serde_json::Value> {
+        self.table.param(code, name)
+    }
+
+    /// [`for_regime`](Self::for_regime), as its jurisdiction file gives it.
+    pub(super) fn json_for_regime(
+        &self,
+        jurisdictions: &[String],
+        regime: &str,
+        name: &str,
+    ) -> Option<&serde_json::Value> {
+        self.regime_code(jurisdictions, regime, name)
+            .and_then(|code| self.json(code, name))
+    }
+
+    /// The jurisdiction whose `name` [`for_regime`](Self::for_regime) reads.
+    fn regime_code<'j>(
+        &self,
+        jurisdictions: &'j [String],
+        regime: &str,
+        name: &str,
+    ) -> Option<&'j str> {
         let mut best: Option<(usize, &str)> = None;
         for code in jurisdictions {
             let Some(j) = self.table.get(code) else {
@@ -72,7 +100,7 @@ impl ParameterTable {
                 best = Some((j.lineage.len(), code));
             }
         }
-        best.and_then(|(_, code)| self.get(code, name))
+        best.map(|(_, code)| code)
     }
 }
 

@@ -2,7 +2,8 @@
 //! returns `None` for "not modelled"; none of them has an effect outside the evaluation.
 
 use super::value::{
-    add, elements, equal, from_dynamic, json, leaf, plain, size, strings, to_dynamic, Kind, Val,
+    add, contains, elements, equal, from_dynamic, json, leaf, plain, size, strings, to_dynamic,
+    Kind, Val,
 };
 use super::{Answer, Api, Function, Ordering, Program, Stmt, Term, TypeNames, MAX_STEPS};
 use crate::cedar::RequestFacts;
@@ -185,6 +186,12 @@ impl<'a> Eval<'a> {
                 let base = self.term(base)?;
                 self.get(base, name)
             }
+            Term::Field(field, steps) => {
+                // The steps of the path it stands for, this term's own already counted.
+                self.steps += steps - 1;
+                (self.steps <= MAX_STEPS).then_some(())?;
+                Some(self.field(field))
+            }
             Term::Index(base, key) => {
                 let base = self.term(base)?;
                 match self.term(key)? {
@@ -263,9 +270,7 @@ impl<'a> Eval<'a> {
                 let Val::Str(item) = item else { return None };
                 match &container {
                     // The registered `contains(array, string)`: some element is that string.
-                    list if list.kind() == Kind::Array => {
-                        Some(Val::Bool(strings(list)?.contains(&item)))
-                    }
+                    list if list.kind() == Kind::Array => contains(list, &item).map(Val::Bool),
                     // `key in map`.
                     Val::Dyn(d) if d.is_map() => {
                         let map = d.read_lock::<Map>()?;
@@ -333,16 +338,21 @@ impl<'a> Eval<'a> {
     /// the engine does not fail on invalid properties).
     fn get(&self, base: Val<'a>, name: &str) -> Option<Val<'a>> {
         match base {
-            Val::Record(field) => match field.child(name)? {
-                Field::Leaf(get) => Some(leaf(get(self.request, &self.facts))),
-                record => Some(Val::Record(record)),
-            },
+            Val::Record(field) => Some(self.field(field.child(name)?)),
             Val::Object(map) => Some(map.get(name).map_or(Val::Unit, json)),
             Val::Dyn(d) => {
                 let map = d.read_lock::<Map>()?;
                 Some(map.get(name).map_or(Val::Unit, |v| from_dynamic(v.clone())))
             }
             _ => None,
+        }
+    }
+
+    /// A field's value: a leaf read from the request, or the record itself.
+    fn field(&self, field: &'static Field) -> Val<'a> {
+        match field {
+            Field::Leaf(get) => leaf(get(self.request, &self.facts)),
+            record => Val::Record(record),
         }
     }
 
@@ -383,7 +393,9 @@ impl<'a> Eval<'a> {
             _ => None,
         };
         let jurisdictions = &self.facts.applicable.jurisdictions;
-        let param = |found: Option<&Dynamic>| from_dynamic(found.cloned().unwrap_or(Dynamic::UNIT));
+        // Parameters are shared and read-only in Rhai, like a JSON attribute map: read in place.
+        let params: &'a ParameterTable = self.params;
+        let param = |found: Option<&'a serde_json::Value>| found.map_or(Val::Unit, json);
         Some(match api {
             Api::Deny | Api::Permit => {
                 let effect = if matches!(api, Api::Deny) {
@@ -410,9 +422,9 @@ impl<'a> Eval<'a> {
                 text(1)?,
                 Map::new(),
             ))),
-            Api::Param => param(self.params.get(text(0)?, text(1)?)),
+            Api::Param => param(params.json(text(0)?, text(1)?)),
             Api::HasParam => Val::Bool(self.params.get(text(0)?, text(1)?).is_some()),
-            Api::RegimeParam => param(self.params.for_regime(jurisdictions, text(0)?, text(1)?)),
+            Api::RegimeParam => param(params.json_for_regime(jurisdictions, text(0)?, text(1)?)),
             Api::RegimeParamAt => {
                 let name = text(1)?;
                 let root = self.params.for_regime(jurisdictions, text(0)?, name)?;

@@ -25,6 +25,7 @@
 //! assert that a program's answer, when it gives one, is the interpreter's.
 
 mod eval;
+mod paths;
 mod translate;
 mod value;
 
@@ -32,6 +33,7 @@ mod value;
 mod tests;
 
 use super::api::ParameterTable;
+use super::fields::Field;
 use crate::cedar::RequestFacts;
 use crate::transaction::AccessRequest;
 use rhai::{Dynamic, Engine, ImmutableString, AST};
@@ -104,6 +106,9 @@ enum Term {
     Str(ImmutableString),
     /// `base.name`, `base["name"]`.
     Get(Box<Term>, ImmutableString),
+    /// A field of `tx` or `env` named by a fixed path (`tx.context.purpose_of_use`), resolved
+    /// while translating; stands for that many [`Term::Get`] and [`Term::Slot`] steps.
+    Field(&'static Field, usize),
     /// `base[key]` with a computed key: a map's by a string, a list's by a position.
     Index(Box<Term>, Box<Term>),
     /// `text.split(separator)`.

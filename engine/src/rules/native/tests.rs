@@ -31,8 +31,19 @@ fn plain(value: &Dynamic) -> String {
 /// The native answer (if any) and Rhai's result for `request` in a bundle whose rule module is
 /// `script`.
 fn both_for(script: &str, request: &AccessRequest) -> (Option<String>, Result<String, String>) {
-    let bundle = Bundle::compile(files_with(&[("rhai/rules.rhai", script)]))
-        .unwrap_or_else(|e| panic!("module must compile: {e}"));
+    both_in(&[], script, request)
+}
+
+/// [`both_for`] in the fixture bundle with other files replaced.
+fn both_in(
+    files: &[(&str, &str)],
+    script: &str,
+    request: &AccessRequest,
+) -> (Option<String>, Result<String, String>) {
+    let mut files = files.to_vec();
+    files.push(("rhai/rules.rhai", script));
+    let bundle =
+        Bundle::compile(files_with(&files)).unwrap_or_else(|e| panic!("module must compile: {e}"));
     let registry = InMemoryConsentRegistry::new();
     let derived = bundle.derive(request, &registry).expect("derives");
     let facts = derived.facts();
@@ -233,4 +244,64 @@ fn every_module_the_benchmark_mix_calls_is_answered_natively() {
         }
     }
     assert!(left.is_empty(), "called in Rhai: {left:#?}");
+}
+
+#[test]
+fn parameters_are_read_in_place_with_rhai_values() {
+    let eu = (
+        "jurisdictions/EU.yaml",
+        "code: EU\nname: European Union\nregimes: [GDPR]\nparameters: { review_hours: 72, adequacy: [CH, JP], partial: { US: \"DPF\", CA: \"PIPEDA\" }, label: text }\n",
+    );
+    let script = r#"
+        fn evaluate(tx, env) {
+            let adequacy = param("EU", "adequacy");
+            let partial = param("EU-DE", "partial");
+            [obligation("k", "c", #{
+                has_jp: adequacy.contains("JP"),
+                has_us: "US" in adequacy,
+                first: adequacy[1],
+                kind: type_of(adequacy),
+                empty: adequacy.is_empty(),
+                partial_us: "US" in partial,
+                partial_kind: type_of(partial),
+                us_scope: partial.US,
+                label: param("EU", "label") == "text",
+                hours: param("EU-DE", "review_hours") + 1,
+                missing: param("EU", "no_such_parameter") == (),
+            })]
+        }"#;
+    let (native, rhai) = both_in(&[eu], script, &access(json!({})));
+    let rhai = rhai.unwrap_or_else(|e| panic!("Rhai fails: {e}"));
+    assert!(rhai.contains("has_jp: bool:true"), "{rhai}");
+    assert_eq!(native.as_deref(), Some(rhai.as_str()));
+    // A parameter list in the result is Rhai's to build (it is shared there).
+    let (native, rhai) = both_in(
+        &[eu],
+        r#"fn evaluate(tx, env) { [#{ list: param("EU", "adequacy") }] }"#,
+        &access(json!({})),
+    );
+    assert_eq!(native, None);
+    assert!(rhai.is_ok());
+}
+
+#[test]
+fn assigning_a_parameter_of_evaluate_is_left_to_rhai() {
+    // Rhai refuses it ("Cannot modify constant tx"): the module errs, and so denies.
+    for body in [
+        r#"tx = 1; []"#,
+        r#"let a = tx.action; if a == "read" { env = #{ now: 1 }; } [deny("r", "c", a)]"#,
+        r#"env += 1; []"#,
+        r#"tx.id = "t"; []"#,
+        r#"let x = if true { tx = #{ id: "t" }; 1 } else { 2 }; [deny("r", "c", "m" + x)]"#,
+    ] {
+        let script = format!("fn evaluate(tx, env) {{ {body} }}");
+        let (native, rhai) = both(&script, json!({ "action": "read" }));
+        assert_eq!(native, None, "{script}");
+        assert!(rhai.is_err(), "{script}: {rhai:?}");
+    }
+    // The parameters of the module's other functions are ordinary variables.
+    native_as_rhai(
+        r#"fn f(t) { t = 1; t } fn evaluate(tx, env) { [deny("r", "c", tx.action + f(tx))] }"#,
+        json!({}),
+    );
 }

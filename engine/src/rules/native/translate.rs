@@ -1,7 +1,7 @@
 //! Rhai's AST to the evaluator's tree. Whatever is not in the subset becomes `Stmt::Opaque`, at
 //! the smallest statement that holds it.
 
-use super::{Api, Function, Ordering, Stmt, Term, MAX_CALL_DEPTH};
+use super::{paths, Api, Function, Ordering, Stmt, Term, MAX_CALL_DEPTH};
 use rhai::{ASTFlags, Expr, ImmutableString, Position, ScriptFuncDef, Stmt as RStmt, AST};
 use std::collections::BTreeMap;
 
@@ -23,6 +23,9 @@ struct Module {
     states: Vec<State>,
     /// (name, arity) → index of the script function.
     by_name: BTreeMap<(ImmutableString, usize), usize>,
+    /// How many of the first slots of the function being translated Rhai holds constant: the
+    /// parameters of `evaluate`, which it refuses to assign ("Cannot modify constant tx").
+    constant_slots: usize,
 }
 
 /// Every script function the module's `evaluate(tx, env)` reaches, translated, and its index.
@@ -48,9 +51,10 @@ pub(super) fn module(ast: &AST) -> Option<(Vec<Function>, usize)> {
         states: sources.iter().map(|_| State::Pending).collect(),
         sources,
         by_name,
+        constant_slots: 0,
     };
     module.translate(entry, 0);
-    let functions = module
+    let mut functions: Vec<Function> = module
         .states
         .into_iter()
         .map(|s| match s {
@@ -60,6 +64,7 @@ pub(super) fn module(ast: &AST) -> Option<(Vec<Function>, usize)> {
             },
         })
         .collect();
+    paths::resolve(&mut functions[entry].body);
     Some((functions, entry))
 }
 
@@ -109,7 +114,9 @@ impl Module {
         self.states[index] = State::InProgress;
         let statements = std::mem::take(&mut self.sources[index].statements);
         let mut scope = self.sources[index].params.clone();
+        let outer = std::mem::replace(&mut self.constant_slots, if depth == 0 { 2 } else { 0 });
         let body = self.block(&statements, &mut scope, depth);
+        self.constant_slots = outer;
         self.sources[index].statements = statements;
         self.states[index] = State::Done(Function { body });
         true
@@ -162,7 +169,7 @@ impl Module {
                     if !v.2.is_empty() || op.is_op_assignment() || !flags.is_empty() {
                         return None;
                     }
-                    let slot = scope.iter().rposition(|n| *n == v.1)?;
+                    let slot = self.writable(scope, &v.1)?;
                     let value = self.term(&bin.rhs, scope, depth)?;
                     return Some(Stmt::SetProperty(slot, p.2.clone(), value));
                 }
@@ -172,7 +179,7 @@ impl Module {
                 if !v.2.is_empty() {
                     return None;
                 }
-                let slot = scope.iter().rposition(|n| *n == v.1)?;
+                let slot = self.writable(scope, &v.1)?;
                 let value = self.term(&bin.rhs, scope, depth)?;
                 match op.get_op_assignment_info() {
                     None => Some(Stmt::Assign(slot, value)),
@@ -216,7 +223,7 @@ impl Module {
                                 && call.args.len() == 1
                                 && self.plain_method(call) =>
                         {
-                            let slot = scope.iter().rposition(|n| *n == v.1)?;
+                            let slot = self.writable(scope, &v.1)?;
                             Some(Stmt::Push(slot, self.term(&call.args[0], scope, depth)?))
                         }
                         _ => Some(Stmt::Expr(self.term(expr, scope, depth)?)),
@@ -231,6 +238,14 @@ impl Module {
             )?)),
             _ => None,
         }
+    }
+
+    /// The slot of a variable the function may change; `None` for a constant parameter.
+    fn writable(&self, scope: &[ImmutableString], name: &ImmutableString) -> Option<usize> {
+        scope
+            .iter()
+            .rposition(|n| n == name)
+            .filter(|slot| *slot >= self.constant_slots)
     }
 
     /// A method call that cannot mean one of the module's own functions (bound to `this`, or

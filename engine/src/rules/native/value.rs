@@ -232,6 +232,34 @@ pub(super) fn strings<'v>(list: &'v Val<'_>) -> Option<SmallVec<[Cow<'v, str>; 8
     (items.len() < limits::MAX_ARRAY_SIZE && bytes < limits::MAX_STRING_SIZE).then_some(items)
 }
 
+/// Whether a list of strings holds `item`: [`strings`] and a search, without collecting the
+/// list. `None` where [`strings`] is.
+pub(super) fn contains(list: &Val<'_>, item: &str) -> Option<bool> {
+    let mut found = false;
+    let (mut count, mut bytes) = (0usize, 0usize);
+    let mut see = |s: &str| {
+        found |= s == item;
+        count += 1;
+        bytes += s.len();
+    };
+    match list {
+        Val::Strings(items) => items.iter().for_each(see),
+        Val::JsonArray(items) => {
+            for v in items.iter() {
+                see(v.as_str()?);
+            }
+        }
+        Val::Array(items) => {
+            for v in items {
+                let Val::Str(s) = v else { return None };
+                see(s);
+            }
+        }
+        other => return Some(strings(other)?.iter().any(|s| s == item)),
+    }
+    (count < limits::MAX_ARRAY_SIZE && bytes < limits::MAX_STRING_SIZE).then_some(found)
+}
+
 /// `+` on two strings, two integers, or a string and an integer (which Rhai writes in decimal);
 /// anything else is not modelled.
 pub(super) fn add<'a>(a: Val<'a>, b: Val<'a>) -> Option<Val<'a>> {
