@@ -814,8 +814,20 @@ async fn run(opts: Options) {
     );
     let c = opts.connections;
     let s = opts.secs;
+    // Blocks of 500: the mix cycled, one block in flight.
+    let block_txs: Vec<Value> = (0..500)
+        .map(|i| transactions[i % transactions.len()].clone())
+        .collect();
     if let Ok(only) = std::env::var("LOAD_ONLY") {
-        // Profiling aid: one scenario, e.g. LOAD_ONLY=/v1/evaluate.
+        // Profiling aid: one scenario, e.g. LOAD_ONLY=/v1/evaluate or LOAD_ONLY=/v1/blocks.
+        if only == "/v1/blocks" {
+            let blocks = drive_blocks(&accord, &block_txs, 2, s).await;
+            println!(
+                "blocks500: {:.0} decisions/s",
+                blocks.decisions as f64 / blocks.run.elapsed.as_secs_f64()
+            );
+            return;
+        }
         let bodies = if only.ends_with("batch") {
             batches.clone()
         } else {
@@ -846,10 +858,6 @@ async fn run(opts: Options) {
     report("evaluate batch100", &eval_batch, 100);
     print_rounds(&log, rounds_before);
 
-    // Blocks of 500: the mix cycled, one block in flight.
-    let block_txs: Vec<Value> = (0..500)
-        .map(|i| transactions[i % transactions.len()].clone())
-        .collect();
     let rounds_before = log_rounds(&log);
     let blocks = drive_blocks(&accord, &block_txs, 2, s).await;
     let b = &blocks.run;

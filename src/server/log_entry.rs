@@ -3,9 +3,10 @@
 
 use crate::server::decision_log::{Record, DOMAIN};
 use accord_engine::canonical;
-use accord_engine::decision::{Effect, RuleEffect};
+use accord_engine::decision::{Effect, Obligation, RuleEffect};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 
 /// Checks one stored entry against its key and the previous hash; returns its hash.
 pub(crate) fn check_entry(seq: u64, prev: &str, value: &[u8]) -> Result<String, String> {
@@ -55,7 +56,6 @@ pub(crate) struct EntryParts {
 impl EntryParts {
     pub(crate) fn new(record: &Record<'_>) -> Self {
         let d = record.decision;
-        let value = |v: Result<Value, serde_json::Error>| v.unwrap_or(Value::Null);
         let mut errors = String::from("{\"errors\":[");
         for (i, e) in d.errors.iter().enumerate() {
             if i > 0 {
@@ -70,7 +70,7 @@ impl EntryParts {
         }
         errors.push(']');
         let mut middle = String::from(",\"obligations\":");
-        canonical::write(&value(serde_json::to_value(&d.obligations)), &mut middle);
+        write_obligations(&d.obligations, &mut middle);
         middle.push_str(",\"outcome\":");
         middle.push_str(match d.decision {
             Effect::Allow => "\"allow\"",
@@ -139,5 +139,77 @@ impl EntryParts {
         canonical::write_str(&hash, &mut stored);
         stored.push_str(&rest);
         (stored, hash)
+    }
+}
+
+/// The canonical text of the decision's obligations, as [`canonical::write`] gives it for their
+/// JSON (`details` flattened beside the four named fields, a detail of the same name replacing
+/// the field as it does in a JSON object), without building that JSON first.
+fn write_obligations(obligations: &[Obligation], out: &mut String) {
+    enum Field<'a> {
+        Text(&'a str),
+        Json(&'a Value),
+    }
+    out.push('[');
+    for (i, o) in obligations.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        // `String`'s order is its UTF-8 bytes', the canonical key order.
+        let mut fields: BTreeMap<&str, Field<'_>> = BTreeMap::new();
+        fields.insert("citation", Field::Text(&o.citation));
+        fields.insert("kind", Field::Text(&o.kind));
+        fields.insert("module", Field::Text(&o.module));
+        fields.insert("rule", Field::Text(&o.rule));
+        for (key, value) in &o.details {
+            fields.insert(key, Field::Json(value));
+        }
+        out.push('{');
+        for (j, (key, field)) in fields.into_iter().enumerate() {
+            if j > 0 {
+                out.push(',');
+            }
+            canonical::write_str(key, out);
+            out.push(':');
+            match field {
+                Field::Text(text) => canonical::write_str(text, out),
+                Field::Json(value) => canonical::write(value, out),
+            }
+        }
+        out.push('}');
+    }
+    out.push(']');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn obligations_are_written_as_the_canonical_text_of_their_json() {
+        let obligation = |details: Value| Obligation {
+            kind: "audit".into(),
+            citation: "45 CFR 164.312(b)".into(),
+            module: "hipaa/obligations".into(),
+            rule: "audit-\"access\"".into(),
+            details: serde_json::from_value(details).expect("details map"),
+        };
+        for obligations in [
+            vec![],
+            vec![obligation(json!({}))],
+            vec![
+                obligation(
+                    json!({ "due": "2026-01-02T00:00:00Z", "hours": 24, "z": [1, { "b": 2, "a": null }] }),
+                ),
+                // A detail named like a field replaces it, as in the JSON object.
+                obligation(json!({ "kind": "other", "Ä": true, "a": 1.5 })),
+            ],
+        ] {
+            let mut direct = String::new();
+            write_obligations(&obligations, &mut direct);
+            let json = serde_json::to_value(&obligations).expect("obligations serialize");
+            assert_eq!(direct, canonical::to_string(&json));
+        }
     }
 }

@@ -117,7 +117,7 @@ pub(super) fn flag_test(expr: &Value) -> Option<(String, bool)> {
     }
 }
 
-/// Boolean context attributes of the schema (kept in step with `request::context_attrs`).
+/// Boolean context attributes of the schema (kept in step with `request::CONTEXT`).
 pub(super) const CONTEXT_FLAGS: &[&str] = &[
     "break_glass",
     "treating_relationship",

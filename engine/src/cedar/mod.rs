@@ -151,21 +151,7 @@ impl CedarPolicies {
 
     /// The policies that can match or fail on `request` with these facts.
     pub fn slice(&self, request: &AccessRequest, facts: &RequestFacts<'_>) -> Arc<Slice> {
-        let context = request::context_attrs(request, facts);
-        self.slice_with(request, facts, &context)
-    }
-
-    fn slice_with(
-        &self,
-        request: &AccessRequest,
-        facts: &RequestFacts<'_>,
-        context: &[(&'static str, request::Attr<'_>)],
-    ) -> Arc<Slice> {
-        let flag = |name: &str| {
-            context
-                .iter()
-                .any(|(k, v)| *k == name && matches!(v, request::Attr::Bool(true)))
-        };
+        let flag = |name: &str| request::context_flag(request, facts, name);
         self.slices.slice(&slice::RequestView {
             action: request.action,
             regimes: &facts.applicable.regimes,
@@ -203,9 +189,8 @@ impl CedarPolicies {
 
     /// Decides `request` on its slice, with entities built directly from the typed request.
     pub fn authorize(&self, request: &AccessRequest, facts: &RequestFacts<'_>) -> CedarOutcome {
-        let context = request::context_attrs(request, facts);
-        let slice = self.slice_with(request, facts, &context);
-        match request::build(self, request, facts, context, slice.reads()) {
+        let slice = self.slice(request, facts);
+        match request::build(self, request, facts, slice.reads()) {
             Ok((cedar_request, entities)) => {
                 let response =
                     self.authorizer

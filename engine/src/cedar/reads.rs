@@ -7,12 +7,12 @@
 //! access (compared, put in a set, passed to a function), every attribute of it counts as read.
 //! A policy whose JSON form cannot be read counts as reading everything.
 
-use super::request::{ACTOR_ATTRS, CONTEXT_ATTRS, RECORD_ATTRS};
+use super::request::{AttrOf, ACTOR, CONTEXT, RECORD};
 use cedar_policy::Policy;
 use serde_json::Value;
 
 /// The attributes of the actor (`principal`), the record (`resource`) and `context` that some
-/// policy can read, one bit per name in [`ACTOR_ATTRS`], [`RECORD_ATTRS`] and [`CONTEXT_ATTRS`].
+/// policy can read, one bit per attribute of [`ACTOR`], [`RECORD`] and [`CONTEXT`], in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(super) struct AttributeReads {
     pub actor: u64,
@@ -60,11 +60,11 @@ impl AttributeReads {
         index >= 64 || mask & (1 << index) != 0
     }
 
-    fn slot(&mut self, var: &str) -> Option<(&mut u64, &'static [&'static str])> {
+    fn slot(&mut self, var: &str) -> Option<(&mut u64, &'static [(&'static str, AttrOf)])> {
         match var {
-            "principal" => Some((&mut self.actor, ACTOR_ATTRS)),
-            "resource" => Some((&mut self.record, RECORD_ATTRS)),
-            "context" => Some((&mut self.context, CONTEXT_ATTRS)),
+            "principal" => Some((&mut self.actor, ACTOR)),
+            "resource" => Some((&mut self.record, RECORD)),
+            "context" => Some((&mut self.context, CONTEXT)),
             _ => None,
         }
     }
@@ -73,7 +73,7 @@ impl AttributeReads {
         if let Some((mask, names)) = self.slot(var) {
             // A name outside the list is one Accord never provides: reading it fails alike either
             // way, so it needs no bit.
-            if let Some(index) = names.iter().position(|n| *n == attr) {
+            if let Some(index) = names.iter().position(|(n, _)| *n == attr) {
                 *mask |= 1 << index.min(63);
             }
         }
@@ -134,8 +134,11 @@ mod tests {
         AttributeReads::of(&Policy::from_str(src).expect("policy parses"))
     }
 
-    fn bit(names: &[&str], name: &str) -> u64 {
-        1 << names.iter().position(|n| *n == name).expect("known name")
+    fn bit(names: &[(&str, AttrOf)], name: &str) -> u64 {
+        1 << names
+            .iter()
+            .position(|(n, _)| *n == name)
+            .expect("known name")
     }
 
     #[test]
@@ -148,12 +151,10 @@ mod tests {
         );
         assert_eq!(
             r.context,
-            bit(CONTEXT_ATTRS, "purpose")
-                | bit(CONTEXT_ATTRS, "recipient_id")
-                | bit(CONTEXT_ATTRS, "break_glass")
+            bit(CONTEXT, "purpose") | bit(CONTEXT, "recipient_id") | bit(CONTEXT, "break_glass")
         );
-        assert_eq!(r.actor, bit(ACTOR_ATTRS, "roles"));
-        assert_eq!(r.record, bit(RECORD_ATTRS, "fields"));
+        assert_eq!(r.actor, bit(ACTOR, "roles"));
+        assert_eq!(r.record, bit(RECORD, "fields"));
     }
 
     #[test]
@@ -174,7 +175,7 @@ mod tests {
         let r = reads(
             r#"permit(principal, action, resource) when { {".": context.purpose}["."] == "x" };"#,
         );
-        assert_eq!(r.context, bit(CONTEXT_ATTRS, "purpose"));
+        assert_eq!(r.context, bit(CONTEXT, "purpose"));
         assert_eq!((r.actor, r.record), (0, 0));
     }
 

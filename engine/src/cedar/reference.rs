@@ -2,7 +2,7 @@
 //! parsers with the schema, and the whole policy set is evaluated. The fast path
 //! ([`CedarPolicies::authorize`]) must give the same decision and determining policies.
 
-use super::request::{actor_attrs, context_attrs, record_attrs, Attr};
+use super::request::{attrs, Attr, ACTOR, CONTEXT, RECORD};
 use super::{CedarOutcome, CedarPolicies, RequestFacts};
 use crate::transaction::AccessRequest;
 use cedar_policy::{Context, Entities, Request};
@@ -30,14 +30,14 @@ pub fn entities_json(
     let actor = super::request::actor_uid(policies, request);
     let record = super::request::record_uid(policies, request);
     json!([
-        { "uid": actor.to_json_value().unwrap_or_default(), "attrs": to_json(actor_attrs(request)), "parents": [] },
-        { "uid": record.to_json_value().unwrap_or_default(), "attrs": to_json(record_attrs(request, facts)), "parents": [] },
+        { "uid": actor.to_json_value().unwrap_or_default(), "attrs": to_json(attrs(ACTOR, request, facts)), "parents": [] },
+        { "uid": record.to_json_value().unwrap_or_default(), "attrs": to_json(attrs(RECORD, request, facts)), "parents": [] },
     ])
 }
 
 /// The context JSON for `request`.
 pub fn context_json(request: &AccessRequest, facts: &RequestFacts<'_>) -> Value {
-    to_json(context_attrs(request, facts))
+    to_json(attrs(CONTEXT, request, facts))
 }
 
 impl CedarPolicies {

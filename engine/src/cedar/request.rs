@@ -32,34 +32,107 @@ pub(crate) enum Attr<'a> {
     Strings(Vec<&'a str>),
 }
 
-/// The actor's attributes, in the order [`actor_attrs`] gives them.
-pub(crate) const ACTOR_ATTRS: &[&str] = &["kind", "roles", "organization", "jurisdiction"];
-/// The record's attributes, in the order [`record_attrs`] gives them.
-pub(crate) const RECORD_ATTRS: &[&str] = &[
-    "fhir_type",
-    "data_categories",
-    "patient",
-    "jurisdiction",
-    "fields",
+/// Reads one attribute of a request.
+pub(crate) type AttrOf = for<'a> fn(&'a AccessRequest, &RequestFacts<'a>) -> Attr<'a>;
+
+/// The actor's attributes (`principal`), by name.
+pub(crate) const ACTOR: &[(&str, AttrOf)] = &[
+    ("kind", |r, _| Attr::Str(r.actor.kind.as_str())),
+    ("roles", |r, _| {
+        Attr::Strings(r.actor.roles.iter().map(String::as_str).collect())
+    }),
+    ("organization", |r, _| {
+        Attr::Str(r.actor.organization.as_deref().unwrap_or(""))
+    }),
+    ("jurisdiction", |r, _| {
+        Attr::Str(r.actor.jurisdiction.as_ref().map_or("", |j| j.as_str()))
+    }),
 ];
-/// The context's attributes, in the order [`context_attrs`] gives them.
-pub(crate) const CONTEXT_ATTRS: &[&str] = &[
-    "purpose",
-    "legal_basis",
-    "break_glass",
-    "treating_relationship",
-    "actor_is_subject",
-    "recipient_id",
-    "recipient_type",
-    "recipient_country",
-    "jurisdictions",
-    "regimes",
-    "holder_regimes",
-    "consent_categories",
-    "consent_withdrawn",
-    "irb_waiver",
-    "de_identified",
-    "transfer_safeguard",
+
+/// The record's attributes (`resource`), by name.
+pub(crate) const RECORD: &[(&str, AttrOf)] = &[
+    ("fhir_type", |r, _| Attr::Str(r.resource.kind.as_str())),
+    ("data_categories", |_, f| {
+        Attr::Strings(f.categories.iter().map(|c| c.as_str()).collect())
+    }),
+    ("patient", |r, _| Attr::Str(r.patient_id().unwrap_or(""))),
+    ("jurisdiction", |r, _| {
+        Attr::Str(r.resource.jurisdiction.as_ref().map_or("", |j| j.as_str()))
+    }),
+    ("fields", |r, _| {
+        Attr::Strings(
+            r.resource
+                .fields
+                .iter()
+                .flatten()
+                .map(String::as_str)
+                .collect(),
+        )
+    }),
+];
+
+/// The context's attributes, by name.
+pub(crate) const CONTEXT: &[(&str, AttrOf)] = &[
+    ("purpose", |r, _| {
+        Attr::Str(r.context.purpose_of_use.as_ref().map_or("", |p| p.as_str()))
+    }),
+    ("legal_basis", |r, _| {
+        Attr::Str(r.context.legal_basis.map_or("", |b| b.as_str()))
+    }),
+    ("break_glass", |r, _| Attr::Bool(r.context.break_glass)),
+    ("treating_relationship", |r, _| {
+        Attr::Bool(r.context.treating_relationship)
+    }),
+    ("actor_is_subject", |r, _| Attr::Bool(r.actor_is_subject())),
+    ("recipient_id", |r, _| {
+        Attr::Str(r.context.recipient.as_ref().map_or("", |x| x.id.as_str()))
+    }),
+    ("recipient_type", |r, _| {
+        let recipient = r.context.recipient.as_ref();
+        Attr::Str(recipient.and_then(|x| x.kind).map_or("", |k| k.as_str()))
+    }),
+    ("recipient_country", |r, _| {
+        let recipient = r.context.recipient.as_ref();
+        Attr::Str(
+            recipient
+                .and_then(|x| x.country.as_ref())
+                .map_or("", |c| c.as_str()),
+        )
+    }),
+    ("jurisdictions", |_, f| {
+        Attr::Strings(
+            f.applicable
+                .jurisdictions
+                .iter()
+                .map(String::as_str)
+                .collect(),
+        )
+    }),
+    ("regimes", |_, f| {
+        Attr::Strings(f.applicable.regimes.iter().map(String::as_str).collect())
+    }),
+    ("holder_regimes", |_, f| {
+        Attr::Strings(
+            f.applicable
+                .holder_regimes
+                .iter()
+                .map(String::as_str)
+                .collect(),
+        )
+    }),
+    ("consent_categories", |_, f| {
+        Attr::Strings(f.consent.categories.iter().map(|c| c.as_str()).collect())
+    }),
+    ("consent_withdrawn", |_, f| Attr::Bool(f.consent.withdrawn)),
+    ("irb_waiver", |r, _| {
+        Attr::Bool(attribute_bool(r, "irb_waiver"))
+    }),
+    ("de_identified", |r, _| {
+        Attr::Bool(attribute_bool(r, "de_identified"))
+    }),
+    ("transfer_safeguard", |r, _| {
+        Attr::Str(attribute_str(r, "transfer_safeguard"))
+    }),
 ];
 
 /// Context keys that the engine reads from `context.attributes`, with their types.
@@ -87,150 +160,24 @@ fn attribute_str<'a>(request: &'a AccessRequest, key: &str) -> &'a str {
         .unwrap_or("")
 }
 
-pub(crate) fn actor_attrs(request: &AccessRequest) -> Vec<(&'static str, Attr<'_>)> {
-    let actor = &request.actor;
-    vec![
-        ("kind", Attr::Str(actor.kind.as_str())),
-        (
-            "roles",
-            Attr::Strings(actor.roles.iter().map(String::as_str).collect()),
-        ),
-        (
-            "organization",
-            Attr::Str(actor.organization.as_deref().unwrap_or("")),
-        ),
-        (
-            "jurisdiction",
-            Attr::Str(actor.jurisdiction.as_ref().map_or("", |j| j.as_str())),
-        ),
-    ]
-}
-
-pub(crate) fn record_attrs<'a>(
+/// Every attribute of `table`, in order (the reference path, which sends all of them).
+pub(crate) fn attrs<'a>(
+    table: &[(&'static str, AttrOf)],
     request: &'a AccessRequest,
     facts: &RequestFacts<'a>,
 ) -> Vec<(&'static str, Attr<'a>)> {
-    let resource = &request.resource;
-    vec![
-        ("fhir_type", Attr::Str(resource.kind.as_str())),
-        (
-            "data_categories",
-            Attr::Strings(facts.categories.iter().map(|c| c.as_str()).collect()),
-        ),
-        ("patient", Attr::Str(request.patient_id().unwrap_or(""))),
-        (
-            "jurisdiction",
-            Attr::Str(resource.jurisdiction.as_ref().map_or("", |j| j.as_str())),
-        ),
-        (
-            "fields",
-            Attr::Strings(
-                resource
-                    .fields
-                    .iter()
-                    .flatten()
-                    .map(String::as_str)
-                    .collect(),
-            ),
-        ),
-    ]
+    table
+        .iter()
+        .map(|(name, of)| (*name, of(request, facts)))
+        .collect()
 }
 
-pub(crate) fn context_attrs<'a>(
-    request: &'a AccessRequest,
-    facts: &RequestFacts<'a>,
-) -> Vec<(&'static str, Attr<'a>)> {
-    let ctx = &request.context;
-    let recipient = ctx.recipient.as_ref();
-    vec![
-        (
-            "purpose",
-            Attr::Str(ctx.purpose_of_use.as_ref().map_or("", |p| p.as_str())),
-        ),
-        (
-            "legal_basis",
-            Attr::Str(ctx.legal_basis.map_or("", |b| b.as_str())),
-        ),
-        ("break_glass", Attr::Bool(ctx.break_glass)),
-        (
-            "treating_relationship",
-            Attr::Bool(ctx.treating_relationship),
-        ),
-        ("actor_is_subject", Attr::Bool(request.actor_is_subject())),
-        (
-            "recipient_id",
-            Attr::Str(recipient.map_or("", |r| r.id.as_str())),
-        ),
-        (
-            "recipient_type",
-            Attr::Str(recipient.and_then(|r| r.kind).map_or("", |k| k.as_str())),
-        ),
-        (
-            "recipient_country",
-            Attr::Str(
-                recipient
-                    .and_then(|r| r.country.as_ref())
-                    .map_or("", |c| c.as_str()),
-            ),
-        ),
-        (
-            "jurisdictions",
-            Attr::Strings(
-                facts
-                    .applicable
-                    .jurisdictions
-                    .iter()
-                    .map(String::as_str)
-                    .collect(),
-            ),
-        ),
-        (
-            "regimes",
-            Attr::Strings(
-                facts
-                    .applicable
-                    .regimes
-                    .iter()
-                    .map(String::as_str)
-                    .collect(),
-            ),
-        ),
-        (
-            "holder_regimes",
-            Attr::Strings(
-                facts
-                    .applicable
-                    .holder_regimes
-                    .iter()
-                    .map(String::as_str)
-                    .collect(),
-            ),
-        ),
-        (
-            "consent_categories",
-            Attr::Strings(
-                facts
-                    .consent
-                    .categories
-                    .iter()
-                    .map(|c| c.as_str())
-                    .collect(),
-            ),
-        ),
-        ("consent_withdrawn", Attr::Bool(facts.consent.withdrawn)),
-        (
-            "irb_waiver",
-            Attr::Bool(attribute_bool(request, "irb_waiver")),
-        ),
-        (
-            "de_identified",
-            Attr::Bool(attribute_bool(request, "de_identified")),
-        ),
-        (
-            "transfer_safeguard",
-            Attr::Str(attribute_str(request, "transfer_safeguard")),
-        ),
-    ]
+/// The value of a boolean context attribute; `false` for any other name.
+pub(crate) fn context_flag(request: &AccessRequest, facts: &RequestFacts<'_>, name: &str) -> bool {
+    CONTEXT
+        .iter()
+        .find(|(n, _)| *n == name)
+        .is_some_and(|(_, of)| matches!(of(request, facts), Attr::Bool(true)))
 }
 
 /// A core value for one attribute. Built directly, not through an expression that Cedar would
@@ -245,33 +192,33 @@ fn value(attr: Attr<'_>) -> core::Value {
     }
 }
 
-/// The attributes whose bit is set in `reads` (see [`AttributeReads`]).
+/// The attributes of `table` whose bit is set in `reads` (see [`AttributeReads`]), each read
+/// only then.
 fn read<'a>(
-    attrs: Vec<(&'static str, Attr<'a>)>,
+    table: &'static [(&'static str, AttrOf)],
+    request: &'a AccessRequest,
+    facts: &'a RequestFacts<'a>,
     reads: u64,
-) -> impl Iterator<Item = (&'static str, Attr<'a>)> {
-    attrs
-        .into_iter()
+) -> impl Iterator<Item = (SmolStr, core::Value)> + 'a {
+    table
+        .iter()
         .enumerate()
         .filter(move |(i, _)| AttributeReads::reads(reads, *i))
-        .map(|(_, a)| a)
+        .map(move |(_, (name, of))| (SmolStr::new_static(name), value(of(request, facts))))
 }
 
-fn entity(uid: EntityUid, attrs: Vec<(&'static str, Attr<'_>)>, reads: u64) -> core::Entity {
+fn entity(uid: EntityUid, attrs: impl Iterator<Item = (SmolStr, core::Value)>) -> core::Entity {
     core::Entity::new_with_attr_partial_value(
         uid.into(),
-        read(attrs, reads)
-            .map(|(k, v)| (SmolStr::new_static(k), core::PartialValue::Value(value(v)))),
+        attrs.map(|(k, v)| (k, core::PartialValue::Value(v))),
         HashSet::new(),
         HashSet::new(),
         [],
     )
 }
 
-fn context(attrs: Vec<(&'static str, Attr<'_>)>, reads: u64) -> Context {
-    let record: BTreeMap<SmolStr, core::Value> = read(attrs, reads)
-        .map(|(k, v)| (SmolStr::new_static(k), value(v)))
-        .collect();
+fn context(attrs: impl Iterator<Item = (SmolStr, core::Value)>) -> Context {
+    let record: BTreeMap<SmolStr, core::Value> = attrs.collect();
     // `Context` is a transparent wrapper of the core context (`#[repr(transparent)]`, RefCast).
     Context::ref_cast(&core::Context::Value(Arc::new(record))).clone()
 }
@@ -296,13 +243,12 @@ pub(super) fn build(
     policies: &CedarPolicies,
     request: &AccessRequest,
     facts: &RequestFacts<'_>,
-    context_attrs: Vec<(&'static str, Attr<'_>)>,
     reads: AttributeReads,
 ) -> Result<(Request, Entities), String> {
     let principal = actor_uid(policies, request);
     let resource = record_uid(policies, request);
-    let actor = entity(principal.clone(), actor_attrs(request), reads.actor);
-    let record = entity(resource.clone(), record_attrs(request, facts), reads.record);
+    let actor = entity(principal.clone(), read(ACTOR, request, facts, reads.actor));
+    let record = entity(resource.clone(), read(RECORD, request, facts, reads.record));
     // Two entities and no parents: the transitive closure is empty, so there is nothing to compute.
     let entities = cedar_policy_core::entities::Entities::from_entities(
         [actor, record],
@@ -312,7 +258,7 @@ pub(super) fn build(
     )
     .map(Entities::from)
     .map_err(|e| format!("building entities: {e}"))?;
-    let context = context(context_attrs, reads.context);
+    let context = context(read(CONTEXT, request, facts, reads.context));
     let cedar_request = Request::new(
         principal,
         policies.action_uid(request.action).clone(),

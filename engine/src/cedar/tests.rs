@@ -252,7 +252,7 @@ fn every_boolean_context_attribute_is_a_known_flag() {
     // The slicer keys on boolean context attributes by name; a new one must be added there too.
     let request = access(json!({}));
     let facts = derived(&request, Applicable::default(), ConsentFacts::default());
-    let mut flags: Vec<&str> = request::context_attrs(&request, &facts.facts())
+    let mut flags: Vec<&str> = request::attrs(request::CONTEXT, &request, &facts.facts())
         .into_iter()
         .filter(|(_, v)| matches!(v, request::Attr::Bool(_)))
         .map(|(k, _)| k)
