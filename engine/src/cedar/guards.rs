@@ -105,16 +105,36 @@ pub(super) fn regime_test(expr: &Value) -> Option<String> {
     is_regimes.then(|| string_value(contains.get("right")?).map(str::to_owned))?
 }
 
-/// `context.f` or `!context.f` for a boolean attribute `f`.
+/// `context.f` or `!context.f` for a boolean attribute `f`, or the consent-coverage test
+/// ([`CONSENT_COVERS_RECORD`]) or its negation.
 pub(super) fn flag_test(expr: &Value) -> Option<(String, bool)> {
     let (inner, expected) = match expr.get("!") {
         Some(not) => (not.get("arg")?, false),
         None => (expr, true),
     };
+    if consent_covers_record(inner) {
+        return Some((CONSENT_COVERS_RECORD.to_owned(), expected));
+    }
     match attribute(inner)? {
         ("context", name) if CONTEXT_FLAGS.contains(&name) => Some((name.to_owned(), expected)),
         _ => None,
     }
+}
+
+/// The flag standing for `context.consent_categories.containsAll(resource.data_categories)`:
+/// whether the registry's consent covers every category of the record. Both sets are always
+/// provided and `containsAll` of two sets cannot fail, so it guards as a boolean attribute does.
+pub(super) const CONSENT_COVERS_RECORD: &str = "consent_categories.containsAll(data_categories)";
+
+fn consent_covers_record(expr: &Value) -> bool {
+    let Some(call) = expr.get("containsAll") else {
+        return false;
+    };
+    let (Some(left), Some(right)) = (call.get("left"), call.get("right")) else {
+        return false;
+    };
+    attribute(left) == Some(("context", "consent_categories"))
+        && attribute(right) == Some(("resource", "data_categories"))
 }
 
 /// Boolean context attributes of the schema (kept in step with `request::CONTEXT`).

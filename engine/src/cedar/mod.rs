@@ -151,7 +151,14 @@ impl CedarPolicies {
 
     /// The policies that can match or fail on `request` with these facts.
     pub fn slice(&self, request: &AccessRequest, facts: &RequestFacts<'_>) -> Arc<Slice> {
-        let flag = |name: &str| request::context_flag(request, facts, name);
+        let flag = |name: &str| {
+            if name == guards::CONSENT_COVERS_RECORD {
+                let consented = &facts.consent.categories;
+                facts.categories.iter().all(|c| consented.contains(c))
+            } else {
+                request::context_flag(request, facts, name)
+            }
+        };
         self.slices.slice(&slice::RequestView {
             action: request.action,
             regimes: &facts.applicable.regimes,

@@ -9,7 +9,8 @@
 //!   `["P", ..].contains(context.purpose)`, the same two forms for `context.legal_basis` and
 //!   `principal.kind`,
 //!   `||` of such tests on the same attribute, a boolean context attribute `context.f` or `!context.f`,
-//!   and `resource.data_categories.contains("C")` or its negation. The schema makes every one of
+//!   `context.consent_categories.containsAll(resource.data_categories)` or its negation (keyed as a
+//!   flag), and `resource.data_categories.contains("C")` or its negation. The schema makes every one of
 //!   these attributes required and of that type, and strict validation holds every policy to it, so
 //!   none can fail. Cedar evaluates `&&` left to right and stops at the first false operand, so such
 //!   a policy neither matches nor reports an error.
@@ -359,6 +360,7 @@ impl SliceIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cedar::guards;
     use std::str::FromStr;
 
     fn index_of(src: &str) -> SliceIndex {
@@ -478,6 +480,41 @@ mod tests {
                 .to_json()
                 .expect("json")["conditions"][0]["body"]
         );
+    }
+
+    #[test]
+    fn consent_coverage_guards_slice_like_a_flag() {
+        let index = index_of(
+            r#"@id("covered") permit(principal, action, resource)
+                 when { context.consent_categories.containsAll(resource.data_categories) && resource.fhir_type == "Claim" };
+               @id("uncovered") forbid(principal, action, resource)
+                 when { !context.consent_categories.containsAll(resource.data_categories) && resource.fhir_type == "Claim" };
+               @id("reversed") permit(principal, action, resource)
+                 when { resource.data_categories.containsAll(context.consent_categories) };"#,
+        );
+        assert_eq!(
+            index.policies[0].guards.flags,
+            vec![(guards::CONSENT_COVERS_RECORD.to_owned(), true)]
+        );
+        assert_eq!(
+            index.policies[1].guards.flags,
+            vec![(guards::CONSENT_COVERS_RECORD.to_owned(), false)]
+        );
+        // The other direction is no coverage test: not a guard.
+        assert_eq!(index.policies[2].guards, Guards::default());
+        let none: [String; 0] = [];
+        let covered = |covers: bool| {
+            let flag = move |name: &str| name == guards::CONSENT_COVERS_RECORD && covers;
+            slice_ids(
+                &index,
+                &RequestView {
+                    flag: &flag,
+                    ..view("", "", &none)
+                },
+            )
+        };
+        assert_eq!(covered(true), vec!["policy0", "policy2"]);
+        assert_eq!(covered(false), vec!["policy1", "policy2"]);
     }
 
     #[test]

@@ -103,8 +103,23 @@ fn slices_hold_exactly_the_policies_that_can_match() {
         ids(Action::Read, &both),
         vec!["test/gdpr#health-care", "test/hipaa#treatment"]
     );
+    // Sharing under an authorization needs a consent covering the record's categories: without
+    // one, the policy's coverage guard drops it; with one, it stays.
+    assert!(ids(Action::Share, &both).is_empty());
+    let share = access(json!({ "action": "share" }));
+    let consented = derived(
+        &share,
+        Applicable {
+            regimes: both.iter().map(|r| r.to_string()).collect(),
+            ..Applicable::default()
+        },
+        ConsentFacts {
+            categories: share.data_categories(),
+            ..ConsentFacts::default()
+        },
+    );
     assert_eq!(
-        ids(Action::Share, &both),
+        bundle.cedar().slice(&share, &consented.facts()).ids(),
         vec!["test/hipaa#consented-share"]
     );
     assert!(ids(Action::Delete, &both).is_empty());
