@@ -105,9 +105,8 @@ async fn log_block(
     if !node.needs_logging(answer.height) {
         return Ok(());
     }
-    let decisions: Vec<_> = answer.decisions().cloned().collect();
-    let records: Vec<Record<'_>> = decisions
-        .iter()
+    let records: Vec<Record<'_>> = answer
+        .decisions()
         .zip(patients)
         .map(|(decision, patient)| Record {
             decision,
@@ -119,7 +118,7 @@ async fn log_block(
         Problem::new(ProblemKind::DecisionLogUnavailable, e.to_string()).retry_after(1)
     })?;
     node.logged(answer.height);
-    state.metrics.count_decisions(&decisions);
+    state.metrics.count_decisions(answer.decisions());
     Ok(())
 }
 

@@ -116,7 +116,7 @@ impl Metrics {
         Self::default()
     }
 
-    pub fn count_decisions(&self, decisions: &[Decision]) {
+    pub fn count_decisions<'d>(&self, decisions: impl IntoIterator<Item = &'d Decision>) {
         let mut modules: BTreeMap<(String, &'static str), u64> = BTreeMap::new();
         for d in decisions {
             let outcome = match d.decision {

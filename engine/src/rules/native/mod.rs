@@ -102,6 +102,10 @@ enum Stmt {
 enum Term {
     /// A local or a parameter (in `evaluate`, `tx` is slot 0 and `env` slot 1).
     Slot(usize),
+    Bool(bool),
+    Int(i64),
+    Unit,
+    /// Any other constant (a folded map or array, say).
     Const(Dynamic),
     Str(ImmutableString),
     /// `base.name`, `base["name"]`.

@@ -54,7 +54,13 @@ fn term(t: &mut Term) {
         Term::Api(_, items) => items.iter_mut().for_each(term),
         Term::Map(entries) => entries.iter_mut().for_each(|(_, v)| term(v)),
         Term::Block(stmts) => stmts.iter_mut().for_each(stmt),
-        Term::Slot(_) | Term::Const(_) | Term::Str(_) | Term::Field(..) => {}
+        Term::Slot(_)
+        | Term::Bool(_)
+        | Term::Int(_)
+        | Term::Unit
+        | Term::Const(_)
+        | Term::Str(_)
+        | Term::Field(..) => {}
     }
     let Term::Get(base, name) = t else { return };
     let (field, steps) = match **base {

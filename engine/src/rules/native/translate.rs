@@ -207,7 +207,7 @@ impl Module {
             // `throw` is left to Rhai, which makes its error.
             RStmt::Return(value, flags, _) if flags.is_empty() => Some(Stmt::Return(match value {
                 Some(v) => self.term(v, scope, depth)?,
-                None => Term::Const(rhai::Dynamic::UNIT),
+                None => Term::Unit,
             })),
             RStmt::Block(block) => Some(Stmt::Expr(Term::Block(self.block(
                 block.statements(),
@@ -290,9 +290,9 @@ impl Module {
                 scope.iter().rposition(|n| *n == x.1).map(Term::Slot)
             }
             Expr::StringConstant(s, _) => Some(Term::Str(s.clone())),
-            Expr::BoolConstant(b, _) => Some(Term::Const((*b).into())),
-            Expr::IntegerConstant(i, _) => Some(Term::Const((*i).into())),
-            Expr::Unit(_) => Some(Term::Const(rhai::Dynamic::UNIT)),
+            Expr::BoolConstant(b, _) => Some(Term::Bool(*b)),
+            Expr::IntegerConstant(i, _) => Some(Term::Int(*i)),
+            Expr::Unit(_) => Some(Term::Unit),
             Expr::DynamicConstant(value, _) => Some(match value.read_lock::<ImmutableString>() {
                 Some(s) => Term::Str(s.clone()),
                 // `[]` is built without a copy of the constant.
