@@ -16,7 +16,7 @@ mod slice;
 
 pub use err::CedarError;
 pub use request::RequestFacts;
-pub(crate) use request::TYPED_ATTRIBUTES;
+pub(crate) use request::{Strs, TYPED_ATTRIBUTES};
 pub use slice::Slice;
 
 use crate::decision::{Reason, RuleEffect};

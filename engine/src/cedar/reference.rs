@@ -14,7 +14,7 @@ fn to_json(attrs: Vec<(&'static str, Attr<'_>)>) -> Value {
         let value = match v {
             Attr::Str(s) => Value::from(s),
             Attr::Bool(b) => Value::from(b),
-            Attr::Strings(list) => Value::from(list),
+            Attr::Strings(list) => Value::from(list.iter().collect::<Vec<_>>()),
         };
         map.insert(k.to_owned(), value);
     }

@@ -29,7 +29,34 @@ pub struct RequestFacts<'a> {
 pub(crate) enum Attr<'a> {
     Str(&'a str),
     Bool(bool),
-    Strings(Vec<&'a str>),
+    Strings(Strs<'a>),
+}
+
+/// A list of strings read from a request, borrowed where the request holds `String`s.
+#[derive(Clone)]
+pub(crate) enum Strs<'a> {
+    Slice(&'a [String]),
+    Listed(Vec<&'a str>),
+}
+
+impl<'a> Strs<'a> {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Strs::Slice(items) => items.len(),
+            Strs::Listed(items) => items.len(),
+        }
+    }
+
+    pub(crate) fn get(&self, index: usize) -> Option<&'a str> {
+        match self {
+            Strs::Slice(items) => items.get(index).map(String::as_str),
+            Strs::Listed(items) => items.get(index).copied(),
+        }
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &'a str> + '_ {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
 }
 
 /// Reads one attribute of a request.
@@ -38,9 +65,7 @@ pub(crate) type AttrOf = for<'a> fn(&'a AccessRequest, &RequestFacts<'a>) -> Att
 /// The actor's attributes (`principal`), by name.
 pub(crate) const ACTOR: &[(&str, AttrOf)] = &[
     ("kind", |r, _| Attr::Str(r.actor.kind.as_str())),
-    ("roles", |r, _| {
-        Attr::Strings(r.actor.roles.iter().map(String::as_str).collect())
-    }),
+    ("roles", |r, _| Attr::Strings(Strs::Slice(&r.actor.roles))),
     ("organization", |r, _| {
         Attr::Str(r.actor.organization.as_deref().unwrap_or(""))
     }),
@@ -53,21 +78,16 @@ pub(crate) const ACTOR: &[(&str, AttrOf)] = &[
 pub(crate) const RECORD: &[(&str, AttrOf)] = &[
     ("fhir_type", |r, _| Attr::Str(r.resource.kind.as_str())),
     ("data_categories", |_, f| {
-        Attr::Strings(f.categories.iter().map(|c| c.as_str()).collect())
+        Attr::Strings(Strs::Listed(
+            f.categories.iter().map(|c| c.as_str()).collect(),
+        ))
     }),
     ("patient", |r, _| Attr::Str(r.patient_id().unwrap_or(""))),
     ("jurisdiction", |r, _| {
         Attr::Str(r.resource.jurisdiction.as_ref().map_or("", |j| j.as_str()))
     }),
     ("fields", |r, _| {
-        Attr::Strings(
-            r.resource
-                .fields
-                .iter()
-                .flatten()
-                .map(String::as_str)
-                .collect(),
-        )
+        Attr::Strings(Strs::Slice(r.resource.fields.as_deref().unwrap_or(&[])))
     }),
 ];
 
@@ -100,28 +120,18 @@ pub(crate) const CONTEXT: &[(&str, AttrOf)] = &[
         )
     }),
     ("jurisdictions", |_, f| {
-        Attr::Strings(
-            f.applicable
-                .jurisdictions
-                .iter()
-                .map(String::as_str)
-                .collect(),
-        )
+        Attr::Strings(Strs::Slice(&f.applicable.jurisdictions))
     }),
     ("regimes", |_, f| {
-        Attr::Strings(f.applicable.regimes.iter().map(String::as_str).collect())
+        Attr::Strings(Strs::Slice(&f.applicable.regimes))
     }),
     ("holder_regimes", |_, f| {
-        Attr::Strings(
-            f.applicable
-                .holder_regimes
-                .iter()
-                .map(String::as_str)
-                .collect(),
-        )
+        Attr::Strings(Strs::Slice(&f.applicable.holder_regimes))
     }),
     ("consent_categories", |_, f| {
-        Attr::Strings(f.consent.categories.iter().map(|c| c.as_str()).collect())
+        Attr::Strings(Strs::Listed(
+            f.consent.categories.iter().map(|c| c.as_str()).collect(),
+        ))
     }),
     ("consent_withdrawn", |_, f| Attr::Bool(f.consent.withdrawn)),
     ("irb_waiver", |r, _| {
@@ -186,9 +196,7 @@ fn value(attr: Attr<'_>) -> core::Value {
     match attr {
         Attr::Str(s) => core::Value::from(s),
         Attr::Bool(b) => core::Value::from(b),
-        Attr::Strings(list) => {
-            core::Value::set_of_lits(list.into_iter().map(core::Literal::from), None)
-        }
+        Attr::Strings(list) => core::Value::set_of_lits(list.iter().map(core::Literal::from), None),
     }
 }
 

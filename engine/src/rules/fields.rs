@@ -5,7 +5,7 @@
 //! keeps only the fields some module of the bundle can read ([`super::usage`]): a field left out is
 //! one no module reads, so leaving it out changes nothing a module sees.
 
-use crate::cedar::RequestFacts;
+use crate::cedar::{RequestFacts, Strs};
 use crate::transaction::AccessRequest;
 use rhai::{Array, Dynamic, ImmutableString, Map};
 use serde_json::Value;
@@ -20,33 +20,6 @@ pub(super) enum Leaf<'a> {
     Strings(Strs<'a>),
     /// A JSON object (`attributes`), converted with [`json_to_dynamic`].
     Object(&'a serde_json::Map<String, Value>),
-}
-
-/// A list of strings read from a request, borrowed where the request holds `String`s.
-#[derive(Clone)]
-pub(super) enum Strs<'a> {
-    Slice(&'a [String]),
-    Listed(Vec<&'a str>),
-}
-
-impl<'a> Strs<'a> {
-    pub(super) fn len(&self) -> usize {
-        match self {
-            Strs::Slice(items) => items.len(),
-            Strs::Listed(items) => items.len(),
-        }
-    }
-
-    pub(super) fn get(&self, index: usize) -> Option<&'a str> {
-        match self {
-            Strs::Slice(items) => items.get(index).map(String::as_str),
-            Strs::Listed(items) => items.get(index).copied(),
-        }
-    }
-
-    pub(super) fn iter(&self) -> impl Iterator<Item = &'a str> + '_ {
-        (0..self.len()).filter_map(|i| self.get(i))
-    }
 }
 
 /// Reads one field of a request.

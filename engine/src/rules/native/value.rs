@@ -1,7 +1,8 @@
 //! The evaluator's values, and what Rhai does with them: conversions to and from Rhai values,
 //! equality, list access, `+`, and each value's weight in Rhai's size checks.
 
-use crate::rules::fields::{Field, Leaf, Strs};
+use crate::cedar::Strs;
+use crate::rules::fields::{Field, Leaf};
 use crate::rules::limits;
 use rhai::{Array, Dynamic, ImmutableString, Map};
 use serde_json::Value;
