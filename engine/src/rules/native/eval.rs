@@ -441,16 +441,30 @@ impl<'a> Eval<'a> {
             Api::HasParam => Val::Bool(self.params.get(text(0)?, text(1)?).is_some()),
             Api::RegimeParam => param(params.json_for_regime(jurisdictions, text(0)?, text(1)?)),
             Api::RegimeParamAt => {
+                // Descends the parameter in place, as `api::descend` does on Rhai's copy: each key
+                // (a string, or an integer Rhai writes in decimal) looked up in a map; a missing key
+                // gives `()`. A missing parameter, or a key looked up in something other than a
+                // map, is an error in Rhai: left to it.
                 let name = text(1)?;
-                let root = self.params.for_regime(jurisdictions, text(0)?, name)?;
-                let path = match args.get(2)? {
-                    Val::Array(items) => items
-                        .iter()
-                        .map(|v| to_dynamic(v.clone()))
-                        .collect::<Option<Array>>()?,
-                    _ => return None,
+                let mut value = params.json_for_regime(jurisdictions, text(0)?, name)?;
+                let Some(Val::Array(path)) = args.get(2) else {
+                    return None;
                 };
-                from_dynamic(api::descend(root, name, &path).ok()?)
+                for key in path {
+                    let key: Cow<'_, str> = match key {
+                        Val::Str(s) => Cow::Borrowed(s.as_ref()),
+                        Val::Int(i) => Cow::Owned(i.to_string()),
+                        _ => return None,
+                    };
+                    let serde_json::Value::Object(map) = value else {
+                        return None;
+                    };
+                    match map.get(key.as_ref()) {
+                        Some(next) => value = next,
+                        None => return Some(Val::Unit),
+                    }
+                }
+                json(value)
             }
             Api::InRegime => Val::Bool(self.params.in_regime(text(0)?, text(1)?)),
             Api::Parent => Val::Str(Cow::Owned(self.params.parent(text(0)?))),

@@ -285,6 +285,46 @@ fn parameters_are_read_in_place_with_rhai_values() {
 }
 
 #[test]
+fn table_entries_are_read_in_place_with_rhai_values() {
+    // `regime_param_at` descends the parameter without copying it; what the module reads of the
+    // entry is what Rhai reads of its copy.
+    let us = (
+        "jurisdictions/US.yaml",
+        "code: US\nname: United States\nregimes: [HIPAA]\nparameters: { table: { TPO: { Observation: [code, value], default: [code] }, \"7\": { x: [a] }, scalar: 3 } }\n",
+    );
+    let script = r#"
+        fn evaluate(tx, env) {
+            let standard = regime_param_at("HIPAA", "table", ["TPO"]);
+            let allowed = if "Patient" in standard { standard["Patient"] } else { standard["default"] };
+            [obligation("k", "c", #{
+                kind: type_of(standard),
+                observation: standard.Observation.contains("value"),
+                allowed: allowed.contains("code"),
+                deep: regime_param_at("HIPAA", "table", ["TPO", "Observation"])[1],
+                by_number: type_of(regime_param_at("HIPAA", "table", [7])),
+                missing: regime_param_at("HIPAA", "table", ["NOPE"]) == (),
+                missing_deep: regime_param_at("HIPAA", "table", ["NOPE", "x"]) == (),
+                scalar: regime_param_at("HIPAA", "table", ["scalar"]) + 1,
+                whole: type_of(regime_param_at("HIPAA", "table", [])),
+            })]
+        }"#;
+    let request = access(json!({ "actor": { "jurisdiction": "US" } }));
+    let (native, rhai) = both_in(&[us], script, &request);
+    let rhai = rhai.unwrap_or_else(|e| panic!("Rhai fails: {e}"));
+    assert!(rhai.contains("observation: bool:true"), "{rhai}");
+    assert!(rhai.contains("deep: string:\"value\""), "{rhai}");
+    assert_eq!(native.as_deref(), Some(rhai.as_str()));
+    // Looking a key up in something other than a map is Rhai's error.
+    let (native, rhai) = both_in(
+        &[us],
+        r#"fn evaluate(tx, env) { let x = regime_param_at("HIPAA", "table", ["scalar", "y"]); [] }"#,
+        &request,
+    );
+    assert_eq!(native, None);
+    assert!(rhai.is_err());
+}
+
+#[test]
 fn assigning_a_parameter_of_evaluate_is_left_to_rhai() {
     // Rhai refuses it ("Cannot modify constant tx"): the module errs, and so denies.
     for body in [
