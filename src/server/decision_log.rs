@@ -260,11 +260,20 @@ impl DecisionLog {
 
     /// As [`DecisionLog::append_all`], awaiting the writer instead of blocking.
     pub async fn append(&self, records: &[Record<'_>]) -> Appended {
-        if records.is_empty() {
+        self.append_parts(records.iter().map(EntryParts::new).collect())
+            .await
+    }
+
+    /// As [`DecisionLog::append`], for entries already prepared (where their decisions were made).
+    pub(crate) async fn append_parts(&self, parts: Vec<EntryParts>) -> Appended {
+        if parts.is_empty() {
             return Ok(None);
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.enqueue(records, Reply::Async(tx))?;
+        self.send(Job {
+            parts,
+            reply: Reply::Async(tx),
+        })?;
         rx.await.map_err(|_| LogError::WriterGone)?
     }
 
@@ -282,10 +291,14 @@ impl DecisionLog {
 
     fn enqueue(&self, records: &[Record<'_>], reply: Reply) -> Result<(), LogError> {
         let parts: Vec<EntryParts> = records.iter().map(EntryParts::new).collect();
+        self.send(Job { parts, reply })
+    }
+
+    fn send(&self, job: Job) -> Result<(), LogError> {
         self.queue
             .as_ref()
             .ok_or(LogError::WriterGone)?
-            .send(Job { parts, reply })
+            .send(job)
             .map_err(|_| LogError::WriterGone)
     }
 

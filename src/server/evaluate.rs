@@ -2,8 +2,11 @@
 //! decisions out, each decision logged durably before it is answered.
 
 use crate::server::body::{self, JsonBody};
+use crate::server::decision_log::Record;
+use crate::server::log_entry::EntryParts;
+use crate::server::metrics::DecisionTally;
 use crate::server::problem::{Problem, ProblemKind};
-use crate::server::state::AppState;
+use crate::server::state::{self, AppState};
 use accord_engine::{AccessRequest, Decision};
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
@@ -41,11 +44,59 @@ struct BatchBody<'a> {
 /// with the item's index (`transactions[3].actor.type`), and nothing is decided or logged. A
 /// ledger node batches one block's worth of transactions; a partly answered batch would leave it
 /// to match answers to questions.
+///
+/// A large batch is parsed, decided, prepared for the log and serialized on the blocking pool (see
+/// [`AppState::compute`]), so that what it allocates is freed on the thread that allocated it and
+/// the async workers only move bytes; a small one is handled in place (moving it costs more than
+/// it saves).
 pub async fn evaluate_batch(
     State(state): State<AppState>,
     body: JsonBody,
 ) -> Result<Response, Problem> {
-    let batch: BatchBody<'_> = body::parse(&body.0)?;
+    let decided = if body.0.len() < BLOCKING_BATCH_BYTES {
+        decide_batch(&state, &body.0)?
+    } else {
+        let bytes = body.0;
+        state
+            .compute(move |state| decide_batch(state, &bytes))
+            .await??
+    };
+    let span = tracing::Span::current();
+    span.record("tx", decided.span_tx.as_str());
+    state
+        .log
+        .append_parts(decided.entries)
+        .await
+        .map_err(state::log_problem)?;
+    span.record(
+        "outcome",
+        format!(
+            "{} allow, {} deny",
+            decided.tally.allowed(),
+            decided.tally.denied()
+        )
+        .as_str(),
+    );
+    state.metrics.add(decided.tally);
+    Ok(json_response(decided.answer))
+}
+
+/// Bodies at least this long (about eight transactions) are decided on the blocking pool.
+const BLOCKING_BATCH_BYTES: usize = 8 * 1024;
+
+/// A batch decided, ready to log and answer.
+struct DecidedBatch {
+    /// The decision-log entries, in order.
+    entries: Vec<EntryParts>,
+    tally: DecisionTally,
+    /// The answer's JSON text.
+    answer: String,
+    /// `first..last (n)`, for the request's span.
+    span_tx: String,
+}
+
+fn decide_batch(state: &AppState, body: &[u8]) -> Result<DecidedBatch, Problem> {
+    let batch: BatchBody<'_> = body::parse(body)?;
     let max = state.limits.max_batch;
     if batch.transactions.len() > max {
         return Err(Problem::at(
@@ -65,21 +116,22 @@ pub async fn evaluate_batch(
             body::access_request(raw.get().as_bytes(), Some(&format!("transactions[{i}]")))
         })
         .collect::<Result<Vec<AccessRequest>, Problem>>()?;
-    let span = tracing::Span::current();
-    if let (Some(first), Some(last)) = (requests.first(), requests.last()) {
-        span.record(
-            "tx",
-            format!("{}..{} ({})", first.id, last.id, requests.len()).as_str(),
-        );
-    }
-    let (requests, decisions) = state.decide_batch(requests).await?;
-    state.record(&requests, &decisions).await?;
-    let denies = decisions.iter().filter(|d| !d.is_allow()).count();
-    span.record(
-        "outcome",
-        format!("{} allow, {denies} deny", decisions.len() - denies).as_str(),
-    );
-    Ok(json_response(decisions_json(&decisions)))
+    let span_tx = match (requests.first(), requests.last()) {
+        (Some(first), Some(last)) => format!("{}..{} ({})", first.id, last.id, requests.len()),
+        _ => String::new(),
+    };
+    let decisions = state.decide_all(&requests);
+    let entries = decisions
+        .iter()
+        .zip(&requests)
+        .map(|(d, r)| EntryParts::new(&Record::new(d, r)))
+        .collect();
+    Ok(DecidedBatch {
+        entries,
+        tally: DecisionTally::of(&decisions),
+        answer: decisions_json(&decisions),
+        span_tx,
+    })
 }
 
 /// `{"decisions":[d1,d2,...]}` from each decision's canonical bytes.

@@ -111,21 +111,26 @@ pub struct Gauges<'a> {
     pub in_flight: usize,
 }
 
-impl Metrics {
-    pub fn new() -> Self {
-        Self::default()
-    }
+/// Decisions counted by outcome, and by the modules that decided them, not yet added to
+/// [`Metrics`]: counted where the decisions were made, added once they are logged.
+#[derive(Debug, Default)]
+pub struct DecisionTally {
+    allow: u64,
+    deny: u64,
+    modules: BTreeMap<(String, &'static str), u64>,
+}
 
-    pub fn count_decisions<'d>(&self, decisions: impl IntoIterator<Item = &'d Decision>) {
-        let mut modules: BTreeMap<(String, &'static str), u64> = BTreeMap::new();
+impl DecisionTally {
+    pub fn of<'d>(decisions: impl IntoIterator<Item = &'d Decision>) -> Self {
+        let mut tally = DecisionTally::default();
         for d in decisions {
             let outcome = match d.decision {
                 Effect::Allow => {
-                    self.allow.fetch_add(1, Ordering::Relaxed);
+                    tally.allow += 1;
                     "allow"
                 }
                 Effect::Deny => {
-                    self.deny.fetch_add(1, Ordering::Relaxed);
+                    tally.deny += 1;
                     "deny"
                 }
             };
@@ -134,11 +139,36 @@ impl Metrics {
             seen.sort_unstable();
             seen.dedup();
             for m in seen {
-                *modules.entry((m.to_owned(), outcome)).or_default() += 1;
+                *tally.modules.entry((m.to_owned(), outcome)).or_default() += 1;
             }
         }
+        tally
+    }
+
+    pub fn allowed(&self) -> u64 {
+        self.allow
+    }
+
+    pub fn denied(&self) -> u64 {
+        self.deny
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn count_decisions<'d>(&self, decisions: impl IntoIterator<Item = &'d Decision>) {
+        self.add(DecisionTally::of(decisions));
+    }
+
+    /// Adds decisions counted beforehand (where they were made, off the async workers).
+    pub fn add(&self, tally: DecisionTally) {
+        self.allow.fetch_add(tally.allow, Ordering::Relaxed);
+        self.deny.fetch_add(tally.deny, Ordering::Relaxed);
         if let Ok(mut all) = self.by_module.lock() {
-            for (key, n) in modules {
+            for (key, n) in tally.modules {
                 *all.entry(key).or_default() += n;
             }
         }

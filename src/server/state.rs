@@ -14,9 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
-/// Batches of at least this many transactions are decided on the blocking pool.
-const BLOCKING_BATCH: usize = 8;
-
 /// Limits the handlers apply themselves (the others are layers).
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -140,29 +137,22 @@ impl AppState {
         set.decide_all(requests, &**consents)
     }
 
-    /// As [`AppState::decide_all`] for a batch: decided on the blocking pool, at most one batch
-    /// per core at a time, so that long batches never hold the async workers that serve I/O.
-    /// Small batches are decided in place (moving them costs more than it saves).
-    pub async fn decide_batch(
-        &self,
-        requests: Vec<AccessRequest>,
-    ) -> Result<(Vec<AccessRequest>, Vec<Decision>), Problem> {
-        if requests.len() < BLOCKING_BATCH {
-            let decisions = self.decide_all(&requests);
-            return Ok((requests, decisions));
-        }
+    /// Runs `work` on the blocking pool, at most one job per core at a time, so that long batches
+    /// never hold the async workers that serve I/O.
+    pub async fn compute<T, F>(&self, work: F) -> Result<T, Problem>
+    where
+        T: Send + 'static,
+        F: FnOnce(&AppState) -> T + Send + 'static,
+    {
         let _permit = self
             .compute
             .acquire()
             .await
             .map_err(|e| Problem::new(ProblemKind::Internal, e.to_string()))?;
         let state = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let decisions = state.decide_all(&requests);
-            (requests, decisions)
-        })
-        .await
-        .map_err(|e| Problem::new(ProblemKind::Internal, format!("decision task: {e}")))
+        tokio::task::spawn_blocking(move || work(&state))
+            .await
+            .map_err(|e| Problem::new(ProblemKind::Internal, format!("decision task: {e}")))
     }
 
     /// Logs the decisions durably (one batch, one group-committed flush), then counts them.
@@ -183,7 +173,7 @@ impl AppState {
     }
 }
 
-fn log_problem(e: LogError) -> Problem {
+pub(crate) fn log_problem(e: LogError) -> Problem {
     tracing::error!(error = %e, "decision log append failed");
     Problem::new(ProblemKind::DecisionLogUnavailable, e.to_string()).retry_after(1)
 }

@@ -195,6 +195,23 @@ async fn batch_answers_in_order_and_fails_whole_on_an_invalid_item() {
         })
         .collect();
     assert_eq!(got, want);
+    // An invalid item in a batch that large (over 8 KiB, the pool's threshold) fails it whole
+    // too, from the pool, and nothing of it is logged.
+    let mut many_bad: Vec<Value> = (0..20)
+        .map(|i| with_id(allow_tx(), &format!("b{i}")))
+        .collect();
+    many_bad[19]["actor"]["type"] = json!("Robot");
+    let many_bad = json!({ "transactions": many_bad });
+    assert!(many_bad.to_string().len() > 8 * 1024);
+    let body = problem(
+        server_big.post_json("/v1/evaluate/batch", &many_bad).await,
+        422,
+        "invalid-transaction",
+    )
+    .await;
+    assert_eq!(body["field"], "transactions[19].actor.type", "{body}");
+    let (_, _, verify) = answer(server_big.get("/v1/audit/verify").await).await;
+    assert_eq!(verify["length"], 20, "{verify}");
     server_big.stop().await;
 
     let mut bad = deny_tx();
