@@ -326,3 +326,49 @@ fn contains_all_compares_type_and_value() {
     );
     assert!(d.errors.is_empty(), "{d:?}");
 }
+
+#[test]
+fn scope_bits_select_the_modules_that_names_select() {
+    // Every module of the default bundle, for requests touching every jurisdiction the bundle
+    // knows: the mask test and the name comparison agree.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bundle = Bundle::load(&root.join("../policies")).expect("default bundle loads");
+    let rules = bundle.rules();
+    assert!(rules.scopes.usable(), "{} names", rules.scopes.names.len());
+    let registry = InMemoryConsentRegistry::new();
+    let mut selected = 0;
+    for code in bundle.jurisdictions().iter().map(|j| j.code.as_str()) {
+        let request = access(
+            json!({ "actor": { "jurisdiction": code }, "resource": { "jurisdiction": code } }),
+        );
+        let derived = bundle.derive(&request, &registry).expect("derives");
+        let facts = derived.facts();
+        let applicable = &facts.applicable;
+        let mask = rules
+            .scopes
+            .mask(applicable.regimes.iter().chain(&applicable.jurisdictions));
+        for module in rules.modules() {
+            let by_names = super::applies(module, None, &request, &facts);
+            assert_eq!(
+                super::applies(module, Some(mask), &request, &facts),
+                by_names,
+                "{} for {code}",
+                module.id
+            );
+            selected += usize::from(by_names);
+        }
+    }
+    assert!(selected > 0);
+}
+
+#[test]
+fn scopes_give_each_name_one_bit_and_ignore_unknown_names() {
+    let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let (a, b) = (names(&["GDPR", "EU-DE"]), names(&["HIPAA", "GDPR"]));
+    let scopes = super::Scopes::of(&[&a, &b]);
+    assert_eq!(scopes.names, names(&["EU-DE", "GDPR", "HIPAA"]));
+    assert_eq!(scopes.mask(&names(&["HIPAA", "US", "EU-DE"])), 0b101);
+    assert_eq!(scopes.mask(&names(&["US"])), 0);
+    let many: Vec<String> = (0..65).map(|i| format!("J{i}")).collect();
+    assert!(!super::Scopes::of(&[&many]).usable());
+}
