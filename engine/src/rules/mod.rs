@@ -73,8 +73,6 @@ pub struct RuleModule {
     pub actions: Option<Vec<Action>>,
     pub purposes: Option<Vec<PurposeOfUse>>,
     pub stage: Stage,
-    /// `applies_to` as bits of [`Scopes`].
-    scope: Option<u64>,
     ast: AST,
     /// `evaluate` as far as it can be evaluated natively (see [`native`]).
     program: Option<native::Program>,
@@ -87,36 +85,6 @@ pub struct RuleModules {
     engine: Engine,
     params: Arc<api::ParameterTable>,
     modules: Vec<RuleModule>,
-    scopes: Scopes,
-}
-
-/// The regime and jurisdiction names modules apply to, each a bit, so that whether a module
-/// applies to a request is one mask test instead of comparing every name of the module with every
-/// regime and jurisdiction of the request. Past 64 names, modules compare names.
-struct Scopes {
-    /// Sorted, without duplicates.
-    names: Vec<String>,
-}
-
-impl Scopes {
-    fn of(modules: &[&[String]]) -> Scopes {
-        let mut names: Vec<String> = modules.iter().flat_map(|m| m.iter().cloned()).collect();
-        names.sort_unstable();
-        names.dedup();
-        Scopes { names }
-    }
-
-    fn usable(&self) -> bool {
-        self.names.len() <= 64
-    }
-
-    /// The bits of `names` (names no module applies to have none).
-    fn mask<'n>(&self, names: impl IntoIterator<Item = &'n String>) -> u64 {
-        names
-            .into_iter()
-            .filter_map(|n| self.names.binary_search(n).ok())
-            .fold(0, |mask, bit| mask | 1 << bit)
-    }
 }
 
 /// What one module added: its value (`None`: certainly nothing) or an error.
@@ -164,7 +132,6 @@ impl RuleModules {
         let params = Arc::new(api::ParameterTable::new(table));
         let engine = engine_with(params.clone());
         let mut modules = Vec::with_capacity(sources.len());
-        let scopes = Scopes::of(&sources.iter().map(|s| s.applies_to).collect::<Vec<_>>());
         for source in sources {
             // The optimizer runs native functions on constant arguments while compiling; a Rhai
             // panic there (see `run_with`) refuses the bundle instead of unwinding the caller (a
@@ -200,7 +167,6 @@ impl RuleModules {
                 id: source.module.to_owned(),
                 path: source.path.to_owned(),
                 applies_to: source.applies_to.to_vec(),
-                scope: scopes.usable().then(|| scopes.mask(source.applies_to)),
                 actions: source.actions.map(<[Action]>::to_vec),
                 purposes: source.purposes.map(<[PurposeOfUse]>::to_vec),
                 stage: if source.obligations_only {
@@ -217,7 +183,6 @@ impl RuleModules {
             engine,
             params,
             modules,
-            scopes,
         })
     }
 
@@ -261,13 +226,8 @@ impl RuleModules {
         // (`Ok(None)`: nothing to add), otherwise `None` until the module is called in Rhai below.
         let mut results: Vec<(&RuleModule, Option<Outcome>)> = Vec::new();
         let mut reads = FieldSet::default();
-        let scope = self.scopes.usable().then(|| {
-            let applicable = &facts.applicable;
-            self.scopes
-                .mask(applicable.regimes.iter().chain(&applicable.jurisdictions))
-        });
         for module in &self.modules {
-            if module.stage != stage || !applies(module, scope, request, facts) {
+            if module.stage != stage || !applies(module, request, facts) {
                 continue;
             }
             let native = match &module.program {
@@ -343,14 +303,7 @@ impl RuleModules {
     }
 }
 
-/// Whether `module` runs for `request`; `scope` is the request's regimes and jurisdictions as
-/// [`Scopes`] bits, when the bundle's names fit them.
-fn applies(
-    module: &RuleModule,
-    scope: Option<u64>,
-    request: &AccessRequest,
-    facts: &RequestFacts<'_>,
-) -> bool {
+fn applies(module: &RuleModule, request: &AccessRequest, facts: &RequestFacts<'_>) -> bool {
     if let Some(actions) = &module.actions {
         if !actions.contains(&request.action) {
             return false;
@@ -361,9 +314,6 @@ fn applies(
         if !purpose.is_some_and(|p| purposes.contains(p)) {
             return false;
         }
-    }
-    if let (Some(module), Some(request)) = (module.scope, scope) {
-        return module & request != 0;
     }
     module.applies_to.iter().any(|name| {
         facts.applicable.regimes.iter().any(|r| r == name)

@@ -231,7 +231,7 @@ fn every_module_the_benchmark_mix_calls_is_answered_natively() {
         let request = AccessRequest::from_json(&t.to_string()).expect("mix parses");
         let derived = bundle.derive(&request, &registry).expect("derives");
         for module in rules.modules() {
-            if !super::super::applies(module, None, &request, &derived.facts()) {
+            if !super::super::applies(module, &request, &derived.facts()) {
                 continue;
             }
             let native = module
