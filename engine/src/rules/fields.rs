@@ -110,11 +110,7 @@ pub(super) static TX: Field = Field::Record(&[
             ),
             (
                 "data_categories",
-                Field::Leaf(|_, f| {
-                    Leaf::Strings(Strs::Listed(
-                        f.categories.iter().map(|c| c.as_str()).collect(),
-                    ))
-                }),
+                Field::Leaf(|_, f| Leaf::Strings(Strs::Categories(f.categories))),
             ),
             (
                 "jurisdiction",
@@ -218,11 +214,7 @@ pub(super) static ENV: Field = Field::Record(&[
     ),
     (
         "consent_categories",
-        Field::Leaf(|_, f| {
-            Leaf::Strings(Strs::Listed(
-                f.consent.categories.iter().map(|c| c.as_str()).collect(),
-            ))
-        }),
+        Field::Leaf(|_, f| Leaf::Strings(Strs::Categories(&f.consent.categories))),
     ),
     (
         "consent_ids",

@@ -94,9 +94,18 @@ fn blocks_have_the_value_of_their_last_statement() {
         r#"{ let a = [deny("a", "c", "m")]; a }"#,
         r#"return;"#,
         r#"for x in tx.actor.roles { x; }"#,
+        // A block ending with a variable of an enclosing block leaves that variable intact.
+        r#"let out = [1]; let copy = { out }; out.push(2); [obligation("k", "c", #{ copy: copy, out: out })]"#,
+        r#"let out = [1]; let n = if true { out } else { [] }; out.push(2); [obligation("k", "c", #{ n: n, out: out })]"#,
     ] {
         native_as_rhai(&with(body), json!({}));
     }
+    // A function ending with its parameter gives it without changing the caller's variable.
+    let rhai = native_as_rhai(
+        r#"fn same(list) { list } fn evaluate(tx, env) { let out = [1]; let again = same(out); out.push(2); [obligation("k", "c", #{ again: again, out: out })] }"#,
+        json!({}),
+    );
+    assert!(rhai.contains("again: [i64:1], "), "{rhai}");
 }
 
 #[test]
