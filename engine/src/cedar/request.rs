@@ -32,25 +32,25 @@ pub(crate) enum Attr<'a> {
     Strings(Strs<'a>),
 }
 
-/// A list of strings read from a request, borrowed: copying one never allocates.
-#[derive(Clone, Copy)]
+/// A list of strings read from a request, borrowed where the request holds `String`s.
+#[derive(Clone)]
 pub(crate) enum Strs<'a> {
     Slice(&'a [String]),
-    Categories(&'a [DataCategory]),
+    Listed(Vec<&'a str>),
 }
 
 impl<'a> Strs<'a> {
     pub(crate) fn len(&self) -> usize {
         match self {
             Strs::Slice(items) => items.len(),
-            Strs::Categories(items) => items.len(),
+            Strs::Listed(items) => items.len(),
         }
     }
 
     pub(crate) fn get(&self, index: usize) -> Option<&'a str> {
         match self {
             Strs::Slice(items) => items.get(index).map(String::as_str),
-            Strs::Categories(items) => items.get(index).map(|c| c.as_str()),
+            Strs::Listed(items) => items.get(index).copied(),
         }
     }
 
@@ -78,7 +78,9 @@ pub(crate) const ACTOR: &[(&str, AttrOf)] = &[
 pub(crate) const RECORD: &[(&str, AttrOf)] = &[
     ("fhir_type", |r, _| Attr::Str(r.resource.kind.as_str())),
     ("data_categories", |_, f| {
-        Attr::Strings(Strs::Categories(f.categories))
+        Attr::Strings(Strs::Listed(
+            f.categories.iter().map(|c| c.as_str()).collect(),
+        ))
     }),
     ("patient", |r, _| Attr::Str(r.patient_id().unwrap_or(""))),
     ("jurisdiction", |r, _| {
@@ -127,7 +129,9 @@ pub(crate) const CONTEXT: &[(&str, AttrOf)] = &[
         Attr::Strings(Strs::Slice(&f.applicable.holder_regimes))
     }),
     ("consent_categories", |_, f| {
-        Attr::Strings(Strs::Categories(&f.consent.categories))
+        Attr::Strings(Strs::Listed(
+            f.consent.categories.iter().map(|c| c.as_str()).collect(),
+        ))
     }),
     ("consent_withdrawn", |_, f| Attr::Bool(f.consent.withdrawn)),
     ("irb_waiver", |r, _| {

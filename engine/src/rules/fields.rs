@@ -110,7 +110,11 @@ pub(super) static TX: Field = Field::Record(&[
             ),
             (
                 "data_categories",
-                Field::Leaf(|_, f| Leaf::Strings(Strs::Categories(f.categories))),
+                Field::Leaf(|_, f| {
+                    Leaf::Strings(Strs::Listed(
+                        f.categories.iter().map(|c| c.as_str()).collect(),
+                    ))
+                }),
             ),
             (
                 "jurisdiction",
@@ -214,7 +218,11 @@ pub(super) static ENV: Field = Field::Record(&[
     ),
     (
         "consent_categories",
-        Field::Leaf(|_, f| Leaf::Strings(Strs::Categories(&f.consent.categories))),
+        Field::Leaf(|_, f| {
+            Leaf::Strings(Strs::Listed(
+                f.consent.categories.iter().map(|c| c.as_str()).collect(),
+            ))
+        }),
     ),
     (
         "consent_ids",

@@ -11,7 +11,7 @@ use crate::rules::api::{self, ParameterTable};
 use crate::rules::fields::{Field, ENV, TX};
 use crate::rules::limits;
 use crate::transaction::AccessRequest;
-use rhai::{Dynamic, Map};
+use rhai::{Array, Dynamic, Map};
 use smallvec::SmallVec;
 use std::borrow::Cow;
 
@@ -80,13 +80,6 @@ impl<'a> Eval<'a> {
     fn block(&mut self, block: &'a [Stmt]) -> Option<Flow<'a>> {
         let mark = self.slots.len();
         let mut last = Val::Unit;
-        if let Some((Stmt::Expr(Term::Slot(slot)), body)) = block.split_last() {
-            // A block ending with one of its own locals (`let out = []; …; out`) gives that
-            // value: moved out, not copied, since the block's locals end with it.
-            if self.base + slot >= mark {
-                return self.block_ending_with_local(body, *slot, mark);
-            }
-        }
         for stmt in block {
             match self.stmt(stmt)? {
                 Flow::Normal(v) => last = v,
@@ -98,27 +91,6 @@ impl<'a> Eval<'a> {
         }
         self.slots.truncate(mark);
         Some(Flow::Normal(last))
-    }
-
-    /// [`Eval::block`] for `body` followed by `slot` as its last statement.
-    fn block_ending_with_local(
-        &mut self,
-        body: &'a [Stmt],
-        slot: usize,
-        mark: usize,
-    ) -> Option<Flow<'a>> {
-        for stmt in body {
-            if let flow @ Flow::Return(_) = self.stmt(stmt)? {
-                self.slots.truncate(mark);
-                return Some(flow);
-            }
-        }
-        // The last statement and its term, counted as `stmt` and `term` would count them.
-        self.tick()?;
-        self.tick()?;
-        let value = std::mem::replace(self.slot(slot)?, Val::Unit);
-        self.slots.truncate(mark);
-        Some(Flow::Normal(value))
     }
 
     fn slot(&mut self, slot: usize) -> Option<&mut Val<'a>> {
