@@ -90,6 +90,19 @@ pub fn parse_owned<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     parse(bytes)
 }
 
+/// `bytes` as `T` when they are a JSON object of that shape; `None` otherwise, with no problem
+/// built: the caller's own parse then explains the failure. For bodies whose full parse goes
+/// through an intermediate value (a block) that a valid body need not pay for.
+pub fn typed<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    if !first_non_space_is(bytes, b'{') {
+        return None;
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    T::deserialize(&mut de)
+        .and_then(|v| de.end().map(|_| v))
+        .ok()
+}
+
 fn first_non_space_is(bytes: &[u8], c: u8) -> bool {
     bytes
         .iter()

@@ -124,9 +124,16 @@ async fn log_block(
 
 /// `POST /v1/blocks`: the next block → its decisions and the state root (CONTRACT §5).
 async fn blocks(State(state): State<AppState>, body: JsonBody) -> Result<Response, Problem> {
-    let value: Value = body::parse_owned(&body.0)?;
-    let block = Block::from_value(value)
-        .map_err(|e| Problem::at(ProblemKind::InvalidBlock, e.field, e.reason))?;
+    // A valid block is parsed in one pass; any other body through a JSON value first, whose
+    // problems name the syntax error or the field.
+    let block = match body::typed::<Block>(&body.0) {
+        Some(block) => block,
+        None => {
+            let value: Value = body::parse_owned(&body.0)?;
+            Block::from_value(value)
+                .map_err(|e| Problem::at(ProblemKind::InvalidBlock, e.field, e.reason))?
+        }
+    };
     let patients = access_patients(&block.transactions);
     tracing::Span::current().record("tx", format!("block {}", block.height).as_str());
     let (result, next) = on_node(&state, move |node| {

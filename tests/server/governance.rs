@@ -245,6 +245,27 @@ async fn blocks_apply_in_order_replay_and_refuse_gaps_and_conflicts() {
     )
     .await;
     assert_eq!(shape["field"], "height");
+    // A block in array form (which serde would read field by field) is not an object.
+    let array = problem(
+        server.post_json("/v1/blocks", &json!([2, null, []])).await,
+        400,
+        "invalid-request",
+    )
+    .await;
+    assert_eq!(array["field"], ".", "{array}");
+    let broken = problem(
+        server
+            .post_raw(
+                "/v1/blocks",
+                "application/json",
+                r#"{"height": 2, "transactions": ["#,
+            )
+            .await,
+        400,
+        "malformed-json",
+    )
+    .await;
+    assert!(broken["detail"].as_str().is_some(), "{broken}");
     // After all the refusals, height 2 is still next and chains on block 1.
     let prev = first["block_hash"].as_str().unwrap();
     let b2 = answer(

@@ -11,7 +11,7 @@ use crate::rules::api::{self, ParameterTable};
 use crate::rules::fields::{Field, ENV, TX};
 use crate::rules::limits;
 use crate::transaction::AccessRequest;
-use rhai::{Array, Dynamic, Map};
+use rhai::{Dynamic, Map};
 use smallvec::SmallVec;
 use std::borrow::Cow;
 
