@@ -8,7 +8,7 @@ use crate::server::decision_log::Record;
 use crate::server::evaluate::json_response;
 use crate::server::node::Node;
 use crate::server::problem::{Problem, ProblemKind};
-use crate::server::state::AppState;
+use crate::server::state::{self, AppState};
 use accord_engine::consent::ConsentRegistry;
 use accord_engine::ledger::Block;
 use accord_governance::{BlockAnswer, BlockError, Proposal, TxResult};
@@ -113,10 +113,11 @@ async fn log_block(
             patient: patient.as_deref(),
         })
         .collect();
-    state.log.append(&records).await.map_err(|e| {
-        tracing::error!(error = %e, "decision log append failed");
-        Problem::new(ProblemKind::DecisionLogUnavailable, e.to_string()).retry_after(1)
-    })?;
+    state
+        .log
+        .append(&records)
+        .await
+        .map_err(state::log_problem)?;
     node.logged(answer.height);
     state.metrics.count_decisions(answer.decisions());
     Ok(())
