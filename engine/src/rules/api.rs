@@ -190,10 +190,19 @@ pub(super) fn register(engine: &mut Engine, params: Arc<ParameterTable>) {
                 let Some(tag) = ctx.tag().and_then(|t| t.clone().try_cast::<CallTag>()) else {
                     return Ok(Dynamic::UNIT);
                 };
-                let Some(root) = p.for_regime(&tag.jurisdictions, regime, name) else {
-                    return Err(format!("jurisdiction parameter `{name}` is missing").into());
-                };
-                descend(root, name, &path)
+                let missing = || format!("jurisdiction parameter `{name}` is missing").into();
+                if path.is_empty() {
+                    // The whole parameter, shared as `regime_param` hands it out.
+                    return p
+                        .for_regime(&tag.jurisdictions, regime, name)
+                        .cloned()
+                        .ok_or_else(missing);
+                }
+                let root = p
+                    .json_for_regime(&tag.jurisdictions, regime, name)
+                    .ok_or_else(missing)?;
+                let keys = path.iter().map(|key| key.to_string());
+                Ok(descend(root, name, keys)?.map_or(Dynamic::UNIT, json_to_dynamic))
             },
         );
     let p = params.clone();
@@ -240,31 +249,26 @@ fn same_value(a: &Dynamic, b: &Dynamic) -> bool {
     a.to_string() == b.to_string()
 }
 
-/// The value under `path` (map keys) in `root`: `()` when a key is absent, an error when a value
-/// on the way is not a map.
-pub(super) fn descend(
-    root: &Dynamic,
+/// The value under `keys` (map keys) in `root`, a parameter named `name`: `None` when a key is
+/// absent, an error naming the key when a value on the way is not a map. Both evaluators descend
+/// with it (`regime_param_at`).
+pub(super) fn descend<'v, K: AsRef<str>>(
+    root: &'v serde_json::Value,
     name: &str,
-    path: &Array,
-) -> Result<Dynamic, Box<rhai::EvalAltResult>> {
-    fn step(
-        value: &Dynamic,
-        name: &str,
-        path: &[Dynamic],
-    ) -> Result<Dynamic, Box<rhai::EvalAltResult>> {
-        let Some((key, rest)) = path.split_first() else {
-            return Ok(value.clone());
-        };
-        let Some(map) = value.read_lock::<Map>() else {
+    keys: impl IntoIterator<Item = K>,
+) -> Result<Option<&'v serde_json::Value>, String> {
+    let mut value = root;
+    for key in keys {
+        let key = key.as_ref();
+        let serde_json::Value::Object(map) = value else {
             return Err(format!(
                 "jurisdiction parameter `{name}` is not a map where `{key}` is looked up"
-            )
-            .into());
+            ));
         };
-        match map.get(key.to_string().as_str()) {
-            Some(next) => step(next, name, rest),
-            None => Ok(Dynamic::UNIT),
+        match map.get(key) {
+            Some(next) => value = next,
+            None => return Ok(None),
         }
     }
-    step(root, name, path)
+    Ok(Some(value))
 }

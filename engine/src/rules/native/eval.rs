@@ -441,30 +441,23 @@ impl<'a> Eval<'a> {
             Api::HasParam => Val::Bool(self.params.get(text(0)?, text(1)?).is_some()),
             Api::RegimeParam => param(params.json_for_regime(jurisdictions, text(0)?, text(1)?)),
             Api::RegimeParamAt => {
-                // Descends the parameter in place, as `api::descend` does on Rhai's copy: each key
-                // (a string, or an integer Rhai writes in decimal) looked up in a map; a missing key
-                // gives `()`. A missing parameter, or a key looked up in something other than a
-                // map, is an error in Rhai: left to it.
+                // `api::descend` on the parameter in place. A key that is neither a string nor an
+                // integer (which Rhai writes in decimal), a missing parameter, or a key looked up
+                // in something other than a map (an error in Rhai) is left to Rhai.
                 let name = text(1)?;
-                let mut value = params.json_for_regime(jurisdictions, text(0)?, name)?;
+                let root = params.json_for_regime(jurisdictions, text(0)?, name)?;
                 let Some(Val::Array(path)) = args.get(2) else {
                     return None;
                 };
-                for key in path {
-                    let key: Cow<'_, str> = match key {
-                        Val::Str(s) => Cow::Borrowed(s.as_ref()),
-                        Val::Int(i) => Cow::Owned(i.to_string()),
-                        _ => return None,
-                    };
-                    let serde_json::Value::Object(map) = value else {
-                        return None;
-                    };
-                    match map.get(key.as_ref()) {
-                        Some(next) => value = next,
-                        None => return Some(Val::Unit),
-                    }
-                }
-                json(value)
+                let keys = path
+                    .iter()
+                    .map(|key| match key {
+                        Val::Str(s) => Some(Cow::Borrowed(s.as_ref())),
+                        Val::Int(i) => Some(Cow::Owned(i.to_string())),
+                        _ => None,
+                    })
+                    .collect::<Option<SmallVec<[Cow<'_, str>; 4]>>>()?;
+                api::descend(root, name, keys).ok()?.map_or(Val::Unit, json)
             }
             Api::InRegime => Val::Bool(self.params.in_regime(text(0)?, text(1)?)),
             Api::Parent => Val::Str(Cow::Owned(self.params.parent(text(0)?))),

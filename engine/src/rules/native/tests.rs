@@ -330,7 +330,11 @@ fn table_entries_are_read_in_place_with_rhai_values() {
         &request,
     );
     assert_eq!(native, None);
-    assert!(rhai.is_err());
+    let error = rhai.expect_err("Rhai refuses the lookup");
+    assert!(
+        error.contains("jurisdiction parameter `table` is not a map where `y` is looked up"),
+        "{error}"
+    );
 }
 
 #[test]
