@@ -19,6 +19,7 @@ pub mod consent;
 pub mod decision;
 pub mod jurisdiction;
 pub mod ledger;
+pub mod parallel;
 pub mod rules;
 pub mod transaction;
 mod yaml;

@@ -156,7 +156,12 @@ fn the_last_vote_counts_and_returning_to_an_earlier_choice_needs_a_nonce() {
 // ---------------------------------------------------------------- policy changes
 
 /// Applies `blocks` (height = index + 1) to a fresh dev machine.
-fn run(blocks: Vec<Vec<Value>>) -> (StateMachine, Vec<accord_governance::BlockAnswer>) {
+fn run(
+    blocks: Vec<Vec<Value>>,
+) -> (
+    StateMachine,
+    Vec<std::sync::Arc<accord_governance::BlockAnswer>>,
+) {
     let (genesis, bundle) = genesis();
     let mut m = StateMachine::new(&genesis, bundle);
     let answers = blocks

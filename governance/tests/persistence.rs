@@ -11,6 +11,7 @@ use common::*;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn grant(id: &str, consent_id: &str) -> Value {
@@ -72,7 +73,7 @@ fn a_restarted_node_resumes_exactly_where_it_stopped() {
 
     let (before, answers) = {
         let (mut m, _db) = open(&genesis, dir.path()).unwrap();
-        let answers: Vec<BlockAnswer> = blocks
+        let answers: Vec<Arc<BlockAnswer>> = blocks
             .iter()
             .map(|b| m.apply_block(b.clone()).unwrap())
             .collect();
@@ -276,7 +277,7 @@ fn a_node_killed_mid_block_restarts_on_the_last_whole_block() {
         while reference.len() < h as usize {
             let next = reference.len() as u64 + 1;
             let answer = memory.apply_block(kill_block(next)).unwrap();
-            reference.push(answer.state_root);
+            reference.push(answer.state_root.clone());
         }
         assert_eq!(
             recomputed_root(&m),

@@ -6,17 +6,21 @@ use crate::server::audit::parse_query;
 use crate::server::body::{self, JsonBody};
 use crate::server::decision_log::Record;
 use crate::server::evaluate::json_response;
+use crate::server::log_entry::EntryParts;
+use crate::server::metrics::DecisionTally;
 use crate::server::node::Node;
 use crate::server::problem::{Problem, ProblemKind};
 use crate::server::state::{self, AppState};
 use accord_engine::consent::ConsentRegistry;
-use accord_engine::ledger::Block;
+use accord_engine::ledger::{Block, PreparedBlock};
+use accord_engine::transaction::Transaction;
 use accord_governance::{BlockAnswer, BlockError, Proposal, TxResult};
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -82,35 +86,19 @@ async fn on_node<T: Send + 'static>(
         .map_err(|e| Problem::new(ProblemKind::Internal, format!("block task: {e}")))
 }
 
-/// The patient of each access transaction of a block, in order (for the decision log).
-fn access_patients(txs: &[Value]) -> Vec<Option<String>> {
-    txs.iter()
-        .filter(|t| t.get("kind").and_then(Value::as_str) == Some("access"))
-        .map(|t| {
-            t.pointer("/resource/patient/id")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        })
-        .collect()
-}
-
-/// Logs the decisions of `answer` (`patients` holds the block's access transactions' patients,
-/// in the same order) unless they were logged already, then counts them.
-async fn log_block(
-    state: &AppState,
-    answer: &BlockAnswer,
-    patients: &[Option<String>],
-) -> Result<(), Problem> {
+/// Logs the decisions of `answer` unless they were logged already, then counts them. For
+/// blocks sequenced from one governance message, which decide nothing: the log only learns that
+/// the height is done.
+async fn log_block(state: &AppState, answer: &BlockAnswer) -> Result<(), Problem> {
     let node = node(state)?;
     if !node.needs_logging(answer.height) {
         return Ok(());
     }
     let records: Vec<Record<'_>> = answer
         .decisions()
-        .zip(patients)
-        .map(|(decision, patient)| Record {
+        .map(|decision| Record {
             decision,
-            patient: patient.as_deref(),
+            patient: None,
         })
         .collect();
     state
@@ -123,30 +111,113 @@ async fn log_block(
     Ok(())
 }
 
+/// A block as received, its transactions left as JSON text to be parsed on every core.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBlock<'a> {
+    height: u64,
+    #[serde(default)]
+    previous: Option<String>,
+    #[serde(borrow)]
+    transactions: Vec<&'a RawValue>,
+}
+
+/// A block applied, ready to log and answer.
+struct AppliedBlock {
+    height: u64,
+    /// The answer's JSON text.
+    text: String,
+    /// Its decision-log entries and their count, unless a first application logged them.
+    entries: Option<(Vec<EntryParts>, DecisionTally)>,
+}
+
 /// `POST /v1/blocks`: the next block → its decisions and the state root (CONTRACT §5).
+///
+/// The block is parsed, applied, prepared for the log and serialized on the blocking pool, every
+/// step that is independent per transaction on every core; the async worker hands the entries to
+/// the log writer, awaits the group commit and sends the bytes.
 async fn blocks(State(state): State<AppState>, body: JsonBody) -> Result<Response, Problem> {
-    // A valid block is parsed in one pass; any other body through a JSON value first, whose
+    let bytes = body.0;
+    let (height, applied) = on_node(&state, move |node| apply_block(node, &bytes)).await?;
+    if let Some(height) = height {
+        tracing::Span::current().record("tx", format!("block {height}").as_str());
+    }
+    let applied = applied?;
+    if let Some((entries, tally)) = applied.entries {
+        state
+            .log
+            .append_parts(entries)
+            .await
+            .map_err(state::log_problem)?;
+        node(&state)?.logged(applied.height);
+        state.metrics.add(tally);
+    }
+    Ok(json_response(applied.text))
+}
+
+/// Parses and applies one block body; the block's height, once known, comes with the result.
+fn apply_block(node: &Node, bytes: &[u8]) -> (Option<u64>, Result<AppliedBlock, Problem>) {
+    // A valid block is read in one pass; any other body through a JSON value first, whose
     // problems name the syntax error or the field.
-    let block = match body::typed::<Block>(&body.0) {
-        Some(block) => block,
+    let block = match body::typed::<RawBlock<'_>>(bytes) {
+        Some(raw) => PreparedBlock::from_raw(raw.height, raw.previous, raw.transactions),
         None => {
-            let value: Value = body::parse_owned(&body.0)?;
-            Block::from_value(value)
-                .map_err(|e| Problem::at(ProblemKind::InvalidBlock, e.field, e.reason))?
+            let parsed = body::parse_owned::<Value>(bytes).and_then(|value| {
+                Block::from_value(value)
+                    .map_err(|e| Problem::at(ProblemKind::InvalidBlock, e.field, e.reason))
+            });
+            match parsed {
+                Ok(block) => block.prepare(),
+                Err(problem) => return (None, Err(problem)),
+            }
         }
     };
-    let patients = access_patients(&block.transactions);
-    tracing::Span::current().record("tx", format!("block {}", block.height).as_str());
-    let (result, next) = on_node(&state, move |node| {
-        let result = node.apply(block);
-        (result, node.next_height())
-    })
-    .await?;
-    let answer = result.map_err(|e| block_problem(e, next))?;
-    log_block(&state, &answer, &patients).await?;
-    Ok(json_response(
-        serde_json::to_string(&answer).unwrap_or_default(),
-    ))
+    let height = block.height;
+    let patients: Vec<Option<String>> = block
+        .transactions
+        .iter()
+        .flatten()
+        .filter_map(|tx| match tx {
+            Transaction::Access(request) => Some(request.patient_id().map(str::to_owned)),
+            _ => None,
+        })
+        .collect();
+    let result = node.apply(block);
+    let answer = match result {
+        Ok(answer) => answer,
+        Err(e) => return (Some(height), Err(block_problem(e, node.next_height()))),
+    };
+    let logging = node.needs_logging(answer.height);
+    // Serializing the answer and preparing the log entries are independent: both at once.
+    let (text, entries) = std::thread::scope(|scope| {
+        let text = scope.spawn(|| serde_json::to_string(&*answer).unwrap_or_default());
+        let entries = logging.then(|| {
+            let records: Vec<Record<'_>> = answer
+                .decisions()
+                .zip(&patients)
+                .map(|(decision, patient)| Record {
+                    decision,
+                    patient: patient.as_deref(),
+                })
+                .collect();
+            let entries = accord_engine::parallel::map_chunks(&records, 32, |part| {
+                part.iter().map(EntryParts::new).collect()
+            });
+            (entries, DecisionTally::of(answer.decisions()))
+        });
+        let text = text
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (text, entries)
+    });
+    (
+        Some(height),
+        Ok(AppliedBlock {
+            height: answer.height,
+            text,
+            entries,
+        }),
+    )
 }
 
 /// `POST /v1/governance`: one signed governance transaction, sequenced into this node's next
@@ -169,7 +240,6 @@ async fn governance(State(state): State<AppState>, body: JsonBody) -> Result<Res
         .unwrap_or("")
         .to_owned();
     tracing::Span::current().record("tx", id.as_str());
-    let patients = access_patients(std::slice::from_ref(&tx));
     let (result, next) = on_node(&state, move |node| {
         let result = node.sequence(tx);
         (result, node.next_height())
@@ -183,7 +253,7 @@ async fn governance(State(state): State<AppState>, body: JsonBody) -> Result<Res
         ),
         other => block_problem(other, next),
     })?;
-    log_block(&state, &answer, &patients).await?;
+    log_block(&state, &answer).await?;
     match answer.results.first() {
         Some(TxResult::Refused { refused, .. }) => Err(Problem::new(
             ProblemKind::GovernanceRefused,

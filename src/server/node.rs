@@ -2,6 +2,7 @@
 //! sequenced here in single-node mode) apply one at a time; reads take a short lock.
 
 use super::metrics::family;
+use accord_engine::ledger::PreparedBlock;
 use accord_governance::{BlockAnswer, BlockError, GovernanceState, StateMachine, Status};
 use serde_json::Value;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -63,21 +64,21 @@ impl Node {
         self.lock().next_height()
     }
 
-    /// Applies a block from the ledger.
-    pub fn apply(&self, block: accord_engine::ledger::Block) -> Result<BlockAnswer, BlockError> {
-        self.applying(|machine| machine.apply_block(block))
+    /// Applies a block from the ledger, already hashed and parsed.
+    pub fn apply(&self, block: PreparedBlock) -> Result<Arc<BlockAnswer>, BlockError> {
+        self.applying(|machine| machine.apply_prepared(block))
     }
 
     /// Single-node mode: sequences `tx` into this node's next block.
-    pub fn sequence(&self, tx: Value) -> Result<BlockAnswer, BlockError> {
+    pub fn sequence(&self, tx: Value) -> Result<Arc<BlockAnswer>, BlockError> {
         self.applying(|machine| machine.sequence(vec![tx]))
     }
 
     /// Runs `apply` under the lock and marks a newly applied block (not a replay) as unlogged.
     fn applying(
         &self,
-        apply: impl FnOnce(&mut StateMachine) -> Result<BlockAnswer, BlockError>,
-    ) -> Result<BlockAnswer, BlockError> {
+        apply: impl FnOnce(&mut StateMachine) -> Result<Arc<BlockAnswer>, BlockError>,
+    ) -> Result<Arc<BlockAnswer>, BlockError> {
         let mut machine = self.lock();
         let before = machine.height();
         let answer = apply(&mut machine)?;

@@ -233,6 +233,30 @@ async fn blocks_apply_in_order_replay_and_refuse_gaps_and_conflicts() {
             .starts_with("transactions[0]"),
         "{bad}"
     );
+    // A block long enough to be parsed on every core still names its first invalid transaction
+    // in block order, and applies nothing.
+    let mut long: Vec<Value> = (0..120)
+        .map(|i| with_id(allow_tx(), &format!("long-{i}")))
+        .collect();
+    long[70] = json!({ "id": "bad-70", "kind": "access" });
+    long[110] = json!({ "id": "bad-110", "kind": "sideways" });
+    let first_bad = problem(
+        server
+            .post_json("/v1/blocks", &json!({ "height": 2, "transactions": long }))
+            .await,
+        422,
+        "invalid-block",
+    )
+    .await;
+    assert!(
+        first_bad["field"]
+            .as_str()
+            .unwrap()
+            .starts_with("transactions[70]"),
+        "{first_bad}"
+    );
+    let (_, _, logged) = answer(server.get("/v1/decisions?tx=long-0").await).await;
+    assert_eq!(logged["decisions"].as_array().unwrap().len(), 0, "{logged}");
     let shape = problem(
         server
             .post_json(
@@ -398,4 +422,62 @@ async fn a_data_directory_refuses_to_open_under_another_genesis() {
     };
     assert!(err.contains("was made under genesis"), "{err}");
     assert!(err.contains("use another data directory"), "{err}");
+}
+
+#[tokio::test]
+async fn a_long_block_is_decided_and_logged_in_ledger_order() {
+    // 240 access transactions: parsed, decided and prepared for the log on every core.
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let txs: Vec<Value> = (0..240)
+        .map(|i| {
+            let tx = if i % 3 == 0 { deny_tx() } else { allow_tx() };
+            with_id(tx, &format!("long-{i}"))
+        })
+        .collect();
+    let expected: Vec<(String, &str)> = (0..240)
+        .map(|i| {
+            let outcome = if i % 3 == 0 { "deny" } else { "allow" };
+            (format!("long-{i}"), outcome)
+        })
+        .collect();
+    let answer_of = block(&server, 1, txs.clone()).await;
+    let results = answer_of["results"].as_array().unwrap();
+    let got: Vec<(String, &str)> = results
+        .iter()
+        .map(|r| {
+            (
+                r["tx"].as_str().unwrap().to_owned(),
+                r["decision"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+    // The log holds them in the same order, each with its patient.
+    let (_, _, page) = answer(server.get("/v1/decisions?limit=500").await).await;
+    let logged: Vec<(String, String, String)> = page["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["tx"].as_str().unwrap().to_owned(),
+                e["outcome"].as_str().unwrap().to_owned(),
+                e["patient"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let patient = |tx: &Value| tx["resource"]["patient"]["id"].as_str().unwrap().to_owned();
+    let want: Vec<(String, String, String)> = expected
+        .iter()
+        .zip(&txs)
+        .map(|((id, outcome), tx)| (id.clone(), (*outcome).to_owned(), patient(tx)))
+        .collect();
+    assert_eq!(logged, want);
+    // A replay of it answers the same bytes and logs nothing more.
+    let again = block(&server, 1, txs).await;
+    assert_eq!(again, answer_of);
+    let (_, _, page) = answer(server.get("/v1/decisions?limit=500").await).await;
+    assert_eq!(page["decisions"].as_array().unwrap().len(), 240);
+    server.stop().await;
 }

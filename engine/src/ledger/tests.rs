@@ -74,3 +74,67 @@ fn block_hash_is_the_hash_of_the_blocks_canonical_json() {
         );
     }
 }
+
+/// A block of `n` consent grants (cheap to parse, each different).
+fn grants(n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            json!({ "id": format!("tx-{i}"), "kind": "consent", "timestamp": "2026-02-01T09:00:00Z",
+                "consent": { "id": format!("consent/c-{i}"), "status": "active",
+                "patient": "patient/p", "grantee": "org/o", "purposes": ["TREAT"],
+                "actions": ["read"], "data_categories": ["general"] } })
+        })
+        .collect()
+}
+
+#[test]
+fn a_prepared_block_has_the_blocks_hash_and_its_transactions_in_order() {
+    // Long enough to be split over threads; the hash and the order must not depend on it.
+    for n in [0, 1, 5, 200] {
+        let block = Block {
+            height: 9,
+            previous: Some("sha256:ff".into()),
+            transactions: grants(n),
+        };
+        let hash = block.hash();
+        let text = serde_json::to_string(&block.transactions).expect("serializes");
+        let raws: Vec<&serde_json::value::RawValue> =
+            serde_json::from_str(&text).expect("raw values");
+        let from_raw = PreparedBlock::from_raw(9, Some("sha256:ff".into()), raws);
+        let prepared = block.prepare();
+        for p in [&prepared, &from_raw] {
+            assert_eq!(p.hash, hash, "n={n}");
+            let ids: Vec<String> = p
+                .transactions
+                .as_ref()
+                .expect("valid")
+                .iter()
+                .map(|t| match t {
+                    Transaction::Consent(c) => c.id.clone(),
+                    other => panic!("not a consent: {other:?}"),
+                })
+                .collect();
+            assert_eq!(ids, (0..n).map(|i| format!("tx-{i}")).collect::<Vec<_>>());
+        }
+    }
+}
+
+#[test]
+fn a_prepared_block_names_its_first_invalid_transaction_in_block_order() {
+    let mut transactions = grants(200);
+    transactions[150] = json!({ "id": "late", "kind": "sideways" });
+    transactions[120] = json!({ "id": "early", "kind": "consent" });
+    let block = Block {
+        height: 1,
+        previous: None,
+        transactions,
+    };
+    let hash = block.hash();
+    let prepared = block.prepare();
+    // The hash covers the block as received, invalid or not (a replay check needs it).
+    assert_eq!(prepared.hash, hash);
+    let err = prepared
+        .transactions
+        .expect_err("transaction 120 is invalid");
+    assert!(err.field.starts_with("transactions[120]"), "{err}");
+}

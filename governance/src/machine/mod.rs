@@ -21,7 +21,7 @@ use crate::policy_set::{ActivePolicySet, ActiveSet};
 use crate::state::{Accepted, GovernanceState};
 use crate::store::{BlockCommit, Store, StoredState};
 use accord_engine::consent::ConsentRegistry;
-use accord_engine::ledger::Block;
+use accord_engine::ledger::{Block, PreparedBlock};
 use accord_engine::{
     AccessRequest, Bundle, Decision, Effect, InMemoryConsentRegistry, Transaction,
 };
@@ -41,9 +41,10 @@ pub struct Published {
 pub struct StateMachine {
     gov: GovernanceState,
     consents: Arc<InMemoryConsentRegistry>,
-    last: Option<BlockAnswer>,
+    /// Shared with the caller that applied it: a block's answer is large (every decision).
+    last: Option<Arc<BlockAnswer>>,
     /// Answers to every applied block, when there is no store to keep them.
-    answers: BTreeMap<u64, BlockAnswer>,
+    answers: BTreeMap<u64, Arc<BlockAnswer>>,
     store: Option<Store>,
     genesis_digest: String,
     published: Published,
@@ -112,7 +113,7 @@ impl StateMachine {
         StateMachine {
             gov,
             consents,
-            last,
+            last: last.map(Arc::new),
             answers: BTreeMap::new(),
             store,
             genesis_digest,
@@ -144,7 +145,7 @@ impl StateMachine {
     }
 
     pub fn last_answer(&self) -> Option<&BlockAnswer> {
-        self.last.as_ref()
+        self.last.as_deref()
     }
 
     /// The state root after the last block (or of the genesis state).
@@ -155,7 +156,7 @@ impl StateMachine {
         }
     }
 
-    fn known_answer(&self, height: u64) -> Result<Option<BlockAnswer>, BlockError> {
+    fn known_answer(&self, height: u64) -> Result<Option<Arc<BlockAnswer>>, BlockError> {
         if let Some(last) = self.last.as_ref().filter(|a| a.height == height) {
             return Ok(Some(last.clone()));
         }
@@ -163,7 +164,10 @@ impl StateMachine {
             return Ok(Some(a.clone()));
         }
         match &self.store {
-            Some(store) => store.answer(height).map_err(BlockError::Store),
+            Some(store) => store
+                .answer(height)
+                .map(|a| a.map(Arc::new))
+                .map_err(BlockError::Store),
             None => Ok(None),
         }
     }
@@ -174,7 +178,7 @@ impl StateMachine {
     pub fn sequence(
         &mut self,
         transactions: Vec<serde_json::Value>,
-    ) -> Result<BlockAnswer, BlockError> {
+    ) -> Result<Arc<BlockAnswer>, BlockError> {
         let block = Block {
             height: self.next_height(),
             previous: self.last.as_ref().map(|a| a.block_hash.clone()),
@@ -185,8 +189,13 @@ impl StateMachine {
 
     /// Applies the next block, or returns the stored answer when `block` is a replay of a
     /// block already applied. The first block may have any height; later ones must follow.
-    pub fn apply_block(&mut self, block: Block) -> Result<BlockAnswer, BlockError> {
-        let hash = block.hash();
+    pub fn apply_block(&mut self, block: Block) -> Result<Arc<BlockAnswer>, BlockError> {
+        self.apply_prepared(block.prepare())
+    }
+
+    /// [`StateMachine::apply_block`] for a block already hashed and parsed.
+    pub fn apply_prepared(&mut self, block: PreparedBlock) -> Result<Arc<BlockAnswer>, BlockError> {
+        let hash = block.hash;
         if let Some(last) = self.height().filter(|h| block.height <= *h) {
             return match self.known_answer(block.height)? {
                 Some(known) if known.block_hash == hash => Ok(known),
@@ -217,12 +226,7 @@ impl StateMachine {
             }
         }
         let height = block.height;
-        let mut transactions = Vec::with_capacity(block.transactions.len());
-        for (i, value) in block.transactions.into_iter().enumerate() {
-            let tx = Transaction::from_value(value)
-                .map_err(|e| BlockError::Transaction(e.within(&format!("transactions[{i}]"))))?;
-            transactions.push(tx);
-        }
+        let transactions = block.transactions.map_err(BlockError::Transaction)?;
         let mut gov = self.gov.clone();
         let mut consents = (*self.consents).clone();
         let activated = gov.begin_block(height);
@@ -330,6 +334,7 @@ impl StateMachine {
         if swapped {
             self.published.policy.swap(self.gov.active_set());
         }
+        let answer = Arc::new(answer);
         self.last = Some(answer.clone());
         Ok(answer)
     }
@@ -358,26 +363,8 @@ fn evaluate_run(
         }
         decisions.into_iter().zip(impacts).collect()
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     const MIN_PER_THREAD: usize = 16;
-    if threads < 2 || requests.len() < 2 * MIN_PER_THREAD {
-        return part(requests);
-    }
-    let chunk = requests.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = requests
-            .chunks(chunk)
-            .map(|p| scope.spawn(move || part(p)))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| match h.join() {
-                Ok(part) => part,
-                // Evaluation never panics by design; if it did, re-raise rather than guess.
-                Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
-    })
+    accord_engine::parallel::map_chunks(requests, MIN_PER_THREAD, part)
 }
 
 fn refused(tx: &str, code: &str, message: String) -> TxResult {

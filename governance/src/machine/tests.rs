@@ -84,7 +84,7 @@ fn applied(tx: &str, consent: &str) -> TxResult {
     }
 }
 
-fn apply(machine: &mut StateMachine, block: Block) -> BlockAnswer {
+fn apply(machine: &mut StateMachine, block: Block) -> Arc<BlockAnswer> {
     let height = block.height;
     machine
         .apply_block(block)
@@ -188,6 +188,15 @@ fn a_different_block_at_the_same_height_is_a_conflict() {
     assert_eq!(err, BlockError::Conflict { height: 1 });
     assert!(l.consents().is_empty());
     insta::assert_snapshot!(err.to_string());
+    // Where the block stands comes first: a gap with a malformed transaction is still a gap.
+    let bad = deep_merge(read("tx-4"), json!({ "actor": { "type": "Nurse" } }));
+    assert_eq!(
+        refused(&mut l, block(5, None, vec![bad])),
+        BlockError::OutOfOrder {
+            expected: 2,
+            got: 5
+        }
+    );
 }
 
 #[test]
@@ -231,6 +240,15 @@ fn a_malformed_transaction_refuses_the_whole_block() {
     }
     assert!(l.consents().is_empty());
     insta::assert_snapshot!(err.to_string());
+    // Where the block stands comes first: a gap with a malformed transaction is still a gap.
+    let bad = deep_merge(read("tx-4"), json!({ "actor": { "type": "Nurse" } }));
+    assert_eq!(
+        refused(&mut l, block(5, None, vec![bad])),
+        BlockError::OutOfOrder {
+            expected: 2,
+            got: 5
+        }
+    );
     // The refused block did not take height 2.
     apply(&mut l, block(2, None, vec![]));
 }
@@ -347,9 +365,13 @@ fn a_malformed_governance_message_is_refused_not_the_block() {
 #[test]
 fn a_consent_changes_the_state_root() {
     let mut l = machine();
-    let empty = apply(&mut l, block(1, None, vec![])).state_root;
-    let granted = apply(&mut l, block(2, None, vec![grant("tx-1", "consent/c-1")])).state_root;
-    let revoked = apply(&mut l, block(3, None, vec![revoke("tx-2", "consent/c-1")])).state_root;
+    let empty = apply(&mut l, block(1, None, vec![])).state_root.clone();
+    let granted = apply(&mut l, block(2, None, vec![grant("tx-1", "consent/c-1")]))
+        .state_root
+        .clone();
+    let revoked = apply(&mut l, block(3, None, vec![revoke("tx-2", "consent/c-1")]))
+        .state_root
+        .clone();
     assert_ne!(empty, granted);
     assert_ne!(granted, revoked);
     assert_ne!(
@@ -384,7 +406,7 @@ fn independent_ledgers_fed_the_same_blocks_agree() {
     let (b, root_b) = run();
     assert_eq!(a, b);
     assert_eq!(root_a, root_b);
-    let json = |answers: &[BlockAnswer]| -> Vec<String> {
+    let json = |answers: &[Arc<BlockAnswer>]| -> Vec<String> {
         answers
             .iter()
             .flat_map(|a| a.results.iter())
@@ -447,6 +469,18 @@ fn single_node_sequencing_makes_the_next_chained_block() {
         vec![grant("tx-2", "consent/c-1")],
     );
     assert_eq!(apply(&mut l, again), second);
+    // A replay answers the very answer the node keeps, not a copy.
+    assert!(Arc::ptr_eq(
+        &apply(
+            &mut l,
+            block(
+                2,
+                Some(&first.block_hash),
+                vec![grant("tx-2", "consent/c-1")]
+            )
+        ),
+        &second
+    ));
 }
 
 #[test]
