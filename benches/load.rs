@@ -21,7 +21,9 @@
 //! cores, as they would on a ledger node.
 //!
 //! Run: `cargo bench --bench load -- --secs 10 --connections 64` (or `LOAD_SECS`,
-//! `LOAD_CONNECTIONS`; `LOAD_DATA_DIR` for where the data directory goes).
+//! `LOAD_CONNECTIONS`; `LOAD_DATA_DIR` for where the data directory goes). `LOAD_SERVE=<secs>`
+//! only starts both servers and keeps them up, for an outside client such as wrk
+//! (`benches/wrk/`).
 
 use accord::server::{self, AppState, ServeConfig};
 use accord_engine::{Bundle, InMemoryConsentRegistry};
@@ -818,6 +820,15 @@ async fn run(opts: Options) {
     let block_txs: Vec<Value> = (0..500)
         .map(|i| transactions[i % transactions.len()].clone())
         .collect();
+    if let Some(secs) = std::env::var("LOAD_SERVE")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        // For an outside load generator (wrk): both servers stay up for `secs` seconds.
+        println!("serving: accord {accord} (consents applied at height 1), echo {echo_url}");
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        return;
+    }
     if let Ok(only) = std::env::var("LOAD_ONLY") {
         // Profiling aid: one scenario, e.g. LOAD_ONLY=/v1/evaluate or LOAD_ONLY=/v1/blocks.
         if only == "/v1/blocks" {

@@ -119,7 +119,7 @@ impl Store {
                 json(entry)?,
             );
         }
-        batch.insert(answer_key(c.answer.height), json(c.answer)?);
+        batch.insert(answer_key(c.answer.height), c.answer.to_json().as_bytes());
         self.tree.apply_batch(batch).map_err(|e| e.to_string())?;
         self.db.flush().map_err(|e| e.to_string())?;
         Ok(())

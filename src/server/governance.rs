@@ -188,33 +188,27 @@ fn apply_block(node: &Node, bytes: &[u8]) -> (Option<u64>, Result<AppliedBlock, 
         Err(e) => return (Some(height), Err(block_problem(e, node.next_height()))),
     };
     let logging = node.needs_logging(answer.height);
-    // Serializing the answer and preparing the log entries are independent: both at once.
-    let (text, entries) = std::thread::scope(|scope| {
-        let text = scope.spawn(|| serde_json::to_string(&*answer).unwrap_or_default());
-        let entries = logging.then(|| {
-            let records: Vec<Record<'_>> = answer
-                .decisions()
-                .zip(&patients)
-                .map(|(decision, patient)| Record {
-                    decision,
-                    patient: patient.as_deref(),
-                })
-                .collect();
-            let entries = accord_engine::parallel::map_chunks(&records, 32, |part| {
-                part.iter().map(EntryParts::new).collect()
-            });
-            (entries, DecisionTally::of(answer.decisions()))
+    // The answer's text was written when the block was stored; the log entries are prepared on
+    // every core.
+    let entries = logging.then(|| {
+        let records: Vec<Record<'_>> = answer
+            .decisions()
+            .zip(&patients)
+            .map(|(decision, patient)| Record {
+                decision,
+                patient: patient.as_deref(),
+            })
+            .collect();
+        let entries = accord_engine::parallel::map_chunks(&records, 32, |part| {
+            part.iter().map(EntryParts::new).collect()
         });
-        let text = text
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (text, entries)
+        (entries, DecisionTally::of(answer.decisions()))
     });
     (
         Some(height),
         Ok(AppliedBlock {
             height: answer.height,
-            text,
+            text: answer.to_json().to_owned(),
             entries,
         }),
     )

@@ -2,6 +2,7 @@
 
 use accord_engine::Decision;
 use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
 
 /// What happened to one transaction of a block.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,7 +36,7 @@ pub struct RefusedBy {
 }
 
 /// The answer to one block. Replaying the block returns exactly this.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BlockAnswer {
     pub height: u64,
     pub block_hash: String,
@@ -44,13 +45,51 @@ pub struct BlockAnswer {
     pub activated: Vec<String>,
     pub results: Vec<TxResult>,
     pub state_root: String,
+    /// The JSON text, written once: the store keeps it and the server sends it (a block's answer
+    /// holds every decision of the block).
+    #[serde(skip)]
+    json: OnceLock<String>,
+}
+
+impl PartialEq for BlockAnswer {
+    fn eq(&self, other: &Self) -> bool {
+        // The cached text follows from the fields; whether it was written yet does not count.
+        self.height == other.height
+            && self.block_hash == other.block_hash
+            && self.activated == other.activated
+            && self.results == other.results
+            && self.state_root == other.state_root
+    }
 }
 
 impl BlockAnswer {
+    pub fn new(
+        height: u64,
+        block_hash: String,
+        activated: Vec<String>,
+        results: Vec<TxResult>,
+        state_root: String,
+    ) -> Self {
+        BlockAnswer {
+            height,
+            block_hash,
+            activated,
+            results,
+            state_root,
+            json: OnceLock::new(),
+        }
+    }
+
     pub fn decisions(&self) -> impl Iterator<Item = &Decision> {
         self.results.iter().filter_map(|r| match r {
             TxResult::Decided(d) => Some(d),
             _ => None,
         })
+    }
+
+    /// The answer as JSON text (serde's serialization of it), written on first use.
+    pub fn to_json(&self) -> &str {
+        self.json
+            .get_or_init(|| serde_json::to_string(self).unwrap_or_default())
     }
 }

@@ -294,13 +294,13 @@ impl StateMachine {
             });
         }
         let consent_digest = consents.digest();
-        let answer = BlockAnswer {
+        let answer = BlockAnswer::new(
             height,
-            block_hash: hash,
+            hash,
             activated,
             results,
-            state_root: state_root(&gov, &consent_digest),
-        };
+            state_root(&gov, &consent_digest),
+        );
         if let Some(store) = &self.store {
             let dirty = gov.take_dirty();
             let bundles = gov.bundles.take_unsaved();

@@ -508,3 +508,20 @@ fn long_runs_decided_in_parallel_keep_ledger_order_and_consent_positions() {
         assert_eq!(one.results[0], answer.results[h]);
     }
 }
+
+#[test]
+fn an_answers_json_text_is_its_serialization_and_does_not_count_in_equality() {
+    let mut l = machine();
+    let answer = apply(
+        &mut l,
+        block(1, None, vec![read("tx-1"), grant("tx-2", "c")]),
+    );
+    let fresh = answer.as_ref().clone();
+    let text = answer.to_json().to_owned();
+    assert_eq!(text, serde_json::to_string(&*answer).expect("serializes"));
+    // One with its text written and one without are the same answer.
+    assert_eq!(*answer, fresh);
+    let back: BlockAnswer = serde_json::from_str(&text).expect("parses");
+    assert_eq!(back, *answer);
+    assert_eq!(back.to_json(), text);
+}
