@@ -914,6 +914,40 @@ async fn run(opts: Options) {
         round.failures
     );
 
+    // The single ratio again in alternating slices, so that the machine's drift (its speed moved
+    // by a third within minutes on the development machines) falls on both sides alike.
+    let slices = 4;
+    let slice_secs = (s / 2).max(2);
+    let (mut echo_sum, mut eval_sum, mut per_slice) = (0.0, 0.0, Vec::new());
+    let mut eval_p99 = Duration::ZERO;
+    for _ in 0..slices {
+        let e = drive(&echo_url, single.clone(), c, slice_secs, false).await;
+        let v = drive(
+            &format!("{accord}/v1/evaluate"),
+            single.clone(),
+            c,
+            slice_secs,
+            false,
+        )
+        .await;
+        echo_sum += e.per_sec();
+        eval_sum += v.per_sec();
+        eval_p99 = eval_p99.max(v.p99);
+        per_slice.push(format!(
+            "{:.0}/{:.0} = {:.1}%",
+            v.per_sec(),
+            e.per_sec(),
+            100.0 * v.per_sec() / e.per_sec().max(1.0)
+        ));
+    }
+    let interleaved = eval_sum / echo_sum.max(1.0);
+    println!(
+        "ratio evaluate/echo single, {slices} alternating slices of {slice_secs} s: {:.1}% (evaluate/echo req/s per slice: {}; worst p99 {:.2} ms)",
+        interleaved * 100.0,
+        per_slice.join(", "),
+        eval_p99.as_secs_f64() * 1e3
+    );
+
     let single_ratio = eval_single.per_sec() / echo_single.per_sec().max(1.0);
     let batch_ratio = eval_batch.per_sec() / echo_batch.per_sec().max(1.0);
     let decisions_per_sec = eval_batch.per_sec() * 100.0;
@@ -939,14 +973,29 @@ async fn run(opts: Options) {
         versions
     );
     println!(
-        "target single >= 50% of echo and p99 < 5 ms: {} ({:.1}%, p99 {:.2} ms)",
-        verdict(single_ratio >= 0.5 && eval_single.p99 < Duration::from_millis(5)),
+        "target single >= 50% of echo and p99 < 5 ms: {} ({:.1}% in one run, {:.1}% in alternating slices, p99 {:.2} ms)",
+        verdict(
+            single_ratio.min(interleaved) >= 0.5 && eval_single.p99 < Duration::from_millis(5)
+        ),
         single_ratio * 100.0,
+        interleaved * 100.0,
         eval_single.p99.as_secs_f64() * 1e3
     );
     println!(
         "target batch >= 50,000 decisions/s, log durable: {} ({decisions_per_sec:.0} decisions/s)",
         verdict(decisions_per_sec >= 50_000.0)
+    );
+    let blocks_per_sec = blocks.decisions as f64 / blocks.run.elapsed.as_secs_f64();
+    println!(
+        "target blocks >= 50,000 decisions/s, log durable: {} ({blocks_per_sec:.0} decisions/s)",
+        verdict(blocks_per_sec >= 50_000.0)
+    );
+    // Context, not a target: the targets were set where an axum echo served 61,000 req/s with wrk
+    // on 2 cores. Scaled by this run's echo, 50,000 decisions/s there is this much here.
+    let scaled = 50_000.0 * echo_single.per_sec() / 61_000.0;
+    println!(
+        "scaled to this machine (echo {:.0} req/s here, 61,000 on the reference machine): 50,000 decisions/s there is {scaled:.0} here; batch {decisions_per_sec:.0}, blocks {blocks_per_sec:.0}",
+        echo_single.per_sec()
     );
     println!(
         "decision log: {} entries; chain verifies: {}",
