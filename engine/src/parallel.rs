@@ -1,47 +1,41 @@
 //! Independent work split over the machine's cores, results in input order.
 //!
 //! A block's transactions are parsed, and its access requests decided, on every core: each item's
-//! result depends only on the item, so the split (one contiguous chunk per core, on scoped
-//! threads) cannot change the output. Short runs stay on the calling thread, where starting
-//! threads would cost more than it saves.
+//! result depends only on the item, so the split cannot change the output. The work runs on
+//! rayon's pool, whose threads live as long as the process: a block does not pay for starting
+//! threads, and what one block's work allocated is freed by threads that still exist (memory
+//! freed after its allocating thread exited is the allocator's slow path). Short runs stay on the
+//! calling thread, where handing work over would cost more than it saves.
 
-/// How many threads a long run is split over.
-fn threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
+use rayon::prelude::*;
 
 /// `f` over contiguous chunks of `items`, the chunks' results concatenated in order. `items` is
-/// split only when each thread gets at least `min_per_thread` of them; `f` must return one result
-/// per item for the output to line up with the input.
+/// split only into chunks of at least `min_per_thread`; `f` must return one result per item for
+/// the output to line up with the input.
 pub fn map_chunks<T, R, F>(items: &[T], min_per_thread: usize, f: F) -> Vec<R>
 where
     T: Sync,
     R: Send,
     F: Fn(&[T]) -> Vec<R> + Sync,
 {
-    let threads = threads().min(items.len() / min_per_thread.max(1));
+    let threads = rayon::current_num_threads().min(items.len() / min_per_thread.max(1));
     if threads < 2 {
         return f(items);
     }
     let chunk = items.len().div_ceil(threads);
-    let f = &f;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || f(part)))
-            .collect();
-        handles.into_iter().flat_map(join).collect()
-    })
+    let parts: Vec<Vec<R>> = items.par_chunks(chunk).map(&f).collect();
+    parts.into_iter().flatten().collect()
 }
 
-/// `f` over each of `items`, by value, results in order; split as [`map_chunks`] splits.
+/// `f` over each of `items` with its index, by value, results in order; split as [`map_chunks`]
+/// splits.
 pub fn map_each<T, R, F>(items: Vec<T>, min_per_thread: usize, f: F) -> Vec<R>
 where
     T: Send,
     R: Send,
     F: Fn(usize, T) -> R + Sync,
 {
-    let threads = threads().min(items.len() / min_per_thread.max(1));
+    let threads = rayon::current_num_threads().min(items.len() / min_per_thread.max(1));
     if threads < 2 {
         return items
             .into_iter()
@@ -50,39 +44,12 @@ where
             .collect();
     }
     let chunk = items.len().div_ceil(threads);
-    let mut parts: Vec<(usize, Vec<T>)> = Vec::with_capacity(threads);
-    let mut rest = items;
-    let mut start = 0;
-    while !rest.is_empty() {
-        let tail = rest.split_off(chunk.min(rest.len()));
-        let len = rest.len();
-        parts.push((start, rest));
-        start += len;
-        rest = tail;
-    }
-    let f = &f;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = parts
-            .into_iter()
-            .map(|(start, part)| {
-                scope.spawn(move || {
-                    part.into_iter()
-                        .enumerate()
-                        .map(|(i, t)| f(start + i, t))
-                        .collect::<Vec<R>>()
-                })
-            })
-            .collect();
-        handles.into_iter().flat_map(join).collect()
-    })
-}
-
-fn join<R>(handle: std::thread::ScopedJoinHandle<'_, Vec<R>>) -> Vec<R> {
-    match handle.join() {
-        Ok(part) => part,
-        // The work never panics by design; if it did, re-raise rather than guess.
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
+    items
+        .into_par_iter()
+        .enumerate()
+        .with_min_len(chunk)
+        .map(|(i, t)| f(i, t))
+        .collect()
 }
 
 #[cfg(test)]
