@@ -299,3 +299,49 @@ fn a_node_killed_mid_block_restarts_on_the_last_whole_block() {
         "three rounds got past the policy activation at 5"
     );
 }
+
+#[test]
+fn a_large_answer_is_stored_in_small_pieces_and_an_old_single_value_still_reads() {
+    // 60 decisions make an answer of several pieces; sled would write one value of that size to a
+    // blob file of its own.
+    let (genesis, _) = genesis();
+    let dir = tempfile::tempdir().unwrap();
+    let txs: Vec<Value> = (0..60)
+        .map(|i| share_to_uruguay(&format!("a-{i}")))
+        .collect();
+    let first = block(1, txs);
+    let (answer, text) = {
+        let (mut m, db) = open(&genesis, dir.path()).unwrap();
+        let answer = m.apply_block(first.clone()).unwrap();
+        let tree = db.open_tree("accord-state").unwrap();
+        let pieces: Vec<usize> = tree
+            .scan_prefix(b"answer/")
+            .map(|item| item.unwrap().1.len())
+            .collect();
+        assert!(pieces.len() > 2, "{pieces:?}");
+        assert!(pieces.iter().all(|len| *len <= 7 * 1024), "{pieces:?}");
+        let text = answer.to_json().to_owned();
+        assert_eq!(pieces.iter().sum::<usize>(), text.len());
+        (answer, text)
+    };
+    // After a restart the pieces read back as the same answer.
+    {
+        let (mut m, _db) = open(&genesis, dir.path()).unwrap();
+        assert_eq!(m.apply_block(first.clone()).unwrap(), answer);
+    }
+    // A store written before answers were split holds the whole text under the height's key.
+    {
+        let db = sled::open(dir.path()).unwrap();
+        let tree = db.open_tree("accord-state").unwrap();
+        let mut key = b"answer/".to_vec();
+        key.extend_from_slice(&1u64.to_be_bytes());
+        let old: Vec<_> = tree.scan_prefix(&key).map(|item| item.unwrap().0).collect();
+        for k in old {
+            tree.remove(k).unwrap();
+        }
+        tree.insert(&key, text.as_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let (mut m, _db) = open(&genesis, dir.path()).unwrap();
+    assert_eq!(m.apply_block(first).unwrap(), answer);
+}
