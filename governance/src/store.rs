@@ -83,18 +83,6 @@ fn answer_key(height: u64) -> Vec<u8> {
     key
 }
 
-/// A block's answer is stored in pieces of at most this many bytes, each under its height's key
-/// and the piece's index. sled writes a tree node larger than a quarter of its 512 KiB log
-/// segment to a blob file of its own, and a leaf holds up to 17 keys: a block of 500 decisions
-/// (about 300 KiB of answer) stored whole cost a blob file per block.
-const ANSWER_PIECE: usize = 7 * 1024;
-
-fn answer_piece_key(height: u64, piece: u32) -> Vec<u8> {
-    let mut key = answer_key(height);
-    key.extend_from_slice(&piece.to_be_bytes());
-    key
-}
-
 impl Store {
     pub fn open(db: &sled::Db) -> Result<Store, String> {
         let tree = db.open_tree(TREE).map_err(|e| e.to_string())?;
@@ -131,34 +119,18 @@ impl Store {
                 json(entry)?,
             );
         }
-        for (i, piece) in c
-            .answer
-            .to_json()
-            .as_bytes()
-            .chunks(ANSWER_PIECE)
-            .enumerate()
-        {
-            let i = u32::try_from(i).map_err(|_| "a block's answer is too large to store")?;
-            batch.insert(answer_piece_key(c.answer.height, i), piece);
-        }
+        batch.insert(answer_key(c.answer.height), c.answer.to_json().as_bytes());
         self.tree.apply_batch(batch).map_err(|e| e.to_string())?;
         self.db.flush().map_err(|e| e.to_string())?;
         Ok(())
     }
 
-    /// The stored answer to block `height`: its pieces in key order (a store written before
-    /// answers were split holds one value under the bare height key, which sorts first).
     pub fn answer(&self, height: u64) -> Result<Option<BlockAnswer>, String> {
         let key = answer_key(height);
-        let mut text = Vec::new();
-        for item in self.tree.scan_prefix(&key) {
-            let (_, piece) = item.map_err(|e| e.to_string())?;
-            text.extend_from_slice(&piece);
+        match self.tree.get(&key).map_err(|e| e.to_string())? {
+            Some(bytes) => parse(&key, &bytes).map(Some),
+            None => Ok(None),
         }
-        if text.is_empty() {
-            return Ok(None);
-        }
-        parse(&key, &text).map(Some)
     }
 
     /// Reads the whole state back; `None` when no block was ever committed.
