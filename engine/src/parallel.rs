@@ -18,11 +18,9 @@ where
     R: Send,
     F: Fn(&[T]) -> Vec<R> + Sync,
 {
-    let threads = rayon::current_num_threads().min(items.len() / min_per_thread.max(1));
-    if threads < 2 {
+    let Some(chunk) = chunk_len(items.len(), min_per_thread) else {
         return f(items);
-    }
-    let chunk = items.len().div_ceil(threads);
+    };
     let parts: Vec<Vec<R>> = items.par_chunks(chunk).map(&f).collect();
     parts.into_iter().flatten().collect()
 }
@@ -35,21 +33,26 @@ where
     R: Send,
     F: Fn(usize, T) -> R + Sync,
 {
-    let threads = rayon::current_num_threads().min(items.len() / min_per_thread.max(1));
-    if threads < 2 {
+    let Some(chunk) = chunk_len(items.len(), min_per_thread) else {
         return items
             .into_iter()
             .enumerate()
             .map(|(i, t)| f(i, t))
             .collect();
-    }
-    let chunk = items.len().div_ceil(threads);
+    };
     items
         .into_par_iter()
         .enumerate()
         .with_min_len(chunk)
         .map(|(i, t)| f(i, t))
         .collect()
+}
+
+/// The length of each chunk when `len` items are split over the pool's threads with at least
+/// `min_per_thread` each; `None` when fewer than two threads would get work.
+fn chunk_len(len: usize, min_per_thread: usize) -> Option<usize> {
+    let threads = rayon::current_num_threads().min(len / min_per_thread.max(1));
+    (threads >= 2).then(|| len.div_ceil(threads))
 }
 
 #[cfg(test)]

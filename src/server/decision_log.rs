@@ -254,7 +254,10 @@ impl DecisionLog {
             return Ok(None);
         }
         let (tx, rx) = mpsc::sync_channel(1);
-        self.enqueue(records, Reply::Blocking(tx))?;
+        self.send(Job {
+            parts: records.iter().map(EntryParts::new).collect(),
+            reply: Reply::Blocking(tx),
+        })?;
         rx.recv().map_err(|_| LogError::WriterGone)?
     }
 
@@ -287,11 +290,6 @@ impl DecisionLog {
     #[doc(hidden)]
     pub fn fail_writes(&self, on: bool) {
         self.failing.store(on, Ordering::SeqCst);
-    }
-
-    fn enqueue(&self, records: &[Record<'_>], reply: Reply) -> Result<(), LogError> {
-        let parts: Vec<EntryParts> = records.iter().map(EntryParts::new).collect();
-        self.send(Job { parts, reply })
     }
 
     fn send(&self, job: Job) -> Result<(), LogError> {
