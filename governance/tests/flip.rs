@@ -61,6 +61,16 @@ fn a_passed_tightening_flips_a_decision_at_its_activation_height_on_every_node()
         "two nodes fed the same blocks answer the same"
     );
     let a = &answers[0];
+    // The text a node stores and sends is serde's serialization of the answer, byte for byte,
+    // for every kind of result: decisions, applied and refused messages, an activation.
+    for answer in a {
+        assert_eq!(
+            answer.to_json(),
+            serde_json::to_string(&**answer).expect("serializes"),
+            "block {}",
+            answer.height
+        );
+    }
     // Two yes of three equal weights decide it in block 2 (the third vote cannot change it):
     // queued to activate at 2 + activation_delay (2) = 4.
     let gov = nodes[0].governance();

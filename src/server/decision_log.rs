@@ -93,6 +93,19 @@ enum Reply {
 
 type Appended = Result<Option<RangeInclusive<u64>>, LogError>;
 
+/// Entries handed to the writer: the answer to come, or the answer already known.
+pub(crate) struct QueuedAppend(Result<tokio::sync::oneshot::Receiver<Appended>, Appended>);
+
+impl QueuedAppend {
+    /// Waits until the entries are on disk; the sequence numbers they took.
+    pub(crate) async fn written(self) -> Appended {
+        match self.0 {
+            Ok(rx) => rx.await.map_err(|_| LogError::WriterGone)?,
+            Err(known) => known,
+        }
+    }
+}
+
 struct Job {
     parts: Vec<EntryParts>,
     reply: Reply,
@@ -269,15 +282,24 @@ impl DecisionLog {
 
     /// As [`DecisionLog::append`], for entries already prepared (where their decisions were made).
     pub(crate) async fn append_parts(&self, parts: Vec<EntryParts>) -> Appended {
+        self.queue_parts(parts).written().await
+    }
+
+    /// Queues entries already prepared without waiting for them, from any thread: they are
+    /// written in the order queued, and [`QueuedAppend::written`] says when they are on disk.
+    pub(crate) fn queue_parts(&self, parts: Vec<EntryParts>) -> QueuedAppend {
         if parts.is_empty() {
-            return Ok(None);
+            return QueuedAppend(Err(Ok(None)));
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.send(Job {
+        let queued = self.send(Job {
             parts,
             reply: Reply::Async(tx),
-        })?;
-        rx.await.map_err(|_| LogError::WriterGone)?
+        });
+        QueuedAppend(match queued {
+            Ok(()) => Ok(rx),
+            Err(e) => Err(Err(e)),
+        })
     }
 
     /// The writer thread's counters.

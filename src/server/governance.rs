@@ -4,7 +4,7 @@
 
 use crate::server::audit::parse_query;
 use crate::server::body::{self, JsonBody};
-use crate::server::decision_log::Record;
+use crate::server::decision_log::{DecisionLog, QueuedAppend, Record};
 use crate::server::evaluate::json_response;
 use crate::server::log_entry::EntryParts;
 use crate::server::metrics::DecisionTally;
@@ -122,33 +122,32 @@ struct RawBlock<'a> {
     transactions: Vec<&'a RawValue>,
 }
 
-/// A block applied, ready to log and answer.
+/// A block applied, ready to answer once its decisions are logged.
 struct AppliedBlock {
     height: u64,
     /// The answer's JSON text.
     text: String,
-    /// Its decision-log entries and their count, unless a first application logged them.
-    entries: Option<(Vec<EntryParts>, DecisionTally)>,
+    /// Its decision-log entries, queued, and their count, unless a first application logged
+    /// them.
+    logging: Option<(QueuedAppend, DecisionTally)>,
 }
 
 /// `POST /v1/blocks`: the next block → its decisions and the state root (CONTRACT §5).
 ///
 /// The block is parsed, applied, prepared for the log and serialized on the blocking pool, every
-/// step that is independent per transaction on every core; the async worker hands the entries to
-/// the log writer, awaits the group commit and sends the bytes.
+/// step that is independent per transaction on every core. Its decisions are queued for the log
+/// as soon as they are made, so that the log writer writes them while the block is stored; the
+/// async worker awaits that group commit and sends the bytes.
 async fn blocks(State(state): State<AppState>, body: JsonBody) -> Result<Response, Problem> {
     let bytes = body.0;
-    let (height, applied) = on_node(&state, move |node| apply_block(node, &bytes)).await?;
+    let log = Arc::clone(&state.log);
+    let (height, applied) = on_node(&state, move |node| apply_block(node, &log, &bytes)).await?;
     if let Some(height) = height {
         tracing::Span::current().record("tx", format!("block {height}").as_str());
     }
     let applied = applied?;
-    if let Some((entries, tally)) = applied.entries {
-        state
-            .log
-            .append_parts(entries)
-            .await
-            .map_err(state::log_problem)?;
+    if let Some((queued, tally)) = applied.logging {
+        queued.written().await.map_err(state::log_problem)?;
         node(&state)?.logged(applied.height);
         state.metrics.add(tally);
     }
@@ -156,7 +155,11 @@ async fn blocks(State(state): State<AppState>, body: JsonBody) -> Result<Respons
 }
 
 /// Parses and applies one block body; the block's height, once known, comes with the result.
-fn apply_block(node: &Node, bytes: &[u8]) -> (Option<u64>, Result<AppliedBlock, Problem>) {
+fn apply_block(
+    node: &Node,
+    log: &DecisionLog,
+    bytes: &[u8],
+) -> (Option<u64>, Result<AppliedBlock, Problem>) {
     // A valid block is read in one pass; any other body through a JSON value first, whose
     // problems name the syntax error or the field.
     let block = match body::typed::<RawBlock<'_>>(bytes) {
@@ -182,35 +185,52 @@ fn apply_block(node: &Node, bytes: &[u8]) -> (Option<u64>, Result<AppliedBlock, 
             _ => None,
         })
         .collect();
-    let result = node.apply(block);
+    // A new block's decisions are queued for the log before the block is stored. Should storing
+    // it fail then, the log holds decisions of a block not applied, and applying it again logs
+    // them again: the log may hold a decision that no answer carried, never the reverse.
+    let mut logging = None;
+    let result = node.apply(block, |answer| {
+        logging = Some(queue_decisions(log, answer, &patients));
+    });
     let answer = match result {
         Ok(answer) => answer,
         Err(e) => return (Some(height), Err(block_problem(e, node.next_height()))),
     };
-    let logging = node.needs_logging(answer.height);
-    // The answer's text was written when the block was stored; the log entries are prepared on
-    // every core.
-    let entries = logging.then(|| {
-        let records: Vec<Record<'_>> = answer
-            .decisions()
-            .zip(&patients)
-            .map(|(decision, patient)| Record {
-                decision,
-                patient: patient.as_deref(),
-            })
-            .collect();
-        let entries = accord_engine::parallel::map_chunks(&records, 32, |part| {
-            part.iter().map(EntryParts::new).collect()
-        });
-        (entries, DecisionTally::of(answer.decisions()))
-    });
+    // A replay of a block whose decisions did not reach the log logs them now.
+    if logging.is_none() && node.needs_logging(answer.height) {
+        logging = Some(queue_decisions(log, &answer, &patients));
+    }
     (
         Some(height),
         Ok(AppliedBlock {
             height: answer.height,
+            // Written when the block was stored.
             text: answer.to_json().to_owned(),
-            entries,
+            logging,
         }),
+    )
+}
+
+/// Prepares the log entries of a block's decisions on every core and queues them.
+fn queue_decisions(
+    log: &DecisionLog,
+    answer: &BlockAnswer,
+    patients: &[Option<String>],
+) -> (QueuedAppend, DecisionTally) {
+    let records: Vec<Record<'_>> = answer
+        .decisions()
+        .zip(patients)
+        .map(|(decision, patient)| Record {
+            decision,
+            patient: patient.as_deref(),
+        })
+        .collect();
+    let entries = accord_engine::parallel::map_chunks(&records, 32, |part| {
+        part.iter().map(EntryParts::new).collect()
+    });
+    (
+        log.queue_parts(entries),
+        DecisionTally::of(answer.decisions()),
     )
 }
 

@@ -64,9 +64,14 @@ impl Node {
         self.lock().next_height()
     }
 
-    /// Applies a block from the ledger, already hashed and parsed.
-    pub fn apply(&self, block: PreparedBlock) -> Result<Arc<BlockAnswer>, BlockError> {
-        self.applying(|machine| machine.apply_prepared(block))
+    /// Applies a block from the ledger, already hashed and parsed; `decided` sees a new block's
+    /// answer before it is stored ([`StateMachine::apply_prepared_with`]).
+    pub fn apply(
+        &self,
+        block: PreparedBlock,
+        decided: impl FnOnce(&BlockAnswer),
+    ) -> Result<Arc<BlockAnswer>, BlockError> {
+        self.applying(|machine| machine.apply_prepared_with(block, decided))
     }
 
     /// Single-node mode: sequences `tx` into this node's next block.

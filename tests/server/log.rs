@@ -401,3 +401,46 @@ async fn a_decision_that_cannot_be_logged_is_not_answered() {
     assert_eq!(seqs(&page).len(), 0);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_whose_decisions_cannot_be_logged_is_applied_and_its_replay_logs_them_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(dir.path()).await;
+    let log = server.log.clone().expect("log");
+    let txs: Vec<Value> = (0..3)
+        .map(|i| with_id(allow_tx(), &format!("blk-{i}")))
+        .collect();
+    let body = json!({ "height": 1, "transactions": txs });
+    log.fail_writes(true);
+    problem(
+        server.post_json("/v1/blocks", &body).await,
+        503,
+        "decision-log-unavailable",
+    )
+    .await;
+    log.fail_writes(false);
+    drop(log);
+    // The block was applied (the ledger's state moved on) but nothing of it was logged: its
+    // replay answers it and logs its decisions, and a second replay logs nothing more.
+    let (status, _, first) = answer(server.post_json("/v1/blocks", &body).await).await;
+    assert_eq!(status, 200, "{first}");
+    let (_, _, again) = answer(server.post_json("/v1/blocks", &body).await).await;
+    assert_eq!(first, again);
+    for i in 0..3 {
+        let (_, _, page) = answer(server.get(&format!("/v1/decisions?tx=blk-{i}")).await).await;
+        assert_eq!(seqs(&page).len(), 1, "blk-{i}: {page}");
+    }
+    let (_, _, verify) = answer(server.get("/v1/audit/verify").await).await;
+    assert_eq!(
+        (verify["ok"].clone(), verify["length"].clone()),
+        (json!(true), json!(3))
+    );
+    let (status, _, next) = answer(
+        server
+            .post_json("/v1/blocks", &json!({ "height": 2, "transactions": [] }))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{next}");
+    server.stop().await;
+}

@@ -87,9 +87,47 @@ impl BlockAnswer {
         })
     }
 
-    /// The answer as JSON text (serde's serialization of it), written on first use.
+    /// The answer as JSON text (serde's serialization of it, byte for byte), written on first
+    /// use.
     pub fn to_json(&self) -> &str {
-        self.json
-            .get_or_init(|| serde_json::to_string(self).unwrap_or_default())
+        self.json.get_or_init(|| self.write_json())
     }
+
+    /// Serializes the results on every core (a block's answer holds one decision per access
+    /// transaction) and writes the fields around them in serde's order.
+    fn write_json(&self) -> String {
+        let results =
+            accord_engine::parallel::map_chunks(&self.results, RESULTS_PER_THREAD, |part| {
+                part.iter().map(text).collect()
+            });
+        let size = results.iter().map(String::len).sum::<usize>() + results.len() + 256;
+        let mut out = String::with_capacity(size);
+        out.push_str("{\"height\":");
+        out.push_str(&self.height.to_string());
+        out.push_str(",\"block_hash\":");
+        out.push_str(&text(&self.block_hash));
+        if !self.activated.is_empty() {
+            out.push_str(",\"activated\":");
+            out.push_str(&text(&self.activated));
+        }
+        out.push_str(",\"results\":[");
+        for (i, result) in results.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(result);
+        }
+        out.push_str("],\"state_root\":");
+        out.push_str(&text(&self.state_root));
+        out.push('}');
+        out
+    }
+}
+
+/// Below this many results per core an answer is serialized on one thread.
+const RESULTS_PER_THREAD: usize = 64;
+
+/// serde's JSON text of `value`; serializing strings, integers and plain structs cannot fail.
+fn text<T: Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
 }

@@ -195,6 +195,19 @@ impl StateMachine {
 
     /// [`StateMachine::apply_block`] for a block already hashed and parsed.
     pub fn apply_prepared(&mut self, block: PreparedBlock) -> Result<Arc<BlockAnswer>, BlockError> {
+        self.apply_prepared_with(block, |_| {})
+    }
+
+    /// [`StateMachine::apply_prepared`], showing `decided` a new block's answer once all its
+    /// transactions are decided and before the block is stored, so that the caller can start
+    /// work of its own while the store writes (the server queues the block's decision-log
+    /// entries). `decided` is not called for a replay, nor for a block refused before its
+    /// transactions ran; when it is called, storing the block may still fail.
+    pub fn apply_prepared_with(
+        &mut self,
+        block: PreparedBlock,
+        decided: impl FnOnce(&BlockAnswer),
+    ) -> Result<Arc<BlockAnswer>, BlockError> {
         let hash = block.hash;
         if let Some(last) = self.height().filter(|h| block.height <= *h) {
             return match self.known_answer(block.height)? {
@@ -301,6 +314,7 @@ impl StateMachine {
             results,
             state_root(&gov, &consent_digest),
         );
+        decided(&answer);
         if let Some(store) = &self.store {
             let dirty = gov.take_dirty();
             let bundles = gov.bundles.take_unsaved();

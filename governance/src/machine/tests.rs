@@ -515,4 +515,41 @@ fn an_answers_json_text_is_its_serialization_and_does_not_count_in_equality() {
     let back: BlockAnswer = serde_json::from_str(&text).expect("parses");
     assert_eq!(back, *answer);
     assert_eq!(back.to_json(), text);
+    // A long answer is serialized on every core, to the same text.
+    let mut txs: Vec<Value> = (0..150).map(|i| share(&format!("a-{i}"))).collect();
+    txs.push(grant("tx-g", "consent/c-1"));
+    txs.push(revoke("tx-r", "consent/unknown"));
+    txs.extend((0..150).map(|i| read(&format!("b-{i}"))));
+    let long = apply(&mut l, block(2, None, txs));
+    assert_eq!(long.results.len(), 302);
+    assert!(
+        matches!(&long.results[151], TxResult::Refused { .. }),
+        "an unknown consent's revocation is refused: {:?}",
+        long.results[151]
+    );
+    assert_eq!(
+        long.to_json(),
+        serde_json::to_string(&*long).expect("serializes")
+    );
+}
+
+#[test]
+fn the_decided_hook_sees_a_new_blocks_answer_before_it_is_returned_and_never_a_replays() {
+    let mut l = machine();
+    let b = block(1, None, vec![grant("tx-1", "consent/c-1"), share("tx-2")]);
+    let mut seen = Vec::new();
+    let answer = l
+        .apply_prepared_with(b.clone().prepare(), |a| seen.push(a.clone()))
+        .expect("applies");
+    assert_eq!(seen, vec![answer.as_ref().clone()]);
+    // A replay answers from what is known: nothing new was decided.
+    let replay = l
+        .apply_prepared_with(b.prepare(), |_| panic!("a replay decides nothing"))
+        .expect("replays");
+    assert_eq!(replay, answer);
+    // Nor does a block refused before its transactions ran.
+    let gap = l.apply_prepared_with(block(3, None, vec![read("tx-3")]).prepare(), |_| {
+        panic!("a refused block decides nothing")
+    });
+    assert!(matches!(gap, Err(BlockError::OutOfOrder { .. })), "{gap:?}");
 }
