@@ -1,6 +1,6 @@
-//! Layers every request passes: a tracing span and `X-Request-ID` echo, metrics, bounded
-//! concurrency (503 + `Retry-After` instead of an unbounded queue), a timeout, and the bearer
-//! token on the guarded endpoints.
+//! Layers every request passes: a tracing span and `X-Request-ID` echo, and metrics; on the
+//! guarded endpoints, bounded concurrency (503 + `Retry-After` instead of an unbounded queue), the
+//! bearer token and a timeout.
 
 use crate::server::metrics::Endpoint;
 use crate::server::problem::{Problem, ProblemKind, ProblemMarker};
@@ -47,13 +47,15 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
     response
 }
 
-/// At most `--max-concurrency` requests run at once; the next one gets a 503 problem with
-/// `Retry-After` at once instead of waiting in an unbounded queue.
-pub async fn limit_concurrency(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
+/// What every guarded endpoint passes, in one layer (each `from_fn` layer costs a boxed future
+/// and a cloned route per request):
+/// - at most `--max-concurrency` requests run at once; the next one gets a 503 problem with
+///   `Retry-After` at once instead of waiting in an unbounded queue;
+/// - the bearer token (`--token`), when one is configured, compared in constant time;
+/// - a request that runs longer than `--request-timeout` is answered with a 503 problem. A
+///   decision whose log append was already under way may still be logged: the log can hold a
+///   decision the client never saw, never the reverse.
+pub async fn admit(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let Ok(_permit) = state.permits.clone().try_acquire_owned() else {
         return Problem::new(
             ProblemKind::Overloaded,
@@ -65,13 +67,9 @@ pub async fn limit_concurrency(
         .retry_after(1)
         .into_response();
     };
-    next.run(req).await
-}
-
-/// A request that runs longer than `--request-timeout` is answered with a 503 problem. A decision
-/// whose log append was already under way may still be logged: the log can hold a decision the
-/// client never saw, never the reverse.
-pub async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if let Some(problem) = token_problem(&state, &req) {
+        return problem.into_response();
+    }
     let limit = state.limits.request_timeout;
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,
@@ -87,29 +85,25 @@ pub async fn timeout(State(state): State<AppState>, req: Request, next: Next) ->
     }
 }
 
-/// The bearer token (`--token`) on the guarded endpoints, compared in constant time.
-pub async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if let Some(expected) = &state.limits.token {
-        let given = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            });
-        let detail = match given {
-            None => Some("send `Authorization: Bearer <token>`"),
-            Some(token) if !constant_time_eq(token.trim().as_bytes(), expected.as_bytes()) => {
-                Some("the bearer token is not the configured one")
-            }
-            Some(_) => None,
-        };
-        if let Some(detail) = detail {
-            return Problem::new(ProblemKind::Unauthorized, detail).into_response();
+/// The 401 problem for a request without the configured bearer token; `None` when it may pass.
+fn token_problem(state: &AppState, req: &Request) -> Option<Problem> {
+    let expected = state.limits.token.as_ref()?;
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        });
+    let detail = match given {
+        None => "send `Authorization: Bearer <token>`",
+        Some(token) if !constant_time_eq(token.trim().as_bytes(), expected.as_bytes()) => {
+            "the bearer token is not the configured one"
         }
-    }
-    next.run(req).await
+        Some(_) => return None,
+    };
+    Some(Problem::new(ProblemKind::Unauthorized, detail))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

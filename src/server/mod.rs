@@ -46,13 +46,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/decisions", get(audit::decisions))
         .route("/v1/audit/verify", get(audit::verify))
         .merge(governance::routes())
-        .route_layer(from_fn_with_state(state.clone(), middleware::require_token))
-        .layer(DefaultBodyLimit::max(state.limits.body_limit))
-        .layer(from_fn_with_state(state.clone(), middleware::timeout))
-        .layer(from_fn_with_state(
-            state.clone(),
-            middleware::limit_concurrency,
-        ));
+        .route_layer(from_fn_with_state(state.clone(), middleware::admit))
+        .layer(DefaultBodyLimit::max(state.limits.body_limit));
     let open = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
