@@ -156,6 +156,28 @@ fn decisions(c: &mut Criterion) {
     group.finish();
 }
 
+/// What a block pays for the consent state whatever its transactions: the staged copy of the
+/// registry and the digest in the state root, with 100,000 consents held.
+fn consent_state(c: &mut Criterion) {
+    use accord_engine::consent::ConsentRegistry;
+    let n = 100_000;
+    let grants: Vec<Value> = (0..n)
+        .map(|i| {
+            serde_json::json!({ "id": format!("tx-{i}"), "kind": "consent",
+                "timestamp": "2026-02-01T09:00:00Z",
+                "consent": { "id": format!("consent/c-{i}"), "status": "active",
+                    "patient": format!("patient/p-{}", i / 3), "grantee": "org/uni-lab",
+                    "purposes": ["HRESCH"], "actions": ["read"], "data_categories": ["general"],
+                    "period": { "start": "2026-02-01T00:00:00Z", "end": "2027-02-01T00:00:00Z" } } })
+        })
+        .collect();
+    let registry = InMemoryConsentRegistry::from_transactions(&grants).expect("grants apply");
+    let mut group = c.benchmark_group("consent state, 100,000 consents");
+    group.bench_function("staged copy", |b| b.iter(|| black_box(registry.clone())));
+    group.bench_function("digest", |b| b.iter(|| black_box(registry.digest())));
+    group.finish();
+}
+
 /// A building block with a known speed on the reference machine, to calibrate this run's.
 fn machine(c: &mut Criterion) {
     let mut group = c.benchmark_group("machine");
@@ -176,6 +198,6 @@ criterion_group! {
         .sample_size(30)
         .warm_up_time(std::time::Duration::from_secs(1))
         .measurement_time(std::time::Duration::from_secs(4));
-    targets = decisions, machine
+    targets = decisions, consent_state, machine
 }
 criterion_main!(benches);

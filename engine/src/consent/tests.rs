@@ -531,6 +531,63 @@ fn equal_histories_give_equal_digests_and_different_states_differ() {
     assert_ne!(one, other_tx);
 }
 
+/// The digest as specified (docs/governance.md): SHA-256 of a domain tag, then, for each entry in
+/// consent-id order, SHA-256 of its length (u64, big-endian) and its serde_json encoding.
+fn specified_digest(registry: &InMemoryConsentRegistry) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(b"accord/consents/v2\0");
+    for entry in registry.entries() {
+        let bytes = serde_json::to_vec(entry).expect("serializes");
+        let mut one = Sha256::new();
+        one.update((bytes.len() as u64).to_be_bytes());
+        one.update(&bytes);
+        hasher.update(one.finalize());
+    }
+    hasher.finalize().into()
+}
+
+#[test]
+fn a_staged_copy_is_independent_and_the_digest_follows_every_change() {
+    // A block stages its changes on a copy: what it applies there must not reach the registry
+    // it copied, and the digest kept with each entry must match the entries after every change.
+    let original = registry_with(&[
+        grant("tx-1", "consent/c-1", json!({})),
+        grant("tx-2", "consent/c-2", json!({ "patient": "patient/p-2" })),
+    ]);
+    let before = original.digest();
+    assert_eq!(before, specified_digest(&original));
+    let mut staged = original.clone();
+    staged
+        .apply(&revoke("tx-3", "consent/c-1", PATIENT))
+        .expect("revokes");
+    staged
+        .apply(&grant("tx-4", "consent/c-3", json!({})))
+        .expect("grants");
+    assert_eq!(staged.digest(), specified_digest(&staged));
+    assert_ne!(staged.digest(), before);
+    assert_eq!(
+        original.digest(),
+        before,
+        "the copy's changes stay in the copy"
+    );
+    assert_eq!(original.len(), 2);
+    assert_eq!(
+        original
+            .get("consent/c-1")
+            .and_then(|e| e.revoked_by.as_deref()),
+        None
+    );
+    assert_eq!(
+        staged
+            .get("consent/c-1")
+            .and_then(|e| e.revoked_by.as_deref()),
+        Some("tx-3")
+    );
+    assert_eq!(original.of_patient(PATIENT).len(), 1);
+    assert_eq!(staged.of_patient(PATIENT).len(), 2);
+}
+
 #[test]
 fn from_entries_restores_an_equal_state() {
     let registry = registry_with(&[
