@@ -1,9 +1,16 @@
 //! Persistence in sled (0.34): everything a node needs to resume exactly where the last fully
 //! applied block left it.
 //!
-//! One tree, `accord-state`, with keys by prefix: `meta` (genesis digest, members, voting
+//! The tree `accord-state`, with keys by prefix: `meta` (genesis digest, members, voting
 //! parameters, policy history, proposal counter, last answer's height), `proposal/<id>`,
-//! `bundle/<version>` (content-addressed), `consent/<id>` and `answer/<height, 8 bytes BE>`.
+//! `consent/<id>` and `answer/<height, 8 bytes BE>`; and the tree `accord-bundles`:
+//! `bundle/<version>` (content-addressed). Bundles (megabytes each) live in a tree of their own
+//! because sled rewrites a whole leaf node when it consolidates one: in `accord-state`, where
+//! `bundle/…` sorts right after the newest `answer/…`, every block rewrote the bundle's leaf, about
+//! 2.7 MB written per block of 500 decisions. Data directories written before keep their bundles
+//! in `accord-state`, where they are still read. An
+//! answer is stored as [`ANSWER_LZ4`] followed by its JSON text compressed with LZ4 (block format,
+//! the text's length first as u32 LE); answers stored before that are plain JSON text.
 //! Each block is written as one `Batch`, which sled applies atomically (also across a crash),
 //! then flushed: after a restart, even a kill -9 in the middle of a block, the store holds the
 //! state after the last block whose batch landed, never part of one.
@@ -24,11 +31,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 const TREE: &str = "accord-state";
+const BUNDLE_TREE: &str = "accord-bundles";
 const META: &[u8] = b"meta";
 const PROPOSAL: &str = "proposal/";
 const BUNDLE: &str = "bundle/";
 const CONSENT: &str = "consent/";
 const ANSWER: &[u8] = b"answer/";
+/// First byte of a compressed stored answer (plain JSON text starts with `{`).
+const ANSWER_LZ4: u8 = 1;
+/// A stored answer that claims to be larger than this is refused as corrupt rather than allocated.
+const MAX_ANSWER_BYTES: usize = 1 << 30;
 
 #[derive(Serialize, Deserialize)]
 struct Meta {
@@ -61,6 +73,7 @@ pub(crate) struct StoredState {
 
 pub(crate) struct Store {
     tree: sled::Tree,
+    bundles: sled::Tree,
     db: sled::Db,
 }
 
@@ -69,12 +82,41 @@ fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(key: &[u8], bytes: &[u8]) -> Result<T, String> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        format!(
-            "stored `{}` is unreadable: {e}",
-            String::from_utf8_lossy(key)
-        )
-    })
+    parse_named(&String::from_utf8_lossy(key), bytes)
+}
+
+fn parse_named<T: for<'de> Deserialize<'de>>(name: &str, bytes: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(bytes).map_err(|e| format!("stored `{name}` is unreadable: {e}"))
+}
+
+/// A block answer's JSON text as stored. Compressed, because every block's answer is kept (for
+/// replays at any height) and its decisions repeat a few shapes: a 500-decision answer of 333 KB
+/// stores as 17 KB, which sled keeps in its log instead of a blob file of its own per block.
+fn encode_answer(json: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(json.len() / 8 + 16);
+    out.push(ANSWER_LZ4);
+    out.extend_from_slice(&lz4_flex::compress_prepend_size(json.as_bytes()));
+    out
+}
+
+/// The JSON text of a stored answer; `name` says which in errors.
+fn decode_answer(name: &str, stored: &[u8]) -> Result<Vec<u8>, String> {
+    let unreadable = |reason: String| format!("stored `{name}` is unreadable: {reason}");
+    match stored.split_first() {
+        Some((b'{', _)) => Ok(stored.to_vec()),
+        Some((&ANSWER_LZ4, compressed)) => {
+            let declared = compressed
+                .first_chunk::<4>()
+                .map(|n| u32::from_le_bytes(*n) as usize)
+                .ok_or_else(|| unreadable("truncated".into()))?;
+            if declared > MAX_ANSWER_BYTES {
+                return Err(unreadable(format!("claims {declared} bytes")));
+            }
+            lz4_flex::decompress_size_prepended(compressed).map_err(|e| unreadable(e.to_string()))
+        }
+        Some((first, _)) => Err(unreadable(format!("unknown encoding {first:#04x}"))),
+        None => Err(unreadable("empty".into())),
+    }
 }
 
 fn answer_key(height: u64) -> Vec<u8> {
@@ -86,14 +128,27 @@ fn answer_key(height: u64) -> Vec<u8> {
 impl Store {
     pub fn open(db: &sled::Db) -> Result<Store, String> {
         let tree = db.open_tree(TREE).map_err(|e| e.to_string())?;
+        let bundles = db.open_tree(BUNDLE_TREE).map_err(|e| e.to_string())?;
         Ok(Store {
             tree,
+            bundles,
             db: db.clone(),
         })
     }
 
     /// Writes one block's changes atomically and durably.
+    ///
+    /// New bundles go to their tree first, then the block's batch, then one flush. sled recovers
+    /// a prefix of its log, so a crash keeps either nothing of the block, or its bundles alone
+    /// (content-addressed and unreferenced: harmless), or all of it.
     pub fn commit(&self, c: &BlockCommit<'_>) -> Result<(), String> {
+        for (version, files) in &c.bundles {
+            let encoded: BTreeMap<&str, String> =
+                files.iter().map(|(p, b)| (p, BASE64.encode(b))).collect();
+            self.bundles
+                .insert(format!("{BUNDLE}{version}").as_bytes(), json(&encoded)?)
+                .map_err(|e| e.to_string())?;
+        }
         let mut batch = sled::Batch::default();
         let meta = Meta {
             genesis: c.genesis.to_owned(),
@@ -108,18 +163,16 @@ impl Store {
         for p in &c.proposals {
             batch.insert(format!("{PROPOSAL}{}", p.id).as_bytes(), json(p)?);
         }
-        for (version, files) in &c.bundles {
-            let encoded: BTreeMap<&str, String> =
-                files.iter().map(|(p, b)| (p, BASE64.encode(b))).collect();
-            batch.insert(format!("{BUNDLE}{version}").as_bytes(), json(&encoded)?);
-        }
         for entry in &c.consents {
             batch.insert(
                 format!("{CONSENT}{}", entry.record.id).as_bytes(),
                 json(entry)?,
             );
         }
-        batch.insert(answer_key(c.answer.height), c.answer.to_json().as_bytes());
+        batch.insert(
+            answer_key(c.answer.height),
+            encode_answer(c.answer.to_json()),
+        );
         self.tree.apply_batch(batch).map_err(|e| e.to_string())?;
         self.db.flush().map_err(|e| e.to_string())?;
         Ok(())
@@ -128,7 +181,11 @@ impl Store {
     pub fn answer(&self, height: u64) -> Result<Option<BlockAnswer>, String> {
         let key = answer_key(height);
         match self.tree.get(&key).map_err(|e| e.to_string())? {
-            Some(bytes) => parse(&key, &bytes).map(Some),
+            Some(stored) => {
+                // The key's height is 8 raw bytes: errors name it in decimal.
+                let name = format!("{}{height}", String::from_utf8_lossy(ANSWER));
+                parse_named(&name, &decode_answer(&name, &stored)?).map(Some)
+            }
             None => Ok(None),
         }
     }
@@ -142,7 +199,7 @@ impl Store {
         let mut proposals = BTreeMap::new();
         let mut bundles = BundleStore::default();
         let mut consents = Vec::new();
-        for item in self.tree.iter() {
+        for item in self.tree.iter().chain(self.bundles.iter()) {
             let (key, value) = item.map_err(|e| e.to_string())?;
             if key.starts_with(PROPOSAL.as_bytes()) {
                 let p: Proposal = parse(&key, &value)?;

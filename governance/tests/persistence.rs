@@ -140,6 +140,30 @@ fn a_restarted_node_resumes_exactly_where_it_stopped() {
         !resumed.decisions().next().unwrap().is_allow(),
         "still the tightened set"
     );
+    let active = m.governance().active.version().to_owned();
+    drop(m);
+
+    // Bundles live in their own tree. A data directory written before that kept them in
+    // `accord-state`: moved back there, the activated set is still restored from it.
+    {
+        let bundles = db.open_tree("accord-bundles").unwrap();
+        let state = db.open_tree("accord-state").unwrap();
+        let stored: Vec<_> = bundles.iter().map(Result::unwrap).collect();
+        assert_eq!(
+            stored.len(),
+            2,
+            "the genesis bundle and the activated proposal's"
+        );
+        assert!(stored.iter().all(|(k, _)| k.starts_with(b"bundle/sha256:")));
+        for (key, value) in stored {
+            state.insert(&key, value).unwrap();
+            bundles.remove(&key).unwrap();
+        }
+        db.flush().unwrap();
+    }
+    drop(db);
+    let (m, db) = open(&genesis, dir.path()).unwrap();
+    assert_eq!(m.governance().active.version(), active);
     drop(m);
     drop(db);
 
@@ -148,6 +172,83 @@ fn a_restarted_node_resumes_exactly_where_it_stopped() {
     other.voting.voting_period = 11;
     let err = open(&other, dir.path()).err().unwrap();
     assert!(err.contains("was made under genesis"), "{err}");
+}
+
+// ---------------------------------------------------------------- stored answers
+
+/// The sled key of the answer to block `height` (docs/governance.md).
+fn answer_key(height: u64) -> Vec<u8> {
+    let mut key = b"answer/".to_vec();
+    key.extend_from_slice(&height.to_be_bytes());
+    key
+}
+
+#[test]
+fn answers_are_stored_compressed_and_answers_stored_as_plain_json_still_replay() {
+    let (genesis, _) = genesis();
+    let dir = tempfile::tempdir().unwrap();
+    let blocks: Vec<_> = (1..=3)
+        .map(|h| {
+            let mut txs = vec![grant(&format!("c-{h}"), &format!("consent/{h}"))];
+            txs.extend((0..40).map(|i| share_to_uruguay(&format!("a-{h}-{i}"))));
+            block(h, txs)
+        })
+        .collect();
+    let answers: Vec<Arc<BlockAnswer>> = {
+        let (mut m, db) = open(&genesis, dir.path()).unwrap();
+        let answers: Vec<Arc<BlockAnswer>> = blocks
+            .iter()
+            .map(|b| m.apply_block(b.clone()).unwrap())
+            .collect();
+        drop(m);
+        let tree = db.open_tree("accord-state").unwrap();
+        for a in &answers {
+            let stored = tree.get(answer_key(a.height)).unwrap().unwrap();
+            // Tag 1, then LZ4: 41 results of two shapes shrink several times.
+            assert_eq!(stored[0], 1, "height {}", a.height);
+            assert!(
+                stored.len() * 4 < a.to_json().len(),
+                "height {}: {} stored bytes for {} of JSON",
+                a.height,
+                stored.len(),
+                a.to_json().len()
+            );
+        }
+        // Block 2's answer as the earlier format stored it: its JSON text.
+        tree.insert(answer_key(2), answers[1].to_json().as_bytes())
+            .unwrap();
+        db.flush().unwrap();
+        answers
+    };
+    let (mut m, db) = open(&genesis, dir.path()).unwrap();
+    for (b, a) in blocks.iter().zip(&answers) {
+        let replayed = m.apply_block(b.clone()).unwrap();
+        assert_eq!(&replayed, a, "height {}", a.height);
+        assert_eq!(replayed.to_json(), a.to_json(), "height {}", a.height);
+    }
+
+    // A stored answer that cannot be read is an error naming it, never a made-up answer.
+    let tree = db.open_tree("accord-state").unwrap();
+    for (stored, reason) in [
+        (vec![7u8, 1, 2], "unknown encoding 0x07".to_owned()),
+        (vec![1u8, 9], "truncated".to_owned()),
+        (
+            vec![1u8, 255, 255, 255, 255],
+            "claims 4294967295 bytes".to_owned(),
+        ),
+        (
+            vec![1u8, 100, 0, 0, 0, 0xf0],
+            "expected another byte".to_owned(),
+        ),
+        (Vec::new(), "empty".to_owned()),
+    ] {
+        tree.insert(answer_key(1), stored.clone()).unwrap();
+        let err = m.apply_block(blocks[0].clone()).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("stored `answer/1` is unreadable: {reason}")),
+            "{stored:?}: {err}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------- kill -9 in the middle
