@@ -4,13 +4,17 @@
 //! The tree `accord-state`, with keys by prefix: `meta` (genesis digest, members, voting
 //! parameters, policy history, proposal counter, last answer's height), `proposal/<id>`,
 //! `consent/<id>` and `answer/<height, 8 bytes BE>`; and the tree `accord-bundles`:
-//! `bundle/<version>` (content-addressed). Bundles (megabytes each) live in a tree of their own
-//! because sled rewrites a whole leaf node when it consolidates one: in `accord-state`, where
-//! `bundle/…` sorts right after the newest `answer/…`, every block rewrote the bundle's leaf, about
-//! 2.7 MB written per block of 500 decisions. Data directories written before keep their bundles
-//! in `accord-state`, where they are still read. An
-//! answer is stored as [`ANSWER_LZ4`] followed by its JSON text compressed with LZ4 (block format,
-//! the text's length first as u32 LE); answers stored before that are plain JSON text.
+//! `bundle/<version>` (content-addressed).
+//!
+//! - Bundles (about a megabyte each) live in a tree of their own because sled rewrites a whole leaf when
+//!   it consolidates one: in `accord-state`, where `bundle/…` sorts right after the newest
+//!   `answer/…`, nearly every block rewrote the bundle's leaf (3.4 MB written to disk per block of
+//!   500 decisions, 1.9 MB since). Bundles that earlier versions stored in `accord-state` are
+//!   still read.
+//! - An answer is stored as [`ANSWER_LZ4`] followed by its JSON text compressed with LZ4 (block
+//!   format, the text's length first as u32 LE); answers stored as plain JSON text by earlier
+//!   versions are still read.
+//!
 //! Each block is written as one `Batch`, which sled applies atomically (also across a crash),
 //! then flushed: after a restart, even a kill -9 in the middle of a block, the store holds the
 //! state after the last block whose batch landed, never part of one.
