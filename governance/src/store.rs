@@ -6,11 +6,11 @@
 //! `consent/<id>` and `answer/<height, 8 bytes BE>`; and the tree `accord-bundles`:
 //! `bundle/<version>` (content-addressed).
 //!
-//! - Bundles (about a megabyte each) live in a tree of their own because sled rewrites a whole leaf when
-//!   it consolidates one: in `accord-state`, where `bundle/…` sorts right after the newest
-//!   `answer/…`, nearly every block rewrote the bundle's leaf (3.4 MB written to disk per block of
-//!   500 decisions, 1.9 MB since). Bundles that earlier versions stored in `accord-state` are
-//!   still read.
+//! - Bundles (about a megabyte each) live in a tree of their own because sled rewrites a whole
+//!   leaf when it consolidates one: in `accord-state`, where `bundle/…` sorts right after the
+//!   newest `answer/…`, nearly every block rewrote the bundle's leaf (3.4 MB written to disk per
+//!   block of 500 decisions, 1.9 MB since). Bundles that earlier versions stored in
+//!   `accord-state` are still read.
 //! - An answer is stored as [`ANSWER_LZ4`] followed by its JSON text compressed with LZ4 (block
 //!   format, the text's length first as u32 LE); answers stored as plain JSON text by earlier
 //!   versions are still read.
