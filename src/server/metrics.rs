@@ -17,16 +17,20 @@ pub enum Endpoint {
     AuthzenEvaluations,
     Decisions,
     AuditVerify,
+    Blocks,
+    Governance,
     Other,
 }
 
-const ENDPOINTS: [Endpoint; 7] = [
+const ENDPOINTS: [Endpoint; 9] = [
     Endpoint::Evaluate,
     Endpoint::EvaluateBatch,
     Endpoint::AuthzenEvaluation,
     Endpoint::AuthzenEvaluations,
     Endpoint::Decisions,
     Endpoint::AuditVerify,
+    Endpoint::Blocks,
+    Endpoint::Governance,
     Endpoint::Other,
 ];
 
@@ -39,6 +43,8 @@ impl Endpoint {
             "/access/v1/evaluations" => Endpoint::AuthzenEvaluations,
             "/v1/decisions" => Endpoint::Decisions,
             "/v1/audit/verify" => Endpoint::AuditVerify,
+            "/v1/blocks" => Endpoint::Blocks,
+            "/v1/governance" => Endpoint::Governance,
             _ => Endpoint::Other,
         }
     }
@@ -51,12 +57,17 @@ impl Endpoint {
             Endpoint::AuthzenEvaluations => "authzen_evaluations",
             Endpoint::Decisions => "decisions",
             Endpoint::AuditVerify => "audit_verify",
+            Endpoint::Blocks => "blocks",
+            Endpoint::Governance => "governance",
             Endpoint::Other => "other",
         }
     }
 
     fn index(self) -> usize {
-        ENDPOINTS.iter().position(|e| *e == self).unwrap_or(6)
+        ENDPOINTS
+            .iter()
+            .position(|e| *e == self)
+            .unwrap_or(ENDPOINTS.len() - 1)
     }
 }
 

@@ -355,6 +355,22 @@ async fn metrics_readiness_and_health() {
         ),
         "{text}"
     );
+    assert!(text.contains("accord_request_duration_seconds_count{endpoint=\"blocks\"} 0"));
+
+    // Blocks get their own latency series (not `other`).
+    let status = server
+        .post_json("/v1/blocks", &json!({ "height": 1, "transactions": [] }))
+        .await
+        .status();
+    assert_eq!(status.as_u16(), 200);
+    let text = server.get("/metrics").await.text().await.expect("text");
+    for line in [
+        "accord_request_duration_seconds_count{endpoint=\"blocks\"} 1",
+        "accord_request_duration_seconds_count{endpoint=\"governance\"} 0",
+        "accord_applied_height 1",
+    ] {
+        assert!(text.contains(line), "missing `{line}` in\n{text}");
+    }
     server.stop().await;
 }
 
