@@ -203,24 +203,32 @@ impl Store {
         let mut proposals = BTreeMap::new();
         let mut bundles = BundleStore::default();
         let mut consents = Vec::new();
-        for item in self.tree.iter().chain(self.bundles.iter()) {
-            let (key, value) = item.map_err(|e| e.to_string())?;
-            if key.starts_with(PROPOSAL.as_bytes()) {
-                let p: Proposal = parse(&key, &value)?;
-                proposals.insert(p.id.clone(), p);
-            } else if key.starts_with(BUNDLE.as_bytes()) {
-                let encoded: BTreeMap<String, String> = parse(&key, &value)?;
-                let mut files = BTreeMap::new();
-                for (path, b64) in encoded {
-                    let bytes = BASE64
-                        .decode(b64)
-                        .map_err(|e| format!("stored bundle file {path}: {e}"))?;
-                    files.insert(path, bytes);
-                }
-                bundles.restore(BundleFiles::new(files));
-            } else if key.starts_with(CONSENT.as_bytes()) {
-                consents.push(parse::<ConsentEntry>(&key, &value)?);
+        // By prefix, so that a restart does not read every block's stored answer.
+        let items = |tree: &sled::Tree, prefix: &str| {
+            tree.scan_prefix(prefix)
+                .map(|item| item.map_err(|e| e.to_string()))
+        };
+        for item in items(&self.tree, PROPOSAL) {
+            let (key, value) = item?;
+            let p: Proposal = parse(&key, &value)?;
+            proposals.insert(p.id.clone(), p);
+        }
+        // Earlier versions stored bundles in the state tree.
+        for item in items(&self.bundles, BUNDLE).chain(items(&self.tree, BUNDLE)) {
+            let (key, value) = item?;
+            let encoded: BTreeMap<String, String> = parse(&key, &value)?;
+            let mut files = BTreeMap::new();
+            for (path, b64) in encoded {
+                let bytes = BASE64
+                    .decode(b64)
+                    .map_err(|e| format!("stored bundle file {path}: {e}"))?;
+                files.insert(path, bytes);
             }
+            bundles.restore(BundleFiles::new(files));
+        }
+        for item in items(&self.tree, CONSENT) {
+            let (key, value) = item?;
+            consents.push(parse::<ConsentEntry>(&key, &value)?);
         }
         let last = self
             .answer(meta.height)?
