@@ -91,7 +91,7 @@ enum Reply {
     Blocking(mpsc::SyncSender<Appended>),
 }
 
-type Appended = Result<Option<RangeInclusive<u64>>, LogError>;
+pub(crate) type Appended = Result<Option<RangeInclusive<u64>>, LogError>;
 
 /// Entries handed to the writer: the answer to come, or the answer already known.
 pub(crate) struct QueuedAppend(Result<tokio::sync::oneshot::Receiver<Appended>, Appended>);

@@ -4,11 +4,11 @@
 
 use crate::server::audit::parse_query;
 use crate::server::body::{self, JsonBody};
-use crate::server::decision_log::{DecisionLog, QueuedAppend, Record};
+use crate::server::decision_log::{Appended, DecisionLog, QueuedAppend, Record};
 use crate::server::evaluate::json_response;
 use crate::server::log_entry::EntryParts;
 use crate::server::metrics::DecisionTally;
-use crate::server::node::Node;
+use crate::server::node::{Claim, Node};
 use crate::server::problem::{Problem, ProblemKind};
 use crate::server::state::{self, AppState};
 use accord_engine::consent::ConsentRegistry;
@@ -23,6 +23,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use std::sync::Arc;
+use tokio::task::JoinHandle;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -70,10 +71,11 @@ fn block_problem(e: BlockError, next: u64) -> Problem {
     }
 }
 
-/// Applies `work` on the blocking pool (a block may compile and test a proposed bundle).
+/// Applies `work` on the blocking pool (a block may compile and test a proposed bundle). Once
+/// started, `work` runs to its end even if the request is dropped meanwhile.
 async fn on_node<T: Send + 'static>(
     state: &AppState,
-    work: impl FnOnce(&Node) -> T + Send + 'static,
+    work: impl FnOnce(&Arc<Node>) -> T + Send + 'static,
 ) -> Result<T, Problem> {
     let node = node(state)?;
     let _permit = state
@@ -86,29 +88,80 @@ async fn on_node<T: Send + 'static>(
         .map_err(|e| Problem::new(ProblemKind::Internal, format!("block task: {e}")))
 }
 
-/// Logs the decisions of `answer` unless they were logged already, then counts them. For
-/// blocks sequenced from one governance message, which decide nothing: the log only learns that
-/// the height is done.
-async fn log_block(state: &AppState, answer: &BlockAnswer) -> Result<(), Problem> {
-    let node = node(state)?;
-    if !node.needs_logging(answer.height) {
-        return Ok(());
-    }
-    let records: Vec<Record<'_>> = answer
+/// Queues the decisions of `answer`, a block this request applied, for the log, and starts the
+/// task that reports their write to the node ([`report_logging`]). For blocks sequenced from one
+/// governance message, which decide nothing, the log only learns that the height is done.
+fn log_sequenced(node: &Arc<Node>, log: &DecisionLog, answer: &BlockAnswer) -> BlockLogging {
+    let parts = answer
         .decisions()
-        .map(|decision| Record {
-            decision,
-            patient: None,
+        .map(|decision| {
+            EntryParts::new(&Record {
+                decision,
+                patient: None,
+            })
         })
         .collect();
-    state
-        .log
-        .append(&records)
-        .await
-        .map_err(state::log_problem)?;
-    node.logged(answer.height);
-    state.metrics.count_decisions(answer.decisions());
-    Ok(())
+    let tally = DecisionTally::of(answer.decisions());
+    BlockLogging::writing(node, answer.height, (log.queue_parts(parts), tally))
+}
+
+/// What the answer to a block waits for before it is sent: its decisions in the decision log.
+enum BlockLogging {
+    /// This request writes them: the task that awaits the write (see [`report_logging`]), and
+    /// their count for the metrics.
+    Write(JoinHandle<Appended>, DecisionTally),
+    /// Another request writes them (a replay arrived while the block's first answer was being
+    /// logged): wait for that write.
+    Wait,
+    /// They are in the log.
+    Logged,
+}
+
+impl BlockLogging {
+    /// This request writes the decisions of block `height`, `queued` for the log.
+    fn writing(node: &Arc<Node>, height: u64, queued: (QueuedAppend, DecisionTally)) -> Self {
+        BlockLogging::Write(report_logging(node, height, queued.0), queued.1)
+    }
+
+    /// Waits until the decisions of block `height` are in the log; a 503 if they could not be
+    /// written (the ledger sends the block again, and that replay writes them).
+    async fn done(self, state: &AppState, node: &Node, height: u64) -> Result<(), Problem> {
+        match self {
+            BlockLogging::Write(written, tally) => {
+                written
+                    .await
+                    .map_err(|e| Problem::new(ProblemKind::Internal, format!("log task: {e}")))?
+                    .map_err(state::log_problem)?;
+                state.metrics.add(tally);
+                Ok(())
+            }
+            BlockLogging::Wait if node.wait_logged(height).await => Ok(()),
+            BlockLogging::Wait => Err(Problem::new(
+                ProblemKind::DecisionLogUnavailable,
+                format!(
+                    "the decisions of block {height} could not be logged; send the block again"
+                ),
+            )
+            .retry_after(1)),
+            BlockLogging::Logged => Ok(()),
+        }
+    }
+}
+
+/// Spawns the task that awaits `queued`, the decisions of block `height` that this request
+/// writes, and reports the outcome to the node. It is started where the block was applied and
+/// runs on its own: a request dropped meanwhile (its client gone, its time up) cannot leave the
+/// block's logging unresolved, which would hold the block's replays until they time out.
+fn report_logging(node: &Arc<Node>, height: u64, queued: QueuedAppend) -> JoinHandle<Appended> {
+    let node = Arc::clone(node);
+    tokio::spawn(async move {
+        let written = queued.written().await;
+        match &written {
+            Ok(_) => node.logged(height),
+            Err(_) => node.log_failed(height),
+        }
+        written
+    })
 }
 
 /// A block as received, its transactions left as JSON text to be parsed on every core.
@@ -127,9 +180,7 @@ struct AppliedBlock {
     height: u64,
     /// The answer's JSON text.
     text: String,
-    /// Its decision-log entries, queued, and their count, unless a first application logged
-    /// them.
-    logging: Option<(QueuedAppend, DecisionTally)>,
+    logging: BlockLogging,
 }
 
 /// `POST /v1/blocks`: the next block → its decisions and the state root (CONTRACT §5).
@@ -146,17 +197,16 @@ async fn blocks(State(state): State<AppState>, body: JsonBody) -> Result<Respons
         tracing::Span::current().record("tx", format!("block {height}").as_str());
     }
     let applied = applied?;
-    if let Some((queued, tally)) = applied.logging {
-        queued.written().await.map_err(state::log_problem)?;
-        node(&state)?.logged(applied.height);
-        state.metrics.add(tally);
-    }
+    applied
+        .logging
+        .done(&state, &*node(&state)?, applied.height)
+        .await?;
     Ok(json_response(applied.text))
 }
 
 /// Parses and applies one block body; the block's height, once known, comes with the result.
 fn apply_block(
-    node: &Node,
+    node: &Arc<Node>,
     log: &DecisionLog,
     bytes: &[u8],
 ) -> (Option<u64>, Result<AppliedBlock, Problem>) {
@@ -188,18 +238,30 @@ fn apply_block(
     // A new block's decisions are queued for the log before the block is stored. Should storing
     // it fail then, the log holds decisions of a block not applied, and applying it again logs
     // them again: the log may hold a decision that no answer carried, never the reverse.
-    let mut logging = None;
+    let mut queued = None;
     let result = node.apply(block, |answer| {
-        logging = Some(queue_decisions(log, answer, &patients));
+        queued = Some(queue_decisions(log, answer, &patients));
     });
     let answer = match result {
         Ok(answer) => answer,
         Err(e) => return (Some(height), Err(block_problem(e, node.next_height()))),
     };
-    // A replay of a block whose decisions did not reach the log logs them now.
-    if logging.is_none() && node.needs_logging(answer.height) {
-        logging = Some(queue_decisions(log, &answer, &patients));
-    }
+    // The reporting task starts only now that the node knows this request writes the block's
+    // decisions: a report before that would be lost.
+    let logging = match queued {
+        Some(queued) => BlockLogging::writing(node, answer.height, queued),
+        // A replay: it writes the block's decisions only if they did not reach the log and no
+        // other request is writing them.
+        None => match node.claim_logging(answer.height) {
+            Claim::Write => BlockLogging::writing(
+                node,
+                answer.height,
+                queue_decisions(log, &answer, &patients),
+            ),
+            Claim::Wait => BlockLogging::Wait,
+            Claim::Logged => BlockLogging::Logged,
+        },
+    };
     (
         Some(height),
         Ok(AppliedBlock {
@@ -254,12 +316,15 @@ async fn governance(State(state): State<AppState>, body: JsonBody) -> Result<Res
         .unwrap_or("")
         .to_owned();
     tracing::Span::current().record("tx", id.as_str());
+    let log = Arc::clone(&state.log);
     let (result, next) = on_node(&state, move |node| {
-        let result = node.sequence(tx);
+        let result = node
+            .sequence(tx)
+            .map(|answer| (log_sequenced(node, &log, &answer), answer));
         (result, node.next_height())
     })
     .await?;
-    let answer = result.map_err(|e| match e {
+    let (logging, answer) = result.map_err(|e| match e {
         BlockError::Transaction(e) => Problem::at(
             ProblemKind::InvalidTransaction,
             e.field.trim_start_matches("transactions[0]."),
@@ -267,7 +332,7 @@ async fn governance(State(state): State<AppState>, body: JsonBody) -> Result<Res
         ),
         other => block_problem(other, next),
     })?;
-    log_block(&state, &answer).await?;
+    logging.done(&state, &*node(&state)?, answer.height).await?;
     match answer.results.first() {
         Some(TxResult::Refused { refused, .. }) => Err(Problem::new(
             ProblemKind::GovernanceRefused,

@@ -6,21 +6,20 @@ use accord_engine::ledger::PreparedBlock;
 use accord_governance::{BlockAnswer, BlockError, GovernanceState, StateMachine, Status};
 use serde_json::Value;
 use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::watch;
 
 /// The state machine, shared by the handlers. Applying a block holds the lock for the block's
 /// duration (blocks are strictly ordered anyway); reads hold it only to copy what they answer.
 pub struct Node {
     machine: Mutex<StateMachine>,
-    /// A height whose decisions are applied but not yet in the decision log: a replay of that
-    /// block logs them (audit trails slow down, never drop).
-    unlogged: Mutex<Option<u64>>,
+    logging: LogProgress,
 }
 
 impl Node {
     pub fn new(machine: StateMachine) -> Arc<Self> {
         Arc::new(Node {
             machine: Mutex::new(machine),
-            unlogged: Mutex::new(None),
+            logging: LogProgress::default(),
         })
     }
 
@@ -79,7 +78,8 @@ impl Node {
         self.applying(|machine| machine.sequence(vec![tx]))
     }
 
-    /// Runs `apply` under the lock and marks a newly applied block (not a replay) as unlogged.
+    /// Runs `apply` under the lock. The request that applies a new block (not a replay) writes
+    /// its decisions to the log and then reports [`Node::logged`] or [`Node::log_failed`].
     fn applying(
         &self,
         apply: impl FnOnce(&mut StateMachine) -> Result<Arc<BlockAnswer>, BlockError>,
@@ -88,27 +88,185 @@ impl Node {
         let before = machine.height();
         let answer = apply(&mut machine)?;
         if before.is_none_or(|h| answer.height > h) {
-            *self.unlogged.lock().unwrap_or_else(|p| p.into_inner()) = Some(answer.height);
+            self.logging.writing(answer.height);
         }
         Ok(answer)
     }
 
-    /// Whether the decisions of block `height` still have to be logged.
-    pub fn needs_logging(&self, height: u64) -> bool {
-        *self.unlogged.lock().unwrap_or_else(|p| p.into_inner()) == Some(height)
+    /// For a replay of block `height`: whether its decisions are logged, or who writes them
+    /// ([`LogProgress::claim`]).
+    pub fn claim_logging(&self, height: u64) -> Claim {
+        self.logging.claim(height)
     }
 
     /// The decisions of block `height` are in the decision log.
     pub fn logged(&self, height: u64) {
-        let mut unlogged = self.unlogged.lock().unwrap_or_else(|p| p.into_inner());
-        if *unlogged == Some(height) {
-            *unlogged = None;
-        }
+        self.logging.finish(height, true);
+    }
+
+    /// Writing the decisions of block `height` failed: its next replay writes them.
+    pub fn log_failed(&self, height: u64) {
+        self.logging.finish(height, false);
+    }
+
+    /// Waits until another request's write of block `height`'s decisions is over; whether they
+    /// are in the log.
+    pub async fn wait_logged(&self, height: u64) -> bool {
+        self.logging.wait(height).await
     }
 
     /// Reads governance state under the lock.
     pub fn read<T>(&self, f: impl FnOnce(&GovernanceState, &StateMachine) -> T) -> T {
         let machine = self.lock();
         f(machine.governance(), &machine)
+    }
+}
+
+/// Where the decision log stands on the last applied block's decisions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Logging {
+    /// Every applied block's decisions are in the log.
+    Done,
+    /// One request is writing block `height`'s decisions.
+    Writing(u64),
+    /// Block `height`'s decisions are not in the log (their write failed): a replay writes them.
+    Missing(u64),
+}
+
+/// What a replay of block `height` has to do about its decisions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// They are in the log.
+    Logged,
+    /// They are not: this replay writes them, then reports [`Node::logged`] or
+    /// [`Node::log_failed`].
+    Write,
+    /// Another request is writing them: wait with [`Node::wait_logged`].
+    Wait,
+}
+
+/// Whether the last applied block's decisions are in the decision log. Exactly one request writes
+/// them — the one that applied the block, or after a failed write the replay that claims them —
+/// so an audit trail slows down but never drops or repeats an entry; replays that arrive meanwhile
+/// wait for that write.
+#[derive(Debug)]
+pub struct LogProgress(watch::Sender<Logging>);
+
+impl Default for LogProgress {
+    fn default() -> Self {
+        LogProgress(watch::Sender::new(Logging::Done))
+    }
+}
+
+impl LogProgress {
+    /// Block `height` is applied; its applier writes its decisions.
+    pub fn writing(&self, height: u64) {
+        self.0.send_replace(Logging::Writing(height));
+    }
+
+    /// For a replay of block `height`. At most one caller gets [`Claim::Write`] for a height
+    /// until that write fails.
+    pub fn claim(&self, height: u64) -> Claim {
+        let mut claim = Claim::Logged;
+        self.0.send_if_modified(|state| match *state {
+            Logging::Missing(h) if h == height => {
+                *state = Logging::Writing(h);
+                claim = Claim::Write;
+                true
+            }
+            Logging::Writing(h) if h == height => {
+                claim = Claim::Wait;
+                false
+            }
+            _ => false,
+        });
+        claim
+    }
+
+    /// The write of block `height`'s decisions is over: they are in the log, or not. A report
+    /// for a block no longer being written (a newer block was applied since) changes nothing.
+    pub fn finish(&self, height: u64, logged: bool) {
+        self.0.send_if_modified(|state| {
+            let writing = *state == Logging::Writing(height);
+            if writing {
+                *state = if logged {
+                    Logging::Done
+                } else {
+                    Logging::Missing(height)
+                };
+            }
+            writing
+        });
+    }
+
+    /// Waits until no request is writing block `height`'s decisions; whether they are in the log.
+    pub async fn wait(&self, height: u64) -> bool {
+        let mut changes = self.0.subscribe();
+        let logged = match changes.wait_for(|s| *s != Logging::Writing(height)).await {
+            Ok(state) => *state != Logging::Missing(height),
+            // Unreachable while `self` holds the sender; not logged, to be safe.
+            Err(_) => false,
+        };
+        logged
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_failed_write_is_claimed_by_one_replay_and_a_success_by_none() {
+        let progress = LogProgress::default();
+        assert_eq!(progress.claim(1), Claim::Logged, "nothing applied yet");
+        progress.writing(1);
+        assert_eq!(progress.claim(1), Claim::Wait, "the applier writes");
+        progress.finish(1, false);
+        assert_eq!(
+            progress.claim(1),
+            Claim::Write,
+            "the first replay after a failure"
+        );
+        assert_eq!(progress.claim(1), Claim::Wait, "and no second one");
+        progress.finish(1, true);
+        assert_eq!(progress.claim(1), Claim::Logged);
+    }
+
+    #[test]
+    fn a_report_for_an_older_block_changes_nothing() {
+        let progress = LogProgress::default();
+        progress.writing(1);
+        progress.writing(2);
+        progress.finish(1, false);
+        assert_eq!(progress.claim(2), Claim::Wait);
+        assert_eq!(
+            progress.claim(1),
+            Claim::Logged,
+            "only the last block replays"
+        );
+        progress.finish(2, true);
+        assert_eq!(progress.claim(2), Claim::Logged);
+    }
+
+    #[tokio::test]
+    async fn a_waiting_replay_learns_how_the_write_ended() {
+        for logged in [true, false] {
+            let progress = Arc::new(LogProgress::default());
+            progress.writing(7);
+            let waiter = tokio::spawn({
+                let progress = Arc::clone(&progress);
+                async move { progress.wait(7).await }
+            });
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert!(!waiter.is_finished(), "waits while the write runs");
+            progress.finish(7, logged);
+            assert_eq!(waiter.await.expect("waiter"), logged);
+        }
+        let progress = LogProgress::default();
+        assert!(
+            progress.wait(3).await,
+            "nothing being written: nothing to wait for"
+        );
     }
 }

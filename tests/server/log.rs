@@ -460,3 +460,51 @@ async fn a_block_whose_decisions_cannot_be_logged_is_applied_and_its_replay_logs
     assert_eq!(status, 200, "{next}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_replays_of_an_unlogged_block_log_its_decisions_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(dir.path()).await;
+    let log = server.log.clone().expect("log");
+    let txs: Vec<Value> = (0..200)
+        .map(|i| with_id(allow_tx(), &format!("race-{i}")))
+        .collect();
+    let body = json!({ "height": 1, "transactions": txs });
+    log.fail_writes(true);
+    problem(
+        server.post_json("/v1/blocks", &body).await,
+        503,
+        "decision-log-unavailable",
+    )
+    .await;
+    log.fail_writes(false);
+    drop(log);
+    // A ledger node that retries on several connections at once: one replay logs the block's
+    // decisions, the others wait for that write (an answer means its decisions are logged) and
+    // log nothing themselves.
+    let replays: Vec<_> = (0..8)
+        .map(|_| {
+            let request = server
+                .client
+                .post(server.url("/v1/blocks"))
+                .header("content-type", "application/json")
+                .body(body.to_string());
+            tokio::spawn(async move { request.send().await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for replay in replays {
+        let response = replay.await.expect("task").expect("response");
+        let (status, _, text) = answer(response).await;
+        assert_eq!(status, 200, "{text}");
+        answers.push(text);
+    }
+    assert!(answers.windows(2).all(|w| w[0] == w[1]), "one answer");
+    let (_, _, verify) = answer(server.get("/v1/audit/verify").await).await;
+    assert_eq!(
+        (verify["ok"].clone(), verify["length"].clone()),
+        (json!(true), json!(200)),
+        "each decision logged once: {verify}"
+    );
+    server.stop().await;
+}
