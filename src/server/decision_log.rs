@@ -31,6 +31,11 @@ use std::time::Duration;
 
 /// The sled tree that holds the log.
 pub const TREE: &str = "decisions";
+/// The sled tree that holds [`LOGGED_BLOCK`].
+pub const BLOCKS_TREE: &str = "decisions-blocks";
+/// Key of the height of the last block whose decisions are in the log (big-endian u64), written
+/// after them and made durable by the same flush.
+pub const LOGGED_BLOCK: &[u8] = b"logged-block";
 /// Domain separator of entry hashes.
 pub const DOMAIN: &[u8] = b"accord/decision-log/v1\0";
 /// `prev` of the first entry.
@@ -65,6 +70,7 @@ struct Head {
 #[derive(Debug)]
 pub struct DecisionLog {
     tree: sled::Tree,
+    blocks: sled::Tree,
     /// Written by the writer thread after each round; read for `len` and `head_hash`.
     head: Arc<Mutex<Head>>,
     queue: Option<mpsc::Sender<Job>>,
@@ -109,6 +115,8 @@ impl QueuedAppend {
 struct Job {
     parts: Vec<EntryParts>,
     reply: Reply,
+    /// The block whose decisions these are, all of them.
+    block: Option<u64>,
 }
 
 impl Reply {
@@ -190,6 +198,7 @@ impl DecisionLog {
     /// Opens the log in `db`, recovering the chain head from the last entry.
     pub fn open(db: &sled::Db) -> Result<Self, LogError> {
         let tree = db.open_tree(TREE).map_err(LogError::storage)?;
+        let blocks = db.open_tree(BLOCKS_TREE).map_err(LogError::storage)?;
         let head = match tree.last().map_err(LogError::storage)? {
             None => Head {
                 next_seq: 1,
@@ -230,15 +239,17 @@ impl DecisionLog {
         let stats = Arc::new(WriterStats::default());
         let (queue, jobs) = mpsc::channel::<Job>();
         let writer = {
-            let (db, tree, head) = (db.clone(), tree.clone(), Arc::clone(&head));
+            let trees = (tree.clone(), blocks.clone());
+            let (db, head) = (db.clone(), Arc::clone(&head));
             let (failing, stats) = (Arc::clone(&failing), Arc::clone(&stats));
             std::thread::Builder::new()
                 .name("accord-decision-log".into())
-                .spawn(move || write_rounds(&db, &tree, &head, &jobs, &failing, &stats))
+                .spawn(move || write_rounds(&db, &trees, &head, &jobs, &failing, &stats))
                 .map_err(|e| LogError::Storage(format!("starting the writer thread: {e}")))?
         };
         Ok(DecisionLog {
             tree,
+            blocks,
             head,
             queue: Some(queue),
             writer: Some(writer),
@@ -270,6 +281,7 @@ impl DecisionLog {
         self.send(Job {
             parts: records.iter().map(EntryParts::new).collect(),
             reply: Reply::Blocking(tx),
+            block: None,
         })?;
         rx.recv().map_err(|_| LogError::WriterGone)?
     }
@@ -291,14 +303,40 @@ impl DecisionLog {
         if parts.is_empty() {
             return QueuedAppend(Err(Ok(None)));
         }
+        self.queue(parts, None)
+    }
+
+    /// As [`DecisionLog::queue_parts`], for all the decisions of block `height` (none, for a
+    /// block that decides nothing): once they are written, [`DecisionLog::logged_block`] says
+    /// so, across restarts.
+    pub(crate) fn queue_block(&self, height: u64, parts: Vec<EntryParts>) -> QueuedAppend {
+        self.queue(parts, Some(height))
+    }
+
+    fn queue(&self, parts: Vec<EntryParts>, block: Option<u64>) -> QueuedAppend {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let queued = self.send(Job {
             parts,
             reply: Reply::Async(tx),
+            block,
         });
         QueuedAppend(match queued {
             Ok(()) => Ok(rx),
             Err(e) => Err(Err(e)),
+        })
+    }
+
+    /// The height of the last block whose decisions were written, as [`DecisionLog::queue_block`]
+    /// recorded it; `None` if no block's were (or the log predates the record).
+    pub fn logged_block(&self) -> Result<Option<u64>, LogError> {
+        let Some(value) = self.blocks.get(LOGGED_BLOCK).map_err(LogError::storage)? else {
+            return Ok(None);
+        };
+        key_seq(&value).map(Some).ok_or_else(|| {
+            LogError::Storage(format!(
+                "tree `{BLOCKS_TREE}`, key `logged-block`: {} bytes, expected 8",
+                value.len()
+            ))
         })
     }
 
@@ -444,7 +482,7 @@ impl Drop for DecisionLog {
 /// once and answers them all.
 fn write_rounds(
     db: &sled::Db,
-    tree: &sled::Tree,
+    (tree, blocks): &(sled::Tree, sled::Tree),
     head: &Mutex<Head>,
     jobs: &mpsc::Receiver<Job>,
     failing: &AtomicBool,
@@ -512,6 +550,14 @@ fn write_rounds(
                 job.reply.send(Err(e.clone()));
             }
             continue;
+        }
+        // The block marker goes in after the entries, so that sled's recovery (a prefix of its
+        // log) never keeps the marker without them. Should it fail, the entries still stand: a
+        // stale marker only makes the block's replay after a restart log its decisions again.
+        if let Some(height) = round.iter().filter_map(|job| job.block).max() {
+            if let Err(e) = blocks.insert(LOGGED_BLOCK, &height.to_be_bytes()) {
+                tracing::error!(error = %e, height, "decision log block marker failed");
+            }
         }
         next_seq = seq;
         prev = hash;

@@ -102,7 +102,11 @@ fn log_sequenced(node: &Arc<Node>, log: &DecisionLog, answer: &BlockAnswer) -> B
         })
         .collect();
     let tally = DecisionTally::of(answer.decisions());
-    BlockLogging::writing(node, answer.height, (log.queue_parts(parts), tally))
+    BlockLogging::writing(
+        node,
+        answer.height,
+        (log.queue_block(answer.height, parts), tally),
+    )
 }
 
 /// What the answer to a block waits for before it is sent: its decisions in the decision log.
@@ -291,7 +295,7 @@ fn queue_decisions(
         part.iter().map(EntryParts::new).collect()
     });
     (
-        log.queue_parts(entries),
+        log.queue_block(answer.height, entries),
         DecisionTally::of(answer.decisions()),
     )
 }

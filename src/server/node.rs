@@ -93,6 +93,12 @@ impl Node {
         Ok(answer)
     }
 
+    /// After a restart: the last applied block's decisions did not reach the decision log before
+    /// the node stopped, so its replay writes them.
+    pub fn unlogged(&self, height: u64) {
+        self.logging.missing(height);
+    }
+
     /// For a replay of block `height`: whether its decisions are logged, or who writes them
     /// ([`LogProgress::claim`]).
     pub fn claim_logging(&self, height: u64) -> Claim {
@@ -162,6 +168,11 @@ impl LogProgress {
     /// Block `height` is applied; its applier writes its decisions.
     pub fn writing(&self, height: u64) {
         self.0.send_replace(Logging::Writing(height));
+    }
+
+    /// Block `height`'s decisions are not in the log, and nobody is writing them.
+    pub fn missing(&self, height: u64) {
+        self.0.send_replace(Logging::Missing(height));
     }
 
     /// For a replay of block `height`. At most one caller gets [`Claim::Write`] for a height

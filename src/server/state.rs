@@ -116,7 +116,26 @@ impl AppState {
         let published = machine.published();
         let mut shared = SharedState::new(config, published.policy, published.consents, db)?;
         shared.genesis = Some(path);
-        shared.node = Some(Node::new(machine));
+        let node = Node::new(machine);
+        if let Some(height) = node.applied_height() {
+            // A stop between the store's flush of the last block and the log's flush of its
+            // decisions leaves them unlogged; the ledger node, which had no answer, sends the
+            // block again, and that replay must log them before it answers. A log that never
+            // recorded a block (written before the record existed) and holds entries is taken as
+            // complete.
+            let logged = shared
+                .log
+                .logged_block()
+                .map_err(|e| StartError::Log(e.to_string()))?;
+            if logged.map_or(shared.log.is_empty(), |h| h < height) {
+                tracing::warn!(
+                    height,
+                    "the last block's decisions are not in the decision log; its replay logs them"
+                );
+                node.unlogged(height);
+            }
+        }
+        shared.node = Some(node);
         Ok(AppState(Arc::new(shared)))
     }
 

@@ -508,3 +508,54 @@ async fn concurrent_replays_of_an_unlogged_block_log_its_decisions_once() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_stored_but_not_logged_before_a_restart_is_logged_by_its_replay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(dir.path()).await;
+    let log = server.log.clone().expect("log");
+    let logged = json!({ "height": 1, "transactions": [with_id(allow_tx(), "before-crash")] });
+    let (status, _, _) = answer(server.post_json("/v1/blocks", &logged).await).await;
+    assert_eq!(status, 200);
+    let txs: Vec<Value> = (0..3)
+        .map(|i| with_id(allow_tx(), &format!("crash-{i}")))
+        .collect();
+    let body = json!({ "height": 2, "transactions": txs });
+    // The block is stored but its decisions never reach the log: what a crash between the
+    // store's flush and the log's leaves on disk.
+    log.fail_writes(true);
+    problem(
+        server.post_json("/v1/blocks", &body).await,
+        503,
+        "decision-log-unavailable",
+    )
+    .await;
+    drop(log);
+    server.stop().await;
+
+    // The ledger node got no answer and sends the block again to the restarted node, whose
+    // answer must not come before the block's decisions are in the log.
+    let server = TestServer::start(dir.path()).await;
+    let (status, _, replayed) = answer(server.post_json("/v1/blocks", &body).await).await;
+    assert_eq!(status, 200, "{replayed}");
+    let (_, _, again) = answer(server.post_json("/v1/blocks", &body).await).await;
+    assert_eq!(replayed, again);
+    for tx in ["before-crash", "crash-0", "crash-1", "crash-2"] {
+        let (_, _, page) = answer(server.get(&format!("/v1/decisions?tx={tx}")).await).await;
+        assert_eq!(seqs(&page).len(), 1, "{tx}: {page}");
+    }
+    server.stop().await;
+
+    // The record of the last logged block, damaged, is a start-up error naming where it is.
+    let db = open_db(dir.path());
+    let log = accord::server::DecisionLog::open(&db).expect("log opens");
+    assert_eq!(log.logged_block().map_err(|e| e.to_string()), Ok(Some(2)));
+    db.open_tree(accord::server::decision_log::BLOCKS_TREE)
+        .expect("tree")
+        .insert(accord::server::decision_log::LOGGED_BLOCK, &[0u8, 2][..])
+        .expect("write");
+    assert_eq!(
+        log.logged_block().map_err(|e| e.to_string()),
+        Err("decision log storage: tree `decisions-blocks`, key `logged-block`: 2 bytes, expected 8".into())
+    );
+}
