@@ -120,6 +120,8 @@ pub struct Gauges<'a> {
     pub log_rounds: (u64, f64, f64),
     pub data_bytes: Option<u64>,
     pub in_flight: usize,
+    /// Process-log lines dropped, where `accord serve` installed its log.
+    pub dropped_log_lines: Option<usize>,
 }
 
 /// Decisions counted by outcome, and by the modules that decided them, not yet added to
@@ -347,6 +349,15 @@ impl Metrics {
             "Requests in progress.",
         );
         let _ = writeln!(o, "accord_requests_in_flight {}", gauges.in_flight);
+        if let Some(dropped) = gauges.dropped_log_lines {
+            family(
+                o,
+                "accord_log_lines_dropped_total",
+                "counter",
+                "Process-log lines dropped because the log writer fell behind.",
+            );
+            let _ = writeln!(o, "accord_log_lines_dropped_total {dropped}");
+        }
         // Hook: the block state machine appends its own series here (proposals by state, ...).
         extra(o);
         out

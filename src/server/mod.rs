@@ -33,8 +33,9 @@ use axum::routing::{get, post};
 use axum::Router;
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use tokio::net::TcpListener;
+use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 
 /// The whole HTTP API over `state`.
 pub fn router(state: AppState) -> Router {
@@ -110,24 +111,51 @@ pub async fn shutdown_signal() {
     tracing::info!("shutdown signal received; finishing in-flight requests");
 }
 
-fn init_tracing(config: &ServeConfig) {
+/// Lines of the process log dropped because its writer fell behind (see [`init_tracing`]); unset
+/// until `accord serve` installs its subscriber.
+static DROPPED_LOG_LINES: OnceLock<ErrorCounter> = OnceLock::new();
+
+/// How many process-log lines were dropped so far (`None` without `accord serve`'s subscriber).
+pub fn dropped_log_lines() -> Option<usize> {
+    DROPPED_LOG_LINES.get().map(ErrorCounter::dropped_lines)
+}
+
+/// Installs the process log: one line per request and event on standard error, formatted on the
+/// thread that logs and written by a thread of its own through a buffer. A request never waits on
+/// standard error (a stalled log pipe must not stall the sidecar; at default level every request
+/// logs a line), and a burst costs one write per batch of lines, not one per line. Should the
+/// writer fall behind by more than [`LOG_LINES_BUFFERED`] lines, further lines are dropped and
+/// counted (`accord_log_lines_dropped_total`). The returned guard writes what is buffered when
+/// it is dropped.
+fn init_tracing(config: &ServeConfig) -> WorkerGuard {
     use tracing_subscriber::EnvFilter;
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(LOG_LINES_BUFFERED)
+        .thread_name("accord-log")
+        .finish(std::io::BufWriter::new(std::io::stderr()));
+    let _ = DROPPED_LOG_LINES.set(writer.error_counter());
     let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     // A second initialisation (tests) keeps the first subscriber.
     let _ = match config.log_format {
         LogFormat::Json => builder.json().with_current_span(true).try_init(),
         LogFormat::Text => builder.try_init(),
     };
+    guard
 }
+
+/// Lines the process log holds for its writer before it drops new ones.
+const LOG_LINES_BUFFERED: usize = 64 * 1024;
 
 /// `accord serve`: resolve the configuration, load the bundle, open the data directory, serve
 /// until SIGTERM/SIGINT. Prints one line `{"listening":"ADDR"}` on standard output once bound.
 pub fn run(args: ServeArgs, default_policies: PathBuf) -> Result<(), StartError> {
     let config = ServeConfig::resolve(args, default_policies)?;
-    init_tracing(&config);
+    // Held until `run` returns: dropping it writes the log's last lines.
+    let _log = init_tracing(&config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

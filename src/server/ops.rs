@@ -52,6 +52,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             .limits
             .max_concurrency
             .saturating_sub(state.permits.available_permits()),
+        dropped_log_lines: super::dropped_log_lines(),
     };
     let text = state.metrics.render(&gauges, |out| {
         if let Some(node) = &state.node {

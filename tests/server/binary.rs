@@ -1,5 +1,5 @@
 //! The real binary: `accord serve` picks a free port (from `ACCORD_LISTEN`), answers, and exits 0
-//! on SIGTERM.
+//! on SIGTERM, its last log lines written.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
@@ -44,6 +44,19 @@ fn serve_exits_zero_on_sigterm() {
     stream.read_to_string(&mut response).expect("read");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("\"decision\":\"allow\""), "{response}");
+    // The process log is written by a thread of its own, which reports the lines it dropped.
+    let mut stream = std::net::TcpStream::connect(&addr).expect("connect");
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut metrics = String::new();
+    stream.read_to_string(&mut metrics).expect("read");
+    assert!(
+        metrics.contains("\naccord_log_lines_dropped_total 0\n"),
+        "{metrics}"
+    );
 
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -78,4 +91,48 @@ fn serve_exits_zero_on_sigterm() {
         "{stderr}"
     );
     assert!(stderr.contains("data flushed"), "{stderr}");
+}
+
+/// Every request logs a line at the default level; a log pipe nobody reads (a stalled log
+/// shipper) fills after a few hundred of them. Requests must go on being answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_log_pipe_does_not_stall_requests() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data.path())
+        .current_dir(crate::root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("accord serve starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("listening line");
+    let listening: serde_json::Value = serde_json::from_str(&line).expect("JSON line");
+    let url = format!(
+        "http://{}/v1/evaluate",
+        listening["listening"].as_str().expect("address")
+    );
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let body = crate::allow_tx().to_string();
+    // About 250 bytes of log per request: 2,000 requests are several times a pipe's 64 KiB.
+    for i in 0..2000 {
+        let status = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("request {i}: {e}"))
+            .status();
+        assert_eq!(status, 200, "request {i}");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
