@@ -2,22 +2,18 @@
 //! on SIGTERM, its last log lines written.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[test]
-fn serve_exits_zero_on_sigterm() {
-    let data = tempfile::tempdir().expect("tempdir");
+/// `accord serve` on a free loopback port with `data` and `args`, standard output and error piped;
+/// the process and the address it listens on.
+fn serve(data: &Path, args: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_accord"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--data",
-        ])
-        .arg(data.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .arg("--data")
+        .arg(data)
         .current_dir(crate::root())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -30,6 +26,13 @@ fn serve_exits_zero_on_sigterm() {
         .expect("listening line");
     let listening: serde_json::Value = serde_json::from_str(&line).expect("JSON line");
     let addr = listening["listening"].as_str().expect("address").to_owned();
+    (child, addr)
+}
+
+#[test]
+fn serve_exits_zero_on_sigterm() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let (mut child, addr) = serve(data.path(), &["--log-format", "json"]);
 
     // One real request over TCP.
     let mut stream = std::net::TcpStream::connect(&addr).expect("connect");
@@ -98,24 +101,9 @@ fn serve_exits_zero_on_sigterm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_log_pipe_does_not_stall_requests() {
     let data = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_accord"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data.path())
-        .current_dir(crate::root())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("accord serve starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("listening line");
-    let listening: serde_json::Value = serde_json::from_str(&line).expect("JSON line");
-    let url = format!(
-        "http://{}/v1/evaluate",
-        listening["listening"].as_str().expect("address")
-    );
+    // Standard error is piped and never read.
+    let (mut child, addr) = serve(data.path(), &[]);
+    let url = format!("http://{addr}/v1/evaluate");
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()

@@ -418,15 +418,15 @@ async fn a_decision_that_cannot_be_logged_is_not_answered() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_block_whose_decisions_cannot_be_logged_is_applied_and_its_replay_logs_them_once() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = TestServer::start(dir.path()).await;
-    let log = server.log.clone().expect("log");
-    let txs: Vec<Value> = (0..3)
-        .map(|i| with_id(allow_tx(), &format!("blk-{i}")))
+/// Block `height` of `n` allowed access transactions with ids `{prefix}-{i}`, applied while the
+/// decision log refuses writes: the node applied and stored it, the answer was a 503, and none of
+/// its decisions is logged. The block's body, to replay it.
+async fn apply_unlogged(server: &TestServer, height: u64, prefix: &str, n: usize) -> Value {
+    let txs: Vec<Value> = (0..n)
+        .map(|i| with_id(allow_tx(), &format!("{prefix}-{i}")))
         .collect();
-    let body = json!({ "height": 1, "transactions": txs });
+    let body = json!({ "height": height, "transactions": txs });
+    let log = server.log.clone().expect("log");
     log.fail_writes(true);
     problem(
         server.post_json("/v1/blocks", &body).await,
@@ -435,7 +435,14 @@ async fn a_block_whose_decisions_cannot_be_logged_is_applied_and_its_replay_logs
     )
     .await;
     log.fail_writes(false);
-    drop(log);
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_whose_decisions_cannot_be_logged_is_applied_and_its_replay_logs_them_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(dir.path()).await;
+    let body = apply_unlogged(&server, 1, "blk", 3).await;
     // The block was applied (the ledger's state moved on) but nothing of it was logged: its
     // replay answers it and logs its decisions, and a second replay logs nothing more.
     let (status, _, first) = answer(server.post_json("/v1/blocks", &body).await).await;
@@ -465,20 +472,7 @@ async fn a_block_whose_decisions_cannot_be_logged_is_applied_and_its_replay_logs
 async fn concurrent_replays_of_an_unlogged_block_log_its_decisions_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = TestServer::start(dir.path()).await;
-    let log = server.log.clone().expect("log");
-    let txs: Vec<Value> = (0..200)
-        .map(|i| with_id(allow_tx(), &format!("race-{i}")))
-        .collect();
-    let body = json!({ "height": 1, "transactions": txs });
-    log.fail_writes(true);
-    problem(
-        server.post_json("/v1/blocks", &body).await,
-        503,
-        "decision-log-unavailable",
-    )
-    .await;
-    log.fail_writes(false);
-    drop(log);
+    let body = apply_unlogged(&server, 1, "race", 200).await;
     // A ledger node that retries on several connections at once: one replay logs the block's
     // decisions, the others wait for that write (an answer means its decisions are logged) and
     // log nothing themselves.
@@ -513,24 +507,12 @@ async fn concurrent_replays_of_an_unlogged_block_log_its_decisions_once() {
 async fn a_block_stored_but_not_logged_before_a_restart_is_logged_by_its_replay() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = TestServer::start(dir.path()).await;
-    let log = server.log.clone().expect("log");
     let logged = json!({ "height": 1, "transactions": [with_id(allow_tx(), "before-crash")] });
     let (status, _, _) = answer(server.post_json("/v1/blocks", &logged).await).await;
     assert_eq!(status, 200);
-    let txs: Vec<Value> = (0..3)
-        .map(|i| with_id(allow_tx(), &format!("crash-{i}")))
-        .collect();
-    let body = json!({ "height": 2, "transactions": txs });
     // The block is stored but its decisions never reach the log: what a crash between the
     // store's flush and the log's leaves on disk.
-    log.fail_writes(true);
-    problem(
-        server.post_json("/v1/blocks", &body).await,
-        503,
-        "decision-log-unavailable",
-    )
-    .await;
-    drop(log);
+    let body = apply_unlogged(&server, 2, "crash", 3).await;
     server.stop().await;
 
     // The ledger node got no answer and sends the block again to the restarted node, whose
