@@ -139,7 +139,7 @@ impl BlockLogging {
                 state.metrics.add(tally);
                 Ok(())
             }
-            BlockLogging::Wait if node.wait_logged(height).await => Ok(()),
+            BlockLogging::Wait if node.logging().wait(height).await => Ok(()),
             BlockLogging::Wait => Err(Problem::new(
                 ProblemKind::DecisionLogUnavailable,
                 format!(
@@ -160,10 +160,7 @@ fn report_logging(node: &Arc<Node>, height: u64, queued: QueuedAppend) -> JoinHa
     let node = Arc::clone(node);
     tokio::spawn(async move {
         let written = queued.written().await;
-        match &written {
-            Ok(_) => node.logged(height),
-            Err(_) => node.log_failed(height),
-        }
+        node.logging().finish(height, written.is_ok());
         written
     })
 }
@@ -256,7 +253,7 @@ fn apply_block(
         Some(queued) => BlockLogging::writing(node, answer.height, queued),
         // A replay: it writes the block's decisions only if they did not reach the log and no
         // other request is writing them.
-        None => match node.claim_logging(answer.height) {
+        None => match node.logging().claim(answer.height) {
             Claim::Write => BlockLogging::writing(
                 node,
                 answer.height,

@@ -79,7 +79,7 @@ impl Node {
     }
 
     /// Runs `apply` under the lock. The request that applies a new block (not a replay) writes
-    /// its decisions to the log and then reports [`Node::logged`] or [`Node::log_failed`].
+    /// its decisions to the log and then reports with [`LogProgress::finish`].
     fn applying(
         &self,
         apply: impl FnOnce(&mut StateMachine) -> Result<Arc<BlockAnswer>, BlockError>,
@@ -93,32 +93,9 @@ impl Node {
         Ok(answer)
     }
 
-    /// After a restart: the last applied block's decisions did not reach the decision log before
-    /// the node stopped, so its replay writes them.
-    pub fn unlogged(&self, height: u64) {
-        self.logging.missing(height);
-    }
-
-    /// For a replay of block `height`: whether its decisions are logged, or who writes them
-    /// ([`LogProgress::claim`]).
-    pub fn claim_logging(&self, height: u64) -> Claim {
-        self.logging.claim(height)
-    }
-
-    /// The decisions of block `height` are in the decision log.
-    pub fn logged(&self, height: u64) {
-        self.logging.finish(height, true);
-    }
-
-    /// Writing the decisions of block `height` failed: its next replay writes them.
-    pub fn log_failed(&self, height: u64) {
-        self.logging.finish(height, false);
-    }
-
-    /// Waits until another request's write of block `height`'s decisions is over; whether they
-    /// are in the log.
-    pub async fn wait_logged(&self, height: u64) -> bool {
-        self.logging.wait(height).await
+    /// Where the decision log stands on the last applied block's decisions.
+    pub fn logging(&self) -> &LogProgress {
+        &self.logging
     }
 
     /// Reads governance state under the lock.
@@ -144,10 +121,9 @@ enum Logging {
 pub enum Claim {
     /// They are in the log.
     Logged,
-    /// They are not: this replay writes them, then reports [`Node::logged`] or
-    /// [`Node::log_failed`].
+    /// They are not: this replay writes them, then reports with [`LogProgress::finish`].
     Write,
-    /// Another request is writing them: wait with [`Node::wait_logged`].
+    /// Another request is writing them: wait with [`LogProgress::wait`].
     Wait,
 }
 
@@ -170,7 +146,8 @@ impl LogProgress {
         self.0.send_replace(Logging::Writing(height));
     }
 
-    /// Block `height`'s decisions are not in the log, and nobody is writing them.
+    /// Block `height`'s decisions are not in the log, and nobody is writing them (after a
+    /// restart: the node stopped between storing the block and logging its decisions).
     pub fn missing(&self, height: u64) {
         self.0.send_replace(Logging::Missing(height));
     }

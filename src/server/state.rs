@@ -132,7 +132,7 @@ impl AppState {
                     height,
                     "the last block's decisions are not in the decision log; its replay logs them"
                 );
-                node.unlogged(height);
+                node.logging().missing(height);
             }
         }
         shared.node = Some(node);

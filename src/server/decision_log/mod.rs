@@ -269,7 +269,7 @@ impl DecisionLog {
         })
     }
 
-    /// The height of the last block whose decisions were written, as [`DecisionLog::queue_block`]
+    /// The height of the last block whose decisions were written, as `DecisionLog::queue_block`
     /// recorded it; `None` if no block's were (or the log predates the record).
     pub fn logged_block(&self) -> Result<Option<u64>, LogError> {
         let Some(value) = self.blocks.get(LOGGED_BLOCK).map_err(LogError::storage)? else {
