@@ -32,6 +32,7 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use axum::Router;
 use std::future::Future;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use tokio::net::TcpListener;
@@ -136,8 +137,10 @@ fn init_tracing(config: &ServeConfig) -> WorkerGuard {
         .finish(std::io::BufWriter::new(std::io::stderr()));
     let _ = DROPPED_LOG_LINES.set(writer.error_counter());
     let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours only for a person at a terminal, not in files or a log shipper's pipe.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(writer);
     // A second initialisation (tests) keeps the first subscriber.
     let _ = match config.log_format {

@@ -123,4 +123,11 @@ async fn a_stalled_log_pipe_does_not_stall_requests() {
     }
     let _ = child.kill();
     let _ = child.wait();
+    // What the pipe holds: text lines, without terminal colours (stderr is not a terminal).
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut stderr);
+    }
+    assert!(stderr.contains("answered status=200"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr}");
 }
