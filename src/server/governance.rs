@@ -129,7 +129,7 @@ impl BlockLogging {
 
     /// Waits until the decisions of block `height` are in the log; a 503 if they could not be
     /// written (the ledger sends the block again, and that replay writes them).
-    async fn done(self, state: &AppState, node: &Node, height: u64) -> Result<(), Problem> {
+    async fn done(self, state: &AppState, height: u64) -> Result<(), Problem> {
         match self {
             BlockLogging::Write(written, tally) => {
                 written
@@ -139,7 +139,7 @@ impl BlockLogging {
                 state.metrics.add(tally);
                 Ok(())
             }
-            BlockLogging::Wait if node.logging().wait(height).await => Ok(()),
+            BlockLogging::Wait if node(state)?.logging().wait(height).await => Ok(()),
             BlockLogging::Wait => Err(Problem::new(
                 ProblemKind::DecisionLogUnavailable,
                 format!(
@@ -198,10 +198,7 @@ async fn blocks(State(state): State<AppState>, body: JsonBody) -> Result<Respons
         tracing::Span::current().record("tx", format!("block {height}").as_str());
     }
     let applied = applied?;
-    applied
-        .logging
-        .done(&state, &*node(&state)?, applied.height)
-        .await?;
+    applied.logging.done(&state, applied.height).await?;
     Ok(json_response(applied.text))
 }
 
@@ -333,7 +330,7 @@ async fn governance(State(state): State<AppState>, body: JsonBody) -> Result<Res
         ),
         other => block_problem(other, next),
     })?;
-    logging.done(&state, &*node(&state)?, answer.height).await?;
+    logging.done(&state, answer.height).await?;
     match answer.results.first() {
         Some(TxResult::Refused { refused, .. }) => Err(Problem::new(
             ProblemKind::GovernanceRefused,
