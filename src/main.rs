@@ -1,4 +1,4 @@
-//! `accord`: a thin command line over the engine (CONTRACT §6).
+//! `accord`: a thin command line over the engine (docs/contract.md §6).
 //!
 //! Exit codes: 0 success, 1 a check or test failed (a deny, a failing case, an invalid bundle),
 //! 2 bad input (unreadable or malformed files). Errors are one line naming file, field and reason.

@@ -2,12 +2,12 @@
 //! regimes written as Cedar policies and Rhai rule modules, per jurisdiction, deny-overrides and
 //! fail-closed, with the legal citation of every rule that decided.
 //!
-//! - [`transaction`]: the wire model of CONTRACT §1, strictly parsed.
+//! - [`transaction`]: the wire model of docs/contract.md §1, strictly parsed.
 //! - [`jurisdiction`]: jurisdictions, their parents, regimes and parameters.
 //! - [`bundle`]: loading, versioning and compiling a policy bundle; [`bundle::Bundle::decide`].
 //! - [`cedar`] and [`rules`]: the two rule languages.
 //! - [`consent`]: consent state, written by consent transactions.
-//! - [`decision`]: the answer of CONTRACT §2.
+//! - [`decision`]: the answer of docs/contract.md §2.
 //! - [`cases`]: a bundle's own test cases.
 //! - [`ledger`]: blocks as ledger nodes send them, their hash and canonical JSON.
 

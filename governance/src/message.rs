@@ -1,4 +1,4 @@
-//! Governance messages (CONTRACT §4) and the bytes their signatures cover.
+//! Governance messages (docs/contract.md §4) and the bytes their signatures cover.
 //!
 //! Signed bytes: the ASCII domain `accord/governance/v1`, one NUL byte, then the message's
 //! canonical JSON: UTF-8, object keys sorted by their UTF-8 bytes at every level, no insignificant

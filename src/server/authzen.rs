@@ -12,7 +12,7 @@
 //!   every other `context` member → the transaction's `context`.
 //!
 //! The AuthZEN envelope ignores members it does not know, as the spec asks; the Accord content
-//! (`properties`, `context`) is parsed as strictly as CONTRACT §1, so a typo'd fact is refused
+//! (`properties`, `context`) is parsed as strictly as docs/contract.md §1, so a typo'd fact is refused
 //! instead of silently read as "not established". The answer is `{"decision": bool, "context":
 //! {...}}` where the context carries Accord's `tx`, `policy_set`, `jurisdictions`, `reasons`,
 //! `obligations`, `errors` and the `timestamp` used. A deny is HTTP 200 with `decision: false`.

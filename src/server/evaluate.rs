@@ -1,4 +1,4 @@
-//! `POST /v1/evaluate` and `POST /v1/evaluate/batch`: CONTRACT §1 transactions in, CONTRACT §2
+//! `POST /v1/evaluate` and `POST /v1/evaluate/batch`: docs/contract.md §1 transactions in, docs/contract.md §2
 //! decisions out, each decision logged durably before it is answered.
 
 use crate::server::body::{self, JsonBody};
@@ -30,7 +30,7 @@ pub async fn evaluate(State(state): State<AppState>, body: JsonBody) -> Result<R
     Ok(json_response(decision.to_json()))
 }
 
-/// The batch body. Unknown top-level fields are refused (CONTRACT: a typo must not pass).
+/// The batch body. Unknown top-level fields are refused (docs/contract.md: a typo must not pass).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BatchBody<'a> {

@@ -184,7 +184,7 @@ struct AppliedBlock {
     logging: BlockLogging,
 }
 
-/// `POST /v1/blocks`: the next block → its decisions and the state root (CONTRACT §5).
+/// `POST /v1/blocks`: the next block → its decisions and the state root (docs/contract.md §5).
 ///
 /// The block is parsed, applied, prepared for the log and serialized on the blocking pool, every
 /// step that is independent per transaction on every core. Its decisions are queued for the log

@@ -30,7 +30,7 @@ pub enum ProblemKind {
     BatchTooLarge,
     /// 415: the content type is not JSON.
     UnsupportedMediaType,
-    /// 422: the transaction does not parse or check (CONTRACT §1); names the field.
+    /// 422: the transaction does not parse or check (docs/contract.md §1); names the field.
     InvalidTransaction,
     /// 422: a consent or governance transaction sent for evaluation.
     NotAnAccessTransaction,

@@ -25,7 +25,7 @@ async fn evaluate_answers_the_contract_decision_and_echoes_the_request_id() {
     );
     let (status, content_type, allow) = answer(response).await;
     assert_eq!((status, content_type.as_str()), (200, "application/json"));
-    // The same bytes as the engine's canonical decision (CONTRACT §2).
+    // The same bytes as the engine's canonical decision (docs/contract.md §2).
     let expected = bundle().decide(
         &accord_engine::AccessRequest::from_json(&allow_tx().to_string()).expect("tx"),
         &accord_engine::InMemoryConsentRegistry::new(),

@@ -1,4 +1,4 @@
-//! Consent state (CONTRACT §3): written by `consent` transactions in ledger order, read by evaluation.
+//! Consent state (docs/contract.md §3): written by `consent` transactions in ledger order, read by evaluation.
 //!
 //! A requester can never assert consent: evaluation asks the registry, and the registry only knows
 //! what `consent` transactions recorded. The same record serves as a GDPR consent, a HIPAA

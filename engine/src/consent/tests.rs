@@ -15,7 +15,7 @@ fn purpose(code: &str) -> PurposeOfUse {
     PurposeOfUse::try_from(code.to_owned()).expect("valid purpose")
 }
 
-/// A consent transaction `tx_id` carrying `consent` (the `consent` object of CONTRACT §3).
+/// A consent transaction `tx_id` carrying `consent` (the `consent` object of docs/contract.md §3).
 fn consent_tx(tx_id: &str, consent: Value) -> ConsentTransaction {
     let value = json!({ "id": tx_id, "kind": "consent", "timestamp": "2026-02-01T09:00:00Z",
                         "consent": consent });

@@ -1,4 +1,4 @@
-//! The decision Accord answers (CONTRACT §2).
+//! The decision Accord answers (docs/contract.md §2).
 //!
 //! A [`Decision`] is built only through [`DecisionBuilder`], which applies deny-overrides and
 //! fail-closed and sorts every list, so two nodes that saw the same verdicts produce the same bytes.
@@ -13,7 +13,7 @@ pub enum Effect {
     Deny,
 }
 
-/// Which policy set decided (CONTRACT §2 `policy_set`).
+/// Which policy set decided (docs/contract.md §2 `policy_set`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicySetRef {
     pub version: String,
@@ -72,7 +72,7 @@ pub struct EvaluationError {
     pub message: String,
 }
 
-/// CONTRACT §2.
+/// docs/contract.md §2.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
     pub tx: String,

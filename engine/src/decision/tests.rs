@@ -247,7 +247,7 @@ fn to_json_has_the_contract_field_order() {
         },
         vec!["EU".into(), "EU-DE".into(), "US".into(), "US-CA".into()],
     );
-    // CONTRACT §2: tx, decision, policy_set {version, name, activated_at_height}, jurisdictions,
+    // docs/contract.md §2: tx, decision, policy_set {version, name, activated_at_height}, jurisdictions,
     // reasons {module, rule, effect, citation, message}, obligations {kind, citation, ...}, errors.
     // An obligation's details follow its fixed fields, in key order.
     insta::assert_snapshot!(d.to_json());

@@ -1,4 +1,4 @@
-//! Blocks as ledger nodes send them (CONTRACT §5), their hash, and the canonical JSON both use.
+//! Blocks as ledger nodes send them (docs/contract.md §5), their hash, and the canonical JSON both use.
 //! The governance crate's state machine applies them.
 
 use crate::transaction::{Transaction, TransactionError};

@@ -1,4 +1,4 @@
-//! The transaction a ledger node sends (CONTRACT §1).
+//! The transaction a ledger node sends (docs/contract.md §1).
 //!
 //! Parsing is strict: unknown fields are refused at every level except the free-form `attributes`
 //! maps, enumerations accept only their documented values, and timestamps, dates, jurisdiction codes
@@ -167,7 +167,7 @@ impl AccessRequest {
         categories
     }
 
-    /// The party a consent must name to cover this request (CONTRACT §3): the recipient for
+    /// The party a consent must name to cover this request (docs/contract.md §3): the recipient for
     /// `share` / `export`, otherwise the actor's organization (or the actor itself when it has none).
     pub fn grantee(&self) -> &str {
         match self.action {
@@ -277,7 +277,7 @@ pub struct Recipient {
     pub country: Option<JurisdictionCode>,
 }
 
-/// A `consent` transaction (CONTRACT §3).
+/// A `consent` transaction (docs/contract.md §3).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsentTransaction {
@@ -287,7 +287,7 @@ pub struct ConsentTransaction {
     pub consent: crate::consent::ConsentRecord,
 }
 
-/// A `governance` transaction (CONTRACT §4); its message is checked by the governance crate.
+/// A `governance` transaction (docs/contract.md §4); its message is checked by the governance crate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GovernanceTransaction {

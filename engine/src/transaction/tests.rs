@@ -5,7 +5,7 @@ use crate::testing;
 use serde_json::json;
 use time::macros::date;
 
-/// The access transaction of CONTRACT §1, verbatim.
+/// The access transaction of docs/contract.md §1, verbatim.
 const CONTRACT_EXAMPLE: &str = r#"{
   "id": "tx-000123",
   "kind": "access",
@@ -65,7 +65,8 @@ fn ts(text: &str) -> Timestamp {
 
 #[test]
 fn contract_example_parses_with_every_field() {
-    let r = AccessRequest::from_json(CONTRACT_EXAMPLE).expect("CONTRACT §1 example must parse");
+    let r =
+        AccessRequest::from_json(CONTRACT_EXAMPLE).expect("docs/contract.md §1 example must parse");
     assert_eq!(r.id, "tx-000123");
     assert_eq!(r.timestamp.as_str(), "2026-03-01T10:00:00Z");
     assert_eq!(r.actor.kind, ActorType::Practitioner);
@@ -391,7 +392,7 @@ fn from_value_parses_access_and_runs_its_checks() {
 
 #[test]
 fn from_value_parses_consent_kind_as_consent_transaction() {
-    // CONTRACT §3 example.
+    // docs/contract.md §3 example.
     let value = json!({ "id": "tx-7", "kind": "consent", "timestamp": "2026-02-01T09:00:00Z",
       "consent": { "id": "consent/c-1", "status": "active", "patient": "patient/p-1",
                    "grantee": "org/uni-lab", "purposes": ["HRESCH"], "actions": ["read", "share"],
@@ -468,7 +469,7 @@ fn data_categories_default_to_general_and_are_sorted_and_deduplicated() {
     let messy = testing::access(
         json!({ "resource": { "data_categories": ["hiv", "general", "hiv", "mental-health"] } }),
     );
-    // Sorted by declaration order of the enum (CONTRACT §1's listing), duplicates dropped.
+    // Sorted by declaration order of the enum (docs/contract.md §1's listing), duplicates dropped.
     assert_eq!(
         messy.data_categories(),
         vec![

@@ -32,7 +32,7 @@ macro_rules! closed_enum {
 }
 
 closed_enum!(
-    /// CONTRACT §1 `actor.type`.
+    /// docs/contract.md §1 `actor.type`.
     ActorType {
         Practitioner = "Practitioner",
         Patient = "Patient",
@@ -47,7 +47,7 @@ closed_enum!(
 );
 
 closed_enum!(
-    /// CONTRACT §1 `action`.
+    /// docs/contract.md §1 `action`.
     Action {
         Read = "read",
         Write = "write",
@@ -68,7 +68,7 @@ impl Action {
 }
 
 closed_enum!(
-    /// CONTRACT §1 `resource.data_categories`.
+    /// docs/contract.md §1 `resource.data_categories`.
     DataCategory {
         General = "general",
         MentalHealth = "mental-health",
@@ -82,7 +82,7 @@ closed_enum!(
 );
 
 closed_enum!(
-    /// GDPR Art. 6(1) lawful bases (CONTRACT §1 `context.legal_basis`).
+    /// GDPR Art. 6(1) lawful bases (docs/contract.md §1 `context.legal_basis`).
     LegalBasis {
         Consent = "consent",
         Contract = "contract",

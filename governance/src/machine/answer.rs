@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum TxResult {
-    /// An access transaction's decision (CONTRACT §2).
+    /// An access transaction's decision (docs/contract.md §2).
     Decided(Decision),
     /// A consent or governance transaction that changed state.
     Applied { tx: String, applied: Applied },

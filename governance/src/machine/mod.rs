@@ -1,4 +1,4 @@
-//! The block state machine (CONTRACT §5): one function applies an ordered block.
+//! The block state machine (docs/contract.md §5): one function applies an ordered block.
 //!
 //! At the start of block `h` voting windows that end at `h` close and queued proposals due at `h`
 //! activate; then the block's transactions apply in order: access transactions get decisions

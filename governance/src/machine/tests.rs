@@ -273,7 +273,7 @@ fn a_consent_earlier_in_the_block_covers_a_later_access() {
 
 #[test]
 fn a_consent_later_in_the_block_does_not_cover_an_earlier_access() {
-    // CONTRACT §3: transactions apply in ledger order; a disclosure made before the authorization
+    // docs/contract.md §3: transactions apply in ledger order; a disclosure made before the authorization
     // existed was not authorized, even if both are in one block.
     let mut l = machine();
     let answer = apply(
@@ -429,7 +429,7 @@ fn a_replay_with_reordered_keys_is_a_replay_not_a_conflict() {
 
 #[test]
 fn any_known_height_replays_its_answer_or_is_a_conflict() {
-    // CONTRACT §5: a replayed block returns the same answer, a conflicting block at a known height
+    // docs/contract.md §5: a replayed block returns the same answer, a conflicting block at a known height
     // is refused — not only for the last block.
     let mut l = machine();
     let first = apply(&mut l, block(1, None, vec![read("tx-1")]));
