@@ -110,8 +110,8 @@ pub fn replay(
 ) -> Result<ExitCode, Failure> {
     let text = read_input(blocks_path)?;
     let shown = blocks_path.display();
-    let value: Value =
-        serde_json::from_str(&text).map_err(|e| bad_input(format!("{shown}: not JSON: {e}")))?;
+    let value = accord_engine::json::value_from_str(&text)
+        .map_err(|e| bad_input(format!("{shown}: {e}")))?;
     let Value::Array(blocks) = value else {
         return Err(bad_input(format!(
             "{shown}: must be a JSON array of blocks"

@@ -25,11 +25,14 @@ pub struct KeyFile {
     pub secret_key: String,
 }
 
+// INVARIANT (json::Strict): a derived struct of strings.
+impl accord_engine::json::Strict for KeyFile {}
+
 impl KeyFile {
     fn load(path: &Path) -> Result<(KeyFile, SigningKey), Failure> {
         let shown = path.display();
         let text = read_input(path)?;
-        let file: KeyFile = serde_json::from_str(&text)
+        let file: KeyFile = accord_engine::json::from_str(&text)
             .map_err(|e| bad_input(format!("{shown}: not a key file: {e}")))?;
         let seed = BASE64
             .decode(&file.secret_key)
@@ -117,6 +120,10 @@ pub fn sign_message(
 ) -> Result<ExitCode, Failure> {
     let shown = message.display();
     let text = read_input(message)?;
+    accord_engine::yaml::check_unique_keys(text.as_bytes())
+        .map_err(|e| bad_input(format!("{shown}: field `{}`: {}", e.field, e.reason)))?;
+    // Duplicate keys were refused just above.
+    #[allow(clippy::disallowed_methods)]
     let mut value: Value = serde_yaml::from_str(&text)
         .map_err(|e| bad_input(format!("{shown}: not JSON or YAML: {e}")))?;
     let (file, signing) = KeyFile::load(key)?;

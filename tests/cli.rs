@@ -53,7 +53,7 @@ fn check_prints_one_decision_line_and_exits_by_outcome() {
     assert_eq!(allow.status.code(), Some(0), "{}", stderr(&allow));
     let out = stdout(&allow);
     assert_eq!(out.lines().count(), 1);
-    let decision: Value = serde_json::from_str(&out).expect("decision JSON");
+    let decision: Value = accord_engine::json::value_from_str(&out).expect("decision JSON");
     assert_eq!(decision["decision"], "allow");
     assert_eq!(decision["tx"], "tx-001");
     assert!(decision["policy_set"]["version"]
@@ -62,7 +62,8 @@ fn check_prints_one_decision_line_and_exits_by_outcome() {
 
     let deny = accord(&["check", &example("export-to-us.json")]);
     assert_eq!(deny.status.code(), Some(1), "a deny is a failed check");
-    let decision: Value = serde_json::from_str(&stdout(&deny)).expect("decision JSON");
+    let decision: Value =
+        accord_engine::json::value_from_str(&stdout(&deny)).expect("decision JSON");
     assert_eq!(decision["decision"], "deny");
     assert!(!decision["reasons"].as_array().expect("reasons").is_empty());
 }
@@ -89,9 +90,10 @@ fn check_bad_input_names_file_field_and_reason() {
         std::fs::write(&p, text).expect("write");
         p.display().to_string()
     };
-    let base: Value =
-        serde_json::from_str(&std::fs::read_to_string(example("treatment-read.json")).expect("ex"))
-            .expect("json");
+    let base: Value = accord_engine::json::value_from_str(
+        &std::fs::read_to_string(example("treatment-read.json")).expect("ex"),
+    )
+    .expect("json");
     let with = |patch: &dyn Fn(&mut Value)| {
         let mut v = base.clone();
         patch(&mut v);
@@ -142,7 +144,7 @@ fn replay_prints_decisions_and_a_state_root_per_block() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let lines: Vec<Value> = stdout(&o)
         .lines()
-        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .map(|l| accord_engine::json::parse_str(l).expect("each line is JSON"))
         .collect();
     let roots: Vec<&Value> = lines
         .iter()
@@ -168,7 +170,7 @@ fn replay_flips_a_decision_when_consent_is_withdrawn() {
     let by_tx = |id: &str| -> Value {
         stdout(&o)
             .lines()
-            .map(|l| serde_json::from_str::<Value>(l).expect("json"))
+            .map(|l| accord_engine::json::value_from_str(l).expect("json"))
             .find(|l| l["tx"] == id)
             .unwrap_or_else(|| panic!("no decision for {id}"))
     };
@@ -279,4 +281,42 @@ fn test_reports_a_failing_case_and_exits_1() {
     );
     assert!(out.contains("expected Deny, got Allow"), "{out}");
     assert!(out.trim_end().ends_with(" 1 failed"), "{out}");
+}
+
+#[test]
+fn check_replay_and_validate_refuse_a_repeated_key_naming_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = std::fs::read_to_string(example("treatment-read.json")).expect("example");
+    let bypass = text.replacen("\"action\":", "\"action\": \"delete\", \"action\":", 1);
+    assert_ne!(bypass, text);
+    let path = dir.path().join("twice.json");
+    std::fs::write(&path, &bypass).expect("write");
+    let err = assert_bad_input(&accord(&["check", &path.display().to_string()]));
+    assert!(
+        err.contains("field `action`: duplicate key `action`"),
+        "{err}"
+    );
+
+    let blocks = dir.path().join("blocks.json");
+    std::fs::write(
+        &blocks,
+        format!("[{{\"height\": 1, \"transactions\": [{bypass}]}}]"),
+    )
+    .expect("write");
+    let err = assert_bad_input(&accord(&["replay", &blocks.display().to_string()]));
+    assert!(err.contains("[0].transactions[0].action"), "{err}");
+
+    // A jurisdiction file that states a parameter twice: which one would a reviewer read?
+    let bundle = bundle_copy();
+    let de = bundle.path().join("jurisdictions/EU-DE.yaml");
+    let yaml = std::fs::read_to_string(&de).expect("EU-DE");
+    std::fs::write(&de, format!("{yaml}\n  digital_consent_age: 13\n")).expect("write");
+    let o = accord(&[
+        "validate",
+        &bundle.path().join("policies").display().to_string(),
+    ]);
+    assert_ne!(o.status.code(), Some(0));
+    let err = stderr(&o);
+    assert!(err.contains("EU-DE.yaml"), "{err}");
+    assert!(err.contains("duplicate key `digital_consent_age`"), "{err}");
 }

@@ -11,7 +11,7 @@ use std::path::Path;
 fn scenario() -> (Bundle, InMemoryConsentRegistry, Vec<AccessRequest>) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let bundle = Bundle::load(&root.join("policies")).expect("default bundle loads");
-    let mix: Value = serde_json::from_str(
+    let mix: Value = accord_engine::json::value_from_str(
         &std::fs::read_to_string(root.join("engine/benches/mix.json")).expect("mix.json"),
     )
     .expect("mix.json is JSON");

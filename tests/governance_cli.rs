@@ -41,8 +41,9 @@ fn keygen_writes_a_private_key_file_and_refuses_to_overwrite_it() {
     let path = dir.path().join("k.json");
     let p = path.display().to_string();
     let o = ok(accord(&["keygen", "--out", &p, "--member", "member/new"]));
-    let printed: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
-    let file: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let printed: Value = accord_engine::json::value_from_str(stdout(&o).trim()).unwrap();
+    let file: Value =
+        accord_engine::json::value_from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert_eq!(printed["public_key"], file["public_key"]);
     assert_eq!(file["member"], "member/new");
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
@@ -52,7 +53,7 @@ fn keygen_writes_a_private_key_file_and_refuses_to_overwrite_it() {
     assert_eq!(again.status.code(), Some(2));
     assert!(stderr(&again).contains("k.json"), "{}", stderr(&again));
     let forced = ok(accord(&["keygen", "--out", &p, "--force"]));
-    let replaced: Value = serde_json::from_str(stdout(&forced).trim()).unwrap();
+    let replaced: Value = accord_engine::json::value_from_str(stdout(&forced).trim()).unwrap();
     assert_ne!(replaced["public_key"], file["public_key"]);
 }
 
@@ -60,9 +61,11 @@ fn keygen_writes_a_private_key_file_and_refuses_to_overwrite_it() {
 fn sign_refuses_a_key_file_whose_public_key_does_not_match() {
     let dir = tempfile::tempdir().unwrap();
     let mut file: Value =
-        serde_json::from_slice(&std::fs::read(dev_key("st-marys")).unwrap()).unwrap();
+        accord_engine::json::value_from_slice(&std::fs::read(dev_key("st-marys")).unwrap())
+            .unwrap();
     let other: Value =
-        serde_json::from_slice(&std::fs::read(dev_key("city-lab")).unwrap()).unwrap();
+        accord_engine::json::value_from_slice(&std::fs::read(dev_key("city-lab")).unwrap())
+            .unwrap();
     file["public_key"] = other["public_key"].clone();
     let key = dir.path().join("bad.json");
     std::fs::write(&key, file.to_string()).unwrap();
@@ -164,7 +167,7 @@ fn a_proposal_signed_on_the_command_line_flips_a_decision_in_replay() {
         "--timestamp",
         "2026-03-01T08:00:00Z",
     ]));
-    let proposal_tx: Value = serde_json::from_str(&stdout(&proposed)).unwrap();
+    let proposal_tx: Value = accord_engine::json::value_from_str(&stdout(&proposed)).unwrap();
     let err = stderr(&proposed);
     let field = |prefix: &str| {
         err.lines()
@@ -196,11 +199,11 @@ fn a_proposal_signed_on_the_command_line_flips_a_decision_in_replay() {
             "--timestamp",
             "2026-03-01T09:00:00Z",
         ]));
-        votes.push(serde_json::from_str::<Value>(&stdout(&o)).unwrap());
+        votes.push(accord_engine::json::value_from_str(&stdout(&o)).unwrap());
     }
     let access = |n: u32| {
         let text = std::fs::read_to_string(root().join("examples/share-to-uruguay.json")).unwrap();
-        let mut tx: Value = serde_json::from_str(&text).unwrap();
+        let mut tx: Value = accord_engine::json::value_from_str(&text).unwrap();
         tx["id"] = json!(format!("share-{n}"));
         tx
     };
@@ -215,7 +218,7 @@ fn a_proposal_signed_on_the_command_line_flips_a_decision_in_replay() {
     let out = ok(accord(&["replay", &path.display().to_string()]));
     let lines: Vec<Value> = stdout(&out)
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(|l| accord_engine::json::parse_str(l).unwrap())
         .collect();
     let decision = |tx: &str| {
         lines
@@ -241,4 +244,33 @@ fn a_proposal_signed_on_the_command_line_flips_a_decision_in_replay() {
     assert_eq!(late_vote["refused"]["code"], "proposal_closed");
     let h4 = lines.iter().find(|l| l["height"] == 4).unwrap();
     assert_eq!(h4["activated"], json!([id]));
+}
+
+#[test]
+fn sign_refuses_a_message_that_names_a_key_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in [
+        (
+            "m.json",
+            r#"{"type":"cancel","type":"vote","consortium":"c","proposal":"p"}"#,
+        ),
+        (
+            "m.yaml",
+            "type: cancel\nconsortium: c\nproposal: p\ntype: vote\n",
+        ),
+    ] {
+        let msg = dir.path().join(name);
+        std::fs::write(&msg, text).unwrap();
+        let o = accord(&[
+            "sign",
+            &msg.display().to_string(),
+            "--key",
+            &dev_key("st-marys"),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+        let err = stderr(&o);
+        assert!(err.contains(name), "{err}");
+        assert!(err.contains("field `type`: duplicate key `type`"), "{err}");
+        assert!(stdout(&o).is_empty(), "nothing signed");
+    }
 }

@@ -13,6 +13,9 @@ struct CheckedBlock<'a> {
     pub results: Vec<CheckedResult<'a>>,
 }
 
+// INVARIANT (json::Strict): derived structs; the members they skip are not read.
+impl accord_engine::json::Strict for CheckedBlock<'_> {}
+
 #[derive(serde::Deserialize)]
 struct CheckedResult<'a> {
     #[serde(borrow, default)]
@@ -68,7 +71,7 @@ pub async fn drive_blocks(base: &str, txs: &[Value], first_height: u64, secs: u6
     let checker = tokio::spawn(async move {
         let (mut failures, mut decisions, mut versions) = (0u64, 0u64, Versions::default());
         while let Some((height, bytes, measured)) = checking.recv().await {
-            let ok = match serde_json::from_slice::<CheckedBlock>(&bytes) {
+            let ok = match accord_engine::json::from_slice::<CheckedBlock>(&bytes) {
                 Ok(b) => {
                     let mut ok = b.height == height && b.results.len() == expected;
                     for r in &b.results {

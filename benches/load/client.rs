@@ -82,6 +82,9 @@ impl Versions {
 }
 
 /// The parts of a decision an answer check reads (the rest is skipped, not built).
+// INVARIANT (json::Strict): derived structs; the members they skip are not read.
+impl accord_engine::json::Strict for CheckedDecision<'_> {}
+
 #[derive(serde::Deserialize)]
 struct CheckedDecision<'a> {
     #[serde(borrow)]
@@ -144,13 +147,15 @@ pub async fn drive(
                 let ok = match (&answer, check) {
                     (None, _) => false,
                     (Some(_), false) => true,
-                    (Some(bytes), true) => match serde_json::from_slice::<CheckedDecision>(bytes) {
-                        Ok(d) => {
-                            versions.add(&d.policy_set.version, &d.decision, 1);
-                            d.errors.is_empty()
+                    (Some(bytes), true) => {
+                        match accord_engine::json::from_slice::<CheckedDecision>(bytes) {
+                            Ok(d) => {
+                                versions.add(&d.policy_set.version, &d.decision, 1);
+                                d.errors.is_empty()
+                            }
+                            Err(_) => false,
                         }
-                        Err(_) => false,
-                    },
+                    }
                 };
                 if ok {
                     latencies.push(micros);

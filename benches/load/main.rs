@@ -232,7 +232,7 @@ fn main() {
 async fn run(opts: Options) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let bundle = Arc::new(Bundle::load(&root.join("policies")).expect("default bundle"));
-    let mix: Value = serde_json::from_str(
+    let mix: Value = accord_engine::json::value_from_str(
         &std::fs::read_to_string(root.join("engine/benches/mix.json")).expect("mix.json"),
     )
     .expect("mix.json is JSON");

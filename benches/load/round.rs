@@ -27,7 +27,8 @@ const CONSORTIUM: &str = "health-net-dev";
 fn dev_key(root: &Path, member: &str) -> ed25519_dalek::SigningKey {
     use base64::Engine as _;
     let path = root.join(format!("governance/dev-keys/{member}.key.json"));
-    let file: Value = serde_json::from_slice(&std::fs::read(path).expect("dev key")).expect("key");
+    let file: Value =
+        accord_engine::json::value_from_slice(&std::fs::read(path).expect("dev key")).expect("key");
     let seed = base64::engine::general_purpose::STANDARD
         .decode(file["secret_key"].as_str().expect("secret_key"))
         .expect("base64");
@@ -72,7 +73,7 @@ pub async fn post_json(client: &reqwest::Client, url: &str, body: &Value) -> (u1
             let text = r.text().await.unwrap_or_default();
             (
                 status,
-                serde_json::from_str(&text).unwrap_or(Value::String(text)),
+                accord_engine::json::value_from_str(&text).unwrap_or(Value::String(text)),
             )
         }
         Err(e) => (0, Value::String(e.to_string())),

@@ -2,6 +2,7 @@
 //! regimes written as Cedar policies and Rhai rule modules, per jurisdiction, deny-overrides and
 //! fail-closed, with the legal citation of every rule that decided.
 //!
+//! - [`json`]: the one JSON reader every door uses; it refuses duplicate keys.
 //! - [`transaction`]: the wire model of docs/contract.md §1, strictly parsed.
 //! - [`jurisdiction`]: jurisdictions, their parents, regimes and parameters.
 //! - [`bundle`]: loading, versioning and compiling a policy bundle; [`bundle::Bundle::decide`].
@@ -9,6 +10,7 @@
 //! - [`consent`]: consent state, written by consent transactions.
 //! - [`decision`]: the answer of docs/contract.md §2.
 //! - [`cases`]: a bundle's own test cases.
+//! - [`yaml`]: the YAML reader of bundles and messages; it refuses duplicate keys too.
 //! - [`ledger`]: blocks as ledger nodes send them, their hash and canonical JSON.
 
 pub mod bundle;
@@ -17,12 +19,13 @@ pub mod cases;
 pub mod cedar;
 pub mod consent;
 pub mod decision;
+pub mod json;
 pub mod jurisdiction;
 pub mod ledger;
 pub mod parallel;
 pub mod rules;
 pub mod transaction;
-mod yaml;
+pub mod yaml;
 
 #[cfg(test)]
 mod testing;

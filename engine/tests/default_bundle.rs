@@ -46,9 +46,10 @@ fn fast_path_matches_naive_path_on_every_legal_test_case() {
 /// The benchmark mix: its access requests and the registry holding its consents.
 fn benchmark_mix() -> (Vec<AccessRequest>, InMemoryConsentRegistry) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mix: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("benches/mix.json")).expect("mix"))
-            .expect("mix is JSON");
+    let mix: serde_json::Value = accord_engine::json::value_from_str(
+        &std::fs::read_to_string(root.join("benches/mix.json")).expect("mix"),
+    )
+    .expect("mix is JSON");
     let registry =
         InMemoryConsentRegistry::from_transactions(mix["consents"].as_array().expect("consents"))
             .expect("consents apply");

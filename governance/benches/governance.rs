@@ -194,7 +194,7 @@ struct Mix {
 
 fn mix() -> Mix {
     let text = std::fs::read_to_string(root().join("engine/benches/mix.json")).expect("mix");
-    let mix: Value = serde_json::from_str(&text).expect("mix is JSON");
+    let mix: Value = accord_engine::json::value_from_str(&text).expect("mix is JSON");
     let registry =
         InMemoryConsentRegistry::from_transactions(mix["consents"].as_array().expect("consents"))
             .expect("consents apply");

@@ -162,6 +162,9 @@ fn with_parameters(
     let bytes = files
         .get(&path)
         .ok_or_else(|| invalid(format!("the active bundle has no jurisdiction `{code}`")))?;
+    // The file was loaded through the engine's YAML reader (duplicate keys refused) when the
+    // active bundle was; this reads it again only to edit it.
+    #[allow(clippy::disallowed_methods)]
     let mut doc: serde_yaml::Value =
         serde_yaml::from_slice(bytes).map_err(|e| invalid(format!("{path}: not YAML: {e}")))?;
     let map = doc

@@ -55,6 +55,7 @@ impl Genesis {
             field,
             reason,
         };
+        accord_engine::yaml::check_unique_keys(bytes).map_err(|e| err(e.field, e.reason))?;
         let de = serde_yaml::Deserializer::from_slice(bytes);
         let raw: GenesisFile = serde_path_to_error::deserialize(de)
             .map_err(|e| err(e.path().to_string(), e.into_inner().to_string()))?;

@@ -90,7 +90,7 @@ fn parse<T: for<'de> Deserialize<'de>>(key: &[u8], bytes: &[u8]) -> Result<T, St
 }
 
 fn parse_named<T: for<'de> Deserialize<'de>>(name: &str, bytes: &[u8]) -> Result<T, String> {
-    serde_json::from_slice(bytes).map_err(|e| format!("stored `{name}` is unreadable: {e}"))
+    accord_engine::json::parse(bytes).map_err(|e| format!("stored `{name}` is unreadable: {e}"))
 }
 
 /// A block answer's JSON text as stored. Compressed, because every block's answer is kept (for

@@ -196,7 +196,7 @@ fn signature(text: &str) -> Signature {
 
 fn stored() -> Value {
     let text = std::fs::read_to_string(path()).unwrap();
-    serde_json::from_str(&text).unwrap()
+    accord_engine::json::parse_str(&text).unwrap()
 }
 
 #[test]
@@ -233,7 +233,7 @@ fn positive_vectors_recompute_and_verify_strictly() {
         // The bytes are the domain, a NUL, then JSON that is already canonical.
         assert!(bytes.starts_with(b"accord/governance/v1\0"), "{name}");
         let json_part = std::str::from_utf8(&bytes[SIGNING_DOMAIN.len()..]).unwrap();
-        let reparsed: Value = serde_json::from_str(json_part).unwrap();
+        let reparsed: Value = accord_engine::json::value_from_str(json_part).unwrap();
         assert_eq!(&reparsed, message, "{name}: same content");
         assert_eq!(
             accord_engine::ledger::canonical_json(&reparsed),

@@ -21,6 +21,7 @@ use crate::server::body::{self, JsonBody};
 use crate::server::evaluate::json_response;
 use crate::server::problem::{Problem, ProblemKind};
 use crate::server::state::AppState;
+use accord_engine::json;
 use accord_engine::{AccessRequest, Decision, Transaction};
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
@@ -35,7 +36,7 @@ struct Entity {
     #[serde(rename = "type")]
     kind: Option<String>,
     id: Option<String>,
-    properties: Option<Map<String, Value>>,
+    properties: Option<json::Object>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -49,7 +50,7 @@ struct EvaluationIn {
     subject: Option<Entity>,
     action: Option<ActionIn>,
     resource: Option<Entity>,
-    context: Option<Map<String, Value>>,
+    context: Option<json::Object>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -62,10 +63,14 @@ struct EvaluationsIn {
     subject: Option<Entity>,
     action: Option<ActionIn>,
     resource: Option<Entity>,
-    context: Option<Map<String, Value>>,
+    context: Option<json::Object>,
     evaluations: Option<Vec<EvaluationIn>>,
     options: Option<OptionsIn>,
 }
+
+// INVARIANT (json::Strict): derived structs whose free-form members are `json::Object`s.
+impl json::Strict for EvaluationIn {}
+impl json::Strict for EvaluationsIn {}
 
 /// `options.evaluations_semantic`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -309,7 +314,7 @@ fn entity(e: &Entity, place: &str) -> Result<Map<String, Value>, Problem> {
         .kind
         .clone()
         .ok_or_else(|| missing(&format!("{place}.type")))?;
-    let mut map = e.properties.clone().unwrap_or_default();
+    let mut map: Map<String, Value> = e.properties.clone().unwrap_or_default().into();
     for reserved in ["id", "type"] {
         if map.contains_key(reserved) {
             return Err(Problem::at(

@@ -3,12 +3,11 @@
 
 use crate::server::problem::{Problem, ProblemKind};
 use crate::server::state::AppState;
+use accord_engine::json::{self, JsonError, JsonErrorKind};
 use accord_engine::{AccessRequest, Transaction};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
-use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 /// A request body that claims to be JSON, read whole within the body limit.
 pub struct JsonBody(pub Bytes);
@@ -60,15 +59,23 @@ fn is_json(content_type: &str) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// Parses `bytes` as `T`. Syntax errors are `malformed-json` with line and column; shape errors
-/// are `invalid-request` naming the field. The document must be an object.
-pub fn parse<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, Problem> {
-    if let Some(value) = typed(bytes) {
-        return Ok(value);
-    }
+/// Parses `bytes` as `T` through the engine's one JSON reader ([`accord_engine::json`]), which
+/// refuses duplicate keys at any depth. Syntax errors are `malformed-json` with line and column;
+/// a repeated key or a shape error is `invalid-request` naming the field. The document must be
+/// an object.
+pub fn parse<'a, T: json::Strict + serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, Problem> {
+    parse_as(bytes, ProblemKind::InvalidRequest)
+}
+
+/// As [`parse`], with the problem kind of an object of the wrong shape (e.g. `invalid-block`); a
+/// body that is not an object is `invalid-request` whatever the endpoint.
+pub fn parse_as<'a, T: json::Strict + serde::Deserialize<'a>>(
+    bytes: &'a [u8],
+    kind: ProblemKind,
+) -> Result<T, Problem> {
     if !first_non_space_is(bytes, b'{') {
-        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
-            return Err(syntax(&e));
+        if let Err(e) = json::value_from_slice(bytes) {
+            return Err(json_problem(e, kind, None));
         }
         return Err(Problem::at(
             ProblemKind::InvalidRequest,
@@ -76,30 +83,12 @@ pub fn parse<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, Proble
             "the body must be a JSON object",
         ));
     }
-    // The path is tracked only to explain a failure (tracking costs a fifth of parsing): `typed`
-    // above read the body without it, and this second pass fails at the same spot.
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(shape)?;
-    de.end().map_err(|e| syntax(&e))?;
-    Ok(value)
+    json::from_slice(bytes).map_err(|e| json_problem(e, kind, None))
 }
 
-/// As [`parse`], for owned targets.
-pub fn parse_owned<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
-    parse(bytes)
-}
-
-/// `bytes` as `T` when they are a JSON object of that shape; `None` otherwise, with no problem
-/// built: [`parse`], or the caller's own parse, then explains the failure. For bodies whose full
-/// parse goes through an intermediate value (a block) that a valid body need not pay for.
-pub fn typed<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Option<T> {
-    if !first_non_space_is(bytes, b'{') {
-        return None;
-    }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    T::deserialize(&mut de)
-        .and_then(|v| de.end().map(|_| v))
-        .ok()
+/// A free-form JSON object body, read as strictly as [`parse`].
+pub fn value(bytes: &[u8]) -> Result<serde_json::Value, Problem> {
+    parse::<json::Object>(bytes).map(|object| serde_json::Value::Object(object.into()))
 }
 
 fn first_non_space_is(bytes: &[u8], c: u8) -> bool {
@@ -109,69 +98,55 @@ fn first_non_space_is(bytes: &[u8], c: u8) -> bool {
         .is_some_and(|b| *b == c)
 }
 
-fn syntax(e: &serde_json::Error) -> Problem {
-    let mut p = Problem::new(
-        ProblemKind::MalformedJson,
-        format!(
-            "line {} column {}: {}",
-            e.line(),
-            e.column(),
-            strip_position(&e.to_string())
-        ),
-    );
-    p.field = None;
-    p
-}
-
-fn shape(e: serde_path_to_error::Error<serde_json::Error>) -> Problem {
-    let field = e.path().to_string();
-    let inner = e.into_inner();
-    if inner.is_syntax() || inner.is_eof() {
-        return syntax(&inner);
+/// A reading error as a problem: a syntax error is `malformed-json` (400); a repeated key or a
+/// shape error is `kind`, its field prefixed with `at` (a batch item's `transactions[3]`).
+pub fn json_problem(e: JsonError, kind: ProblemKind, at: Option<&str>) -> Problem {
+    match e.kind {
+        JsonErrorKind::Syntax => {
+            let mut p = Problem::new(ProblemKind::MalformedJson, e.to_string());
+            p.field = None;
+            p
+        }
+        JsonErrorKind::DuplicateKey | JsonErrorKind::Shape => {
+            Problem::at(kind, within(at, &e.field), e.reason)
+        }
     }
-    Problem::at(
-        ProblemKind::InvalidRequest,
-        field,
-        strip_position(&inner.to_string()),
-    )
 }
 
-/// serde_json appends " at line L column C"; the detail says it first.
-fn strip_position(message: &str) -> &str {
-    message
-        .rfind(" at line ")
-        .map_or(message, |i| &message[..i])
+/// `field` under the path `at`.
+fn within(at: Option<&str>, field: &str) -> String {
+    match at {
+        None => field.to_owned(),
+        Some(at) if field == "." => at.to_owned(),
+        Some(at) if field.starts_with('[') => format!("{at}{field}"),
+        Some(at) => format!("{at}.{field}"),
+    }
 }
 
 /// Parses one access transaction. `at` prefixes the field path (`transactions[3]`).
 ///
 /// Fast path: the engine's strict parser straight from the text. Only when that fails is the
-/// text parsed again to tell a syntax error (400) from an invalid transaction (422) and from a
-/// consent or governance transaction (422, field `kind`).
+/// text read again as a value, to tell a syntax error (400) from an invalid transaction (422)
+/// and from a consent or governance transaction (422, field `kind`).
 pub fn access_request(text: &[u8], at: Option<&str>) -> Result<AccessRequest, Problem> {
-    let within = |field: &str| match at {
-        None => field.to_owned(),
-        Some(at) if field == "." => at.to_owned(),
-        Some(at) if field.starts_with('[') => format!("{at}{field}"),
-        Some(at) => format!("{at}.{field}"),
-    };
     if let Ok(s) = std::str::from_utf8(text) {
         if let Ok(request) = AccessRequest::from_json(s) {
             return Ok(request);
         }
     }
-    let value: Value = serde_json::from_slice(text).map_err(|e| syntax(&e))?;
+    let value = json::value_from_slice(text)
+        .map_err(|e| json_problem(e, ProblemKind::InvalidTransaction, at))?;
     if !value.is_object() {
         return Err(Problem::at(
             ProblemKind::InvalidTransaction,
-            within("."),
+            within(at, "."),
             "a transaction must be a JSON object",
         ));
     }
     match Transaction::from_value(value) {
         Err(e) => Err(Problem::at(
             ProblemKind::InvalidTransaction,
-            within(&e.field),
+            within(at, &e.field),
             &e.reason,
         )),
         Ok(Transaction::Access(request)) => Ok(*request),
@@ -182,7 +157,7 @@ pub fn access_request(text: &[u8], at: Option<&str>) -> Result<AccessRequest, Pr
             };
             Err(Problem::at(
                 ProblemKind::NotAnAccessTransaction,
-                within("kind"),
+                within(at, "kind"),
                 format!(
                     "a `{kind}` transaction changes state and gets no decision; send it in a block (POST /v1/blocks)"
                 ),
@@ -207,17 +182,17 @@ mod tests {
 
     #[test]
     fn syntax_errors_name_line_and_column() {
-        let p = parse_owned::<Value>(b"{\n  \"a\": ?\n}").expect_err("malformed");
+        let p = value(b"{\n  \"a\": ?\n}").expect_err("malformed");
         assert_eq!(p.kind, ProblemKind::MalformedJson);
         assert!(p.detail.starts_with("line 2 column"), "{}", p.detail);
     }
 
     #[test]
     fn text_after_the_document_is_malformed_json() {
-        let p = parse_owned::<Value>(b"{\"a\": 1} {\"b\": 2}").expect_err("two documents");
+        let p = value(b"{\"a\": 1} {\"b\": 2}").expect_err("two documents");
         assert_eq!(p.kind, ProblemKind::MalformedJson);
         assert_eq!(p.detail, "line 1 column 10: trailing characters");
-        assert!(parse_owned::<Value>(b"{\"a\": 1}\n").is_ok());
+        assert!(value(b"{\"a\": 1}\n").is_ok());
     }
 
     #[test]
@@ -227,7 +202,8 @@ mod tests {
         struct Body {
             items: Vec<u32>,
         }
-        let p = parse_owned::<Body>(br#"{"items": [1, "two"]}"#).expect_err("bad item");
+        impl json::Strict for Body {}
+        let p = parse::<Body>(br#"{"items": [1, "two"]}"#).expect_err("bad item");
         assert_eq!(p.kind, ProblemKind::InvalidRequest);
         assert_eq!(p.field.as_deref(), Some("items[1]"));
     }

@@ -38,6 +38,9 @@ struct BatchBody<'a> {
     transactions: Vec<&'a RawValue>,
 }
 
+// INVARIANT (json::Strict): a derived struct; each item is read through the engine's reader.
+impl accord_engine::json::Strict for BatchBody<'_> {}
+
 /// `{"transactions":[...]}` → `{"decisions":[...]}` in the same order.
 ///
 /// All or nothing: an invalid item fails the whole request with a 422 problem whose field starts

@@ -12,7 +12,7 @@ use crate::server::node::{Claim, Node};
 use crate::server::problem::{Problem, ProblemKind};
 use crate::server::state::{self, AppState};
 use accord_engine::consent::ConsentRegistry;
-use accord_engine::ledger::{Block, PreparedBlock};
+use accord_engine::ledger::PreparedBlock;
 use accord_engine::transaction::Transaction;
 use accord_governance::{BlockAnswer, BlockError, Proposal, TxResult};
 use axum::extract::{Path, RawQuery, State};
@@ -176,6 +176,9 @@ struct RawBlock<'a> {
     transactions: Vec<&'a RawValue>,
 }
 
+// INVARIANT (json::Strict): a derived struct; each transaction is read through the engine's reader.
+impl accord_engine::json::Strict for RawBlock<'_> {}
+
 /// A block applied, ready to answer once its decisions are logged.
 struct AppliedBlock {
     height: u64,
@@ -208,20 +211,9 @@ fn apply_block(
     log: &DecisionLog,
     bytes: &[u8],
 ) -> (Option<u64>, Result<AppliedBlock, Problem>) {
-    // A valid block is read in one pass; any other body through a JSON value first, whose
-    // problems name the syntax error or the field.
-    let block = match body::typed::<RawBlock<'_>>(bytes) {
-        Some(raw) => PreparedBlock::from_raw(raw.height, raw.previous, raw.transactions),
-        None => {
-            let parsed = body::parse_owned::<Value>(bytes).and_then(|value| {
-                Block::from_value(value)
-                    .map_err(|e| Problem::at(ProblemKind::InvalidBlock, e.field, e.reason))
-            });
-            match parsed {
-                Ok(block) => block.prepare(),
-                Err(problem) => return (None, Err(problem)),
-            }
-        }
+    let block = match body::parse_as::<RawBlock<'_>>(bytes, ProblemKind::InvalidBlock) {
+        Ok(raw) => PreparedBlock::from_raw(raw.height, raw.previous, raw.transactions),
+        Err(problem) => return (None, Err(problem)),
     };
     let height = block.height;
     let patients: Vec<Option<String>> = block
@@ -297,7 +289,7 @@ fn queue_decisions(
 /// `POST /v1/governance`: one signed governance transaction, sequenced into this node's next
 /// block (single-node mode). A refused message is a 422 problem carrying the refusal code.
 async fn governance(State(state): State<AppState>, body: JsonBody) -> Result<Response, Problem> {
-    let tx: Value = body::parse_owned(&body.0)?;
+    let tx: Value = body::value(&body.0)?;
     match tx.get("kind").and_then(Value::as_str) {
         Some("governance") => {}
         other => {

@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 
 /// Checks one stored entry against its key and the previous hash; returns its hash.
 pub(crate) fn check_entry(seq: u64, prev: &str, value: &[u8]) -> Result<String, String> {
-    let value: Value = serde_json::from_slice(value).map_err(|e| format!("not JSON: {e}"))?;
+    let value: Value =
+        accord_engine::json::value_from_slice(value).map_err(|e| format!("not JSON: {e}"))?;
     let Value::Object(mut map) = value else {
         return Err("not a JSON object".into());
     };

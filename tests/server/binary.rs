@@ -24,7 +24,8 @@ fn serve(data: &Path, args: &[&str]) -> (Child, String) {
     BufReader::new(stdout)
         .read_line(&mut line)
         .expect("listening line");
-    let listening: serde_json::Value = serde_json::from_str(&line).expect("JSON line");
+    let listening: serde_json::Value =
+        accord_engine::json::value_from_str(&line).expect("JSON line");
     let addr = listening["listening"].as_str().expect("address").to_owned();
     (child, addr)
 }

@@ -33,7 +33,7 @@ async fn evaluate_answers_the_contract_decision_and_echoes_the_request_id() {
     );
     assert_eq!(
         allow,
-        serde_json::from_str::<Value>(&expected.to_json()).expect("json")
+        accord_engine::json::value_from_str(&expected.to_json()).expect("json")
     );
     assert_json_snapshot!("evaluate_allow", allow, { ".policy_set.version" => "[version]" });
 
@@ -350,7 +350,7 @@ async fn saturation_answers_503_with_retry_after_and_slow_requests_time_out() {
         "{answer_text}"
     );
     let body = answer_text.split("\r\n\r\n").nth(1).unwrap_or("");
-    let body: Value = serde_json::from_str(body).expect("problem body");
+    let body: Value = accord_engine::json::value_from_str(body).expect("problem body");
     assert_json_snapshot!("problem_timeout", body);
 
     // Permits come back: the server answers again.

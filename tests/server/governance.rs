@@ -11,7 +11,7 @@ const CONSORTIUM: &str = "health-net-dev";
 
 fn key(member: &str) -> SigningKey {
     let path = root().join(format!("governance/dev-keys/{member}.key.json"));
-    let file: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let file: Value = accord_engine::json::value_from_slice(&std::fs::read(path).unwrap()).unwrap();
     let seed = base64::engine::general_purpose::STANDARD
         .decode(file["secret_key"].as_str().unwrap())
         .unwrap();

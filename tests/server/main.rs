@@ -4,10 +4,12 @@
 //! - `authzen`: the AuthZEN API shapes.
 //! - `log`: `/v1/decisions`, `/v1/audit/verify`, restart, tampering, metrics.
 //! - `governance`: the block feed, governance messages, proposals, policy set, members, consents.
+//! - `doors`: a repeated JSON key is refused at every endpoint that reads a body.
 //! - `binary`: the real binary stops on SIGTERM with exit 0.
 
 mod authzen;
 mod binary;
+mod doors;
 mod evaluate;
 mod governance;
 mod log;
@@ -35,7 +37,7 @@ pub fn bundle() -> Arc<Bundle> {
 
 pub fn example(name: &str) -> Value {
     let text = std::fs::read_to_string(root().join("examples").join(name)).expect("example");
-    serde_json::from_str(&text).expect("example JSON")
+    accord_engine::json::parse_str(&text).expect("example JSON")
 }
 
 /// The allowed treatment read (tx-001) and the denied export (tx-014).
@@ -175,7 +177,7 @@ pub async fn answer(response: reqwest::Response) -> (u16, String, Value) {
         .unwrap_or("")
         .to_owned();
     let text = response.text().await.expect("body");
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    let body = accord_engine::json::value_from_str(&text).unwrap_or(Value::String(text));
     (status, content_type, body)
 }
 

@@ -13,10 +13,23 @@ pub struct Block {
     pub height: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<String>,
+    #[serde(deserialize_with = "crate::json::strict_values")]
     pub transactions: Vec<Value>,
 }
 
+// INVARIANT (json::Strict): a derived struct whose free-form values are read strictly.
+impl crate::json::Strict for Block {}
+
 impl Block {
+    /// A block from JSON text; duplicate keys are refused at any depth ([`crate::json`]).
+    pub fn from_json(text: &str) -> Result<Block, TransactionError> {
+        if !text.trim_start().starts_with('{') {
+            return Err(TransactionError::new(".", "a block must be a JSON object"));
+        }
+        Ok(crate::json::from_str(text)?)
+    }
+
+    /// A block from a JSON value read by [`crate::json`] (or built in code).
     pub fn from_value(value: Value) -> Result<Block, TransactionError> {
         serde_path_to_error::deserialize(value).map_err(|e| {
             let field = e.path().to_string();
@@ -65,8 +78,7 @@ impl PreparedBlock {
         transactions: Vec<&serde_json::value::RawValue>,
     ) -> PreparedBlock {
         let (pieces, transactions) = prepare_each(transactions, |raw| {
-            serde_json::from_str::<Value>(raw.get())
-                .map_err(|e| TransactionError::new(".", e.to_string()))
+            Ok(crate::json::value_from_str(raw.get())?)
         });
         PreparedBlock::assemble(height, previous, &pieces, transactions)
     }

@@ -67,9 +67,10 @@ fn analysed_run_matches_the_reference_on_every_default_case_and_the_mix() {
         .map(|c| (format!("{} :: {}", c.file, c.name), c.request, c.registry))
         .collect();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mix: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("benches/mix.json")).expect("mix"))
-            .expect("mix is JSON");
+    let mix: serde_json::Value = crate::json::value_from_str(
+        &std::fs::read_to_string(root.join("benches/mix.json")).expect("mix"),
+    )
+    .expect("mix is JSON");
     let consents = mix["consents"].as_array().expect("consents");
     for t in mix["transactions"].as_array().expect("transactions") {
         let request = AccessRequest::from_json(&t.to_string()).expect("mix parses");

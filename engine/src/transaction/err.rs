@@ -39,3 +39,15 @@ impl fmt::Display for TransactionError {
         write!(f, "field `{}`: {}", self.field, self.reason)
     }
 }
+
+impl From<crate::json::JsonError> for TransactionError {
+    fn from(e: crate::json::JsonError) -> Self {
+        // The position helps find the spot in a file, as serde_json's own messages do.
+        let reason = if e.line > 0 {
+            format!("{} at line {} column {}", e.reason, e.line, e.column)
+        } else {
+            e.reason
+        };
+        TransactionError::new(e.field, reason)
+    }
+}

@@ -15,7 +15,7 @@ pub use values::{
 };
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// A transaction of any kind, as it appears in a block.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,7 +27,15 @@ pub enum Transaction {
 }
 
 impl Transaction {
-    /// Parses one transaction from a JSON value, dispatching on `kind`.
+    /// Parses one transaction from JSON text, dispatching on `kind`. Duplicate keys are refused
+    /// at any depth ([`crate::json`]).
+    pub fn from_json(text: &str) -> Result<Self, TransactionError> {
+        Transaction::from_value(crate::json::value_from_str(text)?)
+    }
+
+    /// Parses one transaction from a JSON value, dispatching on `kind`. The value must have been
+    /// read by [`crate::json`] (or built in code): a value read by a lenient reader may already
+    /// have lost a repeated key's first spelling.
     pub fn from_value(value: Value) -> Result<Self, TransactionError> {
         let kind = match value.get("kind") {
             Some(Value::String(kind)) => kind.clone(),
@@ -97,8 +105,13 @@ pub struct AccessRequest {
     pub context: RequestContext,
 }
 
+// INVARIANT (json::Strict): derived structs all the way down; the free-form `attributes` are
+// `json::Object`s.
+impl crate::json::Strict for AccessRequest {}
+
 impl AccessRequest {
-    /// Parses an access transaction from JSON text, naming the field of any error.
+    /// Parses an access transaction from JSON text, naming the field of any error. Duplicate
+    /// keys are refused at any depth ([`crate::json`]).
     pub fn from_json(text: &str) -> Result<Self, TransactionError> {
         // serde would also accept a JSON array in field order; a transaction is an object.
         if !text.trim_start().starts_with('{') {
@@ -107,20 +120,7 @@ impl AccessRequest {
                 "a transaction must be a JSON object",
             ));
         }
-        // Tracking the path costs a fifth of parsing, so it is paid only to explain a failure:
-        // the second pass meets the same input and fails at the same spot.
-        let mut de = serde_json::Deserializer::from_str(text);
-        let request = match AccessRequest::deserialize(&mut de).and_then(|r| de.end().map(|_| r)) {
-            Ok(request) => request,
-            Err(_) => {
-                let mut de = serde_json::Deserializer::from_str(text);
-                let request: AccessRequest = serde_path_to_error::deserialize(&mut de)
-                    .map_err(TransactionError::from_path)?;
-                de.end()
-                    .map_err(|e| TransactionError::new(".", e.to_string()))?;
-                request
-            }
-        };
+        let request: AccessRequest = crate::json::from_str(text)?;
         request.check()?;
         Ok(request)
     }
@@ -217,7 +217,7 @@ pub struct Actor {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jurisdiction: Option<JurisdictionCode>,
     #[serde(default)]
-    pub attributes: Map<String, Value>,
+    pub attributes: crate::json::Object,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -264,7 +264,7 @@ pub struct RequestContext {
     #[serde(default)]
     pub treating_relationship: bool,
     #[serde(default)]
-    pub attributes: Map<String, Value>,
+    pub attributes: crate::json::Object,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -294,6 +294,7 @@ pub struct GovernanceTransaction {
     pub id: String,
     pub kind: GovernanceKind,
     pub timestamp: Timestamp,
+    #[serde(deserialize_with = "crate::json::strict_value")]
     pub governance: Value,
 }
 

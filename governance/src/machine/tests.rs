@@ -15,7 +15,7 @@ fn fixture() -> &'static (Genesis, Arc<Bundle>, Vec<Value>) {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let genesis = Genesis::load(&repo.join("governance/genesis.dev.yaml")).expect("genesis");
         let bundle = Arc::new(Bundle::load(&genesis.bundle_dir).expect("bundle"));
-        let blocks: Vec<Value> = serde_json::from_slice(
+        let blocks: Vec<Value> = accord_engine::json::parse(
             &std::fs::read(repo.join("examples/ledger.json")).expect("examples/ledger.json"),
         )
         .expect("JSON");
@@ -417,7 +417,7 @@ fn a_replay_with_reordered_keys_is_a_replay_not_a_conflict() {
     let txs = vec![grant("tx-1", "consent/c-1")];
     let first = apply(&mut l, block(1, None, txs));
     // The same consent with its keys written in another order (e.g. by another node's encoder).
-    let reordered: Value = serde_json::from_str(
+    let reordered: Value = accord_engine::json::value_from_str(
         r#"{ "consent": { "period": { "end": "2027-02-01T00:00:00Z", "start": "2026-02-01T00:00:00Z" },
                           "data_categories": ["general"], "actions": ["read"], "purposes": ["HRESCH"],
                           "grantee": "org/uni-lab", "patient": "patient/d-4", "status": "active", "id": "consent/c-1" },
@@ -512,7 +512,7 @@ fn an_answers_json_text_is_its_serialization_and_does_not_count_in_equality() {
     assert_eq!(text, serde_json::to_string(&*answer).expect("serializes"));
     // One with its text written and one without are the same answer.
     assert_eq!(*answer, fresh);
-    let back: BlockAnswer = serde_json::from_str(&text).expect("parses");
+    let back: BlockAnswer = accord_engine::json::parse_str(&text).expect("parses");
     assert_eq!(back, *answer);
     assert_eq!(back.to_json(), text);
     // A long answer is serialized on every core, to the same text.

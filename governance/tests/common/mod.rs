@@ -38,7 +38,7 @@ pub fn genesis() -> (Genesis, Arc<Bundle>) {
 pub fn key(member: &str) -> SigningKey {
     let name = member.trim_start_matches("member/");
     let path = repo().join(format!("governance/dev-keys/{name}.key.json"));
-    let file: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let file: Value = accord_engine::json::value_from_slice(&std::fs::read(path).unwrap()).unwrap();
     let seed = BASE64.decode(file["secret_key"].as_str().unwrap()).unwrap();
     SigningKey::from_bytes(&seed.try_into().unwrap())
 }
@@ -107,7 +107,7 @@ pub fn drop_uruguay_adequacy() -> Change {
 /// (examples/share-to-uruguay.json with the id `id`).
 pub fn share_to_uruguay(id: &str) -> Value {
     let text = std::fs::read_to_string(repo().join("examples/share-to-uruguay.json")).unwrap();
-    let mut tx: Value = serde_json::from_str(&text).unwrap();
+    let mut tx: Value = accord_engine::json::value_from_str(&text).unwrap();
     tx["id"] = json!(id);
     tx
 }

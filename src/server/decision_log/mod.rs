@@ -159,10 +159,11 @@ impl DecisionLog {
                         seq: key_seq(&key).unwrap_or(0),
                         reason: format!("last segment: {reason}"),
                     })?;
-                let value: Value = serde_json::from_str(last).map_err(|e| LogError::Corrupt {
-                    seq,
-                    reason: format!("not JSON: {e}"),
-                })?;
+                let value: Value =
+                    accord_engine::json::value_from_str(last).map_err(|e| LogError::Corrupt {
+                        seq,
+                        reason: format!("not JSON: {e}"),
+                    })?;
                 let hash =
                     value
                         .get("hash")

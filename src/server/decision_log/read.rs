@@ -77,7 +77,7 @@ impl DecisionLog {
                     continue;
                 }
                 scanned += 1;
-                let summary: Option<EntrySummary> = serde_json::from_str(entry).ok();
+                let summary: Option<EntrySummary> = accord_engine::json::parse_str(entry).ok();
                 let matches = match &summary {
                     // A corrupt entry matches no filter but is shown unfiltered (audit/verify
                     // explains).

@@ -228,9 +228,10 @@ fn what_rhai_treats_apart_is_left_to_it() {
 fn every_module_the_benchmark_mix_calls_is_answered_natively() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let bundle = Bundle::load(&root.join("../policies")).expect("default bundle loads");
-    let mix: Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("benches/mix.json")).expect("mix"))
-            .expect("mix is JSON");
+    let mix: Value = crate::json::value_from_str(
+        &std::fs::read_to_string(root.join("benches/mix.json")).expect("mix"),
+    )
+    .expect("mix is JSON");
     let registry =
         InMemoryConsentRegistry::from_transactions(mix["consents"].as_array().expect("consents"))
             .expect("consents apply");
