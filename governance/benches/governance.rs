@@ -87,6 +87,7 @@ fn votes_setup(bundle: Arc<Bundle>) -> Votes {
             max_open_proposals: 3,
         },
         bundle_dir: root().join("policies"),
+        initial_height: 1,
     };
     let mut state = GovernanceState::from_genesis(&genesis, bundle);
     let change: Change = serde_json::from_value(

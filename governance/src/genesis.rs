@@ -24,7 +24,18 @@ struct GenesisFile {
     voting: VotingParams,
     /// The initial bundle directory, relative to the genesis file.
     bundle: PathBuf,
+    /// The height of the chain's first block (as CometBFT's `initial_height`); 1 when absent.
+    #[serde(default = "first_height")]
+    initial_height: u64,
 }
+
+fn first_height() -> u64 {
+    1
+}
+
+/// The highest `initial_height` a genesis may set: far below `u64::MAX`, so that no chain's
+/// heights can wrap.
+pub const MAX_INITIAL_HEIGHT: u64 = 1 << 62;
 
 /// A checked genesis.
 #[derive(Debug, Clone)]
@@ -34,6 +45,8 @@ pub struct Genesis {
     pub voting: VotingParams,
     /// The initial bundle directory, resolved against the genesis file's directory.
     pub bundle_dir: PathBuf,
+    /// The height the first block must have (1 unless the genesis says otherwise).
+    pub initial_height: u64,
 }
 
 impl Genesis {
@@ -67,23 +80,34 @@ impl Genesis {
             .map_err(|reason| err("voting".into(), reason))?;
         let membership =
             Membership::new(raw.members).map_err(|reason| err("members".into(), reason))?;
+        if raw.initial_height == 0 || raw.initial_height > MAX_INITIAL_HEIGHT {
+            return Err(err(
+                "initial_height".into(),
+                format!("must be between 1 and {MAX_INITIAL_HEIGHT}"),
+            ));
+        }
         Ok(Genesis {
             consortium: raw.consortium,
             membership,
             voting: raw.voting,
             bundle_dir: base.join(raw.bundle),
+            initial_height: raw.initial_height,
         })
     }
 
     /// `sha256:` identifying this genesis with its bundle version: a node refuses to reopen a
     /// data directory made under another genesis.
     pub fn digest(&self, bundle_version: &str) -> String {
-        let value = serde_json::json!({
+        let mut value = serde_json::json!({
             "consortium": self.consortium,
             "members": self.membership,
             "voting": self.voting,
             "bundle": bundle_version,
         });
+        // Stated only when it is not the default, so that a genesis without it keeps its digest.
+        if self.initial_height != 1 {
+            value["initial_height"] = self.initial_height.into();
+        }
         let mut hasher = Sha256::new();
         hasher.update(b"accord/genesis/v1\0");
         hasher.update(canonical_json(&value).as_bytes());

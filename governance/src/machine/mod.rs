@@ -48,6 +48,8 @@ pub struct StateMachine {
     store: Option<Store>,
     genesis_digest: String,
     published: Published,
+    /// The height the first block must have (the genesis's `initial_height`).
+    initial_height: u64,
 }
 
 impl StateMachine {
@@ -56,6 +58,7 @@ impl StateMachine {
         let digest = genesis.digest(bundle.version());
         let gov = GovernanceState::from_genesis(genesis, bundle);
         Self::assemble(gov, InMemoryConsentRegistry::new(), None, None, digest)
+            .starting_at(genesis.initial_height)
     }
 
     /// Opens the state kept in `db`, or starts from genesis when `db` holds none. Refuses a
@@ -72,7 +75,8 @@ impl StateMachine {
                     None,
                     Some(store),
                     digest,
-                ))
+                )
+                .starting_at(genesis.initial_height))
             }
             Some(StoredState {
                 genesis: stored_genesis,
@@ -87,13 +91,10 @@ impl StateMachine {
                          data directory (or remove this one to start over)"
                     ));
                 }
-                Ok(Self::assemble(
-                    gov,
-                    consents,
-                    Some(last),
-                    Some(store),
-                    digest,
-                ))
+                Ok(
+                    Self::assemble(gov, consents, Some(last), Some(store), digest)
+                        .starting_at(genesis.initial_height),
+                )
             }
         }
     }
@@ -118,7 +119,13 @@ impl StateMachine {
             store,
             genesis_digest,
             published,
+            initial_height: 1,
         }
+    }
+
+    fn starting_at(mut self, initial_height: u64) -> Self {
+        self.initial_height = initial_height;
+        self
     }
 
     pub fn governance(&self) -> &GovernanceState {
@@ -139,9 +146,16 @@ impl StateMachine {
         self.last.as_ref().map(|a| a.height)
     }
 
-    /// The height the next block must have (1 before any block).
+    /// The height the next block must have: the genesis's `initial_height` (1 unless it says
+    /// otherwise) before any block, then one more than the last.
+    ///
+    /// INVARIANT: heights never wrap. The first height is at most
+    /// [`crate::genesis::MAX_INITIAL_HEIGHT`] and each block adds one, so `u64::MAX` is beyond
+    /// reach; the addition saturates all the same, and a block at `u64::MAX` is then refused as
+    /// out of order rather than followed by height 0.
     pub fn next_height(&self) -> u64 {
-        self.height().map_or(1, |h| h + 1)
+        self.height()
+            .map_or(self.initial_height, |h| h.saturating_add(1))
     }
 
     pub fn last_answer(&self) -> Option<&BlockAnswer> {
@@ -188,7 +202,8 @@ impl StateMachine {
     }
 
     /// Applies the next block, or returns the stored answer when `block` is a replay of a
-    /// block already applied. The first block may have any height; later ones must follow.
+    /// block already applied. The first block must have the genesis's initial height; each later
+    /// one the next height.
     pub fn apply_block(&mut self, block: Block) -> Result<Arc<BlockAnswer>, BlockError> {
         self.apply_prepared(block.prepare())
     }
@@ -209,7 +224,7 @@ impl StateMachine {
         decided: impl FnOnce(&BlockAnswer),
     ) -> Result<Arc<BlockAnswer>, BlockError> {
         let hash = block.hash;
-        if let Some(last) = self.height().filter(|h| block.height <= *h) {
+        if self.height().is_some_and(|h| block.height <= h) {
             return match self.known_answer(block.height)? {
                 Some(known) if known.block_hash == hash => Ok(known),
                 Some(_) => Err(BlockError::Conflict {
@@ -217,18 +232,18 @@ impl StateMachine {
                 }),
                 // Below the first block this node applied: never known here.
                 None => Err(BlockError::OutOfOrder {
-                    expected: last + 1,
+                    expected: self.next_height(),
                     got: block.height,
                 }),
             };
         }
+        if block.height != self.next_height() || block.height == u64::MAX {
+            return Err(BlockError::OutOfOrder {
+                expected: self.next_height(),
+                got: block.height,
+            });
+        }
         if let Some(last) = &self.last {
-            if block.height != last.height + 1 {
-                return Err(BlockError::OutOfOrder {
-                    expected: last.height + 1,
-                    got: block.height,
-                });
-            }
             if let Some(previous) = &block.previous {
                 if previous != &last.block_hash {
                     return Err(BlockError::PreviousMismatch {

@@ -115,47 +115,78 @@ fn refused(machine: &mut StateMachine, block: Block) -> BlockError {
 }
 
 #[test]
-fn the_first_block_may_have_any_height() {
+fn the_first_block_has_the_genesis_initial_height() {
     let mut l = machine();
     assert_eq!(l.height(), None);
-    let answer = apply(&mut l, block(42, None, vec![read("tx-1")]));
-    assert_eq!(answer.height, 42);
-    assert_eq!(l.height(), Some(42));
+    assert_eq!(
+        l.next_height(),
+        1,
+        "a genesis without initial_height starts at 1"
+    );
+    for got in [0, 2, 42, u64::MAX] {
+        let err = refused(&mut l, block(got, None, vec![read("tx-0")]));
+        assert_eq!(err, BlockError::OutOfOrder { expected: 1, got });
+    }
+    let answer = apply(&mut l, block(1, None, vec![read("tx-1")]));
+    assert_eq!(answer.height, 1);
+    assert_eq!(l.height(), Some(1));
     assert_eq!(decision(&answer, 0).decision, Effect::Allow);
     assert_eq!(decision(&answer, 0).tx, "tx-1");
-    assert_eq!(
-        answer.block_hash,
-        block(42, None, vec![read("tx-1")]).hash()
-    );
+    assert_eq!(answer.block_hash, block(1, None, vec![read("tx-1")]).hash());
     assert_eq!(answer.state_root, l.state_root());
+
+    // A chain that starts later (CometBFT's `initial_height`) says so in its genesis.
+    let (genesis, bundle, _) = fixture();
+    let mut later = genesis.clone();
+    later.initial_height = 42;
+    let mut l = StateMachine::new(&later, bundle.clone());
+    let err = refused(&mut l, block(1, None, vec![]));
+    assert_eq!(
+        err,
+        BlockError::OutOfOrder {
+            expected: 42,
+            got: 1
+        }
+    );
+    apply(&mut l, block(42, None, vec![]));
+    assert_eq!(l.next_height(), 43);
 }
 
 #[test]
 fn an_empty_first_block_with_a_previous_hash_is_accepted() {
     // There is nothing to compare `previous` against before the first block.
     let mut l = machine();
-    let answer = apply(&mut l, block(7, Some("sha256:whatever"), vec![]));
+    let answer = apply(&mut l, block(1, Some("sha256:whatever"), vec![]));
     assert!(answer.results.is_empty());
 }
 
 #[test]
 fn a_gap_or_an_old_height_is_refused_out_of_order() {
     let mut l = machine();
-    apply(&mut l, block(42, None, vec![grant("tx-1", "consent/c-1")]));
-    let gap = refused(&mut l, block(44, None, vec![grant("tx-2", "consent/c-2")]));
+    apply(&mut l, block(1, None, vec![grant("tx-1", "consent/c-1")]));
+    apply(&mut l, block(2, None, vec![]));
+    let gap = refused(&mut l, block(4, None, vec![grant("tx-2", "consent/c-2")]));
     assert_eq!(
         gap,
         BlockError::OutOfOrder {
-            expected: 43,
-            got: 44
+            expected: 3,
+            got: 4
         }
     );
-    let old = refused(&mut l, block(41, None, vec![]));
+    let old = refused(&mut l, block(0, None, vec![]));
     assert_eq!(
         old,
         BlockError::OutOfOrder {
-            expected: 43,
-            got: 41
+            expected: 3,
+            got: 0
+        }
+    );
+    let far = refused(&mut l, block(u64::MAX, None, vec![]));
+    assert_eq!(
+        far,
+        BlockError::OutOfOrder {
+            expected: 3,
+            got: u64::MAX
         }
     );
     assert_eq!(
@@ -163,9 +194,9 @@ fn a_gap_or_an_old_height_is_refused_out_of_order() {
         1,
         "the refused block's consent was not applied"
     );
-    insta::assert_snapshot!(format!("{gap}\n{old}"));
+    insta::assert_snapshot!(format!("{gap}\n{old}\n{far}"));
     // The next height still applies.
-    apply(&mut l, block(43, None, vec![]));
+    apply(&mut l, block(3, None, vec![]));
 }
 
 #[test]
@@ -387,7 +418,7 @@ fn independent_ledgers_fed_the_same_blocks_agree() {
         let mut previous: Option<String> = None;
         let mut answers = Vec::new();
         for (i, txs) in scenario().into_iter().enumerate() {
-            let answer = apply(&mut l, block(10 + i as u64, previous.as_deref(), txs));
+            let answer = apply(&mut l, block(1 + i as u64, previous.as_deref(), txs));
             previous = Some(answer.block_hash.clone());
             answers.push(answer);
         }

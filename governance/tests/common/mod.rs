@@ -224,6 +224,7 @@ pub fn custom_genesis(members: Vec<Member>, params: VotingParams) -> Genesis {
         membership: Membership::new(members).unwrap(),
         voting: params,
         bundle_dir: dev.bundle_dir,
+        initial_height: 1,
     }
 }
 
