@@ -320,3 +320,48 @@ fn check_replay_and_validate_refuse_a_repeated_key_naming_it() {
     assert!(err.contains("EU-DE.yaml"), "{err}");
     assert!(err.contains("duplicate key `digital_consent_age`"), "{err}");
 }
+
+/// GDPR Art. 49(1)(e): an export for an identified legal claim (`context.legal_claim`) is allowed;
+/// the same export with the claim left out is refused.
+#[test]
+fn check_allows_a_transfer_for_an_identified_legal_claim() {
+    let allow = accord(&["check", &example("transfer-legal-claim.json")]);
+    assert_eq!(allow.status.code(), Some(0), "{}", stdout(&allow));
+    let text = std::fs::read_to_string(example("transfer-legal-claim.json")).expect("example");
+    let mut tx: Value = accord_engine::json::value_from_str(&text).expect("json");
+    tx["context"]
+        .as_object_mut()
+        .expect("context")
+        .remove("legal_claim");
+    let deny = accord_stdin(&["check", "-"], &tx.to_string());
+    assert_eq!(deny.status.code(), Some(1), "{}", stdout(&deny));
+    assert!(
+        stdout(&deny).contains("GDPR Art. 49(1)(e)"),
+        "{}",
+        stdout(&deny)
+    );
+    // A claim in an unknown kind of procedure is bad input, named by field.
+    tx["context"]["legal_claim"] =
+        serde_json::json!({ "reference": "x", "procedure": "arbitration" });
+    let bad = assert_bad_input(&accord_stdin(&["check", "-"], &tx.to_string()));
+    assert!(bad.contains("context.legal_claim.procedure"), "{bad}");
+}
+
+/// GDPR Art. 49(1)(a): a consent whose `transfer` statement names the destination lets the export
+/// leave the EEA; a consent without one does not.
+#[test]
+fn replay_honours_an_explicit_transfer_consent() {
+    let o = accord(&["replay", &example("transfer-consent.json")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let decision = |id: &str| -> Value {
+        stdout(&o)
+            .lines()
+            .map(|l| accord_engine::json::value_from_str(l).expect("json"))
+            .find(|l| l["tx"] == id)
+            .unwrap_or_else(|| panic!("no decision for {id}"))
+    };
+    assert_eq!(decision("tx-te-1")["decision"], "allow");
+    let refused = decision("tx-te-2");
+    assert_eq!(refused["decision"], "deny");
+    assert_eq!(refused["reasons"][0]["citation"], "GDPR Art. 49(1)(a)");
+}

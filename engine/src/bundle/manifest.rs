@@ -47,7 +47,8 @@ impl DeclaredAttributes {
     }
 }
 
-/// The type of a declared attribute: `boolean`, `string`, `integer`, or `{ one_of: [..] }`.
+/// The type of a declared attribute: `boolean`, `string`, `integer`, `date` (a calendar date,
+/// `YYYY-MM-DD`), or `{ one_of: [..] }`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum AttributeType {
@@ -64,6 +65,7 @@ pub enum NamedType {
     Boolean,
     String,
     Integer,
+    Date,
 }
 
 impl AttributeType {
@@ -73,6 +75,9 @@ impl AttributeType {
             AttributeType::Named(NamedType::Boolean) => value.is_boolean(),
             AttributeType::Named(NamedType::String) => value.is_string(),
             AttributeType::Named(NamedType::Integer) => value.is_i64() || value.is_u64(),
+            AttributeType::Named(NamedType::Date) => value
+                .as_str()
+                .is_some_and(|v| crate::transaction::BirthDate::try_from(v.to_owned()).is_ok()),
             AttributeType::OneOf { one_of } => value
                 .as_str()
                 .is_some_and(|v| one_of.iter().any(|o| o == v)),
@@ -84,6 +89,7 @@ impl AttributeType {
             AttributeType::Named(NamedType::Boolean) => "must be a boolean".to_owned(),
             AttributeType::Named(NamedType::String) => "must be a string".to_owned(),
             AttributeType::Named(NamedType::Integer) => "must be an integer".to_owned(),
+            AttributeType::Named(NamedType::Date) => "must be a date YYYY-MM-DD".to_owned(),
             AttributeType::OneOf { one_of } => format!("must be one of {}", one_of.join(", ")),
         })
     }

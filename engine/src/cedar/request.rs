@@ -134,6 +134,9 @@ pub(crate) const CONTEXT: &[(&str, AttrOf)] = &[
         ))
     }),
     ("consent_withdrawn", |_, f| Attr::Bool(f.consent.withdrawn)),
+    ("consent_transfer_countries", |_, f| {
+        Attr::Strings(Strs::Slice(&f.consent.transfer_countries))
+    }),
     ("irb_waiver", |r, _| {
         Attr::Bool(attribute_bool(r, "irb_waiver"))
     }),

@@ -52,10 +52,15 @@ fn varied_requests() -> Vec<(AccessRequest, ConsentFacts)> {
                     vec![],
                     vec![DataCategory::PsychotherapyNotes, DataCategory::General],
                 ] {
+                    let transfer_countries = if consented.is_empty() {
+                        vec![]
+                    } else {
+                        vec!["US".to_owned()]
+                    };
                     let consent = ConsentFacts {
                         categories: consented,
-                        consent_ids: vec![],
-                        withdrawn: false,
+                        transfer_countries,
+                        ..ConsentFacts::default()
                     };
                     out.push((request.clone(), consent));
                 }

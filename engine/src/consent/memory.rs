@@ -12,6 +12,7 @@ use super::{
 use crate::transaction::ConsentTransaction;
 use imbl::{OrdMap, OrdSet};
 use sha2::{Digest, Sha256};
+use smallvec::SmallVec;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -130,6 +131,7 @@ impl ConsentRegistry for InMemoryConsentRegistry {
             ConsentStatus::Active => self.insert(ConsentEntry {
                 record: record.clone(),
                 granted_by: tx.id.clone(),
+                granted_at: Some(tx.timestamp.clone()),
                 revoked_by: None,
             }),
             ConsentStatus::Revoked => {
@@ -153,6 +155,12 @@ impl ConsentRegistry for InMemoryConsentRegistry {
         };
         let mut covered = BTreeSet::new();
         let mut revoked_overlap = false;
+        // Per category of the query (by position): the latest time a consent in force covering
+        // it was given (`None` inside when one such time is unknown), and the countries of the
+        // qualifying transfer consents covering it.
+        let n = query.categories.len();
+        let mut given: SmallVec<[Option<Option<i64>>; 4]> = SmallVec::from_elem(None, n);
+        let mut countries: SmallVec<[BTreeSet<&str>; 4]> = SmallVec::from_elem(BTreeSet::new(), n);
         for entry in ids.iter().filter_map(|id| self.get(id)) {
             if !entry.names(query) {
                 continue;
@@ -160,19 +168,43 @@ impl ConsentRegistry for InMemoryConsentRegistry {
             let overlap: Vec<_> = query
                 .categories
                 .iter()
-                .filter(|c| entry.record.data_categories.contains(c))
+                .enumerate()
+                .filter(|(_, c)| entry.record.data_categories.contains(c))
                 .collect();
             if overlap.is_empty() {
                 continue;
             }
             if entry.in_force(query.at) {
-                covered.extend(overlap.into_iter().copied());
+                let at = entry.given_at();
+                let transfer = entry.record.transfer.as_ref().filter(|t| t.qualifies());
+                for (i, category) in overlap {
+                    covered.insert(*category);
+                    given[i] = Some(match given[i] {
+                        None => at,
+                        Some(prev) => prev.zip(at).map(|(p, a)| p.max(a)),
+                    });
+                    if let Some(t) = transfer {
+                        countries[i].extend(t.countries.iter().map(|c| c.as_str()));
+                    }
+                }
                 facts.consent_ids.push(entry.record.id.clone());
             } else if entry.revoked_by.is_some() {
                 revoked_overlap = true;
             }
         }
-        facts.withdrawn = revoked_overlap && covered.len() < query.categories.len();
+        facts.withdrawn = revoked_overlap && covered.len() < n;
+        if covered.len() == n && n > 0 {
+            facts.given_at = given
+                .iter()
+                .map(|g| g.flatten())
+                .collect::<Option<Vec<i64>>>()
+                .and_then(|times| times.into_iter().min());
+            let mut common = countries[0].clone();
+            for set in &countries[1..] {
+                common.retain(|c| set.contains(c));
+            }
+            facts.transfer_countries = common.into_iter().map(str::to_owned).collect();
+        }
         facts.categories = covered.into_iter().collect();
         facts
     }

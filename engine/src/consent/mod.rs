@@ -11,7 +11,9 @@ mod memory;
 pub use err::ConsentError;
 pub use memory::InMemoryConsentRegistry;
 
-use crate::transaction::{Action, ConsentTransaction, DataCategory, PurposeOfUse, Timestamp};
+use crate::transaction::{
+    Action, ConsentTransaction, CountryCode, DataCategory, PurposeOfUse, Timestamp,
+};
 use serde::{Deserialize, Serialize};
 
 /// `consent.status`.
@@ -40,6 +42,34 @@ pub struct ConsentRecord {
     pub data_categories: Vec<DataCategory>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub period: Option<Period>,
+    /// What the data subject was told of, and agreed to, about a transfer of the data to a
+    /// third country (GDPR Art. 49(1)(a); Swiss FADP Art. 17(1)(a)). Absent: the consent says
+    /// nothing about a transfer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<TransferConsent>,
+}
+
+/// `consent.transfer`: the data subject's consent to the proposed transfer itself. GDPR
+/// Art. 49(1)(a) needs it to be explicit and given after the data subject was informed of the
+/// possible risks of the transfer owing to the absence of an adequacy decision and of
+/// appropriate safeguards. All three fields are required, so a record says which it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferConsent {
+    /// The third countries the consent names (ISO 3166-1 alpha-2).
+    pub countries: Vec<CountryCode>,
+    /// The consent to the transfer was explicit (an express statement, not implied).
+    pub explicit: bool,
+    /// The data subject was informed of the possible risks of the transfer first.
+    pub risks_informed: bool,
+}
+
+impl TransferConsent {
+    /// Whether this is the consent Art. 49(1)(a) asks for: explicit, after being informed of the
+    /// risks.
+    pub fn qualifies(&self) -> bool {
+        self.explicit && self.risks_informed
+    }
 }
 
 /// Validity window; `start` inclusive, `end` exclusive, either may be open.
@@ -65,6 +95,9 @@ pub struct ConsentEntry {
     pub record: ConsentRecord,
     /// The transaction that granted (or last re-stated) it.
     pub granted_by: String,
+    /// That transaction's ledger time. Absent only in entries stored before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub granted_at: Option<Timestamp>,
     /// The transaction that revoked it, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_by: Option<String>,
@@ -86,6 +119,23 @@ impl ConsentEntry {
         self.revoked_by.is_none()
             && self.record.status == ConsentStatus::Active
             && self.record.period.as_ref().is_none_or(|p| p.contains(at))
+    }
+
+    /// When the data subject gave this consent: the ledger time of the grant, or the start of
+    /// its period if that is earlier (a consent given before it was recorded); `None` when
+    /// neither is known.
+    pub fn given_at(&self) -> Option<i64> {
+        let start = self
+            .record
+            .period
+            .as_ref()
+            .and_then(|p| p.start.as_ref())
+            .map(Timestamp::unix);
+        let granted = self.granted_at.as_ref().map(Timestamp::unix);
+        match (granted, start) {
+            (Some(g), Some(s)) => Some(g.min(s)),
+            (g, s) => g.or(s),
+        }
     }
 }
 
@@ -110,6 +160,18 @@ pub struct ConsentFacts {
     pub consent_ids: Vec<String>,
     /// A consent naming the query was revoked and the ones in force do not cover every category.
     pub withdrawn: bool,
+    /// When the consents relied on were given, for rules that depend on the data subject's
+    /// situation then (GDPR Art. 8(1): the child's age). For each category of the record, the
+    /// latest [`ConsentEntry::given_at`] among the consents in force covering it; then the
+    /// earliest of those. So every category is covered by a consent given at or after this time,
+    /// and no later time has that property. `None` unless every category is covered and each
+    /// time is known.
+    pub given_at: Option<i64>,
+    /// Countries to which the consents in force consent to a transfer (GDPR Art. 49(1)(a)):
+    /// for each category of the record, the countries named by a qualifying
+    /// [`TransferConsent`] of a consent in force covering it; then the countries common to every
+    /// category. Sorted; empty unless every category is covered.
+    pub transfer_countries: Vec<String>,
 }
 
 /// Consent state. Implementations apply consent transactions in ledger order and answer queries
@@ -173,6 +235,24 @@ pub(crate) fn check_record(record: &ConsentRecord) -> Result<(), ConsentError> {
         {
             if e.unix() <= s.unix() {
                 return invalid("period.end", "must be after period.start");
+            }
+        }
+        if let Some(transfer) = &record.transfer {
+            if transfer.countries.is_empty() {
+                return invalid(
+                    "transfer.countries",
+                    "a transfer consent must name the countries of the proposed transfer",
+                );
+            }
+            if !record
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::Share | Action::Export))
+            {
+                return invalid(
+                    "transfer",
+                    "a transfer consent needs a consent to `share` or `export` among `actions`",
+                );
             }
         }
     }

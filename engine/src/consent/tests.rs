@@ -116,6 +116,9 @@ fn grant_covers_a_matching_query() {
             categories: vec![DataCategory::General],
             consent_ids: vec!["consent/c-1".into()],
             withdrawn: false,
+            // The period starts before the grant was recorded: given then.
+            given_at: Some(ts("2026-02-01T00:00:00Z")),
+            transfer_countries: vec![],
         }
     );
     // Every category the consent names is covered when the record has them all.
@@ -480,6 +483,25 @@ fn invalid_records_are_refused_naming_the_field() {
             revoke("tx-1", "consent/c-1", ""),
             "consent.patient",
         ),
+        (
+            "transfer naming no country",
+            grant(
+                "tx-1",
+                "consent/c-1",
+                json!({ "transfer": { "countries": [], "explicit": true, "risks_informed": true } }),
+            ),
+            "consent.transfer.countries",
+        ),
+        (
+            "transfer without a disclosure",
+            grant(
+                "tx-1",
+                "consent/c-1",
+                json!({ "actions": ["read"],
+                        "transfer": { "countries": ["US"], "explicit": true, "risks_informed": true } }),
+            ),
+            "consent.transfer",
+        ),
     ];
     let mut report = String::new();
     for (name, tx, field) in cases {
@@ -647,4 +669,185 @@ fn from_transactions_applies_in_order_and_names_the_failing_one() {
     let bad = serde_json::json!({ "kind": "consent" });
     let err = InMemoryConsentRegistry::from_transactions([&bad]).expect_err("malformed");
     assert!(err.starts_with("consents[0]: field"), "{err}");
+}
+
+/// `consent.transfer` is parsed strictly: every field required, no other field, alpha-2 codes.
+#[test]
+fn transfer_statements_are_parsed_strictly() {
+    let with = |transfer: Value| {
+        json!({ "id": "tx-1", "kind": "consent", "timestamp": NOW,
+                "consent": { "id": "consent/c-1", "status": "active", "patient": PATIENT,
+                             "grantee": GRANTEE, "purposes": ["HRESCH"], "actions": ["share"],
+                             "data_categories": ["general"], "transfer": transfer } })
+    };
+    for (transfer, field) in [
+        (
+            json!({ "countries": ["US"], "explicit": true }),
+            "risks_informed",
+        ),
+        (
+            json!({ "countries": ["US"], "risks_informed": true }),
+            "explicit",
+        ),
+        (
+            json!({ "countries": ["US"], "explicit": true, "risks_informed": true, "scope": "all" }),
+            "scope",
+        ),
+        (
+            json!({ "countries": ["US-CA"], "explicit": true, "risks_informed": true }),
+            "consent.transfer.countries",
+        ),
+        (
+            json!({ "countries": ["us"], "explicit": true, "risks_informed": true }),
+            "consent.transfer.countries",
+        ),
+        (
+            json!({ "countries": ["US"], "explicit": "yes", "risks_informed": true }),
+            "consent.transfer.explicit",
+        ),
+    ] {
+        let err = match Transaction::from_value(with(transfer.clone())) {
+            Ok(_) => panic!("{transfer} must be refused"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains(field), "{transfer}: {err}");
+    }
+    let ok = Transaction::from_value(with(
+        json!({ "countries": ["US", "IN"], "explicit": true, "risks_informed": false }),
+    ));
+    assert!(ok.is_ok(), "{ok:?}");
+}
+
+/// Art. 49(1)(a): only an explicit transfer consent given after being told of the risks counts,
+/// and only for countries every category of the record is consented to.
+#[test]
+fn transfer_countries_are_those_every_category_is_consented_to() {
+    let transfer = |countries: Value, explicit: bool, informed: bool| json!({ "transfer": { "countries": countries, "explicit": explicit, "risks_informed": informed } });
+    let share_both = Q {
+        action: Action::Share,
+        categories: vec![DataCategory::General, DataCategory::Genetic],
+        ..Q::new()
+    };
+    let registry = registry_with(&[grant(
+        "tx-1",
+        "consent/c-1",
+        transfer(json!(["US", "IN"]), true, true),
+    )]);
+    assert_eq!(
+        share_both.facts(&registry).transfer_countries,
+        vec!["IN", "US"]
+    );
+    // Not explicit, or not informed of the risks: no transfer consent.
+    for (explicit, informed) in [(false, true), (true, false)] {
+        let registry = registry_with(&[grant(
+            "tx-1",
+            "consent/c-1",
+            transfer(json!(["US"]), explicit, informed),
+        )]);
+        assert!(share_both.facts(&registry).transfer_countries.is_empty());
+        assert_eq!(
+            share_both.facts(&registry).categories.len(),
+            2,
+            "the consent itself still covers"
+        );
+    }
+    // General data may go to the US and India, genetic data only to India.
+    let registry = registry_with(&[
+        grant(
+            "tx-1",
+            "consent/c-1",
+            crate::cases::deep_merge(
+                json!({ "data_categories": ["general"] }),
+                transfer(json!(["US", "IN"]), true, true),
+            ),
+        ),
+        grant(
+            "tx-2",
+            "consent/c-2",
+            crate::cases::deep_merge(
+                json!({ "data_categories": ["genetic"] }),
+                transfer(json!(["IN"]), true, true),
+            ),
+        ),
+    ]);
+    assert_eq!(share_both.facts(&registry).transfer_countries, vec!["IN"]);
+    // A category not covered at all: nothing.
+    let registry = registry_with(&[grant(
+        "tx-1",
+        "consent/c-1",
+        crate::cases::deep_merge(
+            json!({ "data_categories": ["general"] }),
+            transfer(json!(["US"]), true, true),
+        ),
+    )]);
+    assert!(share_both.facts(&registry).transfer_countries.is_empty());
+}
+
+/// GDPR Art. 8(1) asks how old the child was when consenting: the latest consent covering each
+/// category counts, then the earliest over the categories.
+#[test]
+fn given_at_is_when_the_consents_relied_on_were_given() {
+    let at = |tx_id: &str, id: &str, timestamp: &str, categories: Value| {
+        let base = json!({ "id": id, "status": "active", "patient": PATIENT, "grantee": GRANTEE,
+                           "purposes": ["HRESCH"], "actions": ["read"],
+                           "data_categories": categories });
+        let value =
+            json!({ "id": tx_id, "kind": "consent", "timestamp": timestamp, "consent": base });
+        match Transaction::from_value(value) {
+            Ok(Transaction::Consent(c)) => c,
+            other => panic!("fixture must parse: {other:?}"),
+        }
+    };
+    let both = Q {
+        categories: vec![DataCategory::General, DataCategory::Genetic],
+        ..Q::new()
+    };
+    // A consent renewed later for general data: the later one counts for that category, and the
+    // genetic data rest on the early one alone.
+    let registry = registry_with(&[
+        at(
+            "tx-1",
+            "consent/c-1",
+            "2020-01-01T00:00:00Z",
+            json!(["general", "genetic"]),
+        ),
+        at(
+            "tx-2",
+            "consent/c-2",
+            "2025-06-01T00:00:00Z",
+            json!(["general"]),
+        ),
+    ]);
+    assert_eq!(
+        Q::new().facts(&registry).given_at,
+        Some(ts("2025-06-01T00:00:00Z"))
+    );
+    assert_eq!(
+        both.facts(&registry).given_at,
+        Some(ts("2020-01-01T00:00:00Z"))
+    );
+    // Renewed for both: the renewal counts.
+    let registry = registry_with(&[
+        at(
+            "tx-1",
+            "consent/c-1",
+            "2020-01-01T00:00:00Z",
+            json!(["general", "genetic"]),
+        ),
+        at(
+            "tx-2",
+            "consent/c-2",
+            "2025-06-01T00:00:00Z",
+            json!(["general", "genetic"]),
+        ),
+    ]);
+    assert_eq!(
+        both.facts(&registry).given_at,
+        Some(ts("2025-06-01T00:00:00Z"))
+    );
+    // Nothing covered: unknown.
+    assert_eq!(
+        Q::new().facts(&InMemoryConsentRegistry::new()).given_at,
+        None
+    );
 }

@@ -3,7 +3,7 @@
 
 use super::fields::json_to_dynamic;
 use crate::jurisdiction::JurisdictionTable;
-use crate::transaction::Timestamp;
+use crate::transaction::{BirthDate, Timestamp};
 use rhai::{Array, Dynamic, Engine, FuncRegistration, ImmutableString, Map};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -138,6 +138,26 @@ pub(super) fn hours_after(seconds: i64, hours: i64) -> Dynamic {
         .map_or(Dynamic::UNIT, Dynamic::from)
 }
 
+/// `years_since(date, seconds)`: whole years from `date` (`YYYY-MM-DD`, or an RFC 3339
+/// timestamp, whose UTC date counts) to the UTC date of `seconds`, counted as ages are; `()`
+/// when `date` is neither or `seconds` is out of range.
+pub(super) fn years_since(date: &str, seconds: i64) -> Dynamic {
+    let start = match BirthDate::try_from(date.to_owned()) {
+        Ok(d) => d,
+        Err(_) => match Timestamp::parse(date)
+            .ok()
+            .and_then(|t| BirthDate::try_from(t.date_text()).ok())
+        {
+            Some(d) => d,
+            None => return Dynamic::UNIT,
+        },
+    };
+    match time::OffsetDateTime::from_unix_timestamp(seconds) {
+        Ok(now) => Dynamic::from_int(start.age_on(now.date())),
+        Err(_) => Dynamic::UNIT,
+    }
+}
+
 pub(super) fn register(engine: &mut Engine, params: Arc<ParameterTable>) {
     engine.register_fn("deny", |rule: &str, citation: &str, message: &str| {
         verdict("deny", rule, citation, message)
@@ -231,6 +251,9 @@ pub(super) fn register(engine: &mut Engine, params: Arc<ParameterTable>) {
         need.iter().all(|n| have.iter().any(|h| same_value(h, n)))
     });
     engine.register_fn("hours_after", hours_after);
+    engine.register_fn("years_since", |date: &str, seconds: i64| {
+        years_since(date, seconds)
+    });
 }
 
 /// `contains_all`'s element equality: same type and same text. Strings (every list a module

@@ -183,6 +183,42 @@ pub(super) static TX: Field = Field::Record(&[
                 Field::Leaf(|r, _| Leaf::Bool(r.context.treating_relationship)),
             ),
             (
+                "legal_instrument",
+                Field::Record(&[
+                    (
+                        "jurisdiction",
+                        Field::Leaf(|r, _| {
+                            let instrument = r.context.legal_instrument.as_ref();
+                            opt(instrument.map(|i| i.jurisdiction.as_str()))
+                        }),
+                    ),
+                    (
+                        "citation",
+                        Field::Leaf(|r, _| {
+                            let instrument = r.context.legal_instrument.as_ref();
+                            opt(instrument.map(|i| i.citation.as_str()))
+                        }),
+                    ),
+                ]),
+            ),
+            (
+                "legal_claim",
+                Field::Record(&[
+                    (
+                        "reference",
+                        Field::Leaf(|r, _| {
+                            opt(r.context.legal_claim.as_ref().map(|c| c.reference.as_str()))
+                        }),
+                    ),
+                    (
+                        "procedure",
+                        Field::Leaf(|r, _| {
+                            opt(r.context.legal_claim.as_ref().map(|c| c.procedure.as_str()))
+                        }),
+                    ),
+                ]),
+            ),
+            (
                 "attributes",
                 Field::Leaf(|r, _| Leaf::Object(&r.context.attributes)),
             ),
@@ -231,6 +267,29 @@ pub(super) static ENV: Field = Field::Record(&[
     (
         "consent_withdrawn",
         Field::Leaf(|_, f| Leaf::Bool(f.consent.withdrawn)),
+    ),
+    (
+        "consent_transfer_countries",
+        Field::Leaf(|_, f| Leaf::Strings(Strs::Slice(&f.consent.transfer_countries))),
+    ),
+    (
+        "consent_given_at",
+        Field::Leaf(|_, f| f.consent.given_at.map_or(Leaf::Unit, Leaf::Int)),
+    ),
+    (
+        "patient_age_at_consent",
+        Field::Leaf(|r, f| {
+            let birth = r.resource.patient.as_ref().and_then(|p| p.birth_date);
+            let given = f.consent.given_at.and_then(|t| {
+                time::OffsetDateTime::from_unix_timestamp(t)
+                    .ok()
+                    .map(|d| d.date())
+            });
+            match (birth, given) {
+                (Some(b), Some(d)) => Leaf::Int(b.age_on(d)),
+                _ => Leaf::Unit,
+            }
+        }),
     ),
     ("grantee", Field::Leaf(|r, _| text(r.grantee()))),
 ]);

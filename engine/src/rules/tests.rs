@@ -326,3 +326,22 @@ fn contains_all_compares_type_and_value() {
     );
     assert!(d.errors.is_empty(), "{d:?}");
 }
+
+/// `years_since` counts whole years as ages are counted: the anniversary completes a year.
+#[test]
+fn years_since_counts_whole_years_to_the_ledger_date() {
+    let at = |t: &str| {
+        crate::transaction::Timestamp::parse(t)
+            .expect("valid timestamp")
+            .unix()
+    };
+    let years = |date: &str, now: &str| super::api::years_since(date, at(now)).as_int().ok();
+    assert_eq!(years("2016-03-01", "2026-02-28T23:59:59Z"), Some(9));
+    assert_eq!(years("2016-03-01", "2026-03-01T00:00:00Z"), Some(10));
+    assert_eq!(
+        years("2016-03-01T22:00:00-05:00", "2026-03-01T12:00:00Z"),
+        Some(9),
+        "a timestamp counts by its UTC date (2 March)"
+    );
+    assert!(super::api::years_since("1 March 2016", at("2026-03-01T00:00:00Z")).is_unit());
+}

@@ -10,8 +10,8 @@ mod values;
 
 pub use err::TransactionError;
 pub use values::{
-    Action, ActorType, DataCategory, FhirType, JurisdictionCode, LegalBasis, PurposeOfUse,
-    Timestamp,
+    Action, ActorType, BirthDate, CountryCode, DataCategory, FhirType, JurisdictionCode,
+    LegalBasis, LegalClaimProcedure, PurposeOfUse, Timestamp,
 };
 
 use serde::{Deserialize, Serialize};
@@ -135,6 +135,12 @@ impl AccessRequest {
         }
         if let Some(recipient) = &self.context.recipient {
             non_empty("context.recipient.id", &recipient.id)?;
+        }
+        if let Some(instrument) = &self.context.legal_instrument {
+            non_empty("context.legal_instrument.citation", &instrument.citation)?;
+        }
+        if let Some(claim) = &self.context.legal_claim {
+            non_empty("context.legal_claim.reference", &claim.reference)?;
         }
         // Attributes the engine interprets must have their documented type: a typo'd value must
         // not silently read as "not established".
@@ -263,8 +269,31 @@ pub struct RequestContext {
     pub break_glass: bool,
     #[serde(default)]
     pub treating_relationship: bool,
+    /// The provision of Union, member-state or national law the processing rests on (e.g. the
+    /// law recognising an important public interest, GDPR Art. 49(1)(d), 49(4)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_instrument: Option<LegalInstrument>,
+    /// The specific legal claim the processing serves (GDPR Art. 49(1)(e), Recital 111).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_claim: Option<LegalClaim>,
     #[serde(default)]
     pub attributes: crate::json::Object,
+}
+
+/// `context.legal_instrument`: a provision of law, and the jurisdiction whose law it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegalInstrument {
+    pub jurisdiction: JurisdictionCode,
+    pub citation: String,
+}
+
+/// `context.legal_claim`: an identified claim and the kind of procedure it is pursued in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegalClaim {
+    pub reference: String,
+    pub procedure: LegalClaimProcedure,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -287,6 +287,39 @@ fn bad_inputs_are_refused_naming_the_field() {
             patched(json!({ "context": { "attributes": { "transfer_safeguard": true } } })),
             "context.attributes.transfer_safeguard",
         ),
+        (
+            "legal instrument without its citation",
+            patched(json!({ "context": { "legal_instrument": { "jurisdiction": "EU-DE" } } })),
+            "context.legal_instrument",
+        ),
+        (
+            "legal instrument with a blank citation",
+            patched(
+                json!({ "context": { "legal_instrument": { "jurisdiction": "EU-DE", "citation": " " } } }),
+            ),
+            "context.legal_instrument.citation",
+        ),
+        (
+            "legal instrument of no jurisdiction",
+            patched(
+                json!({ "context": { "legal_instrument": { "jurisdiction": "Germany", "citation": "IfSG § 12" } } }),
+            ),
+            "context.legal_instrument.jurisdiction",
+        ),
+        (
+            "legal claim in an unknown procedure",
+            patched(
+                json!({ "context": { "legal_claim": { "reference": "LG Köln 25 O 1/26", "procedure": "arbitrary" } } }),
+            ),
+            "context.legal_claim.procedure",
+        ),
+        (
+            "legal claim with a blank reference",
+            patched(
+                json!({ "context": { "legal_claim": { "reference": "", "procedure": "judicial" } } }),
+            ),
+            "context.legal_claim.reference",
+        ),
     ];
     let mut report = String::new();
     let mut wrong = Vec::new();

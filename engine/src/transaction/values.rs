@@ -93,6 +93,17 @@ closed_enum!(
     }
 );
 
+closed_enum!(
+    /// docs/contract.md §1 `context.legal_claim.procedure`: the procedure a legal claim is
+    /// pursued in (GDPR Recital 111: "in a judicial procedure or ... in an administrative or any
+    /// out-of-court procedure, including procedures before regulatory bodies").
+    LegalClaimProcedure {
+        Judicial = "judicial",
+        Administrative = "administrative",
+        OutOfCourt = "out-of-court",
+    }
+);
+
 /// Declares a string newtype whose syntax is checked by `$check` while parsing.
 macro_rules! checked_string {
     ($(#[$meta:meta])* $name:ident, $check:expr) => {
@@ -148,6 +159,20 @@ checked_string!(
         } else {
             Err(format!(
                 "`{s}` is not an ISO 3166 code such as `US`, `US-CA` or `EU-DE`"
+            ))
+        }
+    }
+);
+
+checked_string!(
+    /// An ISO 3166-1 alpha-2 country code, no subdivision: `US`, `CH`, `GB`.
+    CountryCode,
+    |s| {
+        if s.len() == 2 && s.bytes().all(|b| b.is_ascii_uppercase()) {
+            Ok(())
+        } else {
+            Err(format!(
+                "`{s}` is not an ISO 3166-1 alpha-2 country code such as `US` or `CH`"
             ))
         }
     }
@@ -234,6 +259,12 @@ impl Timestamp {
 
     pub fn as_str(&self) -> &str {
         &self.text
+    }
+
+    /// The UTC calendar date as `YYYY-MM-DD`.
+    pub fn date_text(&self) -> String {
+        let d = self.date;
+        format!("{:04}-{:02}-{:02}", d.year(), d.month() as u8, d.day())
     }
 
     /// RFC 3339 text (UTC, `Z`) of `unix` seconds; `None` outside the representable range.

@@ -468,6 +468,12 @@ impl<'a> Eval<'a> {
                 };
                 from_dynamic(api::hours_after(*seconds, *hours))
             }
+            Api::YearsSince => {
+                let (Some(date), Some(Val::Int(seconds))) = (text(0), args.get(1)) else {
+                    return None;
+                };
+                from_dynamic(api::years_since(date, *seconds))
+            }
         })
     }
 }

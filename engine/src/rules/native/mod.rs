@@ -17,8 +17,8 @@
 //! `&&`, `||`, `<`, `<=`, `>`, `>=`, `+` and `-` on integers, `+` on strings (and a string with
 //! an integer); `type_of`, `in`, the methods `contains`, `contains_all`, `is_empty` and `split`;
 //! setting a property of a map the module built; the rule API's `deny`, `permit`,
-//! `obligation`, `param`, `has_param`, `regime_param`, `regime_param_at`, `in_regime`, `parent` and
-//! `hours_after`; and calls of the module's own functions (not recursive). A call by a name the
+//! `obligation`, `param`, `has_param`, `regime_param`, `regime_param_at`, `in_regime`, `parent`,
+//! `hours_after` and `years_since`; and calls of the module's own functions (not recursive). A call by a name the
 //! module defines itself is never taken for a built-in.
 //!
 //! Tests (`tests.rs` here, and the reference comparison over every case of the default bundle)
@@ -160,6 +160,7 @@ enum Api {
     InRegime,
     Parent,
     HoursAfter,
+    YearsSince,
 }
 
 impl Api {
@@ -176,6 +177,7 @@ impl Api {
             ("in_regime", 2) => Api::InRegime,
             ("parent", 1) => Api::Parent,
             ("hours_after", 2) => Api::HoursAfter,
+            ("years_since", 2) => Api::YearsSince,
             _ => return None,
         })
     }
