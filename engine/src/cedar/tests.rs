@@ -55,7 +55,7 @@ fn varied_requests() -> Vec<(AccessRequest, ConsentFacts)> {
                     let consent = ConsentFacts {
                         categories: consented,
                         consent_ids: vec![],
-                        withdrawn: false,
+                        ..ConsentFacts::default()
                     };
                     out.push((request.clone(), consent));
                 }

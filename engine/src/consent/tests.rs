@@ -79,6 +79,7 @@ impl Q {
         registry.facts(&ConsentQuery {
             patient: self.patient,
             grantee: self.grantee,
+            holder: self.grantee,
             purpose: self.purpose.as_ref(),
             action: self.action,
             categories: &self.categories,
@@ -116,6 +117,7 @@ fn grant_covers_a_matching_query() {
             categories: vec![DataCategory::General],
             consent_ids: vec!["consent/c-1".into()],
             withdrawn: false,
+            ..ConsentFacts::default()
         }
     );
     // Every category the consent names is covered when the record has them all.
