@@ -315,7 +315,11 @@ fn replay_refuses_a_part2_consent_kind_it_does_not_know_or_that_says_too_much() 
     let text = std::fs::read_to_string(example("part2-tpo-consent.json")).expect("example");
     // An unknown kind is refused when the block is parsed.
     let path = dir.path().join("unknown.json");
-    std::fs::write(&path, text.replace("\"part2\": \"tpo\"", "\"part2\": \"general\"")).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("\"part2\": \"tpo\"", "\"part2\": \"general\""),
+    )
+    .unwrap();
     let err = assert_bad_input(&accord(&["replay", &path.display().to_string()]));
     assert!(err.contains("consent.part2"), "{err}");
     let path = dir.path().join("combined.json");

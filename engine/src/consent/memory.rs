@@ -158,7 +158,10 @@ impl ConsentRegistry for InMemoryConsentRegistry {
             let kind = entry.record.part2;
             if !notes
                 && entry.record.grantee.as_deref() == Some(query.holder)
-                && entry.record.data_categories.contains(&DataCategory::SubstanceUse)
+                && entry
+                    .record
+                    .data_categories
+                    .contains(&DataCategory::SubstanceUse)
                 && query.categories.contains(&DataCategory::SubstanceUse)
                 && super::part2::names_tpo_purpose(&entry.record)
                 && entry.in_force(query.at)

@@ -110,7 +110,9 @@ fn a_record_claiming_a_part2_kind_is_checked_naming_the_field() {
         ),
         (
             "counseling-notes consent combined with other records",
-            notes(json!({ "data_categories": ["substance-use", "psychotherapy-notes", "general"] })),
+            notes(
+                json!({ "data_categories": ["substance-use", "psychotherapy-notes", "general"] }),
+            ),
             "consent.data_categories",
             "2.31(b)(2)",
         ),
@@ -131,7 +133,9 @@ fn a_record_claiming_a_part2_kind_is_checked_naming_the_field() {
         let tx = consent_tx("tx-1", consent).expect("parses");
         let mut registry = InMemoryConsentRegistry::new();
         match registry.apply(&tx) {
-            Err(ConsentError::Invalid { field: f, reason, .. }) => {
+            Err(ConsentError::Invalid {
+                field: f, reason, ..
+            }) => {
                 assert_eq!(f, field, "{name}");
                 assert!(reason.contains(cite), "{name}: {reason}");
             }
@@ -156,17 +160,51 @@ fn the_tpo_fact_names_the_holder_whatever_the_purpose_and_recipient() {
     let registry = registry_with(&[tpo(json!({}))]);
     // The program shares with a provider the consent does not name, and discloses for a purpose it
     // does not name: the consent is still the holder's single TPO consent.
-    let share = facts(&registry, "org/valley", PROGRAM, "TREAT", Action::Share, SUD);
+    let share = facts(
+        &registry,
+        "org/valley",
+        PROGRAM,
+        "TREAT",
+        Action::Share,
+        SUD,
+    );
     assert!(share.part2_tpo && share.holder_tpo);
-    assert!(share.categories.is_empty(), "the recipient is not the grantee");
-    let other = facts(&registry, "org/wa-doh", PROGRAM, "PUBHLTH", Action::Share, SUD);
+    assert!(
+        share.categories.is_empty(),
+        "the recipient is not the grantee"
+    );
+    let other = facts(
+        &registry,
+        "org/wa-doh",
+        PROGRAM,
+        "PUBHLTH",
+        Action::Share,
+        SUD,
+    );
     assert!(other.part2_tpo);
     // Another holder, counseling notes, and a record without SUD data are not reached.
-    assert!(!facts(&registry, "org/x", "org/valley", "TREAT", Action::Share, SUD).part2_tpo);
+    assert!(
+        !facts(
+            &registry,
+            "org/x",
+            "org/valley",
+            "TREAT",
+            Action::Share,
+            SUD
+        )
+        .part2_tpo
+    );
     assert!(!facts(&registry, "org/x", PROGRAM, "TREAT", Action::Share, NOTES).part2_tpo);
     assert!(
-        !facts(&registry, "org/x", PROGRAM, "TREAT", Action::Share, &[DataCategory::General])
-            .part2_tpo
+        !facts(
+            &registry,
+            "org/x",
+            PROGRAM,
+            "TREAT",
+            Action::Share,
+            &[DataCategory::General]
+        )
+        .part2_tpo
     );
     // The same consent without the Part 2 kind is no TPO consent.
     let plain = registry_with(&[tpo(json!({ "part2": null }))]);
@@ -182,7 +220,17 @@ fn a_revoked_or_expired_tpo_consent_is_no_fact() {
     )
     .expect("parses");
     registry.apply(&revoke).expect("revocation applies");
-    assert!(!facts(&registry, "org/valley", PROGRAM, "TREAT", Action::Share, SUD).part2_tpo);
+    assert!(
+        !facts(
+            &registry,
+            "org/valley",
+            PROGRAM,
+            "TREAT",
+            Action::Share,
+            SUD
+        )
+        .part2_tpo
+    );
     let expired = registry_with(&[tpo(
         json!({ "period": { "start": "2025-01-01T00:00:00Z", "end": "2026-01-01T00:00:00Z" } }),
     )]);
@@ -212,14 +260,31 @@ fn any_consent_for_treatment_payment_or_operations_tells_the_holder_received_the
     let registry = registry_with(&[tpo(
         json!({ "id": "consent/pay", "grantee": "org/hospital", "purposes": ["HPAYMT"], "part2": null }),
     )]);
-    let f = facts(&registry, "org/wa-doh", "org/hospital", "PUBHLTH", Action::Share, SUD);
+    let f = facts(
+        &registry,
+        "org/wa-doh",
+        "org/hospital",
+        "PUBHLTH",
+        Action::Share,
+        SUD,
+    );
     assert!(f.holder_tpo);
     assert!(!f.part2_tpo, "not the single TPO consent");
     // A research consent does not.
     let research = registry_with(&[tpo(
         json!({ "id": "consent/res", "grantee": "org/hospital", "purposes": ["HRESCH"], "part2": null }),
     )]);
-    assert!(!facts(&research, "org/x", "org/hospital", "PUBHLTH", Action::Share, SUD).holder_tpo);
+    assert!(
+        !facts(
+            &research,
+            "org/x",
+            "org/hospital",
+            "PUBHLTH",
+            Action::Share,
+            SUD
+        )
+        .holder_tpo
+    );
     // The single TPO consent is one.
     let single = registry_with(&[tpo(json!({}))]);
     let f = facts(&single, "org/x", PROGRAM, "PUBHLTH", Action::Share, SUD);
