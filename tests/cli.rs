@@ -365,3 +365,63 @@ fn replay_honours_an_explicit_transfer_consent() {
     assert_eq!(refused["decision"], "deny");
     assert_eq!(refused["reasons"][0]["citation"], "GDPR Art. 49(1)(a)");
 }
+
+#[test]
+fn replay_a_single_part2_tpo_consent_reaches_a_referral_until_revoked() {
+    let o = accord(&["replay", &example("part2-tpo-consent.json")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let by_tx = |id: &str| -> Value {
+        stdout(&o)
+            .lines()
+            .map(|l| accord_engine::json::value_from_str(l).expect("json"))
+            .find(|l| l["tx"] == id)
+            .unwrap_or_else(|| panic!("no decision for {id}"))
+    };
+    // 42 CFR 2.33(a)(2): the program refers the patient to a provider its TPO consent designates
+    // only generally; 2.32 sends the notice and the consent with it.
+    let first = by_tx("tx-p2-1");
+    assert_eq!(first["decision"], "allow", "{first}");
+    let kinds: Vec<&str> = first["obligations"]
+        .as_array()
+        .expect("obligations")
+        .iter()
+        .filter_map(|o| o["kind"].as_str())
+        .collect();
+    assert!(kinds.contains(&"redisclosure-notice") && kinds.contains(&"consent-copy"));
+    // Revoked in writing, it reaches nothing more.
+    let second = by_tx("tx-p2-2");
+    assert_eq!(second["decision"], "deny", "{second}");
+    assert_eq!(second["reasons"][0]["citation"], "42 CFR 2.33(a)");
+}
+
+#[test]
+fn replay_refuses_a_part2_consent_kind_it_does_not_know_or_that_says_too_much() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = std::fs::read_to_string(example("part2-tpo-consent.json")).expect("example");
+    // An unknown kind is refused when the block is parsed.
+    let path = dir.path().join("unknown.json");
+    std::fs::write(
+        &path,
+        text.replace("\"part2\": \"tpo\"", "\"part2\": \"general\""),
+    )
+    .unwrap();
+    let err = assert_bad_input(&accord(&["replay", &path.display().to_string()]));
+    assert!(err.contains("consent.part2"), "{err}");
+    let path = dir.path().join("combined.json");
+    std::fs::write(
+        &path,
+        text.replace("\"HOPERAT\"", "\"HOPERAT\",\n      \"HLEGAL\""),
+    )
+    .unwrap();
+    // A TPO consent combined with a consent for proceedings (2.31(d)) is refused by the registry
+    // (the block still applies), so the referral it would have covered is denied.
+    let o = accord(&["replay", &path.display().to_string()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let first: Value = stdout(&o)
+        .lines()
+        .map(|l| accord_engine::json::value_from_str(l).expect("json"))
+        .find(|l| l["tx"] == "tx-p2-1")
+        .expect("a decision for tx-p2-1");
+    assert_eq!(first["decision"], "deny", "{first}");
+    assert_eq!(first["reasons"][0]["citation"], "42 CFR 2.33(a)");
+}

@@ -308,6 +308,11 @@ impl Bundle {
             Some(patient) => consents.facts(&ConsentQuery {
                 patient,
                 grantee: request.grantee(),
+                holder: request
+                    .actor
+                    .organization
+                    .as_deref()
+                    .unwrap_or(request.actor.id.as_str()),
                 purpose: request.context.purpose_of_use.as_ref(),
                 action: request.action,
                 categories: &categories,

@@ -60,6 +60,7 @@ fn varied_requests() -> Vec<(AccessRequest, ConsentFacts)> {
                     let consent = ConsentFacts {
                         categories: consented,
                         transfer_countries,
+                        consent_ids: vec![],
                         ..ConsentFacts::default()
                     };
                     out.push((request.clone(), consent));

@@ -7,9 +7,9 @@
 
 use super::{
     check_record, ConsentEntry, ConsentError, ConsentFacts, ConsentQuery, ConsentRegistry,
-    ConsentStatus,
+    ConsentStatus, Part2Consent,
 };
-use crate::transaction::ConsentTransaction;
+use crate::transaction::{ConsentTransaction, DataCategory};
 use imbl::{OrdMap, OrdSet};
 use sha2::{Digest, Sha256};
 use smallvec::SmallVec;
@@ -161,8 +161,24 @@ impl ConsentRegistry for InMemoryConsentRegistry {
         let n = query.categories.len();
         let mut given: SmallVec<[Option<Option<i64>>; 4]> = SmallVec::from_elem(None, n);
         let mut countries: SmallVec<[BTreeSet<&str>; 4]> = SmallVec::from_elem(BTreeSet::new(), n);
+        let notes = super::part2::counseling_notes(query.categories);
         for entry in ids.iter().filter_map(|id| self.get(id)) {
-            if !entry.names(query) {
+            let kind = entry.record.part2;
+            if !notes
+                && entry.record.grantee.as_deref() == Some(query.holder)
+                && entry
+                    .record
+                    .data_categories
+                    .contains(&DataCategory::SubstanceUse)
+                && query.categories.contains(&DataCategory::SubstanceUse)
+                && super::part2::names_tpo_purpose(&entry.record)
+                && entry.in_force(query.at)
+            {
+                facts.holder_tpo = true;
+                facts.part2_tpo |= kind == Some(Part2Consent::Tpo);
+            }
+            // A consent to SUD counseling notes reaches nothing else (42 CFR 2.31(b)(2)).
+            if !entry.names(query) || (kind == Some(Part2Consent::CounselingNotes) && !notes) {
                 continue;
             }
             let overlap: Vec<_> = query
@@ -175,6 +191,7 @@ impl ConsentRegistry for InMemoryConsentRegistry {
                 continue;
             }
             if entry.in_force(query.at) {
+                facts.counseling_notes |= kind == Some(Part2Consent::CounselingNotes);
                 let at = entry.given_at();
                 let transfer = entry.record.transfer.as_ref().filter(|t| t.qualifies());
                 for (i, category) in overlap {

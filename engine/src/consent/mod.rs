@@ -7,9 +7,11 @@
 
 mod err;
 mod memory;
+mod part2;
 
 pub use err::ConsentError;
 pub use memory::InMemoryConsentRegistry;
+pub use part2::Part2Consent;
 
 use crate::transaction::{
     Action, ConsentTransaction, CountryCode, DataCategory, PurposeOfUse, Timestamp,
@@ -47,6 +49,10 @@ pub struct ConsentRecord {
     /// nothing about a transfer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfer: Option<TransferConsent>,
+    /// What the consent is under 42 CFR Part 2, when it is more than a consent to the purposes,
+    /// actions and categories it names ([`Part2Consent`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part2: Option<Part2Consent>,
 }
 
 /// `consent.transfer`: the data subject's consent to the proposed transfer itself. GDPR
@@ -144,6 +150,9 @@ impl ConsentEntry {
 pub struct ConsentQuery<'a> {
     pub patient: &'a str,
     pub grantee: &'a str,
+    /// The party that uses or discloses the record (the actor's organization, or the actor): the
+    /// one a single Part 2 TPO consent must name ([`ConsentFacts::part2_tpo`]).
+    pub holder: &'a str,
     pub purpose: Option<&'a PurposeOfUse>,
     pub action: Action,
     pub categories: &'a [DataCategory],
@@ -172,6 +181,19 @@ pub struct ConsentFacts {
     /// [`TransferConsent`] of a consent in force covering it; then the countries common to every
     /// category. Sorted; empty unless every category is covered.
     pub transfer_countries: Vec<String>,
+    /// A single consent for all future uses and disclosures for treatment, payment and health care
+    /// operations (`part2: tpo`) is in force and names the holder as grantee, and the record is a
+    /// substance use disorder record other than SUD counseling notes (42 CFR 2.33(a)(2), (b)).
+    /// Whatever the query's purpose and action: the rules decide which uses it reaches.
+    pub part2_tpo: bool,
+    /// A consent in force names the holder as grantee and covers its substance use disorder
+    /// records (other than SUD counseling notes) for treatment, payment or health care operations
+    /// (`TREAT`, `HPAYMT` or `HOPERAT`): the holder received them for those activities (42 CFR
+    /// 2.33(b)(1)). Every `part2_tpo` consent is one.
+    pub holder_tpo: bool,
+    /// A consent given for SUD counseling notes (`part2: counseling-notes`) covers the query
+    /// (42 CFR 2.31(b)).
+    pub counseling_notes: bool,
 }
 
 /// Consent state. Implementations apply consent transactions in ledger order and answer queries
@@ -256,8 +278,10 @@ pub(crate) fn check_record(record: &ConsentRecord) -> Result<(), ConsentError> {
             }
         }
     }
-    Ok(())
+    part2::check(record)
 }
 
+#[cfg(test)]
+mod part2_tests;
 #[cfg(test)]
 mod tests;

@@ -79,6 +79,7 @@ impl Q {
         registry.facts(&ConsentQuery {
             patient: self.patient,
             grantee: self.grantee,
+            holder: self.grantee,
             purpose: self.purpose.as_ref(),
             action: self.action,
             categories: &self.categories,
@@ -119,6 +120,7 @@ fn grant_covers_a_matching_query() {
             // The period starts before the grant was recorded: given then.
             given_at: Some(ts("2026-02-01T00:00:00Z")),
             transfer_countries: vec![],
+            ..ConsentFacts::default()
         }
     );
     // Every category the consent names is covered when the record has them all.

@@ -292,6 +292,18 @@ pub(super) static ENV: Field = Field::Record(&[
         }),
     ),
     ("grantee", Field::Leaf(|r, _| text(r.grantee()))),
+    (
+        "part2_tpo_consent",
+        Field::Leaf(|_, f| Leaf::Bool(f.consent.part2_tpo)),
+    ),
+    (
+        "holder_tpo_consent",
+        Field::Leaf(|_, f| Leaf::Bool(f.consent.holder_tpo)),
+    ),
+    (
+        "counseling_notes_consent",
+        Field::Leaf(|_, f| Leaf::Bool(f.consent.counseling_notes)),
+    ),
 ]);
 
 pub(crate) fn json_to_dynamic(value: &Value) -> Dynamic {
