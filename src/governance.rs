@@ -4,7 +4,7 @@
 use crate::commands::{bad_input, print_line, read_input, Failure, FAILED};
 use accord_engine::cases::run_bundle_tests;
 use accord_engine::{Bundle, BundleFiles};
-use accord_governance::message::{content_hash, proposal_id, sign, signed_bytes, Change};
+use accord_governance::message::{content_hash, proposal_id, sign, signed_bytes, Change, Envelope};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use ed25519_dalek::SigningKey;
@@ -211,6 +211,23 @@ pub fn propose(
 fn emit(message: Value, key: &SigningKey, tx: TxOptions, shown: &str) -> Result<ExitCode, Failure> {
     let bytes = signed_bytes(&message).map_err(|e| bad_input(format!("{shown}: {e}")))?;
     let signed = sign(&message, key).map_err(|e| bad_input(format!("{shown}: {e}")))?;
+    // The node's own decoding: what it would refuse as malformed is refused here, with the same
+    // code and words, instead of being signed.
+    let envelope = serde_json::to_value(&signed)
+        .map_err(|e| bad_input(format!("{shown}: {e}")))
+        .and_then(|value| {
+            Envelope::from_value(&value).map_err(|refusal| {
+                bad_input(format!(
+                    "{shown}: a node would refuse this message ({}): {refusal}",
+                    refusal.code()
+                ))
+            })
+        })?;
+    if !envelope.verify(&key.verifying_key()) {
+        return Err(bad_input(format!(
+            "{shown}: the signature does not verify under the key's own public key"
+        )));
+    }
     if message.get("type").and_then(Value::as_str) == Some("proposal") {
         eprintln!("proposal id {}", proposal_id(&bytes));
     }

@@ -274,3 +274,45 @@ fn sign_refuses_a_message_that_names_a_key_twice() {
         assert!(stdout(&o).is_empty(), "nothing signed");
     }
 }
+
+#[test]
+fn sign_refuses_what_every_node_would_refuse_as_malformed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        // No consortium in the message and no --consortium: every node refuses it.
+        (
+            "no-consortium.yaml",
+            "type: cancel\nproposal: p\n",
+            "missing field `consortium`",
+        ),
+        // A vote without the content hash it must name.
+        (
+            "no-content.yaml",
+            "type: vote\nconsortium: c\nproposal: p\nchoice: yes\n",
+            "missing field `content`",
+        ),
+        (
+            "bad-choice.yaml",
+            "type: vote\nconsortium: c\nproposal: p\ncontent: x\nchoice: yea\n",
+            "unknown variant `yea`",
+        ),
+    ];
+    for (name, text, needle) in cases {
+        let msg = dir.path().join(name);
+        std::fs::write(&msg, text).unwrap();
+        let o = accord(&[
+            "sign",
+            &msg.display().to_string(),
+            "--key",
+            &dev_key("st-marys"),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", stdout(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("a node would refuse this message (malformed)"),
+            "{err}"
+        );
+        assert!(err.contains(needle), "{name}: {err}");
+        assert!(stdout(&o).is_empty(), "nothing signed");
+    }
+}

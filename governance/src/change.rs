@@ -36,9 +36,10 @@ pub(crate) fn resolve(change: &Change, cx: Context<'_>) -> Result<Effect, Refusa
         }
         Change::Rollback { version } => {
             if version == &cx.active.version {
-                return Err(Refusal::InvalidChange {
-                    reason: format!("{version} is the active policy set already"),
-                });
+                return Err(Refusal::invalid_change(
+                    "message.change.version",
+                    format!("{version} is the active policy set already"),
+                ));
             }
             let earlier = cx
                 .history
@@ -62,19 +63,19 @@ pub(crate) fn resolve(change: &Change, cx: Context<'_>) -> Result<Effect, Refusa
             parameters,
         } => {
             let base = cx.active.version.clone();
-            let files = cx
-                .bundles
-                .files(&base)
-                .ok_or_else(|| Refusal::InvalidChange {
-                    reason: format!("the active bundle {base} is not stored"),
-                })?;
+            let files = cx.bundles.files(&base).ok_or_else(|| {
+                Refusal::invalid_change(
+                    "message.change",
+                    format!("the active bundle {base} is not stored"),
+                )
+            })?;
             let files = with_parameters(files, jurisdiction, parameters)?;
             activate(files, Some(base), cx)
         }
         Change::SetVotingParams { params } => {
-            params
-                .check()
-                .map_err(|reason| Refusal::InvalidChange { reason })?;
+            params.check().map_err(|(field, reason)| {
+                Refusal::invalid_change(format!("message.change.params.{field}"), reason)
+            })?;
             Ok(Effect::SetVotingParams {
                 params: params.clone(),
             })
@@ -93,12 +94,15 @@ pub(crate) fn resolve(change: &Change, cx: Context<'_>) -> Result<Effect, Refusa
         }
         Change::UpdateMember(update) => {
             if update.weight.is_none() && update.public_key.is_none() && update.name.is_none() {
-                return Err(Refusal::InvalidChange {
-                    reason: "update_member changes nothing: give weight, public_key or name".into(),
-                });
+                return Err(Refusal::invalid_change(
+                    "message.change",
+                    "update_member changes nothing: give weight, public_key or name",
+                ));
             }
             if let Some(key) = &update.public_key {
-                parse_public_key(key).map_err(|reason| Refusal::InvalidChange { reason })?;
+                parse_public_key(key).map_err(|reason| {
+                    Refusal::invalid_change("message.change.public_key", reason)
+                })?;
             }
             check_membership(cx.membership, MembershipChange::Update(update))?;
             Ok(Effect::UpdateMember(update.clone()))
@@ -110,16 +114,17 @@ fn check_membership(membership: &Membership, change: MembershipChange<'_>) -> Re
     membership
         .with(change)
         .map(|_| ())
-        .map_err(|reason| Refusal::InvalidChange { reason })
+        .map_err(|reason| Refusal::invalid_change("message.change", reason))
 }
 
 /// Compiles `files`, runs the bundle's own tests, and records it in the store.
 fn activate(files: BundleFiles, base: Option<String>, cx: Context<'_>) -> Result<Effect, Refusal> {
     let version = files.version();
     if version == cx.active.version {
-        return Err(Refusal::InvalidChange {
-            reason: format!("{version} is the active policy set already"),
-        });
+        return Err(Refusal::invalid_change(
+            "message.change",
+            format!("{version} is the active policy set already"),
+        ));
     }
     let bundle = Bundle::compile(files).map_err(|e| Refusal::InvalidBundle {
         reason: e.to_string(),
@@ -154,14 +159,17 @@ fn with_parameters(
     code: &str,
     parameters: &BTreeMap<String, Value>,
 ) -> Result<BundleFiles, Refusal> {
-    let invalid = |reason: String| Refusal::InvalidChange { reason };
+    let invalid = |reason: String| Refusal::invalid_change("message.change.parameters", reason);
     if parameters.is_empty() {
         return Err(invalid("no parameters given".into()));
     }
     let path = format!("{JURISDICTIONS_DIR}{code}.yaml");
-    let bytes = files
-        .get(&path)
-        .ok_or_else(|| invalid(format!("the active bundle has no jurisdiction `{code}`")))?;
+    let bytes = files.get(&path).ok_or_else(|| {
+        Refusal::invalid_change(
+            "message.change.jurisdiction",
+            format!("the active bundle has no jurisdiction `{code}`"),
+        )
+    })?;
     // The file was loaded through the engine's YAML reader (duplicate keys refused) when the
     // active bundle was; this reads it again only to edit it.
     #[allow(clippy::disallowed_methods)]

@@ -44,8 +44,8 @@ pub enum Refusal {
     BundleTestsFailed { failed: usize, first: String },
     #[error("no earlier policy set with version {version}")]
     UnknownVersion { version: String },
-    #[error("invalid change: {reason}")]
-    InvalidChange { reason: String },
+    #[error("invalid change: field `{field}`: {reason}")]
+    InvalidChange { field: String, reason: String },
 }
 
 impl Refusal {
@@ -68,6 +68,21 @@ impl Refusal {
             Refusal::BundleTestsFailed { .. } => "bundle_tests_failed",
             Refusal::UnknownVersion { .. } => "unknown_version",
             Refusal::InvalidChange { .. } => "invalid_change",
+        }
+    }
+
+    /// The path of the message field at fault, where one is.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Refusal::Malformed { field, .. } | Refusal::InvalidChange { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn invalid_change(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Refusal::InvalidChange {
+            field: field.into(),
+            reason: reason.into(),
         }
     }
 

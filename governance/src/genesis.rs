@@ -77,7 +77,7 @@ impl Genesis {
         }
         raw.voting
             .check()
-            .map_err(|reason| err("voting".into(), reason))?;
+            .map_err(|(field, reason)| err(format!("voting.{field}"), reason))?;
         let membership =
             Membership::new(raw.members).map_err(|reason| err("members".into(), reason))?;
         if raw.initial_height == 0 || raw.initial_height > MAX_INITIAL_HEIGHT {

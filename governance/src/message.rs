@@ -178,7 +178,14 @@ impl Envelope {
             .map_err(|e| Refusal::malformed(e.path().to_string(), e.inner().to_string()))?;
         let message: Message =
             serde_path_to_error::deserialize(signed.message.clone()).map_err(|e| {
-                Refusal::malformed(format!("message.{}", e.path()), e.inner().to_string())
+                let path = e.path().to_string();
+                // The whole message (`.`) is `message`; a field in it is `message.<path>`.
+                let field = if path == "." {
+                    "message".to_owned()
+                } else {
+                    format!("message.{path}")
+                };
+                Refusal::malformed(field, e.inner().to_string())
             })?;
         let signed_bytes = signed_bytes(&signed.message)?;
         let raw = BASE64

@@ -39,9 +39,11 @@ impl fmt::Display for Ratio {
     }
 }
 
-impl std::str::FromStr for Ratio {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Ratio, String> {
+impl Ratio {
+    /// `num/den` as written, bounds not checked: what a message or genesis states, checked as a
+    /// whole by [`VotingParams::check`] (so an out-of-range share is an invalid change naming its
+    /// field, not an unreadable message).
+    fn parse_written(s: &str) -> Result<Ratio, String> {
         let (n, d) = s
             .split_once('/')
             .ok_or_else(|| format!("`{s}`: expected a share written `num/den`, e.g. `2/3`"))?;
@@ -51,7 +53,18 @@ impl std::str::FromStr for Ratio {
             }
             t.parse::<u64>().map_err(|e| format!("`{s}`: {e}"))
         };
-        Ratio::new(parse(n)?, parse(d)?)
+        Ok(Ratio {
+            num: parse(n)?,
+            den: parse(d)?,
+        })
+    }
+}
+
+impl std::str::FromStr for Ratio {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Ratio, String> {
+        let written = Ratio::parse_written(s)?;
+        Ratio::new(written.num, written.den)
     }
 }
 
@@ -64,7 +77,7 @@ impl Serialize for Ratio {
 impl<'de> Deserialize<'de> for Ratio {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Ratio, D::Error> {
         let text = String::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
+        Ratio::parse_written(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -86,22 +99,27 @@ pub struct VotingParams {
 }
 
 impl VotingParams {
-    /// Checks the invariants the tally relies on.
-    pub fn check(&self) -> Result<(), String> {
+    /// Checks the invariants the tally relies on; an error names the field and the reason.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        Ratio::new(self.quorum.num, self.quorum.den).map_err(|e| ("quorum", e))?;
+        Ratio::new(self.threshold.num, self.threshold.den).map_err(|e| ("threshold", e))?;
         if self.quorum.num == 0 {
-            return Err("`quorum` must be more than 0".into());
+            return Err(("quorum", "must be more than 0".into()));
         }
         if self.threshold.num >= self.threshold.den {
-            return Err("`threshold` must be less than 1 (yes must exceed it)".into());
+            return Err((
+                "threshold",
+                "must be less than 1 (yes must exceed it)".into(),
+            ));
         }
         if self.voting_period == 0 {
-            return Err("`voting_period` must be at least 1 block".into());
+            return Err(("voting_period", "must be at least 1 block".into()));
         }
         if self.activation_delay == 0 {
-            return Err("`activation_delay` must be at least 1 block".into());
+            return Err(("activation_delay", "must be at least 1 block".into()));
         }
         if self.max_open_proposals == 0 {
-            return Err("`max_open_proposals` must be at least 1".into());
+            return Err(("max_open_proposals", "must be at least 1".into()));
         }
         Ok(())
     }

@@ -438,12 +438,23 @@ fn changes_that_could_never_apply_are_invalid() {
         (
             json!({ "kind": "set_voting_params", "params": { "quorum": "0/1", "threshold": "1/2",
                      "voting_period": 10, "activation_delay": 2, "max_open_proposals": 3 } }),
-            "`quorum` must be more than 0",
+            "field `message.change.params.quorum`: must be more than 0",
+        ),
+        (
+            // A share above 1 is readable: it is an invalid change, not a malformed message.
+            json!({ "kind": "set_voting_params", "params": { "quorum": "4/3", "threshold": "1/2",
+                     "voting_period": 10, "activation_delay": 2, "max_open_proposals": 3 } }),
+            "field `message.change.params.quorum`: `4/3`: a share cannot exceed 1",
+        ),
+        (
+            json!({ "kind": "set_voting_params", "params": { "quorum": "1/2", "threshold": "1/0",
+                     "voting_period": 10, "activation_delay": 2, "max_open_proposals": 3 } }),
+            "field `message.change.params.threshold`: `1/0`: the denominator must be positive",
         ),
         (
             json!({ "kind": "set_voting_params", "params": { "quorum": "1/2", "threshold": "1/2",
                      "voting_period": 10, "activation_delay": 0, "max_open_proposals": 3 } }),
-            "`activation_delay` must be at least 1 block",
+            "field `message.change.params.activation_delay`: must be at least 1 block",
         ),
         (
             json!({ "kind": "rollback", "version": active }),
@@ -523,6 +534,13 @@ fn malformed_messages_name_the_field() {
             reason: "floating-point numbers are not allowed in governance messages".into()
         }
     );
+
+    // A message that is not an object is `message`, not `message.` plus an empty path.
+    let mut not_an_object = good.clone();
+    not_an_object["message"] = json!("vote yes");
+    let err = malformed(not_an_object);
+    assert_eq!(err.field(), Some("message"), "{err}");
+    assert!(err.to_string().starts_with("field `message`: "), "{err}");
 
     let mut not_base64 = good.clone();
     not_base64["signature"] = json!("not base64!");

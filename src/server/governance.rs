@@ -324,12 +324,16 @@ async fn governance(State(state): State<AppState>, body: JsonBody) -> Result<Res
     })?;
     logging.done(&state, answer.height).await?;
     match answer.results.first() {
-        Some(TxResult::Refused { refused, .. }) => Err(Problem::new(
-            ProblemKind::GovernanceRefused,
-            format!("{}: {}", refused.code, refused.message),
-        )
-        .with("code", refused.code.as_str())
-        .with("height", answer.height)),
+        Some(TxResult::Refused { refused, .. }) => {
+            let mut problem = Problem::new(
+                ProblemKind::GovernanceRefused,
+                format!("{}: {}", refused.code, refused.message),
+            )
+            .with("code", refused.code.as_str())
+            .with("height", answer.height);
+            problem.field = refused.field.clone();
+            Err(problem)
+        }
         Some(TxResult::Applied { tx, applied }) => Ok(json_response(
             json!({
                 "tx": tx,

@@ -481,3 +481,24 @@ async fn a_long_block_is_decided_and_logged_in_ledger_order() {
     assert_eq!(page["decisions"].as_array().unwrap().len(), 240);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_refused_change_names_its_field_and_the_documented_code() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path()).await;
+    let message = json!({ "type": "proposal", "consortium": CONSORTIUM,
+        "proposer": "member/st-marys", "title": "quorum above one",
+        "change": { "kind": "set_voting_params", "params": { "quorum": "4/3", "threshold": "1/2",
+                    "voting_period": 10, "activation_delay": 2, "max_open_proposals": 3 } } });
+    let p = problem(
+        server
+            .post_json("/v1/governance", &signed("g-1", message, "st-marys"))
+            .await,
+        422,
+        "governance-refused",
+    )
+    .await;
+    assert_eq!(p["code"], "invalid_change", "{p}");
+    assert_eq!(p["field"], "message.change.params.quorum", "{p}");
+    server.stop().await;
+}

@@ -33,6 +33,9 @@ pub struct Applied {
 pub struct RefusedBy {
     pub code: String,
     pub message: String,
+    /// The path of the field at fault (`message.change.params.quorum`), where one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 /// The answer to one block. Replaying the block returns exactly this.

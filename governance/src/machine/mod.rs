@@ -306,7 +306,7 @@ impl StateMachine {
                             },
                         }
                     }
-                    Err(e) => refused(&c.id, "consent_refused", e.to_string()),
+                    Err(e) => refused(&c.id, "consent_refused", e.to_string(), None),
                 },
                 Transaction::Governance(g) => {
                     let outcome = Envelope::from_value(&g.governance)
@@ -316,7 +316,12 @@ impl StateMachine {
                             tx: g.id.clone(),
                             applied: applied_of(accepted),
                         },
-                        Err(refusal) => refused(&g.id, refusal.code(), refusal.to_string()),
+                        Err(refusal) => refused(
+                            &g.id,
+                            refusal.code(),
+                            refusal.to_string(),
+                            refusal.field().map(str::to_owned),
+                        ),
                     }
                 }
             });
@@ -396,12 +401,13 @@ fn evaluate_run(
     accord_engine::parallel::map_chunks(requests, MIN_PER_THREAD, part)
 }
 
-fn refused(tx: &str, code: &str, message: String) -> TxResult {
+fn refused(tx: &str, code: &str, message: String, field: Option<String>) -> TxResult {
     TxResult::Refused {
         tx: tx.to_owned(),
         refused: RefusedBy {
             code: code.to_owned(),
             message,
+            field,
         },
     }
 }
