@@ -369,7 +369,7 @@ fn summary(p: &Proposal) -> Value {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct ProposalsQuery {
-    status: Option<String>,
+    status: Option<accord_governance::proposal::Status>,
 }
 
 /// `GET /v1/proposals[?status=voting]`: every proposal, oldest first.
@@ -382,7 +382,7 @@ async fn proposals(
         let mut all: Vec<&Proposal> = gov
             .proposals
             .values()
-            .filter(|p| q.status.as_deref().is_none_or(|s| p.status.as_str() == s))
+            .filter(|p| q.status.is_none_or(|s| p.status == s))
             .collect();
         all.sort_by_key(|p| p.seq);
         all.into_iter().map(summary).collect::<Vec<_>>()

@@ -13,6 +13,7 @@ pub mod config;
 pub mod decision_log;
 pub mod evaluate;
 pub mod governance;
+pub mod listener;
 mod log_entry;
 pub mod metrics;
 pub mod middleware;
@@ -74,7 +75,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(state.clone());
-    axum::serve(listener, app)
+    axum::serve(listener::CheckedListener(listener), app)
         .with_graceful_shutdown(shutdown)
         .await?;
     let db = state.db.clone();

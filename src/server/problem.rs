@@ -44,6 +44,10 @@ pub enum ProblemKind {
     NotReady,
     /// 500: a bug; the detail says what.
     Internal,
+    /// 400: the request line is not `METHOD target HTTP/1.x` (answered before HTTP parsing).
+    BadRequestLine,
+    /// 414: the request target is longer than the server accepts.
+    UriTooLong,
     /// 409: a block that is not the next height (gap, or an old height never applied here);
     /// `expected_height` says which height is next.
     BlockOutOfOrder,
@@ -79,6 +83,8 @@ impl ProblemKind {
             ProblemKind::Timeout => "timeout",
             ProblemKind::NotReady => "not-ready",
             ProblemKind::Internal => "internal",
+            ProblemKind::BadRequestLine => "bad-request-line",
+            ProblemKind::UriTooLong => "uri-too-long",
             ProblemKind::BlockOutOfOrder => "block-out-of-order",
             ProblemKind::BlockConflict => "block-conflict",
             ProblemKind::InvalidBlock => "invalid-block",
@@ -105,6 +111,8 @@ impl ProblemKind {
             ProblemKind::Timeout => "The request took too long",
             ProblemKind::NotReady => "The server is not ready",
             ProblemKind::Internal => "Internal error",
+            ProblemKind::BadRequestLine => "The request line is not HTTP/1.1",
+            ProblemKind::UriTooLong => "The request target is too long",
             ProblemKind::BlockOutOfOrder => "The block is not the next height",
             ProblemKind::BlockConflict => "The block conflicts with the chain applied here",
             ProblemKind::InvalidBlock => "The block is invalid",
@@ -116,7 +124,10 @@ impl ProblemKind {
 
     pub fn status(self) -> StatusCode {
         match self {
-            ProblemKind::MalformedJson | ProblemKind::InvalidRequest => StatusCode::BAD_REQUEST,
+            ProblemKind::MalformedJson
+            | ProblemKind::InvalidRequest
+            | ProblemKind::BadRequestLine => StatusCode::BAD_REQUEST,
+            ProblemKind::UriTooLong => StatusCode::URI_TOO_LONG,
             ProblemKind::Unauthorized => StatusCode::UNAUTHORIZED,
             ProblemKind::NotFound => StatusCode::NOT_FOUND,
             ProblemKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -252,7 +263,7 @@ impl IntoResponse for Problem {
 }
 
 /// Every problem kind, for documentation tests.
-pub const ALL_KINDS: [ProblemKind; 21] = [
+pub const ALL_KINDS: [ProblemKind; 23] = [
     ProblemKind::MalformedJson,
     ProblemKind::InvalidRequest,
     ProblemKind::Unauthorized,
@@ -274,4 +285,6 @@ pub const ALL_KINDS: [ProblemKind; 21] = [
     ProblemKind::GovernanceRefused,
     ProblemKind::UnknownProposal,
     ProblemKind::StateUnavailable,
+    ProblemKind::BadRequestLine,
+    ProblemKind::UriTooLong,
 ];

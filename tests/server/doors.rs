@@ -171,3 +171,92 @@ async fn governance_refuses_a_repeated_key_before_sequencing_it() {
     assert_eq!(p["field"], "governance.message.type", "{p}");
     server.stop().await;
 }
+
+/// Sends raw bytes on a fresh connection and reads the whole answer (the server closes it).
+async fn raw_exchange(server: &TestServer, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = server.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request).await.expect("send");
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).await.expect("read");
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn problem_of(response: &str) -> Value {
+    let (head, body) = response.split_once("\r\n\r\n").expect("a head and a body");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/problem+json"),
+        "{head}"
+    );
+    accord_engine::json::value_from_str(body).expect("a JSON problem")
+}
+
+#[tokio::test]
+async fn what_the_http_layer_refuses_is_a_problem_too() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path()).await;
+    let garbage = raw_exchange(&server, b"\x16\x03\x01 hello there\r\n\r\n").await;
+    assert!(garbage.starts_with("HTTP/1.1 400 "), "{garbage}");
+    let p = problem_of(&garbage);
+    assert_eq!(
+        p["type"], "https://accord.dev/problems/bad-request-line",
+        "{p}"
+    );
+
+    let long = format!(
+        "GET /v1/decisions?tx={} HTTP/1.1\r\nhost: x\r\n\r\n",
+        "a".repeat(100 * 1024)
+    );
+    let answer = raw_exchange(&server, long.as_bytes()).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 414 "),
+        "{}",
+        &answer[..80.min(answer.len())]
+    );
+    assert_eq!(
+        problem_of(&answer)["type"],
+        "https://accord.dev/problems/uri-too-long"
+    );
+
+    // A well-formed request on a raw connection is served as usual.
+    let ok = raw_exchange(
+        &server,
+        b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(ok.starts_with("HTTP/1.1 200 "), "{ok}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_query_values_are_400s() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = TestServer::start(dir.path()).await;
+    let p = problem(
+        server.get("/v1/proposals?status=bogus").await,
+        400,
+        "invalid-request",
+    )
+    .await;
+    assert_eq!(p["field"], "status", "{p}");
+    assert!(p["detail"].as_str().unwrap_or("").contains("voting"), "{p}");
+    let (status, _, _) = answer(server.get("/v1/proposals?status=voting").await).await;
+    assert_eq!(status, 200);
+    for query in ["tx=%ZZ", "tx=%4", "tx=%FF"] {
+        let p = problem(
+            server.get(&format!("/v1/decisions?{query}")).await,
+            400,
+            "invalid-request",
+        )
+        .await;
+        assert!(
+            p["detail"].as_str().unwrap_or("").starts_with("query: "),
+            "{p}"
+        );
+    }
+    let (status, _, _) = answer(server.get("/v1/decisions?tx=tx%2D1").await).await;
+    assert_eq!(status, 200);
+    server.stop().await;
+}
