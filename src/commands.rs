@@ -128,7 +128,11 @@ pub fn replay(
         for result in &answer.results {
             match result {
                 TxResult::Decided(decision) => print_line(&decision.to_json())?,
-                TxResult::Applied { applied, .. } if applied.kind == "consent" => {}
+                TxResult::Applied { applied, .. }
+                    if matches!(
+                        applied.kind.as_str(),
+                        "consent" | "representation" | "agreement"
+                    ) => {}
                 other => print_line(&serde_json::to_string(other).unwrap_or_default())?,
             }
         }

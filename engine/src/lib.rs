@@ -7,6 +7,7 @@
 //! - [`bundle`]: loading, versioning and compiling a policy bundle; [`bundle::Bundle::decide`].
 //! - [`cedar`] and [`rules`]: the two rule languages.
 //! - [`consent`]: consent state, written by consent transactions.
+//! - [`relations`]: personal representatives and data use agreements, kept with consent state.
 //! - [`decision`]: the answer of docs/contract.md §2.
 //! - [`cases`]: a bundle's own test cases.
 //! - [`ledger`]: blocks as ledger nodes send them, their hash and canonical JSON.
@@ -20,6 +21,7 @@ pub mod decision;
 pub mod jurisdiction;
 pub mod ledger;
 pub mod parallel;
+pub mod relations;
 pub mod rules;
 pub mod transaction;
 mod yaml;
