@@ -275,12 +275,16 @@ impl ConsentRegistry for InMemoryConsentRegistry {
             if overlap.is_empty() {
                 continue;
             }
-            // 164.508(b)(3)(ii): psychotherapy notes combined with anything else.
-            let compound = named.contains(&DataCategory::PsychotherapyNotes)
-                && named.iter().any(|c| *c != DataCategory::PsychotherapyNotes);
-            if compound {
+            // A consent naming psychotherapy notes is an authorization for psychotherapy notes: its
+            // other categories describe the notes (mental-health; substance-use for SUD counseling
+            // notes; what the notes concern). Naming `general` as well, i.e. PHI other than the
+            // notes, combines it with another authorization: 164.508(b)(3)(ii) forbids that, and
+            // the record authorizes nothing (164.508(b)(2)(iv)). Nor does a psychotherapy-notes
+            // authorization reach a record that is not psychotherapy notes.
+            let notes = named.contains(&DataCategory::PsychotherapyNotes);
+            if notes && named.contains(&DataCategory::General) {
                 facts.compound_ids.push(entry.record.id.clone());
-            } else {
+            } else if !notes || query.categories.contains(&DataCategory::PsychotherapyNotes) {
                 covered.extend(overlap);
             }
         }

@@ -15,7 +15,8 @@
 //!   lacks any assurance (e)(4)(ii)(C) requires is refused: it is no data use agreement.
 //!
 //! [`AuthorizationFacts`] is derived from the consent registry: the consents that may serve as a
-//! HIPAA authorization, leaving out compound authorizations that 45 CFR 164.508(b)(3)(ii) forbids.
+//! HIPAA authorization, leaving out compound authorizations that 45 CFR 164.508(b)(3)(ii) forbids
+//! (a consent naming psychotherapy notes together with other PHI).
 
 mod err;
 mod memory;
@@ -241,15 +242,19 @@ pub struct AgreementFacts {
 }
 
 /// The consents that may serve as a HIPAA authorization (45 CFR 164.508) for a consent query.
+///
+/// A consent naming `psychotherapy-notes` is an authorization for psychotherapy notes: its other
+/// categories describe the notes (`mental-health`, `substance-use` for SUD counseling notes, what
+/// the notes concern), and it authorizes only records that are psychotherapy notes. One that also
+/// names `general` — PHI other than the notes — combines an authorization for psychotherapy notes
+/// with another authorization, which 164.508(b)(3)(ii) forbids: it is defective
+/// (164.508(b)(2)(iv)) and authorizes nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuthorizationFacts {
-    /// Categories of the record covered by a consent in force naming the query that is not a
-    /// compound authorization forbidden by 164.508(b)(3)(ii).
+    /// Categories of the record covered by a consent in force naming the query that may serve as
+    /// an authorization for it.
     pub categories: Vec<DataCategory>,
-    /// Consents in force naming the query that combine `psychotherapy-notes` with another data
-    /// category: an authorization for psychotherapy notes may be combined only with another for
-    /// psychotherapy notes (164.508(b)(3)(ii)), so such a record is defective (164.508(b)(2)(iv))
-    /// and authorizes nothing.
+    /// Consents in force naming the query that combine `psychotherapy-notes` with `general`.
     pub compound_ids: Vec<String>,
 }
 

@@ -276,7 +276,10 @@ fn a_data_use_agreement_binds_its_parties_for_its_purposes() {
     let research = purpose("HRESCH");
     let operations = purpose("HOPERAT");
     let at = ts("2026-03-01T10:00:00Z");
-    let query = |disclosers: &[&str], recipients: &[&str], p: &PurposeOfUse| {
+    let query = |relations: &InMemoryRelations,
+                 disclosers: &[&str],
+                 recipients: &[&str],
+                 p: &PurposeOfUse| {
         relations
             .agreement_facts(&AgreementQuery {
                 disclosers,
@@ -287,17 +290,22 @@ fn a_data_use_agreement_binds_its_parties_for_its_purposes() {
             .data_use_agreements
     };
     assert_eq!(
-        query(&["org/st-marys"], &["org/uni-lab"], &research),
+        query(&relations, &["org/st-marys"], &["org/uni-lab"], &research),
         vec!["dua/1"]
     );
     // The recipient's own use: any discloser.
     assert_eq!(
-        query(&[], &["practitioner/x", "org/uni-lab"], &research),
+        query(
+            &relations,
+            &[],
+            &["practitioner/x", "org/uni-lab"],
+            &research
+        ),
         vec!["dua/1"]
     );
-    assert!(query(&["org/st-marys"], &["org/uni-lab"], &operations).is_empty());
-    assert!(query(&["org/other"], &["org/uni-lab"], &research).is_empty());
-    assert!(query(&["org/st-marys"], &["org/pharma"], &research).is_empty());
+    assert!(query(&relations, &["org/st-marys"], &["org/uni-lab"], &operations).is_empty());
+    assert!(query(&relations, &["org/other"], &["org/uni-lab"], &research).is_empty());
+    assert!(query(&relations, &["org/st-marys"], &["org/pharma"], &research).is_empty());
 
     let moved = relations.apply_agreement(&dua("tx-2", json!({ "recipient": "org/pharma" })));
     assert!(
@@ -310,7 +318,7 @@ fn a_data_use_agreement_binds_its_parties_for_its_purposes() {
             json!({ "id": "dua/1", "status": "terminated" }),
         ))
         .expect("terminates");
-    assert!(query(&["org/st-marys"], &["org/uni-lab"], &research).is_empty());
+    assert!(query(&relations, &["org/st-marys"], &["org/uni-lab"], &research).is_empty());
 }
 
 #[test]
@@ -359,6 +367,39 @@ fn a_consent_combining_psychotherapy_notes_with_other_categories_is_no_authoriza
     let authorization = registry.authorization(&query);
     assert_eq!(authorization.categories, categories.to_vec());
     assert_eq!(authorization.compound_ids, vec!["consent/compound"]);
+}
+
+#[test]
+fn a_psychotherapy_notes_authorization_covers_notes_only() {
+    let mut registry = InMemoryConsentRegistry::new();
+    registry
+        .apply_state(
+            &Transaction::from_value(json!({ "id": "tx-1", "kind": "consent",
+                "timestamp": "2026-02-01T09:00:00Z",
+                "consent": { "id": "consent/notes", "status": "active", "patient": PATIENT,
+                             "grantee": "org/clinic", "purposes": ["TREAT"], "actions": ["read"],
+                             "data_categories": ["psychotherapy-notes", "substance-use"] } }))
+            .expect("parses"),
+        )
+        .expect("applies");
+    let treat = purpose("TREAT");
+    let query = |categories: &[DataCategory]| {
+        registry
+            .authorization(&ConsentQuery {
+                patient: PATIENT,
+                grantee: "org/clinic",
+                purpose: Some(&treat),
+                action: Action::Read,
+                categories,
+                at: ts("2026-03-01T10:00:00Z"),
+            })
+            .categories
+    };
+    // SUD counseling notes: both categories describe the notes.
+    let notes = [DataCategory::PsychotherapyNotes, DataCategory::SubstanceUse];
+    assert_eq!(query(&notes), notes.to_vec());
+    // A SUD record that is not a note is outside an authorization for psychotherapy notes.
+    assert!(query(&[DataCategory::SubstanceUse]).is_empty());
 }
 
 #[test]
