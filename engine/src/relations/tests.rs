@@ -82,7 +82,7 @@ fn representation_and_agreement_transactions_parse_strictly() {
                             "representative": MOTHER, "basis": "parent", "role": "mum" } }),
     )
     .expect_err("unknown field");
-    assert_eq!(unknown.field, "representation");
+    assert_eq!(unknown.field, "representation.role");
     assert!(unknown.reason.contains("unknown field `role`"), "{unknown}");
 
     let basis = parse(
