@@ -593,7 +593,11 @@ fn representations_apply_in_ledger_order_and_change_the_state_root() {
             ],
         ),
     );
-    assert_eq!(decision(&answer, 0).decision, Effect::Deny, "not yet on the ledger");
+    assert_eq!(
+        decision(&answer, 0).decision,
+        Effect::Deny,
+        "not yet on the ledger"
+    );
     assert_eq!(
         answer.results[1],
         TxResult::Applied {
@@ -608,7 +612,11 @@ fn representations_apply_in_ledger_order_and_change_the_state_root() {
     assert_eq!(decision(&answer, 2).decision, Effect::Allow);
     assert_eq!(decision(&answer, 4).decision, Effect::Deny, "revoked");
     assert_ne!(answer.state_root, empty);
-    assert!(l.consents().relations().representation("rep/maria-p9").is_some());
+    assert!(l
+        .consents()
+        .relations()
+        .representation("rep/maria-p9")
+        .is_some());
 }
 
 #[test]
