@@ -333,19 +333,23 @@ impl Bundle {
         };
         // A data use agreement binds the discloser (the actor or its organization) and the
         // recipient for a disclosure; for a use, the actor (or its organization) is the recipient.
+        // Built on the stack: most requests meet no agreement at all.
         let actor = request.actor.id.as_str();
         let organization = request.actor.organization.as_deref();
-        let own: Vec<&str> = std::iter::once(actor).chain(organization).collect();
+        let own_parties = [actor, organization.unwrap_or(actor)];
+        let own = &own_parties[..if organization.is_some() { 2 } else { 1 }];
         let recipient = request.context.recipient.as_ref().map(|r| r.id.as_str());
-        let (disclosers, recipients): (&[&str], Vec<&str>) = match request.action {
-            crate::transaction::Action::Share | crate::transaction::Action::Export => {
-                (own.as_slice(), recipient.into_iter().collect())
-            }
-            _ => (&[][..], own.clone()),
+        let recipient_party = [recipient.unwrap_or("")];
+        let (disclosers, recipients): (&[&str], &[&str]) = match request.action {
+            crate::transaction::Action::Share | crate::transaction::Action::Export => (
+                own,
+                &recipient_party[..if recipient.is_some() { 1 } else { 0 }],
+            ),
+            _ => (&[], own),
         };
         relations.agreements = consents.agreements(&AgreementQuery {
             disclosers,
-            recipients: &recipients,
+            recipients,
             purpose: request.context.purpose_of_use.as_ref(),
             at,
         });

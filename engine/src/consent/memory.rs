@@ -266,13 +266,8 @@ impl ConsentRegistry for InMemoryConsentRegistry {
                 continue;
             }
             let named = &entry.record.data_categories;
-            let overlap: Vec<DataCategory> = query
-                .categories
-                .iter()
-                .filter(|c| named.contains(c))
-                .copied()
-                .collect();
-            if overlap.is_empty() {
+            let mut overlap = query.categories.iter().filter(|c| named.contains(c)).peekable();
+            if overlap.peek().is_none() {
                 continue;
             }
             // A consent naming psychotherapy notes is an authorization for psychotherapy notes: its
