@@ -266,7 +266,11 @@ impl ConsentRegistry for InMemoryConsentRegistry {
                 continue;
             }
             let named = &entry.record.data_categories;
-            let mut overlap = query.categories.iter().filter(|c| named.contains(c)).peekable();
+            let mut overlap = query
+                .categories
+                .iter()
+                .filter(|c| named.contains(c))
+                .peekable();
             if overlap.peek().is_none() {
                 continue;
             }
