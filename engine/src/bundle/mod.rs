@@ -222,6 +222,7 @@ impl Bundle {
                     applies_to: &m.regimes,
                     actions: m.actions.as_deref(),
                     purposes: m.purposes.as_deref(),
+                    when_attributes: m.when_attributes.as_deref(),
                     obligations_only: m.obligations_only,
                     on_deny: m.on_deny,
                 }),

@@ -52,6 +52,8 @@ pub struct RhaiSource<'a> {
     pub actions: Option<&'a [Action]>,
     /// When given, the module runs only for these purposes of use.
     pub purposes: Option<&'a [PurposeOfUse]>,
+    /// When given, the module runs only when one of these context attributes is present.
+    pub when_attributes: Option<&'a [String]>,
     /// The module only attaches obligations (runs in [`Stage::Obligations`]).
     pub obligations_only: bool,
     /// An obligations-only module that also runs on a decision that is otherwise a deny.
@@ -75,6 +77,7 @@ pub struct RuleModule {
     pub applies_to: Vec<String>,
     pub actions: Option<Vec<Action>>,
     pub purposes: Option<Vec<PurposeOfUse>>,
+    pub when_attributes: Option<Vec<String>>,
     pub stage: Stage,
     /// Runs in [`Stage::Obligations`] on a deny too.
     pub on_deny: bool,
@@ -174,6 +177,7 @@ impl RuleModules {
                 applies_to: source.applies_to.to_vec(),
                 actions: source.actions.map(<[Action]>::to_vec),
                 purposes: source.purposes.map(<[PurposeOfUse]>::to_vec),
+                when_attributes: source.when_attributes.map(<[String]>::to_vec),
                 stage: if source.obligations_only {
                     Stage::Obligations
                 } else {
@@ -343,6 +347,12 @@ fn applies(module: &RuleModule, request: &AccessRequest, facts: &RequestFacts<'_
     if let Some(purposes) = &module.purposes {
         let purpose = request.context.purpose_of_use.as_ref();
         if !purpose.is_some_and(|p| purposes.contains(p)) {
+            return false;
+        }
+    }
+    if let Some(names) = &module.when_attributes {
+        let attributes = &request.context.attributes;
+        if !names.iter().any(|n| attributes.contains_key(n)) {
             return false;
         }
     }

@@ -417,3 +417,48 @@ fn a_request_with_a_mistyped_attribute_still_carries_the_duties_of_a_deny() {
     assert!(d.reasons.is_empty() && d.jurisdictions.is_empty(), "{d:?}");
     assert_eq!(kinds(&d), ["audit"]);
 }
+
+#[test]
+fn when_attributes_runs_a_module_only_when_one_of_them_is_present() {
+    let manifest = crate::testing::MANIFEST.replace(
+        "file: rhai/rules.rhai,",
+        "file: rhai/rules.rhai, when_attributes: [remuneration, legal_process],",
+    );
+    let bundle = Bundle::compile(files_with(&[
+        ("manifest.yaml", &manifest),
+        (
+            "rhai/rules.rhai",
+            r#"fn evaluate(tx, env) { throw "ran"; }"#,
+        ),
+    ]))
+    .unwrap_or_else(|e| panic!("bundle must compile: {e}"));
+    let registry = InMemoryConsentRegistry::new();
+    let without = bundle.decide(&access(json!({})), &registry, 0);
+    assert!(without.errors.is_empty(), "not run: {without:?}");
+    // Present, whatever the value: the module runs (and its error fails closed).
+    let with = bundle.decide(
+        &access(json!({ "context": { "attributes": { "remuneration": false } } })),
+        &registry,
+        0,
+    );
+    assert_fails_closed(&with, "ran");
+}
+
+#[test]
+fn when_attributes_must_name_attributes_of_a_rhai_module() {
+    let compile = |manifest: String| {
+        Bundle::compile(files_with(&[("manifest.yaml", &manifest)]))
+            .expect_err("refused")
+            .to_string()
+    };
+    let empty = compile(crate::testing::MANIFEST.replace(
+        "file: rhai/rules.rhai,",
+        "file: rhai/rules.rhai, when_attributes: [],",
+    ));
+    assert!(empty.contains("modules[2].when_attributes"), "{empty}");
+    let cedar = compile(crate::testing::MANIFEST.replace(
+        "file: cedar/hipaa.cedar,",
+        "file: cedar/hipaa.cedar, when_attributes: [remuneration],",
+    ));
+    assert!(cedar.contains("modules[0].when_attributes"), "{cedar}");
+}
