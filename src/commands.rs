@@ -70,12 +70,15 @@ pub fn print_line(value: &str) -> Result<(), Failure> {
     writeln!(out, "{value}").map_err(|e| bad_input(format!("writing output: {e}")))
 }
 
-pub fn check(tx: &Path, policies: &Path) -> Result<ExitCode, Failure> {
+pub fn check(tx: &Path, policies: &Path, state: Option<&Path>) -> Result<ExitCode, Failure> {
     let text = read_input(tx)?;
     let request =
         AccessRequest::from_json(&text).map_err(|e| bad_input(format!("{}: {e}", tx.display())))?;
+    let consents = match state {
+        Some(path) => load_state(path)?,
+        None => accord_engine::InMemoryConsentRegistry::new(),
+    };
     let bundle = load_bundle(policies, BAD_INPUT)?;
-    let consents = accord_engine::InMemoryConsentRegistry::new();
     let decision = bundle.decide(&request, &consents, 0);
     print_line(&decision.to_json())?;
     Ok(if decision.is_allow() {
@@ -83,6 +86,22 @@ pub fn check(tx: &Path, policies: &Path) -> Result<ExitCode, Failure> {
     } else {
         ExitCode::from(FAILED)
     })
+}
+
+/// The consent, representation and agreement state that a JSON array of such transactions builds,
+/// applied in order to an empty state; the first that fails is named with its index.
+fn load_state(path: &Path) -> Result<accord_engine::InMemoryConsentRegistry, Failure> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| bad_input(format!("{shown}: {e}")))?;
+    let value = accord_engine::json::value_from_str(&text)
+        .map_err(|e| bad_input(format!("{shown}: {e}")))?;
+    let Value::Array(transactions) = value else {
+        return Err(bad_input(format!(
+            "{shown}: must be a JSON array of consent, representation and agreement transactions"
+        )));
+    };
+    accord_engine::InMemoryConsentRegistry::from_transactions(&transactions)
+        .map_err(|e| bad_input(format!("{shown}: {e}")))
 }
 
 /// The dev genesis shipped with the repository, used when `--genesis` is not given.
@@ -128,7 +147,11 @@ pub fn replay(
         for result in &answer.results {
             match result {
                 TxResult::Decided(decision) => print_line(&decision.to_json())?,
-                TxResult::Applied { applied, .. } if applied.kind == "consent" => {}
+                TxResult::Applied { applied, .. }
+                    if matches!(
+                        applied.kind.as_str(),
+                        "consent" | "representation" | "agreement"
+                    ) => {}
                 other => print_line(&serde_json::to_string(other).unwrap_or_default())?,
             }
         }

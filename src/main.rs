@@ -34,6 +34,10 @@ enum Command {
         tx: PathBuf,
         #[command(flatten)]
         policies: PoliciesArg,
+        /// A JSON array of consent, representation and agreement transactions applied, in order,
+        /// to an empty state before deciding (default: no state).
+        #[arg(long)]
+        state: Option<PathBuf>,
     },
     /// Feed a JSON array of blocks through a fresh in-memory state, printing every decision and
     /// every governance outcome and, after each block, its state root, one JSON object per line.
@@ -148,7 +152,11 @@ fn serve(args: accord::server::ServeArgs) -> Result<ExitCode, commands::Failure>
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Check { tx, policies } => commands::check(&tx, &policies.dir()),
+        Command::Check {
+            tx,
+            policies,
+            state,
+        } => commands::check(&tx, &policies.dir(), state.as_deref()),
         Command::Replay {
             blocks,
             genesis,

@@ -138,6 +138,66 @@ fn check_bad_input_names_file_field_and_reason() {
     assert!(missing.contains("no-such-file.json"), "{missing}");
 }
 
+/// The ledger facts of docs/contract.md §3a-§3b and the `treatment_basis` attribute, each with the
+/// example that shows it: allowed with the state on the ledger, denied without it.
+#[test]
+fn check_applies_representation_and_agreement_state_from_examples() {
+    let state = example("state-representation-dua.json");
+    let decide = |tx: &str, with_state: bool| -> (Option<i32>, Value) {
+        let path = example(tx);
+        let mut args = vec!["check", path.as_str()];
+        if with_state {
+            args.extend(["--state", state.as_str()]);
+        }
+        let o = accord(&args);
+        let decision = accord_engine::json::value_from_str(&stdout(&o)).expect("decision JSON");
+        (o.status.code(), decision)
+    };
+    let (code, parent) = decide("parent-reads-child-record.json", true);
+    assert_eq!(code, Some(0), "{parent}");
+    assert!(parent["reasons"]
+        .as_array()
+        .expect("reasons")
+        .iter()
+        .any(|r| r["citation"] == "45 CFR 164.502(g)(3)(i)"));
+    let (code, parent) = decide("parent-reads-child-record.json", false);
+    assert_eq!(code, Some(1), "no representation on the ledger: {parent}");
+    assert_eq!(
+        parent["obligations"][0]["kind"], "audit",
+        "a denied attempt is audited"
+    );
+
+    let (code, lds) = decide("limited-data-set-export.json", true);
+    assert_eq!(code, Some(0), "{lds}");
+    assert_eq!(lds["reasons"][0]["citation"], "45 CFR 164.514(e)(1)");
+    let (code, lds) = decide("limited-data-set-export.json", false);
+    assert_eq!(code, Some(1), "no data use agreement on the ledger: {lds}");
+    assert_eq!(lds["reasons"][0]["citation"], "45 CFR 164.514(e)(4)(i)");
+
+    let (code, consult) = decide("consultation-read.json", false);
+    assert_eq!(code, Some(0), "{consult}");
+}
+
+#[test]
+fn check_refuses_malformed_state_naming_file_and_transaction() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("state.json");
+    let bad = serde_json::json!([{ "id": "tx-r1", "kind": "representation",
+        "timestamp": "2026-02-01T09:00:00Z",
+        "representation": { "id": "rep/1", "status": "active", "patient": "patient/p-9",
+                            "representative": "related/maria", "basis": "aunt" } }]);
+    std::fs::write(&path, bad.to_string()).expect("write");
+    let err = assert_bad_input(&accord(&[
+        "check",
+        &example("parent-reads-child-record.json"),
+        "--state",
+        &path.display().to_string(),
+    ]));
+    assert!(err.contains("state.json"), "{err}");
+    assert!(err.contains("consents[0]"), "{err}");
+    assert!(err.contains("representation.basis"), "{err}");
+}
+
 #[test]
 fn replay_prints_decisions_and_a_state_root_per_block() {
     let o = accord(&["replay", &example("ledger.json")]);

@@ -8,6 +8,7 @@
 //! - [`bundle`]: loading, versioning and compiling a policy bundle; [`bundle::Bundle::decide`].
 //! - [`cedar`] and [`rules`]: the two rule languages.
 //! - [`consent`]: consent state, written by consent transactions.
+//! - [`relations`]: personal representatives and data use agreements, kept with consent state.
 //! - [`decision`]: the answer of docs/contract.md §2.
 //! - [`cases`]: a bundle's own test cases.
 //! - [`yaml`]: the YAML reader of bundles and messages; it refuses duplicate keys too.
@@ -23,6 +24,7 @@ pub mod json;
 pub mod jurisdiction;
 pub mod ledger;
 pub mod parallel;
+pub mod relations;
 pub mod rules;
 pub mod transaction;
 pub mod yaml;

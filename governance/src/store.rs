@@ -3,7 +3,8 @@
 //!
 //! The tree `accord-state`, with keys by prefix: `meta` (genesis digest, members, voting
 //! parameters, policy history, proposal counter, last answer's height), `proposal/<id>`,
-//! `consent/<id>` and `answer/<height, 8 bytes BE>`; and the tree `accord-bundles`:
+//! `consent/<id>`, `representation/<id>`, `agreement/<id>` and `answer/<height, 8 bytes BE>`;
+//! and the tree `accord-bundles`:
 //! `bundle/<version>` (content-addressed).
 //!
 //! - Bundles (about a megabyte each) live in a tree of their own because sled rewrites a whole
@@ -27,6 +28,7 @@ use crate::proposal::Proposal;
 use crate::state::GovernanceState;
 use crate::Activation;
 use accord_engine::consent::ConsentEntry;
+use accord_engine::relations::{AgreementEntry, InMemoryRelations, RepresentationEntry};
 use accord_engine::{BundleFiles, InMemoryConsentRegistry};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
@@ -40,6 +42,8 @@ const META: &[u8] = b"meta";
 const PROPOSAL: &str = "proposal/";
 const BUNDLE: &str = "bundle/";
 const CONSENT: &str = "consent/";
+const REPRESENTATION: &str = "representation/";
+const AGREEMENT: &str = "agreement/";
 const ANSWER: &[u8] = b"answer/";
 /// First byte of a compressed stored answer (plain JSON text starts with `{`).
 const ANSWER_LZ4: u8 = 1;
@@ -64,6 +68,8 @@ pub(crate) struct BlockCommit<'a> {
     pub proposals: Vec<&'a Proposal>,
     pub bundles: Vec<(String, Arc<BundleFiles>)>,
     pub consents: Vec<&'a ConsentEntry>,
+    pub representations: Vec<&'a RepresentationEntry>,
+    pub agreements: Vec<&'a AgreementEntry>,
     pub answer: &'a BlockAnswer,
 }
 
@@ -173,6 +179,18 @@ impl Store {
                 json(entry)?,
             );
         }
+        for entry in &c.representations {
+            batch.insert(
+                format!("{REPRESENTATION}{}", entry.record.id).as_bytes(),
+                json(entry)?,
+            );
+        }
+        for entry in &c.agreements {
+            batch.insert(
+                format!("{AGREEMENT}{}", entry.record.id).as_bytes(),
+                json(entry)?,
+            );
+        }
         batch.insert(
             answer_key(c.answer.height),
             encode_answer(c.answer.to_json()),
@@ -230,6 +248,16 @@ impl Store {
             let (key, value) = item?;
             consents.push(parse::<ConsentEntry>(&key, &value)?);
         }
+        let mut representations = Vec::new();
+        for item in items(&self.tree, REPRESENTATION) {
+            let (key, value) = item?;
+            representations.push(parse::<RepresentationEntry>(&key, &value)?);
+        }
+        let mut agreements = Vec::new();
+        for item in items(&self.tree, AGREEMENT) {
+            let (key, value) = item?;
+            agreements.push(parse::<AgreementEntry>(&key, &value)?);
+        }
         let last = self
             .answer(meta.height)?
             .ok_or_else(|| format!("the answer to the last block {} is missing", meta.height))?;
@@ -245,7 +273,8 @@ impl Store {
         Ok(Some(StoredState {
             genesis: meta.genesis,
             gov,
-            consents: InMemoryConsentRegistry::from_entries(consents),
+            consents: InMemoryConsentRegistry::from_entries(consents)
+                .with_relations(InMemoryRelations::from_entries(representations, agreements)),
             last,
         }))
     }

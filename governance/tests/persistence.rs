@@ -23,6 +23,22 @@ fn grant(id: &str, consent_id: &str) -> Value {
                                      "end": "2027-02-01T00:00:00Z" } } })
 }
 
+fn representation(id: &str) -> Value {
+    json!({ "id": id, "kind": "representation", "timestamp": "2026-02-01T09:00:00Z",
+            "representation": { "id": "rep/1", "status": "active", "patient": "patient/d-4",
+                                "representative": "related/agent", "basis": "health-care-agent" } })
+}
+
+fn agreement(id: &str) -> Value {
+    json!({ "id": id, "kind": "agreement", "timestamp": "2026-02-01T09:00:00Z",
+            "agreement": { "id": "dua/1", "status": "active", "type": "data-use-agreement",
+                           "discloser": "org/st-marys", "recipient": "org/uni-lab",
+                           "purposes": ["HRESCH"],
+                           "assurances": ["no-other-use-or-disclosure", "safeguards",
+                                          "report-violations", "agents-bound",
+                                          "no-identification-or-contact"] } })
+}
+
 /// The state root recomputed from what the machine holds (not the stored answer's copy).
 fn recomputed_root(m: &StateMachine) -> String {
     state_root(m.governance(), &m.consents().digest())
@@ -58,7 +74,14 @@ fn a_restarted_node_resumes_exactly_where_it_stopped() {
                 share_to_uruguay("a-2"),
             ],
         ),
-        block(3, vec![grant("c-2", "consent/b")]),
+        block(
+            3,
+            vec![
+                grant("c-2", "consent/b"),
+                representation("r-1"),
+                agreement("d-1"),
+            ],
+        ),
         block(4, vec![share_to_uruguay("a-4")]),
         block(
             5,
@@ -112,6 +135,11 @@ fn a_restarted_node_resumes_exactly_where_it_stopped() {
     );
     assert_eq!(after, before);
     assert_eq!(after.0, Some(5));
+    assert!(
+        m.consents().relations().representation("rep/1").is_some()
+            && m.consents().relations().agreement("dua/1").is_some(),
+        "representations and agreements are restored"
+    );
     assert_eq!(
         recomputed_root(&m),
         before.1,

@@ -151,10 +151,7 @@ pub fn access_request(text: &[u8], at: Option<&str>) -> Result<AccessRequest, Pr
         )),
         Ok(Transaction::Access(request)) => Ok(*request),
         Ok(other) => {
-            let kind = match other {
-                Transaction::Consent(_) => "consent",
-                _ => "governance",
-            };
+            let kind = other.kind();
             Err(Problem::at(
                 ProblemKind::NotAnAccessTransaction,
                 within(at, "kind"),

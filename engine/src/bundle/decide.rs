@@ -22,8 +22,12 @@ pub const PHASE_BATCH: usize = 64;
 struct Pending<'r> {
     request: &'r AccessRequest,
     builder: DecisionBuilder,
-    /// `None` when the request failed before any rule ran; its builder holds the error.
+    /// `None` when the facts could not be derived; its builder holds the error.
     derived: Option<DerivedFacts>,
+    /// Whether the verdict rules run: not when a declared attribute has the wrong type (the
+    /// builder holds that error). The facts are still derived then, so that the duties attached
+    /// to a denied attempt (`on_deny` modules) still come with the decision.
+    verdicts: bool,
 }
 
 impl Bundle {
@@ -68,30 +72,34 @@ impl Bundle {
     /// Checks declared attributes and derives the facts every rule reads.
     fn start<'r>(&self, request: &'r AccessRequest, consents: &dyn ConsentRegistry) -> Pending<'r> {
         let mut builder = DecisionBuilder::new();
-        let derived = if let Some(problem) = self.check_attributes(request) {
+        let mut verdicts = true;
+        if let Some(problem) = self.check_attributes(request) {
             builder.error("accord", problem);
-            None
-        } else {
-            match self.derive(request, consents) {
-                Ok(d) => Some(d),
-                Err(e) => {
-                    builder.error("accord", e.to_string());
-                    None
-                }
+            verdicts = false;
+        }
+        let derived = match self.derive(request, consents) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                builder.error("accord", e.to_string());
+                None
             }
         };
         Pending {
             request,
             builder,
             derived,
+            verdicts,
         }
     }
 
     /// Cedar, then the verdict modules and the per-regime permission check, then the
-    /// obligations-only modules where the decision is otherwise an allow, each over every request.
+    /// obligations-only modules (those declared `on_deny` alone where the decision is a deny),
+    /// each over every request.
     fn run_rules(&self, pending: &mut [Pending<'_>]) {
         for p in pending.iter_mut() {
-            let Some(derived) = &p.derived else { continue };
+            let Some(derived) = p.derived.as_ref().filter(|_| p.verdicts) else {
+                continue;
+            };
             let cedar = self.cedar.authorize(p.request, &derived.facts());
             for reason in cedar.reasons {
                 p.builder.reason(reason);
@@ -101,7 +109,9 @@ impl Bundle {
             }
         }
         for p in pending.iter_mut() {
-            let Some(derived) = &p.derived else { continue };
+            let Some(derived) = p.derived.as_ref().filter(|_| p.verdicts) else {
+                continue;
+            };
             self.rules
                 .run(Stage::Verdicts, p.request, &derived.facts(), &mut p.builder);
             self.require_binding_permits(
@@ -119,6 +129,9 @@ impl Bundle {
                     &derived.facts(),
                     &mut p.builder,
                 );
+            } else {
+                self.rules
+                    .run_on_deny(p.request, &derived.facts(), &mut p.builder);
             }
         }
     }
@@ -134,8 +147,9 @@ impl Bundle {
             request,
             mut builder,
             derived,
+            verdicts,
         } = pending;
-        let Some(derived) = derived else {
+        let Some(derived) = derived.filter(|_| verdicts) else {
             return builder.finish(&request.id, policy_set, Vec::new());
         };
         let applicable = derived.applicable;

@@ -132,11 +132,20 @@ pub struct ModuleEntry {
     /// Rhai only: run for these purposes of use alone (a request without a purpose never matches).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purposes: Option<Vec<PurposeOfUse>>,
-    /// Rhai only: the module attaches obligations and never permits or denies. It runs only when
-    /// the decision is otherwise an allow (obligations reach nothing else), after every other rule;
-    /// a `deny` or `permit` verdict from it is an error, so the decision fails closed.
+    /// Rhai only: run only when the request carries at least one of these `context.attributes`
+    /// (present, whatever its value): the module says nothing without them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when_attributes: Option<Vec<String>>,
+    /// Rhai only: the module attaches obligations and never permits or denies. It runs after every
+    /// other rule, and only when the decision is otherwise an allow unless `on_deny` is set; a
+    /// `deny` or `permit` verdict from it is an error, so the decision fails closed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub obligations_only: bool,
+    /// Rhai `obligations_only` modules only: the module also runs when the decision is a deny,
+    /// for duties that come with every decision (`when: deny` or `always`, e.g. the audit record
+    /// of every attempt, 45 CFR 164.312(b)).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub on_deny: bool,
     pub citation: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -196,6 +205,27 @@ impl Manifest {
                 return bad(
                     at("obligations_only"),
                     "Cedar policies permit or forbid; `obligations_only` is for Rhai modules",
+                );
+            }
+            if m.on_deny && !m.obligations_only {
+                return bad(
+                    at("on_deny"),
+                    "only an `obligations_only` Rhai module runs on denied decisions; a verdict module always runs",
+                );
+            }
+            if m.kind == ModuleKind::Cedar && m.when_attributes.is_some() {
+                return bad(
+                    at("when_attributes"),
+                    "Cedar policies state their own conditions; `when_attributes` is for Rhai modules",
+                );
+            }
+            if m.when_attributes
+                .as_ref()
+                .is_some_and(|names| names.is_empty() || names.iter().any(|n| n.trim().is_empty()))
+            {
+                return bad(
+                    at("when_attributes"),
+                    "name at least one attribute, none of them empty (leave the field out to run always)",
                 );
             }
             if m.kind == ModuleKind::Cedar && m.purposes.is_some() {

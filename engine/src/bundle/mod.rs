@@ -17,6 +17,7 @@ pub use manifest::{
 use crate::cedar::{CedarPolicies, CedarSource, RequestFacts};
 use crate::consent::{ConsentFacts, ConsentQuery, ConsentRegistry};
 use crate::jurisdiction::{Applicable, JurisdictionError, JurisdictionTable};
+use crate::relations::{AgreementQuery, RelationFacts, RepresentationQuery};
 use crate::rules::{RhaiSource, RuleModules};
 use crate::transaction::{AccessRequest, DataCategory};
 use sha2::{Digest, Sha256};
@@ -129,6 +130,8 @@ pub struct DerivedFacts {
     pub applicable: Applicable,
     pub consent: ConsentFacts,
     pub categories: Vec<DataCategory>,
+    /// Authorizations, representations and data use agreements the ledger establishes.
+    pub relations: RelationFacts,
 }
 
 impl DerivedFacts {
@@ -137,6 +140,7 @@ impl DerivedFacts {
             applicable: &self.applicable,
             consent: &self.consent,
             categories: &self.categories,
+            relations: &self.relations,
         }
     }
 }
@@ -218,7 +222,9 @@ impl Bundle {
                     applies_to: &m.regimes,
                     actions: m.actions.as_deref(),
                     purposes: m.purposes.as_deref(),
+                    when_attributes: m.when_attributes.as_deref(),
                     obligations_only: m.obligations_only,
+                    on_deny: m.on_deny,
                 }),
             }
         }
@@ -304,26 +310,60 @@ impl Bundle {
     ) -> Result<DerivedFacts, JurisdictionError> {
         let applicable = self.jurisdictions.applicable(request)?;
         let categories = request.data_categories();
+        let at = request.timestamp.unix();
+        let mut relations = RelationFacts::default();
         let consent = match request.patient_id() {
-            Some(patient) => consents.facts(&ConsentQuery {
-                patient,
-                grantee: request.grantee(),
-                holder: request
-                    .actor
-                    .organization
-                    .as_deref()
-                    .unwrap_or(request.actor.id.as_str()),
-                purpose: request.context.purpose_of_use.as_ref(),
-                action: request.action,
-                categories: &categories,
-                at: request.timestamp.unix(),
-            }),
+            Some(patient) => {
+                let query = ConsentQuery {
+                    patient,
+                    grantee: request.grantee(),
+                    holder: request
+                        .actor
+                        .organization
+                        .as_deref()
+                        .unwrap_or(request.actor.id.as_str()),
+                    purpose: request.context.purpose_of_use.as_ref(),
+                    action: request.action,
+                    categories: &categories,
+                    at,
+                };
+                relations.authorization = consents.authorization(&query);
+                relations.representation = consents.representation(&RepresentationQuery {
+                    patient,
+                    representative: &request.actor.id,
+                    at,
+                });
+                consents.facts(&query)
+            }
             None => ConsentFacts::default(),
         };
+        // A data use agreement binds the discloser (the actor or its organization) and the
+        // recipient for a disclosure; for a use, the actor (or its organization) is the recipient.
+        // Built on the stack: most requests meet no agreement at all.
+        let actor = request.actor.id.as_str();
+        let organization = request.actor.organization.as_deref();
+        let own_parties = [actor, organization.unwrap_or(actor)];
+        let own = &own_parties[..if organization.is_some() { 2 } else { 1 }];
+        let recipient = request.context.recipient.as_ref().map(|r| r.id.as_str());
+        let recipient_party = [recipient.unwrap_or("")];
+        let (disclosers, recipients): (&[&str], &[&str]) = match request.action {
+            crate::transaction::Action::Share | crate::transaction::Action::Export => (
+                own,
+                &recipient_party[..if recipient.is_some() { 1 } else { 0 }],
+            ),
+            _ => (&[], own),
+        };
+        relations.agreements = consents.agreements(&AgreementQuery {
+            disclosers,
+            recipients,
+            purpose: request.context.purpose_of_use.as_ref(),
+            at,
+        });
         Ok(DerivedFacts {
             applicable,
             consent,
             categories,
+            relations,
         })
     }
 }

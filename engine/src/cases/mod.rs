@@ -9,7 +9,7 @@ mod err;
 pub use err::CaseError;
 
 use crate::bundle::Bundle;
-use crate::consent::{ConsentRegistry, InMemoryConsentRegistry};
+use crate::consent::InMemoryConsentRegistry;
 use crate::decision::{Decision, Effect};
 use crate::transaction::{AccessRequest, Transaction};
 use serde::Deserialize;
@@ -212,14 +212,14 @@ fn prepare(
     let mut registry = InMemoryConsentRegistry::new();
     for (i, step) in case.setup.into_iter().enumerate() {
         match Transaction::from_value(step) {
-            Ok(Transaction::Consent(tx)) => {
-                if let Err(e) = registry.apply(&tx) {
+            Ok(Transaction::Access(_) | Transaction::Governance(_)) => failures.push(format!(
+                "{at}.setup[{i}]: setup holds consent, representation and agreement transactions only"
+            )),
+            Ok(tx) => {
+                if let Err(e) = registry.apply_state(&tx) {
                     failures.push(format!("{at}.setup[{i}]: {e}"));
                 }
             }
-            Ok(_) => failures.push(format!(
-                "{at}.setup[{i}]: setup holds consent transactions only"
-            )),
             Err(e) => failures.push(format!("{at}.setup[{i}]: {e}")),
         }
     }

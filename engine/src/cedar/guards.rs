@@ -143,6 +143,7 @@ pub(super) const CONTEXT_FLAGS: &[&str] = &[
     "treating_relationship",
     "actor_is_subject",
     "consent_withdrawn",
+    "actor_represents_subject",
     "irb_waiver",
     "de_identified",
 ];

@@ -8,6 +8,7 @@ use super::reads::AttributeReads;
 use super::CedarPolicies;
 use crate::consent::ConsentFacts;
 use crate::jurisdiction::Applicable;
+use crate::relations::RelationFacts;
 use crate::transaction::{AccessRequest, DataCategory};
 use cedar_policy::{Context, Entities, EntityId, EntityUid, Request};
 use cedar_policy_core::ast as core;
@@ -23,6 +24,8 @@ pub struct RequestFacts<'a> {
     pub consent: &'a ConsentFacts,
     /// The record's data categories, defaulted and sorted.
     pub categories: &'a [DataCategory],
+    /// Authorizations, representations and data use agreements the ledger establishes.
+    pub relations: &'a RelationFacts,
 }
 
 /// One attribute value, independent of how it is encoded for Cedar.
@@ -137,6 +140,32 @@ pub(crate) const CONTEXT: &[(&str, AttrOf)] = &[
     ("consent_transfer_countries", |_, f| {
         Attr::Strings(Strs::Slice(&f.consent.transfer_countries))
     }),
+    ("authorization_categories", |_, f| {
+        Attr::Strings(Strs::Listed(
+            f.relations
+                .authorization
+                .categories
+                .iter()
+                .map(|c| c.as_str())
+                .collect(),
+        ))
+    }),
+    ("actor_represents_subject", |_, f| {
+        Attr::Bool(f.relations.representation.represents())
+    }),
+    ("representation_bases", |_, f| {
+        Attr::Strings(Strs::Listed(
+            f.relations
+                .representation
+                .bases
+                .iter()
+                .map(|b| b.as_str())
+                .collect(),
+        ))
+    }),
+    ("treatment_basis", |r, _| {
+        Attr::Str(attribute_str(r, "treatment_basis"))
+    }),
     ("irb_waiver", |r, _| {
         Attr::Bool(attribute_bool(r, "irb_waiver"))
     }),
@@ -153,6 +182,7 @@ pub(crate) const TYPED_ATTRIBUTES: &[(&str, &str)] = &[
     ("irb_waiver", "boolean"),
     ("de_identified", "boolean"),
     ("transfer_safeguard", "string"),
+    ("treatment_basis", "string"),
 ];
 
 fn attribute_bool(request: &AccessRequest, key: &str) -> bool {

@@ -8,10 +8,14 @@ use serde_json::json;
 
 /// The facts of `request` with these applicable jurisdictions and consent facts.
 fn derived(request: &AccessRequest, applicable: Applicable, consent: ConsentFacts) -> DerivedFacts {
+    // The consented categories serve as an authorization too (no compound consent here).
+    let mut relations = crate::relations::RelationFacts::default();
+    relations.authorization.categories = consent.categories.clone();
     DerivedFacts {
         applicable,
         consent,
         categories: request.data_categories(),
+        relations,
     }
 }
 

@@ -9,6 +9,10 @@ use super::{
     check_record, ConsentEntry, ConsentError, ConsentFacts, ConsentQuery, ConsentRegistry,
     ConsentStatus, Part2Consent,
 };
+use crate::relations::{
+    AgreementFacts, AgreementQuery, AgreementTransaction, AuthorizationFacts, InMemoryRelations,
+    RelationError, RepresentationFacts, RepresentationQuery, RepresentationTransaction,
+};
 use crate::transaction::{ConsentTransaction, DataCategory};
 use imbl::{OrdMap, OrdSet};
 use sha2::{Digest, Sha256};
@@ -22,6 +26,8 @@ use std::sync::Arc;
 pub struct InMemoryConsentRegistry {
     by_id: OrdMap<String, Arc<Stored>>,
     by_patient: OrdMap<String, OrdSet<String>>,
+    /// Representations and data use agreements, staged and digested with the consents.
+    relations: InMemoryRelations,
 }
 
 /// One consent as recorded, and its hash in the digest.
@@ -69,22 +75,73 @@ impl InMemoryConsentRegistry {
         registry
     }
 
-    /// A registry built by applying consent transactions (JSON) in order; the first that does not
-    /// parse, is not a consent, or is refused, is reported with its index.
+    /// The registry with `relations` (e.g. read back from storage) in place of its own.
+    pub fn with_relations(mut self, relations: InMemoryRelations) -> Self {
+        self.relations = relations;
+        self
+    }
+
+    /// A registry built by applying consent, representation and agreement transactions (JSON) in
+    /// order; the first that does not parse, is of another kind, or is refused, is reported with
+    /// its index.
     pub fn from_transactions<'a>(
         transactions: impl IntoIterator<Item = &'a serde_json::Value>,
     ) -> Result<Self, String> {
         let mut registry = Self::default();
         for (i, value) in transactions.into_iter().enumerate() {
             match crate::transaction::Transaction::from_value(value.clone()) {
-                Ok(crate::transaction::Transaction::Consent(tx)) => registry
-                    .apply(&tx)
+                Ok(tx) => registry
+                    .apply_state(&tx)
                     .map_err(|e| format!("consents[{i}]: {e}"))?,
-                Ok(_) => return Err(format!("consents[{i}]: not a consent transaction")),
                 Err(e) => return Err(format!("consents[{i}]: {e}")),
             }
         }
         Ok(registry)
+    }
+
+    /// Applies a consent, representation or agreement transaction; any other kind is refused.
+    pub fn apply_state(&mut self, tx: &crate::transaction::Transaction) -> Result<(), String> {
+        use crate::transaction::Transaction;
+        match tx {
+            Transaction::Consent(c) => self.apply(c).map_err(|e| e.to_string()),
+            Transaction::Representation(r) => {
+                self.apply_representation(r).map_err(|e| e.to_string())
+            }
+            Transaction::Agreement(a) => self.apply_agreement(a).map_err(|e| e.to_string()),
+            other => Err(format!(
+                "a `{}` transaction does not change consent, representation or agreement state",
+                other.kind()
+            )),
+        }
+    }
+
+    /// Applies one representation transaction (docs/contract.md §3a). On error the state is
+    /// unchanged.
+    pub fn apply_representation(
+        &mut self,
+        tx: &RepresentationTransaction,
+    ) -> Result<(), RelationError> {
+        self.relations.apply_representation(tx)
+    }
+
+    /// Applies one agreement transaction (docs/contract.md §3b). On error the state is unchanged.
+    pub fn apply_agreement(&mut self, tx: &AgreementTransaction) -> Result<(), RelationError> {
+        self.relations.apply_agreement(tx)
+    }
+
+    /// The representations and agreements.
+    pub fn relations(&self) -> &InMemoryRelations {
+        &self.relations
+    }
+
+    /// The digest of the consents alone: `sha256("accord/consents/v2" 0x00 ‖ entry hashes)`.
+    pub fn consent_digest(&self) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        hasher.update(b"accord/consents/v2\0");
+        for stored in self.by_id.values() {
+            hasher.update(stored.hash);
+        }
+        hasher.finalize().into()
     }
 
     /// The entry of consent `id`, if recorded.
@@ -235,12 +292,59 @@ impl ConsentRegistry for InMemoryConsentRegistry {
             .collect()
     }
 
+    /// `sha256("accord/registry/v1" 0x00 ‖ consent digest ‖ representations digest ‖ agreements
+    /// digest)` (docs/governance.md).
     fn digest(&self) -> [u8; 32] {
+        let (representations, agreements) = self.relations.digests();
         let mut hasher = Sha256::new();
-        hasher.update(b"accord/consents/v2\0");
-        for stored in self.by_id.values() {
-            hasher.update(stored.hash);
-        }
+        hasher.update(b"accord/registry/v1\0");
+        hasher.update(self.consent_digest());
+        hasher.update(representations);
+        hasher.update(agreements);
         hasher.finalize().into()
+    }
+
+    fn authorization(&self, query: &ConsentQuery<'_>) -> AuthorizationFacts {
+        let mut facts = AuthorizationFacts::default();
+        let Some(ids) = self.by_patient.get(query.patient) else {
+            return facts;
+        };
+        let mut covered = BTreeSet::new();
+        for entry in ids.iter().filter_map(|id| self.get(id)) {
+            if !entry.names(query) || !entry.in_force(query.at) {
+                continue;
+            }
+            let named = &entry.record.data_categories;
+            let mut overlap = query
+                .categories
+                .iter()
+                .filter(|c| named.contains(c))
+                .peekable();
+            if overlap.peek().is_none() {
+                continue;
+            }
+            // A consent naming psychotherapy notes is an authorization for psychotherapy notes: its
+            // other categories describe the notes (mental-health; substance-use for SUD counseling
+            // notes; what the notes concern). Naming `general` as well, i.e. PHI other than the
+            // notes, combines it with another authorization: 164.508(b)(3)(ii) forbids that, and
+            // the record authorizes nothing (164.508(b)(2)(iv)). Nor does a psychotherapy-notes
+            // authorization reach a record that is not psychotherapy notes.
+            let notes = named.contains(&DataCategory::PsychotherapyNotes);
+            if notes && named.contains(&DataCategory::General) {
+                facts.compound_ids.push(entry.record.id.clone());
+            } else if !notes || query.categories.contains(&DataCategory::PsychotherapyNotes) {
+                covered.extend(overlap);
+            }
+        }
+        facts.categories = covered.into_iter().collect();
+        facts
+    }
+
+    fn representation(&self, query: &RepresentationQuery<'_>) -> RepresentationFacts {
+        self.relations.representation_facts(query)
+    }
+
+    fn agreements(&self, query: &AgreementQuery<'_>) -> AgreementFacts {
+        self.relations.agreement_facts(query)
     }
 }

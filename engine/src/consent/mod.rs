@@ -3,7 +3,8 @@
 //! A requester can never assert consent: evaluation asks the registry, and the registry only knows
 //! what `consent` transactions recorded. The same record serves as a GDPR consent, a HIPAA
 //! authorization (45 CFR 164.508) and a 42 CFR Part 2 consent; each regime's rules decide which data
-//! categories it needs covered ([`ConsentFacts::categories`]).
+//! categories it needs covered ([`ConsentFacts::categories`]). The registry also keeps the
+//! ledger's representations and data use agreements ([`crate::relations`]).
 
 mod err;
 mod memory;
@@ -13,6 +14,9 @@ pub use err::ConsentError;
 pub use memory::InMemoryConsentRegistry;
 pub use part2::Part2Consent;
 
+use crate::relations::{
+    AgreementFacts, AgreementQuery, AuthorizationFacts, RepresentationFacts, RepresentationQuery,
+};
 use crate::transaction::{
     Action, ConsentTransaction, CountryCode, DataCategory, PurposeOfUse, Timestamp,
 };
@@ -89,7 +93,7 @@ pub struct Period {
 }
 
 impl Period {
-    fn contains(&self, at: i64) -> bool {
+    pub(crate) fn contains(&self, at: i64) -> bool {
         self.start.as_ref().is_none_or(|s| s.unix() <= at)
             && self.end.as_ref().is_none_or(|e| at < e.unix())
     }
@@ -210,6 +214,21 @@ pub trait ConsentRegistry {
 
     /// A digest of the whole state, equal on every node that applied the same transactions.
     fn digest(&self) -> [u8; 32];
+
+    /// The consents of `query` that may serve as a HIPAA authorization (none by default).
+    fn authorization(&self, _query: &ConsentQuery<'_>) -> AuthorizationFacts {
+        AuthorizationFacts::default()
+    }
+
+    /// The representations in force for `query` (none by default).
+    fn representation(&self, _query: &RepresentationQuery<'_>) -> RepresentationFacts {
+        RepresentationFacts::default()
+    }
+
+    /// The data use agreements in force for `query` (none by default).
+    fn agreements(&self, _query: &AgreementQuery<'_>) -> AgreementFacts {
+        AgreementFacts::default()
+    }
 }
 
 /// Checks a consent record on its own (without the registry state).

@@ -555,8 +555,8 @@ fn equal_histories_give_equal_digests_and_different_states_differ() {
     assert_ne!(one, other_tx);
 }
 
-/// The digest as specified (docs/governance.md): SHA-256 of a domain tag, then, for each entry in
-/// consent-id order, SHA-256 of its length (u64, big-endian) and its serde_json encoding.
+/// The consent digest as specified (docs/governance.md): SHA-256 of a domain tag, then, for each
+/// entry in consent-id order, SHA-256 of its length (u64, big-endian) and its serde_json encoding.
 fn specified_digest(registry: &InMemoryConsentRegistry) -> [u8; 32] {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
@@ -580,7 +580,7 @@ fn a_staged_copy_is_independent_and_the_digest_follows_every_change() {
         grant("tx-2", "consent/c-2", json!({ "patient": "patient/p-2" })),
     ]);
     let before = original.digest();
-    assert_eq!(before, specified_digest(&original));
+    assert_eq!(original.consent_digest(), specified_digest(&original));
     let mut staged = original.clone();
     staged
         .apply(&revoke("tx-3", "consent/c-1", PATIENT))
@@ -588,7 +588,7 @@ fn a_staged_copy_is_independent_and_the_digest_follows_every_change() {
     staged
         .apply(&grant("tx-4", "consent/c-3", json!({})))
         .expect("grants");
-    assert_eq!(staged.digest(), specified_digest(&staged));
+    assert_eq!(staged.consent_digest(), specified_digest(&staged));
     assert_ne!(staged.digest(), before);
     assert_eq!(
         original.digest(),
@@ -667,7 +667,10 @@ fn from_transactions_applies_in_order_and_names_the_failing_one() {
     let access = crate::testing::access_json();
     let err =
         InMemoryConsentRegistry::from_transactions([&grant, &access]).expect_err("not a consent");
-    assert_eq!(err, "consents[1]: not a consent transaction");
+    assert_eq!(
+        err,
+        "consents[1]: a `access` transaction does not change consent, representation or agreement state"
+    );
     let bad = serde_json::json!({ "kind": "consent" });
     let err = InMemoryConsentRegistry::from_transactions([&bad]).expect_err("malformed");
     assert!(err.starts_with("consents[0]: field"), "{err}");
@@ -852,4 +855,31 @@ fn given_at_is_when_the_consents_relied_on_were_given() {
         Q::new().facts(&InMemoryConsentRegistry::new()).given_at,
         None
     );
+}
+
+/// The registry digest as specified (docs/governance.md): the consent digest, then the
+/// representations' and the agreements' digests, under one domain tag.
+#[test]
+fn the_registry_digest_covers_consents_representations_and_agreements() {
+    use sha2::{Digest, Sha256};
+    let registry = registry_with(&[grant("tx-1", "consent/c-1", json!({}))]);
+    let (reps, agreements) = registry.relations().digests();
+    let mut hasher = Sha256::new();
+    hasher.update(b"accord/registry/v1\0");
+    hasher.update(specified_digest(&registry));
+    hasher.update(reps);
+    hasher.update(agreements);
+    let expected: [u8; 32] = hasher.finalize().into();
+    assert_eq!(registry.digest(), expected);
+
+    let representation = json!({ "id": "tx-r1", "kind": "representation",
+        "timestamp": "2026-02-01T09:00:00Z",
+        "representation": { "id": "rep/1", "status": "active", "patient": PATIENT,
+                            "representative": "related/mother", "basis": "parent" } });
+    let mut with_rep = registry.clone();
+    with_rep
+        .apply_state(&Transaction::from_value(representation).expect("parses"))
+        .expect("applies");
+    assert_ne!(with_rep.digest(), registry.digest());
+    assert_eq!(with_rep.consent_digest(), registry.consent_digest());
 }

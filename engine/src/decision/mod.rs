@@ -39,8 +39,40 @@ pub enum RuleEffect {
     Deny,
 }
 
-/// A duty that comes with an allow. `details` holds rule-specific fields (`within_hours`,
-/// `deadline`, `target`, `message`, ...), written in key order.
+/// Which decisions an obligation comes with: an allow (the default), a deny, or both. An audit
+/// record of every attempt (45 CFR 164.312(b)) comes with both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ObligationWhen {
+    #[default]
+    Allow,
+    Deny,
+    Always,
+}
+
+impl ObligationWhen {
+    /// Parses the `when` detail of an obligation verdict.
+    pub fn parse(text: &str) -> Option<ObligationWhen> {
+        match text {
+            "allow" => Some(ObligationWhen::Allow),
+            "deny" => Some(ObligationWhen::Deny),
+            "always" => Some(ObligationWhen::Always),
+            _ => None,
+        }
+    }
+
+    /// Whether it comes with a decision that is an allow (`true`) or a deny (`false`).
+    pub fn matches(self, allow: bool) -> bool {
+        match self {
+            ObligationWhen::Allow => allow,
+            ObligationWhen::Deny => !allow,
+            ObligationWhen::Always => true,
+        }
+    }
+}
+
+/// A duty that comes with a decision: most with an allow, some (`when: deny` or `always`) with a
+/// deny. `details` holds rule-specific fields (`within_hours`, `deadline`, `target`, `message`,
+/// ...), written in key order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Obligation {
     pub kind: String,
@@ -101,7 +133,7 @@ impl Decision {
 pub struct DecisionBuilder {
     permits: Vec<Reason>,
     denies: Vec<Reason>,
-    obligations: Vec<Obligation>,
+    obligations: Vec<(ObligationWhen, Obligation)>,
     errors: Vec<EvaluationError>,
     default_denies: Vec<Reason>,
 }
@@ -118,8 +150,14 @@ impl DecisionBuilder {
         }
     }
 
+    /// An obligation that comes with an allow.
     pub fn obligation(&mut self, obligation: Obligation) {
-        self.obligations.push(obligation);
+        self.obligations.push((ObligationWhen::Allow, obligation));
+    }
+
+    /// An obligation that comes with the decisions `when` names.
+    pub fn obligation_when(&mut self, when: ObligationWhen, obligation: Obligation) {
+        self.obligations.push((when, obligation));
     }
 
     pub fn error(&mut self, module: impl Into<String>, message: impl Into<String>) {
@@ -163,7 +201,12 @@ impl DecisionBuilder {
         };
         reasons.sort();
         reasons.dedup();
-        let mut obligations = if allow { self.obligations } else { Vec::new() };
+        let mut obligations: Vec<Obligation> = self
+            .obligations
+            .into_iter()
+            .filter(|(when, _)| when.matches(allow))
+            .map(|(_, o)| o)
+            .collect();
         obligations.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         obligations.dedup();
         let mut errors = self.errors;

@@ -226,7 +226,8 @@ pub(super) static TX: Field = Field::Record(&[
     ),
 ]);
 
-/// `env`: what the engine derived (jurisdictions, regimes, ledger time, age, consent facts).
+/// `env`: what the engine derived (jurisdictions, regimes, ledger time, age, consent facts, and
+/// the representations and data use agreements on the ledger).
 pub(super) static ENV: Field = Field::Record(&[
     (
         "jurisdictions",
@@ -303,6 +304,48 @@ pub(super) static ENV: Field = Field::Record(&[
     (
         "counseling_notes_consent",
         Field::Leaf(|_, f| Leaf::Bool(f.consent.counseling_notes)),
+    ),
+    (
+        "authorization_categories",
+        Field::Leaf(|_, f| {
+            Leaf::Strings(Strs::Listed(
+                f.relations
+                    .authorization
+                    .categories
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect(),
+            ))
+        }),
+    ),
+    (
+        "compound_consent_ids",
+        Field::Leaf(|_, f| Leaf::Strings(Strs::Slice(&f.relations.authorization.compound_ids))),
+    ),
+    (
+        "actor_represents_subject",
+        Field::Leaf(|_, f| Leaf::Bool(f.relations.representation.represents())),
+    ),
+    (
+        "representation_bases",
+        Field::Leaf(|_, f| {
+            Leaf::Strings(Strs::Listed(
+                f.relations
+                    .representation
+                    .bases
+                    .iter()
+                    .map(|b| b.as_str())
+                    .collect(),
+            ))
+        }),
+    ),
+    (
+        "representation_ids",
+        Field::Leaf(|_, f| Leaf::Strings(Strs::Slice(&f.relations.representation.ids))),
+    ),
+    (
+        "data_use_agreement_ids",
+        Field::Leaf(|_, f| Leaf::Strings(Strs::Slice(&f.relations.agreements.data_use_agreements))),
     ),
 ]);
 

@@ -52,13 +52,18 @@ pub struct RhaiSource<'a> {
     pub actions: Option<&'a [Action]>,
     /// When given, the module runs only for these purposes of use.
     pub purposes: Option<&'a [PurposeOfUse]>,
+    /// When given, the module runs only when one of these context attributes is present.
+    pub when_attributes: Option<&'a [String]>,
     /// The module only attaches obligations (runs in [`Stage::Obligations`]).
     pub obligations_only: bool,
+    /// An obligations-only module that also runs on a decision that is otherwise a deny.
+    pub on_deny: bool,
 }
 
 /// When a module runs. Verdict modules run for every request they apply to; obligations-only
-/// modules run afterwards, and only when the decision is otherwise an allow, since obligations
-/// reach no other decision. Skipping them on a deny changes nothing a decision carries.
+/// modules run afterwards, and only when the decision is otherwise an allow, unless declared
+/// `on_deny`: most obligations reach no other decision, so skipping a module on a deny changes
+/// nothing a decision carries; one declared `on_deny` attaches duties that come with a deny too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
     Verdicts,
@@ -72,7 +77,10 @@ pub struct RuleModule {
     pub applies_to: Vec<String>,
     pub actions: Option<Vec<Action>>,
     pub purposes: Option<Vec<PurposeOfUse>>,
+    pub when_attributes: Option<Vec<String>>,
     pub stage: Stage,
+    /// Runs in [`Stage::Obligations`] on a deny too.
+    pub on_deny: bool,
     ast: AST,
     /// `evaluate` as far as it can be evaluated natively (see [`native`]).
     program: Option<native::Program>,
@@ -169,11 +177,13 @@ impl RuleModules {
                 applies_to: source.applies_to.to_vec(),
                 actions: source.actions.map(<[Action]>::to_vec),
                 purposes: source.purposes.map(<[PurposeOfUse]>::to_vec),
+                when_attributes: source.when_attributes.map(<[String]>::to_vec),
                 stage: if source.obligations_only {
                     Stage::Obligations
                 } else {
                     Stage::Verdicts
                 },
+                on_deny: source.obligations_only && source.on_deny,
                 program: native::Program::of(&engine, &ast),
                 reads: FieldSet::new(&ROOTS, &|p| usage.wanted(p), &|p| usage.on_route(p)),
                 ast,
@@ -199,7 +209,28 @@ impl RuleModules {
         facts: &RequestFacts<'_>,
         builder: &mut DecisionBuilder,
     ) {
-        self.run_with(stage, request, facts, builder, true);
+        self.run_with(stage, request, facts, builder, true, false);
+    }
+
+    /// Runs the obligations-only modules declared `on_deny` that apply to `request`, for a
+    /// decision that is a deny.
+    pub fn run_on_deny(
+        &self,
+        request: &AccessRequest,
+        facts: &RequestFacts<'_>,
+        builder: &mut DecisionBuilder,
+    ) {
+        self.run_with(Stage::Obligations, request, facts, builder, true, true);
+    }
+
+    /// [`run_on_deny`](Self::run_on_deny) as the reference run does it.
+    pub fn run_on_deny_reference(
+        &self,
+        request: &AccessRequest,
+        facts: &RequestFacts<'_>,
+        builder: &mut DecisionBuilder,
+    ) {
+        self.run_with(Stage::Obligations, request, facts, builder, false, true);
     }
 
     /// What [`run`](Self::run) must decide alike: every applicable module called, with every
@@ -211,7 +242,7 @@ impl RuleModules {
         facts: &RequestFacts<'_>,
         builder: &mut DecisionBuilder,
     ) {
-        self.run_with(stage, request, facts, builder, false);
+        self.run_with(stage, request, facts, builder, false, false);
     }
 
     fn run_with(
@@ -221,13 +252,17 @@ impl RuleModules {
         facts: &RequestFacts<'_>,
         builder: &mut DecisionBuilder,
         analysed: bool,
+        on_deny_only: bool,
     ) {
         // Each module's result, in module order: natively evaluated where its program answers
         // (`Ok(None)`: nothing to add), otherwise `None` until the module is called in Rhai below.
         let mut results: Vec<(&RuleModule, Option<Outcome>)> = Vec::new();
         let mut reads = FieldSet::default();
         for module in &self.modules {
-            if module.stage != stage || !applies(module, request, facts) {
+            if module.stage != stage
+                || (on_deny_only && !module.on_deny)
+                || !applies(module, request, facts)
+            {
                 continue;
             }
             let native = match &module.program {
@@ -312,6 +347,12 @@ fn applies(module: &RuleModule, request: &AccessRequest, facts: &RequestFacts<'_
     if let Some(purposes) = &module.purposes {
         let purpose = request.context.purpose_of_use.as_ref();
         if !purpose.is_some_and(|p| purposes.contains(p)) {
+            return false;
+        }
+    }
+    if let Some(names) = &module.when_attributes {
+        let attributes = &request.context.attributes;
+        if !names.iter().any(|n| attributes.contains_key(n)) {
             return false;
         }
     }

@@ -345,3 +345,139 @@ fn years_since_counts_whole_years_to_the_ledger_date() {
     );
     assert!(super::api::years_since("1 March 2016", at("2026-03-01T00:00:00Z")).is_unit());
 }
+
+/// The fixture with its Rhai module declared `obligations_only` and `on_deny`.
+fn on_deny_bundle(script: &str) -> Bundle {
+    let manifest = crate::testing::MANIFEST.replace(
+        "file: rhai/rules.rhai,",
+        "file: rhai/rules.rhai, obligations_only: true, on_deny: true,",
+    );
+    Bundle::compile(files_with(&[
+        ("manifest.yaml", &manifest),
+        ("rhai/rules.rhai", script),
+    ]))
+    .unwrap_or_else(|e| panic!("bundle must compile: {e}"))
+}
+
+fn kinds(d: &Decision) -> Vec<&str> {
+    d.obligations.iter().map(|o| o.kind.as_str()).collect()
+}
+
+#[test]
+fn an_on_deny_module_attaches_the_duties_that_come_with_each_outcome() {
+    let bundle = on_deny_bundle(
+        r#"fn evaluate(tx, env) { [
+            obligation("audit", "45 CFR 164.312(b)", #{ when: "always" }),
+            obligation("report", "45 CFR 164.514(e)(4)(iii)", #{ when: "deny" }),
+            obligation("review", "45 CFR 164.312(a)(2)(ii)", #{})
+        ] }"#,
+    );
+    let registry = InMemoryConsentRegistry::new();
+    let denied = bundle.decide(
+        &access(json!({ "context": { "purpose_of_use": "HMARKT" } })),
+        &registry,
+        0,
+    );
+    assert_eq!(denied.decision, Effect::Deny, "{denied:?}");
+    assert_eq!(kinds(&denied), ["audit", "report"]);
+    assert!(
+        denied
+            .obligations
+            .iter()
+            .all(|o| !o.details.contains_key("when")),
+        "`when` is not copied into the decision: {denied:?}"
+    );
+    let allowed = bundle.decide(&access(json!({})), &registry, 0);
+    assert_eq!(allowed.decision, Effect::Allow, "{allowed:?}");
+    assert_eq!(kinds(&allowed), ["audit", "review"]);
+}
+
+#[test]
+fn a_verdict_modules_deny_duty_does_not_come_with_an_allow() {
+    let d = decide_with(
+        r#"fn evaluate(tx, env) { [obligation("report", "45 CFR 164.514(e)(4)(iii)", #{ when: "deny" })] }"#,
+    );
+    assert_eq!(d.decision, Effect::Allow, "{d:?}");
+    assert!(d.obligations.is_empty(), "{d:?}");
+}
+
+#[test]
+fn an_unknown_when_fails_closed() {
+    let d = decide_with(
+        r#"fn evaluate(tx, env) { [obligation("audit", "45 CFR 164.312(b)", #{ when: "sometimes" })] }"#,
+    );
+    assert_fails_closed(&d, "`when` must be `allow`, `deny` or `always`");
+}
+
+#[test]
+fn on_deny_is_refused_on_a_verdict_module() {
+    let manifest = crate::testing::MANIFEST.replace(
+        "file: rhai/rules.rhai,",
+        "file: rhai/rules.rhai, on_deny: true,",
+    );
+    let err = Bundle::compile(files_with(&[("manifest.yaml", &manifest)]))
+        .expect_err("on_deny without obligations_only")
+        .to_string();
+    assert!(err.contains("modules[2].on_deny"), "{err}");
+}
+
+#[test]
+fn a_request_with_a_mistyped_attribute_still_carries_the_duties_of_a_deny() {
+    let bundle = on_deny_bundle(
+        r#"fn evaluate(tx, env) { [obligation("audit", "45 CFR 164.312(b)", #{ when: "always" })] }"#,
+    );
+    let d = bundle.decide(
+        &access(json!({ "context": { "attributes": { "remuneration": "yes" } } })),
+        &InMemoryConsentRegistry::new(),
+        0,
+    );
+    assert_eq!(d.decision, Effect::Deny, "{d:?}");
+    assert_eq!(d.errors.len(), 1, "{d:?}");
+    assert!(d.reasons.is_empty() && d.jurisdictions.is_empty(), "{d:?}");
+    assert_eq!(kinds(&d), ["audit"]);
+}
+
+#[test]
+fn when_attributes_runs_a_module_only_when_one_of_them_is_present() {
+    let manifest = crate::testing::MANIFEST.replace(
+        "file: rhai/rules.rhai,",
+        "file: rhai/rules.rhai, when_attributes: [remuneration, legal_process],",
+    );
+    let bundle = Bundle::compile(files_with(&[
+        ("manifest.yaml", &manifest),
+        (
+            "rhai/rules.rhai",
+            r#"fn evaluate(tx, env) { throw "ran"; }"#,
+        ),
+    ]))
+    .unwrap_or_else(|e| panic!("bundle must compile: {e}"));
+    let registry = InMemoryConsentRegistry::new();
+    let without = bundle.decide(&access(json!({})), &registry, 0);
+    assert!(without.errors.is_empty(), "not run: {without:?}");
+    // Present, whatever the value: the module runs (and its error fails closed).
+    let with = bundle.decide(
+        &access(json!({ "context": { "attributes": { "remuneration": false } } })),
+        &registry,
+        0,
+    );
+    assert_fails_closed(&with, "ran");
+}
+
+#[test]
+fn when_attributes_must_name_attributes_of_a_rhai_module() {
+    let compile = |manifest: String| {
+        Bundle::compile(files_with(&[("manifest.yaml", &manifest)]))
+            .expect_err("refused")
+            .to_string()
+    };
+    let empty = compile(crate::testing::MANIFEST.replace(
+        "file: rhai/rules.rhai,",
+        "file: rhai/rules.rhai, when_attributes: [],",
+    ));
+    assert!(empty.contains("modules[2].when_attributes"), "{empty}");
+    let cedar = compile(crate::testing::MANIFEST.replace(
+        "file: cedar/hipaa.cedar,",
+        "file: cedar/hipaa.cedar, when_attributes: [remuneration],",
+    ));
+    assert!(cedar.contains("modules[0].when_attributes"), "{cedar}");
+}

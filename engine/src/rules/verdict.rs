@@ -1,7 +1,7 @@
 //! Checks what a module returned and turns it into reasons, obligations or errors.
 
 use super::{RuleModule, Stage};
-use crate::decision::{DecisionBuilder, Obligation, Reason, RuleEffect};
+use crate::decision::{DecisionBuilder, Obligation, ObligationWhen, Reason, RuleEffect};
 use crate::transaction::{AccessRequest, Timestamp};
 use rhai::{Dynamic, Map};
 use serde_json::Value;
@@ -95,9 +95,18 @@ fn add(
                 Some(_) => text(&map, "rule")?,
                 None => kind.clone(),
             };
+            let when = match map.get("when") {
+                None => ObligationWhen::Allow,
+                Some(_) => {
+                    let text = text(&map, "when")?;
+                    ObligationWhen::parse(&text).ok_or_else(|| {
+                        format!("`when` must be `allow`, `deny` or `always`, not `{text}`")
+                    })?
+                }
+            };
             let mut details = BTreeMap::new();
             for (key, value) in &map {
-                if matches!(key.as_str(), "effect" | "kind" | "citation" | "rule") {
+                if matches!(key.as_str(), "effect" | "kind" | "citation" | "rule" | "when") {
                     continue;
                 }
                 // A detail that is `()` (e.g. a parameter no jurisdiction defines) is left out.
@@ -125,13 +134,16 @@ fn add(
                     .ok_or("`within_hours` puts the deadline out of range")?;
                 details.insert("deadline".into(), Value::from(deadline));
             }
-            builder.obligation(Obligation {
-                kind,
-                citation,
-                module: module.id.clone(),
-                rule,
-                details,
-            });
+            builder.obligation_when(
+                when,
+                Obligation {
+                    kind,
+                    citation,
+                    module: module.id.clone(),
+                    rule,
+                    details,
+                },
+            );
             Ok(())
         }
         other => Err(format!(

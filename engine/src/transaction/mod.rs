@@ -6,7 +6,7 @@
 //! evaluator never re-checks it.
 
 mod err;
-mod values;
+pub(crate) mod values;
 
 pub use err::TransactionError;
 pub use values::{
@@ -22,6 +22,10 @@ use serde_json::Value;
 pub enum Transaction {
     Access(Box<AccessRequest>),
     Consent(ConsentTransaction),
+    /// A personal representative recorded or revoked (docs/contract.md §3a).
+    Representation(crate::relations::RepresentationTransaction),
+    /// A data use agreement recorded or terminated (docs/contract.md §3b).
+    Agreement(crate::relations::AgreementTransaction),
     /// Governance messages are interpreted by the governance crate; the engine keeps them whole.
     Governance(GovernanceTransaction),
 }
@@ -49,11 +53,13 @@ impl Transaction {
                 Ok(Transaction::Access(Box::new(request)))
             }
             "consent" => from_value(value).map(Transaction::Consent),
+            "representation" => from_value(value).map(Transaction::Representation),
+            "agreement" => from_value(value).map(Transaction::Agreement),
             "governance" => from_value(value).map(Transaction::Governance),
             other => Err(TransactionError::new(
                 "kind",
                 format!(
-                    "unknown kind `{other}`, expected one of `access`, `consent`, `governance`"
+                    "unknown kind `{other}`, expected one of `access`, `consent`, `representation`, `agreement`, `governance`"
                 ),
             )),
         }
@@ -63,7 +69,20 @@ impl Transaction {
         match self {
             Transaction::Access(t) => &t.id,
             Transaction::Consent(t) => &t.id,
+            Transaction::Representation(t) => &t.id,
+            Transaction::Agreement(t) => &t.id,
             Transaction::Governance(t) => &t.id,
+        }
+    }
+
+    /// The transaction's `kind`, as spelled on the wire.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Transaction::Access(_) => "access",
+            Transaction::Consent(_) => "consent",
+            Transaction::Representation(_) => "representation",
+            Transaction::Agreement(_) => "agreement",
+            Transaction::Governance(_) => "governance",
         }
     }
 }
@@ -89,6 +108,8 @@ macro_rules! kind_marker {
 }
 kind_marker!(AccessKind, "access");
 kind_marker!(ConsentKind, "consent");
+kind_marker!(RepresentationKind, "representation");
+kind_marker!(AgreementKind, "agreement");
 kind_marker!(GovernanceKind, "governance");
 
 /// An `access` transaction: a data operation to decide.

@@ -3,7 +3,7 @@
 //! At the start of block `h` voting windows that end at `h` close and queued proposals due at `h`
 //! activate; then the block's transactions apply in order: access transactions get decisions
 //! (and, while a policy change is pending, a second evaluation under the proposed set for the
-//! impact preview), consent and governance transactions change state. Everything happens on a
+//! impact preview), consent, representation, agreement and governance transactions change state. Everything happens on a
 //! staged copy which, with its persistence batch, replaces the state only when the whole block
 //! is done: a block is applied entirely or not at all, on disk as in memory.
 
@@ -260,6 +260,8 @@ impl StateMachine {
         let activated = gov.begin_block(height);
         let active = gov.active_set();
         let mut touched_consents = BTreeSet::new();
+        let mut touched_representations = BTreeSet::new();
+        let mut touched_agreements = BTreeSet::new();
         let mut results = Vec::with_capacity(transactions.len());
         let mut i = 0;
         while i < transactions.len() {
@@ -308,6 +310,34 @@ impl StateMachine {
                     }
                     Err(e) => refused(&c.id, "consent_refused", e.to_string(), None),
                 },
+                Transaction::Representation(r) => match consents.apply_representation(r) {
+                    Ok(()) => {
+                        touched_representations.insert(r.representation.id.clone());
+                        TxResult::Applied {
+                            tx: r.id.clone(),
+                            applied: Applied {
+                                kind: "representation".into(),
+                                id: r.representation.id.clone(),
+                                status: None,
+                            },
+                        }
+                    }
+                    Err(e) => refused(&r.id, "representation_refused", e.to_string(), None),
+                },
+                Transaction::Agreement(a) => match consents.apply_agreement(a) {
+                    Ok(()) => {
+                        touched_agreements.insert(a.agreement.id.clone());
+                        TxResult::Applied {
+                            tx: a.id.clone(),
+                            applied: Applied {
+                                kind: "agreement".into(),
+                                id: a.agreement.id.clone(),
+                                status: None,
+                            },
+                        }
+                    }
+                    Err(e) => refused(&a.id, "agreement_refused", e.to_string(), None),
+                },
                 Transaction::Governance(g) => {
                     let outcome = Envelope::from_value(&g.governance)
                         .and_then(|env| gov.apply(&env, &g.id, height));
@@ -349,6 +379,14 @@ impl StateMachine {
                 consents: touched_consents
                     .iter()
                     .filter_map(|id| consents.get(id))
+                    .collect(),
+                representations: touched_representations
+                    .iter()
+                    .filter_map(|id| consents.relations().representation(id))
+                    .collect(),
+                agreements: touched_agreements
+                    .iter()
+                    .filter_map(|id| consents.relations().agreement(id))
                     .collect(),
                 answer: &answer,
             };

@@ -1,15 +1,17 @@
-//! The state root: one hash over consent, governance and active-policy state after a block.
+//! The state root: one hash over the registry (consents, representations, data use agreements),
+//! governance and active-policy state after a block.
 
 use crate::state::GovernanceState;
 use accord_engine::ledger::canonical_json;
 use sha2::{Digest, Sha256};
 
-/// `sha256:` over the domain `accord/state/v2`, the active version, its activation height, the
-/// consent digest and the governance digest. Equal on every node that applied the same blocks.
+/// `sha256:` over the domain `accord/state/v3`, the active version, its activation height, the
+/// registry digest (`ConsentRegistry::digest`: consents, representations and data use
+/// agreements) and the governance digest. Equal on every node that applied the same blocks.
 pub fn state_root(gov: &GovernanceState, consents: &[u8; 32]) -> String {
     let active = gov.active_activation();
     let mut hasher = Sha256::new();
-    hasher.update(b"accord/state/v2\0");
+    hasher.update(b"accord/state/v3\0");
     hasher.update(active.version.as_bytes());
     hasher.update([0u8]);
     hasher.update(active.activated_at_height.to_be_bytes());

@@ -584,3 +584,92 @@ fn the_decided_hook_sees_a_new_blocks_answer_before_it_is_returned_and_never_a_r
     });
     assert!(matches!(gap, Err(BlockError::OutOfOrder { .. })), "{gap:?}");
 }
+
+/// A parent's read of her child's record (US-CA): allowed only while the ledger names her as the
+/// child's personal representative (45 CFR 164.502(g)).
+fn parent_read(id: &str) -> Value {
+    json!({ "id": id, "kind": "access", "timestamp": "2026-03-01T10:00:00Z",
+            "actor": { "id": "related/maria", "type": "RelatedPerson", "jurisdiction": "US-CA" },
+            "action": "read",
+            "resource": { "id": "Immunization/imm-3", "type": "Immunization", "jurisdiction": "US-CA",
+                          "patient": { "id": "patient/p-9", "birth_date": "2015-06-01" } },
+            "context": { "purpose_of_use": "PATRQT" } })
+}
+
+fn representation(id: &str, status: &str) -> Value {
+    let mut record = json!({ "id": "rep/maria-p9", "status": status, "patient": "patient/p-9" });
+    if status == "active" {
+        record["representative"] = json!("related/maria");
+        record["basis"] = json!("parent");
+    }
+    json!({ "id": id, "kind": "representation", "timestamp": "2026-02-01T09:00:00Z",
+            "representation": record })
+}
+
+#[test]
+fn representations_apply_in_ledger_order_and_change_the_state_root() {
+    let mut l = machine();
+    let empty = l.state_root();
+    let answer = apply(
+        &mut l,
+        block(
+            1,
+            None,
+            vec![
+                parent_read("tx-1"),
+                representation("tx-2", "active"),
+                parent_read("tx-3"),
+                representation("tx-4", "revoked"),
+                parent_read("tx-5"),
+            ],
+        ),
+    );
+    assert_eq!(
+        decision(&answer, 0).decision,
+        Effect::Deny,
+        "not yet on the ledger"
+    );
+    assert_eq!(
+        answer.results[1],
+        TxResult::Applied {
+            tx: "tx-2".into(),
+            applied: Applied {
+                kind: "representation".into(),
+                id: "rep/maria-p9".into(),
+                status: None,
+            },
+        }
+    );
+    assert_eq!(decision(&answer, 2).decision, Effect::Allow);
+    assert_eq!(decision(&answer, 4).decision, Effect::Deny, "revoked");
+    assert_ne!(answer.state_root, empty);
+    assert!(l
+        .consents()
+        .relations()
+        .representation("rep/maria-p9")
+        .is_some());
+}
+
+#[test]
+fn a_refused_representation_or_agreement_is_reported_and_changes_nothing() {
+    let mut l = machine();
+    let before = l.state_root();
+    let incomplete = json!({ "id": "tx-2", "kind": "agreement", "timestamp": "2026-02-01T09:00:00Z",
+        "agreement": { "id": "dua/1", "status": "active", "type": "data-use-agreement",
+                       "discloser": "org/st-marys", "recipient": "org/uni-lab", "purposes": ["HRESCH"],
+                       "assurances": ["safeguards"] } });
+    let answer = apply(
+        &mut l,
+        block(1, None, vec![representation("tx-1", "revoked"), incomplete]),
+    );
+    let codes: Vec<&str> = answer
+        .results
+        .iter()
+        .map(|r| match r {
+            TxResult::Refused { refused, .. } => refused.code.as_str(),
+            other => panic!("expected a refusal, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(codes, ["representation_refused", "agreement_refused"]);
+    assert_eq!(answer.state_root, before);
+}
