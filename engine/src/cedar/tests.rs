@@ -56,6 +56,7 @@ fn varied_requests() -> Vec<(AccessRequest, ConsentFacts)> {
                         categories: consented,
                         consent_ids: vec![],
                         withdrawn: false,
+                        term_hours: None,
                     };
                     out.push((request.clone(), consent));
                 }

@@ -153,6 +153,8 @@ impl ConsentRegistry for InMemoryConsentRegistry {
         };
         let mut covered = BTreeSet::new();
         let mut revoked_overlap = false;
+        // The longest term so far; `None` once an open-ended consent is counted.
+        let mut term: Option<Option<i64>> = None;
         for entry in ids.iter().filter_map(|id| self.get(id)) {
             if !entry.names(query) {
                 continue;
@@ -168,12 +170,19 @@ impl ConsentRegistry for InMemoryConsentRegistry {
             if entry.in_force(query.at) {
                 covered.extend(overlap.into_iter().copied());
                 facts.consent_ids.push(entry.record.id.clone());
+                let this = entry.record.period.as_ref().and_then(|p| p.term_hours());
+                term = Some(match (term, this) {
+                    (None, this) => this,
+                    (Some(Some(a)), Some(b)) => Some(a.max(b)),
+                    (Some(_), _) => None,
+                });
             } else if entry.revoked_by.is_some() {
                 revoked_overlap = true;
             }
         }
         facts.withdrawn = revoked_overlap && covered.len() < query.categories.len();
         facts.categories = covered.into_iter().collect();
+        facts.term_hours = term.flatten();
         facts
     }
 

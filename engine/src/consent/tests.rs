@@ -116,6 +116,7 @@ fn grant_covers_a_matching_query() {
             categories: vec![DataCategory::General],
             consent_ids: vec!["consent/c-1".into()],
             withdrawn: false,
+            term_hours: Some(8760),
         }
     );
     // Every category the consent names is covered when the record has them all.
@@ -647,4 +648,34 @@ fn from_transactions_applies_in_order_and_names_the_failing_one() {
     let bad = serde_json::json!({ "kind": "consent" });
     let err = InMemoryConsentRegistry::from_transactions([&bad]).expect_err("malformed");
     assert!(err.starts_with("consents[0]: field"), "{err}");
+}
+
+#[test]
+fn term_hours_is_the_longest_period_of_the_consents_in_force_or_none_if_one_is_open() {
+    // One year (2026-02-01 to 2027-02-01): 365 days.
+    let registry = registry_with(&[grant("tx-1", "consent/c-1", json!({}))]);
+    assert_eq!(Q::new().facts(&registry).term_hours, Some(8760));
+    // A second, longer consent in force: the longest counts; a part-hour rounds up.
+    let registry = registry_with(&[
+        grant("tx-1", "consent/c-1", json!({})),
+        grant(
+            "tx-2",
+            "consent/c-2",
+            json!({ "period": { "start": "2026-02-01T00:00:00Z", "end": "2027-02-02T00:30:00Z" } }),
+        ),
+    ]);
+    assert_eq!(Q::new().facts(&registry).term_hours, Some(8785));
+    // An open-ended consent in force: no bound.
+    let registry = registry_with(&[
+        grant("tx-1", "consent/c-1", json!({})),
+        grant(
+            "tx-2",
+            "consent/c-2",
+            json!({ "period": { "start": "2026-02-01T00:00:00Z", "end": null } }),
+        ),
+    ]);
+    assert_eq!(Q::new().facts(&registry).term_hours, None);
+    // No consent in force: none.
+    let registry = registry_with(&[]);
+    assert_eq!(Q::new().facts(&registry).term_hours, None);
 }

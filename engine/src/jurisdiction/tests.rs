@@ -428,7 +428,10 @@ fn every_us_state_district_and_inhabited_territory_is_a_jurisdiction_under_us() 
             .unwrap_or_else(|| panic!("{code} is missing"));
         assert_eq!(j.parent.as_deref(), Some("US"), "{code}'s parent");
         // HIPAA and Part 2 apply everywhere by inheritance, with the federal parameters.
-        assert!(j.regimes.contains("HIPAA") && j.regimes.contains("42-CFR-Part-2"), "{code}");
+        assert!(
+            j.regimes.contains("HIPAA") && j.regimes.contains("42-CFR-Part-2"),
+            "{code}"
+        );
         assert!(j.parameters.contains_key("access_response_hours"), "{code}");
     }
     let us_children = table
@@ -472,5 +475,7 @@ fn a_territory_s_own_alpha_2_code_resolves_to_its_us_subdivision() {
             json!({ "actor": { "jurisdiction": "US-ZZ" } }),
         ))
         .expect_err("unknown");
-    assert!(matches!(err, JurisdictionError::UnknownInTransaction { ref field, .. } if field == "actor.jurisdiction"));
+    assert!(
+        matches!(err, JurisdictionError::UnknownInTransaction { ref field, .. } if field == "actor.jurisdiction")
+    );
 }

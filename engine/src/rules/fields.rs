@@ -232,6 +232,10 @@ pub(super) static ENV: Field = Field::Record(&[
         "consent_withdrawn",
         Field::Leaf(|_, f| Leaf::Bool(f.consent.withdrawn)),
     ),
+    (
+        "consent_term_hours",
+        Field::Leaf(|_, f| f.consent.term_hours.map_or(Leaf::Unit, Leaf::Int)),
+    ),
     ("grantee", Field::Leaf(|r, _| text(r.grantee()))),
 ]);
 
