@@ -84,7 +84,7 @@ fn check_applies_state_law_in_addition_to_hipaa() {
     assert!(
         reasons
             .iter()
-            .any(|r| r["module"] == "us-ca/health-information"
+            .any(|r| r["module"] == "us-states/health-information"
                 && r["rule"] == "ca-abortion-information-out-of-state"
                 && r["citation"] == "Cal. Civ. Code 56.110(a)"),
         "{reasons:?}"
