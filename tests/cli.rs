@@ -69,6 +69,30 @@ fn check_prints_one_decision_line_and_exits_by_outcome() {
 }
 
 #[test]
+fn check_applies_state_law_in_addition_to_hipaa() {
+    // Cal. Civ. Code 56.110(a): abortion information leaves a California provider's records for an
+    // entity from another state only on an authorization naming it; HIPAA's treatment permission
+    // (45 CFR 164.506(c)(2)) is not enough.
+    let out = accord(&["check", &example("abortion-record-out-of-state.json")]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let decision: Value = serde_json::from_str(&stdout(&out)).expect("decision JSON");
+    assert_eq!(decision["decision"], "deny");
+    assert_eq!(
+        decision["jurisdictions"],
+        serde_json::json!(["US", "US-AZ", "US-CA"])
+    );
+    let reasons = decision["reasons"].as_array().expect("reasons");
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r["module"] == "us-states/health-information"
+                && r["rule"] == "ca-abortion-information-out-of-state"
+                && r["citation"] == "Cal. Civ. Code 56.110(a)"),
+        "{reasons:?}"
+    );
+}
+
+#[test]
 fn check_is_byte_identical_across_runs() {
     let a = accord(&["check", &example("export-to-us.json")]);
     let b = accord(&["check", &example("export-to-us.json")]);

@@ -112,7 +112,18 @@ impl SliceIndex {
     pub(super) fn new(all: &PolicySet, action_uids: Vec<EntityUid>, regimes: &[String]) -> Self {
         let guarded: Vec<(Policy, Guards)> =
             all.policies().map(|p| (p.clone(), Guards::of(p))).collect();
-        let mut regimes: Vec<String> = regimes.to_vec();
+        // Only a regime some guard names can tell slices apart. Keying on the others (say a
+        // state's regimes that only rule modules read) would multiply identical slices and, past
+        // MAX_SLICED_REGIMES, crowd out the regimes the guards do name.
+        let named: BTreeSet<&str> = guarded
+            .iter()
+            .flat_map(|(_, g)| g.regimes.iter().map(String::as_str))
+            .collect();
+        let mut regimes: Vec<String> = regimes
+            .iter()
+            .filter(|r| named.contains(r.as_str()))
+            .cloned()
+            .collect();
         regimes.sort();
         regimes.dedup();
         regimes.truncate(MAX_SLICED_REGIMES);
@@ -404,6 +415,25 @@ mod tests {
             index.policies[0].specialised.id(),
             index.policies[0].policy.id()
         );
+    }
+
+    #[test]
+    fn only_regimes_a_guard_names_key_the_slices() {
+        let set = PolicySet::from_str(
+            r#"permit(principal, action, resource) when { context.holder_regimes.contains("HIPAA") };
+               permit(principal, action, resource) when { context.regimes.contains("GDPR") };"#,
+        )
+        .expect("policies parse");
+        let actions = vec![EntityUid::from_str(r#"Accord::Action::"read""#).expect("uid")];
+        // More regimes than the key has room for, most sorting before the named ones.
+        let mut regimes: Vec<String> = (0..12).map(|i| format!("AA-STATE-{i}")).collect();
+        regimes.extend([
+            "HIPAA".to_owned(),
+            "GDPR".to_owned(),
+            "42-CFR-Part-2".to_owned(),
+        ]);
+        let index = SliceIndex::new(&set, actions, &regimes);
+        assert_eq!(index.regimes, vec!["GDPR".to_owned(), "HIPAA".to_owned()]);
     }
 
     #[test]

@@ -219,6 +219,8 @@ impl ConsentRegistry for InMemoryConsentRegistry {
         let mut given: SmallVec<[Option<Option<i64>>; 4]> = SmallVec::from_elem(None, n);
         let mut countries: SmallVec<[BTreeSet<&str>; 4]> = SmallVec::from_elem(BTreeSet::new(), n);
         let notes = super::part2::counseling_notes(query.categories);
+        // The longest term so far; `None` once an open-ended consent is counted.
+        let mut term: Option<Option<i64>> = None;
         for entry in ids.iter().filter_map(|id| self.get(id)) {
             let kind = entry.record.part2;
             if !notes
@@ -262,6 +264,12 @@ impl ConsentRegistry for InMemoryConsentRegistry {
                     }
                 }
                 facts.consent_ids.push(entry.record.id.clone());
+                let this = entry.record.period.as_ref().and_then(|p| p.term_hours());
+                term = Some(match (term, this) {
+                    (None, this) => this,
+                    (Some(Some(a)), Some(b)) => Some(a.max(b)),
+                    (Some(_), _) => None,
+                });
             } else if entry.revoked_by.is_some() {
                 revoked_overlap = true;
             }
@@ -280,6 +288,7 @@ impl ConsentRegistry for InMemoryConsentRegistry {
             facts.transfer_countries = common.into_iter().map(str::to_owned).collect();
         }
         facts.categories = covered.into_iter().collect();
+        facts.term_hours = term.flatten();
         facts
     }
 

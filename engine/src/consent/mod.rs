@@ -93,6 +93,13 @@ pub struct Period {
 }
 
 impl Period {
+    /// Hours from start to end, rounded up; `None` when either is open.
+    fn term_hours(&self) -> Option<i64> {
+        let (start, end) = (self.start.as_ref()?, self.end.as_ref()?);
+        let seconds = end.unix().saturating_sub(start.unix());
+        Some(seconds.saturating_add(3599) / 3600)
+    }
+
     pub(crate) fn contains(&self, at: i64) -> bool {
         self.start.as_ref().is_none_or(|s| s.unix() <= at)
             && self.end.as_ref().is_none_or(|e| at < e.unix())
@@ -198,6 +205,10 @@ pub struct ConsentFacts {
     /// A consent given for SUD counseling notes (`part2: counseling-notes`) covers the query
     /// (42 CFR 2.31(b)).
     pub counseling_notes: bool,
+    /// The longest validity period, in whole hours rounded up, of the consents in `consent_ids`;
+    /// `None` when there is none, or one of them is open-ended (no period, start or end). A rule
+    /// that needs consent to expire within a time (e.g. a one-year sale authorization) reads it.
+    pub term_hours: Option<i64>,
 }
 
 /// Consent state. Implementations apply consent transactions in ledger order and answer queries

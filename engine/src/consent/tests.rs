@@ -120,6 +120,7 @@ fn grant_covers_a_matching_query() {
             // The period starts before the grant was recorded: given then.
             given_at: Some(ts("2026-02-01T00:00:00Z")),
             transfer_countries: vec![],
+            term_hours: Some(8760),
             ..ConsentFacts::default()
         }
     );
@@ -882,4 +883,34 @@ fn the_registry_digest_covers_consents_representations_and_agreements() {
         .expect("applies");
     assert_ne!(with_rep.digest(), registry.digest());
     assert_eq!(with_rep.consent_digest(), registry.consent_digest());
+}
+
+#[test]
+fn term_hours_is_the_longest_period_of_the_consents_in_force_or_none_if_one_is_open() {
+    // One year (2026-02-01 to 2027-02-01): 365 days.
+    let registry = registry_with(&[grant("tx-1", "consent/c-1", json!({}))]);
+    assert_eq!(Q::new().facts(&registry).term_hours, Some(8760));
+    // A second, longer consent in force: the longest counts; a part-hour rounds up.
+    let registry = registry_with(&[
+        grant("tx-1", "consent/c-1", json!({})),
+        grant(
+            "tx-2",
+            "consent/c-2",
+            json!({ "period": { "start": "2026-02-01T00:00:00Z", "end": "2027-02-02T00:30:00Z" } }),
+        ),
+    ]);
+    assert_eq!(Q::new().facts(&registry).term_hours, Some(8785));
+    // An open-ended consent in force: no bound.
+    let registry = registry_with(&[
+        grant("tx-1", "consent/c-1", json!({})),
+        grant(
+            "tx-2",
+            "consent/c-2",
+            json!({ "period": { "start": "2026-02-01T00:00:00Z", "end": null } }),
+        ),
+    ]);
+    assert_eq!(Q::new().facts(&registry).term_hours, None);
+    // No consent in force: none.
+    let registry = registry_with(&[]);
+    assert_eq!(Q::new().facts(&registry).term_hours, None);
 }

@@ -394,3 +394,88 @@ fn a_duplicate_code_is_reported_as_such_even_with_a_country() {
         "{err}"
     );
 }
+
+/// The repository's own jurisdiction files (the default bundle's `jurisdictions/`).
+fn repository_table() -> JurisdictionTable {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../jurisdictions");
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("jurisdictions/ is readable") {
+        let path = entry.expect("a directory entry").path();
+        if path.extension().and_then(|e| e.to_str()) == Some("yaml") {
+            let name = path.file_name().and_then(|n| n.to_str()).expect("a name");
+            let bytes = std::fs::read(&path).expect("a readable file");
+            files.push((format!("jurisdictions/{name}"), bytes));
+        }
+    }
+    JurisdictionTable::from_yaml(files.iter().map(|(p, b)| (p.as_str(), b.as_slice())))
+        .expect("the repository's jurisdictions load")
+}
+
+#[test]
+fn every_us_state_district_and_inhabited_territory_is_a_jurisdiction_under_us() {
+    let table = repository_table();
+    let codes = [
+        "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN", "IA",
+        "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ",
+        "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT",
+        "VA", "WA", "WV", "WI", "WY", "DC", "PR", "GU", "VI", "AS", "MP",
+    ];
+    assert_eq!(codes.len(), 56);
+    for code in codes {
+        let code = format!("US-{code}");
+        let j = table
+            .get(&code)
+            .unwrap_or_else(|| panic!("{code} is missing"));
+        assert_eq!(j.parent.as_deref(), Some("US"), "{code}'s parent");
+        // HIPAA and Part 2 apply everywhere by inheritance, with the federal parameters.
+        assert!(
+            j.regimes.contains("HIPAA") && j.regimes.contains("42-CFR-Part-2"),
+            "{code}"
+        );
+        assert!(j.parameters.contains_key("access_response_hours"), "{code}");
+    }
+    let us_children = table
+        .iter()
+        .filter(|j| j.parent.as_deref() == Some("US"))
+        .count();
+    assert_eq!(us_children, 56, "no other US subdivision");
+}
+
+#[test]
+fn a_territory_s_own_alpha_2_code_resolves_to_its_us_subdivision() {
+    let table = repository_table();
+    for (alias, code) in [
+        ("PR", "US-PR"),
+        ("GU", "US-GU"),
+        ("VI", "US-VI"),
+        ("AS", "US-AS"),
+        ("MP", "US-MP"),
+    ] {
+        let j = table
+            .resolve(alias)
+            .unwrap_or_else(|| panic!("{alias} resolves"));
+        assert_eq!(j.code, code);
+        assert_eq!(j.lineage, vec![code, "US"]);
+    }
+    // A recipient in Puerto Rico named by its alpha-2 code is in US-PR and the US.
+    let a = repository_table()
+        .applicable(&testing::access(json!({
+            "actor": { "jurisdiction": "US-NJ" },
+            "resource": { "jurisdiction": "US-NJ", "patient": { "residence": "PR" } },
+            "context": { "recipient": { "id": "org/x", "country": "GU" } }
+        })))
+        .expect("known jurisdictions");
+    assert_eq!(a.jurisdictions, vec!["US", "US-GU", "US-NJ", "US-PR"]);
+    assert_eq!(a.patient_jurisdiction.as_deref(), Some("US-PR"));
+    // A state's postal code is not an alias: `NJ` is not a country.
+    assert!(table.resolve("NJ").is_none());
+    // An unknown subdivision stays an error naming the field.
+    let err = table
+        .applicable(&testing::access(
+            json!({ "actor": { "jurisdiction": "US-ZZ" } }),
+        ))
+        .expect_err("unknown");
+    assert!(
+        matches!(err, JurisdictionError::UnknownInTransaction { ref field, .. } if field == "actor.jurisdiction")
+    );
+}

@@ -292,6 +292,10 @@ pub(super) static ENV: Field = Field::Record(&[
             }
         }),
     ),
+    (
+        "consent_term_hours",
+        Field::Leaf(|_, f| f.consent.term_hours.map_or(Leaf::Unit, Leaf::Int)),
+    ),
     ("grantee", Field::Leaf(|r, _| text(r.grantee()))),
     (
         "part2_tpo_consent",
