@@ -75,7 +75,8 @@ fn check_applies_state_law_in_addition_to_hipaa() {
     // (45 CFR 164.506(c)(2)) is not enough.
     let out = accord(&["check", &example("abortion-record-out-of-state.json")]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let decision: Value = accord_engine::json::value_from_str(&stdout(&out)).expect("decision JSON");
+    let decision: Value =
+        accord_engine::json::value_from_str(&stdout(&out)).expect("decision JSON");
     assert_eq!(decision["decision"], "deny");
     assert_eq!(
         decision["jurisdictions"],

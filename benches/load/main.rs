@@ -169,7 +169,8 @@ fn building_blocks(policies: &Path, transactions: &[Value], mix: &Value) {
     );
     let dir = tempfile::tempdir_in(std::env::temp_dir()).expect("dir");
     let db = sled::open(dir.path()).expect("sled");
-    let log = accord::server::DecisionLog::open(&db).expect("log");
+    let log = accord::server::DecisionLog::open(&db, accord::server::storage::StorageHealth::new())
+        .expect("log");
     let records: Vec<accord::server::decision_log::Record<'_>> = decisions
         .iter()
         .map(|(d, r)| accord::server::decision_log::Record::new(d, r))
@@ -271,7 +272,7 @@ async fn run(opts: Options) {
     let mut config = ServeConfig::with_defaults(root.join("policies"), data.path().to_path_buf());
     config.max_concurrency = 4 * opts.connections;
     let state = AppState::open(&config, Arc::clone(&bundle)).expect("state");
-    let log = Arc::clone(&state.log);
+    let log = Arc::clone(&state.storage().expect("storage is open").log);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let accord = format!("http://{}", listener.local_addr().expect("addr"));
     let (stop_accord, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -63,7 +63,7 @@ pub async fn decisions(
         outcome: q.outcome,
         version: q.version,
     };
-    let log = Arc::clone(&state.log);
+    let log = Arc::clone(&state.storage()?.log);
     let page = tokio::task::spawn_blocking(move || log.page(&query))
         .await
         .map_err(|e| Problem::new(ProblemKind::Internal, format!("query task: {e}")))?
@@ -83,7 +83,7 @@ pub async fn decisions(
 /// does not verify, `{"ok":false,"length":<sound entries before it>,"head":…,"broken":{"seq":s,
 /// "reason":"…"}}`. Both are HTTP 200: the check ran; its result is in the body.
 pub async fn verify(State(state): State<AppState>) -> Result<Response, Problem> {
-    let log = Arc::clone(&state.log);
+    let log = Arc::clone(&state.storage()?.log);
     let result = tokio::task::spawn_blocking(move || log.verify())
         .await
         .map_err(|e| Problem::new(ProblemKind::Internal, format!("verify task: {e}")))?

@@ -92,8 +92,9 @@ pub async fn evaluation(
     let span = tracing::Span::current();
     span.record("tx", request.id.as_str());
     let requests = [request];
-    let decisions = state.decide_all(&requests);
-    state.record(&requests, &decisions).await?;
+    let storage = state.decision_storage()?;
+    let decisions = storage.decide_all(&requests);
+    state.record(&storage.log, &requests, &decisions).await?;
     let mut answer = Value::Null;
     if let Some(d) = decisions.first() {
         span.record("outcome", crate::server::evaluate::outcome(d));
@@ -137,8 +138,9 @@ pub async fn evaluations(
     if items.is_empty() {
         let (request, timestamp) = to_access(&defaults, &base_id)?;
         let requests = [request];
-        let decisions = state.decide_all(&requests);
-        state.record(&requests, &decisions).await?;
+        let storage = state.decision_storage()?;
+        let decisions = storage.decide_all(&requests);
+        state.record(&storage.log, &requests, &decisions).await?;
         let answer = decisions
             .first()
             .map(|d| response(d, &timestamp))
@@ -158,8 +160,9 @@ pub async fn evaluations(
     }
     // One snapshot of policy and consent for the whole request; decide in order, stopping where
     // the semantic says; every decision made is logged before anything is answered.
-    let set = state.policy.current();
-    let consents = state.consents.load();
+    let storage = state.decision_storage()?;
+    let set = storage.policy.current();
+    let consents = storage.consents.load();
     let mut results: Vec<Result<(usize, String), Problem>> = Vec::with_capacity(items.len());
     let mut requests = Vec::with_capacity(items.len());
     let mut decisions: Vec<Decision> = Vec::with_capacity(items.len());
@@ -194,7 +197,7 @@ pub async fn evaluations(
             break;
         }
     }
-    state.record(&requests, &decisions).await?;
+    state.record(&storage.log, &requests, &decisions).await?;
     let answers: Vec<Value> = results
         .into_iter()
         .map(|r| match r {

@@ -7,12 +7,14 @@ use crate::server::log_entry::EntryParts;
 use crate::server::metrics::DecisionTally;
 use crate::server::problem::{Problem, ProblemKind};
 use crate::server::state::{self, AppState};
+use crate::server::storage::Storage;
 use accord_engine::{AccessRequest, Decision};
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use std::sync::Arc;
 
 /// One transaction → one decision (the engine's canonical JSON bytes).
 pub async fn evaluate(State(state): State<AppState>, body: JsonBody) -> Result<Response, Problem> {
@@ -20,8 +22,9 @@ pub async fn evaluate(State(state): State<AppState>, body: JsonBody) -> Result<R
     let span = tracing::Span::current();
     span.record("tx", request.id.as_str());
     let requests = [request];
-    let decisions = state.decide_all(&requests);
-    state.record(&requests, &decisions).await?;
+    let storage = state.decision_storage()?;
+    let decisions = storage.decide_all(&requests);
+    state.record(&storage.log, &requests, &decisions).await?;
     let decision = decisions
         .into_iter()
         .next()
@@ -56,17 +59,19 @@ pub async fn evaluate_batch(
     State(state): State<AppState>,
     body: JsonBody,
 ) -> Result<Response, Problem> {
+    let storage = state.decision_storage()?;
     let decided = if body.0.len() < BLOCKING_BATCH_BYTES {
-        decide_batch(&state, &body.0)?
+        decide_batch(&state, &storage, &body.0)?
     } else {
         let bytes = body.0;
+        let on_pool = Arc::clone(&storage);
         state
-            .compute(move |state| decide_batch(state, &bytes))
+            .compute(move |state| decide_batch(state, &on_pool, &bytes))
             .await??
     };
     let span = tracing::Span::current();
     span.record("tx", decided.span_tx.as_str());
-    state
+    storage
         .log
         .append_parts(decided.entries)
         .await
@@ -98,7 +103,7 @@ struct DecidedBatch {
     span_tx: String,
 }
 
-fn decide_batch(state: &AppState, body: &[u8]) -> Result<DecidedBatch, Problem> {
+fn decide_batch(state: &AppState, storage: &Storage, body: &[u8]) -> Result<DecidedBatch, Problem> {
     let batch: BatchBody<'_> = body::parse(body)?;
     let max = state.limits.max_batch;
     if batch.transactions.len() > max {
@@ -123,7 +128,7 @@ fn decide_batch(state: &AppState, body: &[u8]) -> Result<DecidedBatch, Problem> 
         (Some(first), Some(last)) => format!("{}..{} ({})", first.id, last.id, requests.len()),
         _ => String::new(),
     };
-    let decisions = state.decide_all(&requests);
+    let decisions = storage.decide_all(&requests);
     let entries = decisions
         .iter()
         .zip(&requests)

@@ -37,10 +37,28 @@ pub fn routes() -> Router<AppState> {
 }
 
 fn node(state: &AppState) -> Result<Arc<Node>, Problem> {
-    state
-        .node
-        .clone()
-        .ok_or_else(|| Problem::new(ProblemKind::Internal, "this server runs without a node"))
+    Ok(Arc::clone(&state.storage()?.node))
+}
+
+/// Refuses a request that writes state while the data directory refuses writes (fast, without
+/// touching the database), and records a fault when storing state fails.
+fn writable(state: &AppState) -> Result<(), Problem> {
+    match state.health.writes_refused() {
+        None => Ok(()),
+        Some(reason) => Err(Problem::new(
+            ProblemKind::StateUnavailable,
+            format!("the data directory refuses writes ({reason}); nothing was applied"),
+        )
+        .retry_after(1)),
+    }
+}
+
+/// Records a storage fault behind `problem`, if it is one.
+fn noted(state: &AppState, problem: Problem) -> Problem {
+    if problem.kind == ProblemKind::StateUnavailable {
+        state.health.fail(&problem.detail);
+    }
+    problem
 }
 
 fn block_problem(e: BlockError, next: u64) -> Problem {
@@ -194,13 +212,14 @@ struct AppliedBlock {
 /// as soon as they are made, so that the log writer writes them while the block is stored; the
 /// async worker awaits that group commit and sends the bytes.
 async fn blocks(State(state): State<AppState>, body: JsonBody) -> Result<Response, Problem> {
+    writable(&state)?;
     let bytes = body.0;
-    let log = Arc::clone(&state.log);
+    let log = Arc::clone(&state.storage()?.log);
     let (height, applied) = on_node(&state, move |node| apply_block(node, &log, &bytes)).await?;
     if let Some(height) = height {
         tracing::Span::current().record("tx", format!("block {height}").as_str());
     }
-    let applied = applied?;
+    let applied = applied.map_err(|p| noted(&state, p))?;
     applied.logging.done(&state, applied.height).await?;
     Ok(json_response(applied.text))
 }
@@ -306,7 +325,8 @@ async fn governance(State(state): State<AppState>, body: JsonBody) -> Result<Res
         .unwrap_or("")
         .to_owned();
     tracing::Span::current().record("tx", id.as_str());
-    let log = Arc::clone(&state.log);
+    writable(&state)?;
+    let log = Arc::clone(&state.storage()?.log);
     let (result, next) = on_node(&state, move |node| {
         let result = node
             .sequence(tx)
@@ -320,7 +340,7 @@ async fn governance(State(state): State<AppState>, body: JsonBody) -> Result<Res
             e.field.trim_start_matches("transactions[0]."),
             e.reason,
         ),
-        other => block_problem(other, next),
+        other => noted(&state, block_problem(other, next)),
     })?;
     logging.done(&state, answer.height).await?;
     match answer.results.first() {
@@ -465,7 +485,7 @@ async fn consents(
     let patient = q
         .patient
         .ok_or_else(|| Problem::at(ProblemKind::InvalidRequest, "patient", "missing"))?;
-    let entries = state.consents.load().of_patient(&patient);
+    let entries = state.storage()?.consents.load().of_patient(&patient);
     Ok(json_response(
         json!({ "patient": patient, "consents": entries }).to_string(),
     ))

@@ -122,6 +122,9 @@ pub struct Gauges<'a> {
     pub in_flight: usize,
     /// Process-log lines dropped, where `accord serve` installed its log.
     pub dropped_log_lines: Option<usize>,
+    /// Whether the data directory takes writes; storage faults seen and healed so far.
+    pub storage_healthy: bool,
+    pub storage_faults: (u64, u64),
 }
 
 /// Decisions counted by outcome, and by the modules that decided them, not yet added to
@@ -358,6 +361,35 @@ impl Metrics {
             );
             let _ = writeln!(o, "accord_log_lines_dropped_total {dropped}");
         }
+        family(
+            o,
+            "accord_storage_healthy",
+            "gauge",
+            "1 while the data directory takes writes, 0 during a storage fault (writes refused).",
+        );
+        let _ = writeln!(
+            o,
+            "accord_storage_healthy {}",
+            u8::from(gauges.storage_healthy)
+        );
+        family(
+            o,
+            "accord_storage_faults_total",
+            "counter",
+            "Storage faults (a failed write of the database or the decision log).",
+        );
+        let _ = writeln!(o, "accord_storage_faults_total {}", gauges.storage_faults.0);
+        family(
+            o,
+            "accord_storage_recoveries_total",
+            "counter",
+            "Storage faults healed without a restart (the data directory reopened and writable).",
+        );
+        let _ = writeln!(
+            o,
+            "accord_storage_recoveries_total {}",
+            gauges.storage_faults.1
+        );
         // Hook: the block state machine appends its own series here (proposals by state, ...).
         extra(o);
         out

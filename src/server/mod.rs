@@ -21,6 +21,7 @@ pub mod node;
 pub mod ops;
 pub mod problem;
 pub mod state;
+pub mod storage;
 
 pub use config::{LogFormat, ServeArgs, ServeConfig};
 pub use decision_log::DecisionLog;
@@ -75,15 +76,25 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(state.clone());
+    let supervisor = tokio::spawn(storage::supervise(state.clone()));
     axum::serve(listener::CheckedListener(listener), app)
         .with_graceful_shutdown(shutdown)
         .await?;
-    let db = state.db.clone();
+    supervisor.abort();
+    let _ = supervisor.await;
+    let storage = state.storage.swap(None);
     drop(state);
-    tokio::task::spawn_blocking(move || db.flush())
+    if let Some(storage) = storage {
+        let db = storage.db.clone();
+        // Dropping the storage joins the decision log's writer thread.
+        tokio::task::spawn_blocking(move || {
+            drop(storage);
+            db.flush()
+        })
         .await
         .map_err(std::io::Error::other)?
         .map_err(std::io::Error::other)?;
+    }
     tracing::info!("stopped; data flushed");
     Ok(())
 }

@@ -33,10 +33,6 @@ impl Node {
         self.lock().height()
     }
 
-    pub fn ready(&self) -> Result<(), String> {
-        Ok(())
-    }
-
     /// `accord_proposals{state="…"}` for every status, zeros included.
     pub fn write_metrics(&self, out: &mut String) {
         let machine = self.lock();

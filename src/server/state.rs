@@ -1,14 +1,14 @@
-//! The server's shared state: the active policy set, the consent snapshot, the database, the
-//! decision log, metrics, limits, and a slot for the block state machine's node.
+//! The server's shared state: the data directory's storage (database, decision log, node, and
+//! the policy set and consent state they publish), its health, metrics and limits.
 
 use crate::server::config::ServeConfig;
 use crate::server::decision_log::{DecisionLog, LogError, Record};
 use crate::server::metrics::Metrics;
-use crate::server::node::Node;
 use crate::server::problem::{Problem, ProblemKind};
-use accord_engine::{AccessRequest, Bundle, BundleError, Decision, InMemoryConsentRegistry};
-use accord_governance::{ActivePolicySet, Genesis, StateMachine};
-use arc_swap::ArcSwap;
+use crate::server::storage::{Opener, Storage, StorageHealth};
+use accord_engine::{AccessRequest, Bundle, BundleError, Decision};
+use accord_governance::Genesis;
+use arc_swap::ArcSwapOption;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,110 +50,51 @@ impl std::ops::Deref for AppState {
 }
 
 /// What [`AppState`] shares. Its parts are `Arc`s only where a part is handed out on its own
-/// (an owned concurrency permit, the log on the blocking pool).
+/// (an owned concurrency permit, the storage on the blocking pool).
 pub struct SharedState {
-    /// The active policy set; the state machine swaps it at activation heights.
-    pub policy: Arc<ActivePolicySet>,
-    /// The consent state; the state machine stores a new snapshot after each block.
-    pub consents: Arc<ArcSwap<InMemoryConsentRegistry>>,
-    /// The embedded database at `--data`. The tree `decisions` is the decision log's; every other
-    /// tree belongs to the state machine.
-    pub db: sled::Db,
-    pub log: Arc<DecisionLog>,
+    /// The data directory's storage: database, decision log, node, and the policy set and
+    /// consent state they publish; `None` while it is reopened after a fault
+    /// ([`crate::server::storage`]).
+    pub storage: ArcSwapOption<Storage>,
+    /// Whether the data directory takes writes.
+    pub health: Arc<StorageHealth>,
+    /// How to open the data directory again.
+    pub opener: Arc<Opener>,
     pub metrics: Metrics,
     pub limits: Limits,
     /// Bounds requests in progress (`--max-concurrency`).
     pub permits: Arc<Semaphore>,
     /// One permit per core for batches decided on the blocking pool.
     pub compute: Semaphore,
-    /// The genesis file (`--genesis`), kept for the state machine.
-    pub genesis: Option<PathBuf>,
-    /// The block state machine (governance, consents, blocks).
-    pub node: Option<Arc<Node>>,
-}
-
-impl SharedState {
-    fn new(
-        config: &ServeConfig,
-        policy: Arc<ActivePolicySet>,
-        consents: Arc<ArcSwap<InMemoryConsentRegistry>>,
-        db: sled::Db,
-    ) -> Result<Self, StartError> {
-        let log = DecisionLog::open(&db).map_err(|e| StartError::Log(e.to_string()))?;
-        let limits = Limits::from_config(config);
-        Ok(SharedState {
-            policy,
-            consents,
-            db,
-            log: Arc::new(log),
-            metrics: Metrics::new(),
-            permits: Arc::new(Semaphore::new(limits.max_concurrency)),
-            compute: Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
-            limits,
-            genesis: config.genesis.clone(),
-            node: None,
-        })
-    }
+    /// The genesis file (`--genesis`).
+    pub genesis: PathBuf,
 }
 
 impl AppState {
     /// Opens the database at `config.data`, the decision log in it, and the node: the state
     /// kept there, or a fresh state from the genesis (`--genesis`, default the repository's dev
-    /// genesis) with `bundle` as its initial policy set. The active set and the consent state
-    /// served to evaluations are the node's, and follow every block it applies.
+    /// genesis) with `bundle` as its initial policy set.
     pub fn open(config: &ServeConfig, bundle: Arc<Bundle>) -> Result<Self, StartError> {
-        let db = sled::open(&config.data).map_err(|e| StartError::Data {
-            path: config.data.clone(),
-            reason: e.to_string(),
-        })?;
         let path = config.genesis.clone().unwrap_or_else(default_genesis);
         let genesis = Genesis::load(&path).map_err(|e| StartError::Genesis(e.to_string()))?;
-        let machine =
-            StateMachine::open(&genesis, bundle, &db).map_err(|reason| StartError::Data {
-                path: config.data.clone(),
-                reason,
-            })?;
-        let published = machine.published();
-        let mut shared = SharedState::new(config, published.policy, published.consents, db)?;
-        shared.genesis = Some(path);
-        let node = Node::new(machine);
-        if let Some(height) = node.applied_height() {
-            // A stop between the store's flush of the last block and the log's flush of its
-            // decisions leaves them unlogged; the ledger node, which had no answer, sends the
-            // block again, and that replay must log them before it answers. A log that never
-            // recorded a block (written before the record existed) and holds entries is taken as
-            // complete.
-            let logged = shared
-                .log
-                .logged_block()
-                .map_err(|e| StartError::Log(e.to_string()))?;
-            if logged.map_or(shared.log.is_empty(), |h| h < height) {
-                tracing::warn!(
-                    height,
-                    "the last block's decisions are not in the decision log; its replay logs them"
-                );
-                node.logging().missing(height);
-            }
-        }
-        shared.node = Some(node);
-        Ok(AppState(Arc::new(shared)))
-    }
-
-    /// Assembles the state from parts the state machine already holds.
-    pub fn with_parts(
-        config: &ServeConfig,
-        policy: Arc<ActivePolicySet>,
-        consents: Arc<ArcSwap<InMemoryConsentRegistry>>,
-        db: sled::Db,
-    ) -> Result<Self, StartError> {
-        SharedState::new(config, policy, consents, db).map(|shared| AppState(Arc::new(shared)))
-    }
-
-    /// Decides every request on one snapshot of the policy set and the consent state.
-    pub fn decide_all(&self, requests: &[AccessRequest]) -> Vec<Decision> {
-        let set = self.policy.current();
-        let consents = self.consents.load();
-        set.decide_all(requests, &**consents)
+        let opener = Arc::new(Opener {
+            data: config.data.clone(),
+            genesis,
+            bundle,
+        });
+        let health = StorageHealth::new();
+        let storage = opener.open(&health)?;
+        let limits = Limits::from_config(config);
+        Ok(AppState(Arc::new(SharedState {
+            storage: ArcSwapOption::from_pointee(storage),
+            health,
+            opener,
+            metrics: Metrics::new(),
+            permits: Arc::new(Semaphore::new(limits.max_concurrency)),
+            compute: Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
+            limits,
+            genesis: path,
+        })))
     }
 
     /// Runs `work` on the blocking pool, at most one job per core at a time, so that long batches
@@ -178,6 +119,7 @@ impl AppState {
     /// A decision that cannot be logged is not answered: the error is a 503 problem.
     pub async fn record(
         &self,
+        log: &DecisionLog,
         requests: &[AccessRequest],
         decisions: &[Decision],
     ) -> Result<(), Problem> {
@@ -186,7 +128,7 @@ impl AppState {
             .zip(requests)
             .map(|(d, r)| Record::new(d, r))
             .collect();
-        self.log.append(&records).await.map_err(log_problem)?;
+        log.append(&records).await.map_err(log_problem)?;
         self.metrics.count_decisions(decisions);
         Ok(())
     }

@@ -305,7 +305,9 @@ async fn a_batch_spans_several_segments_and_reads_across_them() {
     let last = *keys.last().expect("keys");
     cut(last);
     let db = open_db(dir.path());
-    let refused = accord::server::DecisionLog::open(&db).map(|_| ());
+    let refused =
+        accord::server::DecisionLog::open(&db, accord::server::storage::StorageHealth::new())
+            .map(|_| ());
     assert_eq!(
         refused.map_err(|e| e.to_string()),
         Err(format!(
@@ -379,8 +381,7 @@ async fn a_decision_that_cannot_be_logged_is_not_answered() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = TestServer::start(dir.path()).await;
     fill(&server).await;
-    let log = server.log.clone().expect("log");
-    log.fail_writes(true);
+    server.health.inject_fault(true);
     let refused = server
         .post_json("/v1/evaluate", &with_id(allow_tx(), "tx-unlogged"))
         .await;
@@ -397,8 +398,9 @@ async fn a_decision_that_cannot_be_logged_is_not_answered() {
         "decision-log-unavailable",
     )
     .await;
-    log.fail_writes(false);
-    drop(log);
+    server.health.inject_fault(false);
+    // The fault heals by itself once writes succeed again (the data directory is reopened).
+    server.wait_ready().await;
     // The chain is whole and holds neither refused decision; appending works again.
     assert_eq!(
         server
@@ -426,15 +428,16 @@ async fn apply_unlogged(server: &TestServer, height: u64, prefix: &str, n: usize
         .map(|i| with_id(allow_tx(), &format!("{prefix}-{i}")))
         .collect();
     let body = json!({ "height": height, "transactions": txs });
-    let log = server.log.clone().expect("log");
-    log.fail_writes(true);
+    server.log().fail_writes(true);
     problem(
         server.post_json("/v1/blocks", &body).await,
         503,
         "decision-log-unavailable",
     )
     .await;
-    log.fail_writes(false);
+    // The fault heals by itself: the data directory is reopened with a new log, and the block
+    // stored before the log failed is found unlogged.
+    server.wait_ready().await;
     body
 }
 
@@ -530,7 +533,8 @@ async fn a_block_stored_but_not_logged_before_a_restart_is_logged_by_its_replay(
 
     // The record of the last logged block, damaged, is a start-up error naming where it is.
     let db = open_db(dir.path());
-    let log = accord::server::DecisionLog::open(&db).expect("log opens");
+    let log = accord::server::DecisionLog::open(&db, accord::server::storage::StorageHealth::new())
+        .expect("log opens");
     assert_eq!(log.logged_block().map_err(|e| e.to_string()), Ok(Some(2)));
     db.open_tree(accord::server::decision_log::BLOCKS_TREE)
         .expect("tree")

@@ -5,6 +5,7 @@
 //! - `log`: `/v1/decisions`, `/v1/audit/verify`, restart, tampering, metrics.
 //! - `governance`: the block feed, governance messages, proposals, policy set, members, consents.
 //! - `doors`: a repeated JSON key is refused at every endpoint that reads a body.
+//! - `storage`: storage faults (injected, and a full tmpfs) heal without a restart.
 //! - `binary`: the real binary stops on SIGTERM with exit 0.
 
 mod authzen;
@@ -13,6 +14,7 @@ mod doors;
 mod evaluate;
 mod governance;
 mod log;
+mod storage;
 
 use accord::server::{self, AppState, ServeConfig};
 use accord_engine::Bundle;
@@ -59,8 +61,10 @@ pub fn with_id(mut tx: Value, id: &str) -> Value {
 pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
-    /// The server's decision log (for its test hook); dropped when the server stops.
-    pub log: Option<Arc<accord::server::DecisionLog>>,
+    /// The server's storage health (for its fault-injection hook).
+    pub health: Arc<accord::server::storage::StorageHealth>,
+    /// The server's state, to reach its current decision log.
+    pub state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -86,7 +90,8 @@ impl TestServer {
                 Err(e) => panic!("state opens: {e}"),
             }
         };
-        let log = Some(Arc::clone(&state.log));
+        let health = Arc::clone(&state.health);
+        let held = state.clone();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
@@ -96,7 +101,8 @@ impl TestServer {
         TestServer {
             base: format!("http://{addr}"),
             client: reqwest::Client::new(),
-            log,
+            health,
+            state: held,
             shutdown: Some(tx),
             handle: Some(handle),
         }
@@ -132,6 +138,22 @@ impl TestServer {
             .expect("request")
     }
 
+    /// The decision log of the storage open now.
+    pub fn log(&self) -> Arc<accord::server::DecisionLog> {
+        Arc::clone(&self.state.storage().expect("storage is open").log)
+    }
+
+    /// Waits until `/readyz` answers 200 (e.g. after a storage fault healed).
+    pub async fn wait_ready(&self) {
+        for _ in 0..400 {
+            if self.get("/readyz").await.status().as_u16() == 200 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("the server did not become ready within 10 s");
+    }
+
     /// Stops the server gracefully and waits until its database is closed.
     pub async fn stop(mut self) {
         self.stop_inner().await;
@@ -143,7 +165,6 @@ impl TestServer {
         }
         // Idle keep-alive connections would hold the graceful shutdown open.
         self.client = reqwest::Client::new();
-        self.log = None;
         if let Some(handle) = self.handle.take() {
             handle
                 .await

@@ -9,6 +9,8 @@ pub enum LogError {
     Corrupt { seq: u64, reason: String },
     #[error("the decision log writer has stopped")]
     WriterGone,
+    #[error("the data directory refuses writes: {0}")]
+    Unavailable(String),
 }
 
 impl LogError {

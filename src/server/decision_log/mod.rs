@@ -28,6 +28,7 @@ pub use read::{Broken, EntrySummary, Page, PageQuery, Verification};
 pub use writer::{SEGMENT_BYTES, SEGMENT_ENTRIES};
 
 use crate::server::log_entry::EntryParts;
+use crate::server::storage::StorageHealth;
 use accord_engine::decision::Decision;
 use accord_engine::AccessRequest;
 use read::{key_seq, segment_entries};
@@ -83,6 +84,9 @@ pub struct DecisionLog {
     head: Arc<Mutex<Head>>,
     queue: Option<mpsc::Sender<Job>>,
     writer: Option<std::thread::JoinHandle<()>>,
+    /// Whether the data directory takes writes: the writer refuses rounds while it does not,
+    /// and records a fault when a write fails.
+    health: Arc<StorageHealth>,
     /// Test hook: while set, every write round fails as a storage error would.
     failing: Arc<AtomicBool>,
     stats: Arc<WriterStats>,
@@ -138,8 +142,9 @@ impl Reply {
 }
 
 impl DecisionLog {
-    /// Opens the log in `db`, recovering the chain head from the last entry.
-    pub fn open(db: &sled::Db) -> Result<Self, LogError> {
+    /// Opens the log in `db`, recovering the chain head from the last entry. `health` is shared
+    /// with everything else that writes to the data directory.
+    pub fn open(db: &sled::Db, health: Arc<StorageHealth>) -> Result<Self, LogError> {
         let tree = db.open_tree(TREE).map_err(LogError::storage)?;
         let blocks = db.open_tree(BLOCKS_TREE).map_err(LogError::storage)?;
         let head = match tree.last().map_err(LogError::storage)? {
@@ -179,16 +184,17 @@ impl DecisionLog {
             }
         };
         let head = Arc::new(Mutex::new(head));
-        let failing = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(WriterStats::default());
+        let failing = Arc::new(AtomicBool::new(false));
         let (queue, jobs) = mpsc::channel::<Job>();
         let writer = {
             let trees = (tree.clone(), blocks.clone());
             let (db, head) = (db.clone(), Arc::clone(&head));
-            let (failing, stats) = (Arc::clone(&failing), Arc::clone(&stats));
+            let faults = (Arc::clone(&health), Arc::clone(&failing));
+            let stats = Arc::clone(&stats);
             std::thread::Builder::new()
                 .name("accord-decision-log".into())
-                .spawn(move || write_rounds(&db, &trees, &head, &jobs, &failing, &stats))
+                .spawn(move || write_rounds(&db, &trees, &head, &jobs, &faults, &stats))
                 .map_err(|e| LogError::Storage(format!("starting the writer thread: {e}")))?
         };
         Ok(DecisionLog {
@@ -197,6 +203,7 @@ impl DecisionLog {
             head,
             queue: Some(queue),
             writer: Some(writer),
+            health,
             failing,
             stats,
         })
@@ -289,11 +296,22 @@ impl DecisionLog {
         &self.stats
     }
 
-    /// Test hook: while `on`, appends fail as if the disk refused them (the server must then
-    /// answer 503 instead of an unlogged decision).
+    /// Whether the writer thread still runs (it ends only when the log is dropped, or if it
+    /// panicked).
+    pub fn writer_alive(&self) -> bool {
+        self.writer.as_ref().is_some_and(|w| !w.is_finished())
+    }
+
+    /// Test hook: while `on`, this log's write rounds fail as a storage error would (the first
+    /// failure records a storage fault, which reopens the data directory with a new log).
     #[doc(hidden)]
     pub fn fail_writes(&self, on: bool) {
         self.failing.store(on, Ordering::SeqCst);
+    }
+
+    /// The storage health this log reports to.
+    pub fn health(&self) -> &Arc<StorageHealth> {
+        &self.health
     }
 
     fn send(&self, job: Job) -> Result<(), LogError> {

@@ -1,8 +1,9 @@
 //! The writer thread: group commits of queued entries, stored in segments.
 
 use super::{Head, Job, LogError, WriterStats, LOGGED_BLOCK};
+use crate::server::storage::StorageHealth;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 /// How long a busy writer waits for more callers before it writes and flushes.
@@ -27,7 +28,7 @@ pub(super) fn write_rounds(
     (tree, blocks): &(sled::Tree, sled::Tree),
     head: &Mutex<Head>,
     jobs: &mpsc::Receiver<Job>,
-    failing: &AtomicBool,
+    (health, failing): &(Arc<StorageHealth>, Arc<AtomicBool>),
     stats: &WriterStats,
 ) {
     let micros =
@@ -59,6 +60,16 @@ pub(super) fn write_rounds(
             }
         }
         busy = round.len() > 1;
+        // While the data directory refuses writes, a round fails at once without touching the
+        // database (sled refuses everything after a failed write of its own log; the storage
+        // supervisor reopens it).
+        if let Some(reason) = health.writes_refused() {
+            let e = LogError::Unavailable(reason);
+            for job in round {
+                job.reply.send(Err(e.clone()));
+            }
+            continue;
+        }
         let writing = std::time::Instant::now();
         let mut batch = sled::Batch::default();
         let mut seq = next_seq;
@@ -88,6 +99,7 @@ pub(super) fn write_rounds(
         if let Err(e) = applied {
             // Nothing was written: the head stays, every caller of the round gets the error.
             tracing::error!(error = %e, "decision log batch failed");
+            health.fail(&e);
             for job in round {
                 job.reply.send(Err(e.clone()));
             }
@@ -118,6 +130,7 @@ pub(super) fn write_rounds(
         stats.rounds.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = &flushed {
             tracing::error!(error = %e, "decision log flush failed");
+            health.fail(e);
         }
         for (job, range) in round.into_iter().zip(ranges) {
             job.reply.send(flushed.clone().map(|_| range));
