@@ -8,8 +8,10 @@
 mod decide;
 mod err;
 pub mod manifest;
+mod review;
 
 pub use err::BundleError;
+pub use review::{unnamed_files, Review};
 pub use manifest::{
     AttributeType, DeclaredAttributes, Manifest, ModuleEntry, ModuleKind, RegimeDefaults,
 };
@@ -229,7 +231,8 @@ impl Bundle {
             .collect();
         let cedar =
             CedarPolicies::compile(&manifest.schema, schema_text, &cedar_sources, &regimes)?;
-        let rules = RuleModules::compile(jurisdictions.clone(), &rhai_sources)?;
+        let rules =
+            RuleModules::compile(jurisdictions.clone(), &rhai_sources, &manifest.attributes)?;
         for (i, t) in manifest.tests.iter().enumerate() {
             files.text(t, &format!("tests[{i}]"))?;
         }

@@ -12,12 +12,17 @@
 //! [`RuleModules::run_reference`] skips both, and tests assert that it decides every case alike.
 
 mod api;
+mod check;
+mod dual;
 mod err;
 mod fields;
 mod native;
+mod strict;
 mod usage;
 mod verdict;
 
+pub use dual::{disagreements, Disagreement};
+pub use check::{suggest, Findings};
 pub use err::RuleError;
 
 use crate::cedar::RequestFacts;
@@ -85,6 +90,8 @@ pub struct RuleModules {
     engine: Engine,
     params: Arc<api::ParameterTable>,
     modules: Vec<RuleModule>,
+    /// What the compile-time checks found (no errors: a module with one is refused).
+    findings: Findings,
 }
 
 /// What one module added: its value (`None`: certainly nothing) or an error.
@@ -120,17 +127,27 @@ fn engine_with(params: Arc<api::ParameterTable>) -> Engine {
     engine.disable_symbol("eval");
     engine.on_print(|_| {});
     engine.on_debug(|_, _, _| {});
+    strict::register(&mut engine);
     api::register(&mut engine, params);
     engine
 }
 
 impl RuleModules {
+    /// Compiles and checks every module ([`check`]): a module that calls an unknown function,
+    /// reads a path `tx` and `env` do not have, or reads an attribute `declared` does not name is
+    /// refused, with every such problem of the bundle listed.
     pub fn compile(
         table: Arc<JurisdictionTable>,
         sources: &[RhaiSource<'_>],
+        declared: &crate::bundle::DeclaredAttributes,
     ) -> Result<Self, RuleError> {
         let params = Arc::new(api::ParameterTable::new(table));
         let engine = engine_with(params.clone());
+        // The checks read each module as written: the optimizer would fold calls away.
+        let mut literal = engine_with(params.clone());
+        literal.set_optimization_level(rhai::OptimizationLevel::None);
+        let known = check::known_functions(&engine);
+        let mut findings = Findings::default();
         let mut modules = Vec::with_capacity(sources.len());
         for source in sources {
             // The optimizer runs native functions on constant arguments while compiling; a Rhai
@@ -162,6 +179,18 @@ impl RuleModules {
                     reason: "module must define `fn evaluate(tx, env)`".into(),
                 });
             }
+            if let Ok(Ok(written)) =
+                std::panic::catch_unwind(AssertUnwindSafe(|| literal.compile(source.text)))
+            {
+                let found = check::module(&written, source.path, &ROOTS, &known, declared);
+                findings.errors.extend(found.errors);
+                findings.warnings.extend(found.warnings);
+                for rule in found.rules {
+                    findings.rules.insert(format!("{}#{rule}", source.module));
+                    findings.rules.insert(rule);
+                }
+                findings.computed_rules |= found.computed_rules;
+            }
             let usage = Usage::of(&ast, &ROOTS);
             modules.push(RuleModule {
                 id: source.module.to_owned(),
@@ -179,15 +208,26 @@ impl RuleModules {
                 ast,
             });
         }
+        if !findings.errors.is_empty() {
+            return Err(RuleError::Checks {
+                problems: findings.errors,
+            });
+        }
         Ok(RuleModules {
             engine,
             params,
             modules,
+            findings,
         })
     }
 
     pub fn modules(&self) -> &[RuleModule] {
         &self.modules
+    }
+
+    /// What the compile-time checks found: warnings, and the rule names modules produce.
+    pub fn findings(&self) -> &Findings {
+        &self.findings
     }
 
     /// Runs every module of `stage` that applies to `request`, adding verdicts, obligations and
@@ -226,12 +266,17 @@ impl RuleModules {
         // (`Ok(None)`: nothing to add), otherwise `None` until the module is called in Rhai below.
         let mut results: Vec<(&RuleModule, Option<Outcome>)> = Vec::new();
         let mut reads = FieldSet::default();
+        // Whether programs may run on this request at all (asked once, when one would).
+        let mut small: Option<bool> = None;
         for module in &self.modules {
             if module.stage != stage || !applies(module, request, facts) {
                 continue;
             }
             let native = match &module.program {
-                Some(program) if analysed => {
+                Some(program)
+                    if analysed
+                        && *small.get_or_insert_with(|| native::within_limits(request, facts)) =>
+                {
                     program
                         .run(request, facts, &self.params)
                         .map(|answer| match answer {
@@ -297,10 +342,63 @@ impl RuleModules {
         }));
         match call {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(format!("{}: {e}", module.path)),
+            Ok(Err(e)) => Err(describe(&module.path, &e)),
             Err(_) => Err(format!("{}: the interpreter panicked", module.path)),
         }
     }
+}
+
+/// A runtime error of a module, naming its file and, where Rhai knows it, the line and column at
+/// which it arose (inside the innermost function call); a sandbox limit names the limit.
+fn describe(path: &str, error: &rhai::EvalAltResult) -> String {
+    use rhai::EvalAltResult as E;
+    let mut inner = error;
+    let mut calls = Vec::new();
+    while let E::ErrorInFunctionCall(name, _, next, _) = inner {
+        calls.push(name.as_str());
+        inner = next;
+    }
+    let position = inner.position();
+    let at = match (position.line(), position.position()) {
+        (Some(line), Some(column)) => format!("{path}: line {line}, column {column}"),
+        (Some(line), None) => format!("{path}: line {line}"),
+        _ => path.to_owned(),
+    };
+    let within = if calls.is_empty() {
+        String::new()
+    } else {
+        format!(" (in {})", calls.join(" → "))
+    };
+    let what = match inner {
+        E::ErrorTooManyOperations(_) => format!(
+            "sandbox limit: more than {} operations (a loop that does not end?)",
+            limits::MAX_OPERATIONS
+        ),
+        E::ErrorStackOverflow(_) => format!(
+            "sandbox limit: function calls nested deeper than {} levels (a recursion that does not end?)",
+            limits::MAX_CALL_LEVELS
+        ),
+        E::ErrorDataTooLarge(what, _) => {
+            let limit = if what.contains("string") {
+                format!("{} bytes", limits::MAX_STRING_SIZE)
+            } else if what.contains("map") {
+                format!("{} entries", limits::MAX_MAP_SIZE)
+            } else {
+                format!("{} elements", limits::MAX_ARRAY_SIZE)
+            };
+            format!("sandbox limit: {} over {limit}", what.to_lowercase())
+        }
+        E::ErrorTooManyModules(_) => "sandbox limit: modules cannot import".to_owned(),
+        other => {
+            let mut text = other.to_string();
+            // Rhai appends the position it already gave; say it once.
+            if let Some(cut) = text.rfind(" (line ") {
+                text.truncate(cut);
+            }
+            text
+        }
+    };
+    format!("{at}: {what}{within}")
 }
 
 fn applies(module: &RuleModule, request: &AccessRequest, facts: &RequestFacts<'_>) -> bool {
