@@ -191,13 +191,17 @@ pub fn validate(dir: &Path, deny_warnings: bool) -> Result<ExitCode, Failure> {
             return Err(bad_input(format!("policy bundle {}: {path}: {reason}", dir.display())))
         }
         // Every problem on a line of its own.
-        Err(e) => (
-            None,
-            accord_engine::bundle::Review {
-                errors: e.to_string().lines().map(str::to_owned).collect(),
-                warnings: Vec::new(),
-            },
-        ),
+        Err(e) => {
+            let errors = match e {
+                BundleError::Cedar(accord_engine::cedar::CedarError::Validation { problems })
+                | BundleError::Rules(accord_engine::rules::RuleError::Checks { problems }) => {
+                    problems
+                }
+                other => other.to_string().lines().map(str::to_owned).collect(),
+            };
+            let warnings = Vec::new();
+            (None, accord_engine::bundle::Review { errors, warnings })
+        }
     };
     errors.extend(review.errors);
     // Diagnostics on standard error, the verdict of a valid bundle on standard output.

@@ -482,23 +482,93 @@ pub fn suggest<'c>(name: &str, candidates: impl Iterator<Item = &'c str>) -> Str
     }
 }
 
-/// Levenshtein distance, by characters, case-insensitive.
+/// Edit distance (insertions, deletions, substitutions and swaps of adjacent characters), by
+/// characters, case-insensitive.
 fn distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.to_lowercase().chars().collect();
     let b: Vec<char> = b.to_lowercase().chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let current = row[j + 1];
-            row[j + 1] = if ca == cb {
-                previous
-            } else {
-                1 + previous.min(row[j]).min(row[j + 1])
-            };
-            previous = current;
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
         }
     }
-    row[b.len()]
+    d[a.len()][b.len()]
+}
+
+/// Where a module can run away, for the sandbox-limit errors (Rhai reports those without a
+/// position): its loops, and its functions that call themselves, directly or in a cycle.
+#[derive(Debug, Default, Clone)]
+pub(super) struct RunawaySites {
+    /// `line 3 (loop)`, …
+    pub loops: Vec<String>,
+    /// `down (line 1)`, …
+    pub recursive: Vec<String>,
+}
+
+pub(super) fn runaway_sites(ast: &AST) -> RunawaySites {
+    let line = |p: Position| p.line().map_or_else(String::new, |l| format!("line {l}"));
+    let mut sites = RunawaySites::default();
+    let defs: Vec<_> = ast.iter_fn_def().collect();
+    let spans: Vec<(Position, Position)> = defs
+        .iter()
+        .map(|f| (f.body.start_position(), f.body.end_position()))
+        .collect();
+    let key = |p: Position| (p.line().unwrap_or(0), p.position().unwrap_or(0));
+    let enclosing = |p: Position| {
+        spans
+            .iter()
+            .position(|(s, e)| key(p) >= key(*s) && key(p) <= key(*e))
+    };
+    let mut calls: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); defs.len()];
+    ast.walk(&mut |nodes: &[ASTNode]| {
+        match nodes.last() {
+            Some(ASTNode::Stmt(stmt @ (Stmt::While(..) | Stmt::Do(..) | Stmt::For(..)))) => {
+                let kind = match stmt {
+                    Stmt::For(..) => "for",
+                    Stmt::Do(..) => "do",
+                    _ => "loop or while",
+                };
+                sites.loops.push(format!("{} ({kind})", line(stmt.position())));
+            }
+            Some(ASTNode::Expr(Expr::FnCall(call, pos)) | ASTNode::Stmt(Stmt::FnCall(call, pos))) => {
+                if let (Some(from), Some(to)) = (
+                    enclosing(*pos),
+                    defs.iter()
+                        .position(|f| f.name == call.name && f.params.len() == call.args.len()),
+                ) {
+                    calls[from].insert(to);
+                }
+            }
+            _ => {}
+        }
+        true
+    });
+    for (i, f) in defs.iter().enumerate() {
+        // Whether `i` reaches itself.
+        let mut seen = BTreeSet::new();
+        let mut stack: Vec<usize> = calls[i].iter().copied().collect();
+        while let Some(j) = stack.pop() {
+            if seen.insert(j) {
+                stack.extend(calls[j].iter().copied());
+            }
+        }
+        if seen.contains(&i) {
+            sites
+                .recursive
+                .push(format!("`{}` ({})", f.name, line(spans[i].0)));
+        }
+    }
+    sites
 }

@@ -83,6 +83,8 @@ pub struct RuleModule {
     program: Option<native::Program>,
     /// The fields of `tx` and `env` this module can read.
     reads: FieldSet,
+    /// Its loops and recursive functions, named when it hits a sandbox limit.
+    sites: check::RunawaySites,
 }
 
 /// Every Rhai module of a bundle, compiled, with the sandboxed engine that runs them.
@@ -179,9 +181,11 @@ impl RuleModules {
                     reason: "module must define `fn evaluate(tx, env)`".into(),
                 });
             }
+            let mut sites = check::RunawaySites::default();
             if let Ok(Ok(written)) =
                 std::panic::catch_unwind(AssertUnwindSafe(|| literal.compile(source.text)))
             {
+                sites = check::runaway_sites(&written);
                 let found = check::module(&written, source.path, &ROOTS, &known, declared);
                 findings.errors.extend(found.errors);
                 findings.warnings.extend(found.warnings);
@@ -205,6 +209,7 @@ impl RuleModules {
                 },
                 program: native::Program::of(&engine, &ast),
                 reads: FieldSet::new(&ROOTS, &|p| usage.wanted(p), &|p| usage.on_route(p)),
+                sites,
                 ast,
             });
         }
@@ -342,7 +347,7 @@ impl RuleModules {
         }));
         match call {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(describe(&module.path, &e)),
+            Ok(Err(e)) => Err(describe(module, &e)),
             Err(_) => Err(format!("{}: the interpreter panicked", module.path)),
         }
     }
@@ -350,8 +355,16 @@ impl RuleModules {
 
 /// A runtime error of a module, naming its file and, where Rhai knows it, the line and column at
 /// which it arose (inside the innermost function call); a sandbox limit names the limit.
-fn describe(path: &str, error: &rhai::EvalAltResult) -> String {
+fn describe(module: &RuleModule, error: &rhai::EvalAltResult) -> String {
     use rhai::EvalAltResult as E;
+    let path = module.path.as_str();
+    let sites = |what: &str, list: &[String]| {
+        if list.is_empty() {
+            String::new()
+        } else {
+            format!("; the module's {what}: {}", list.join(", "))
+        }
+    };
     let mut inner = error;
     let mut calls = Vec::new();
     while let E::ErrorInFunctionCall(name, _, next, _) = inner {
@@ -371,12 +384,14 @@ fn describe(path: &str, error: &rhai::EvalAltResult) -> String {
     };
     let what = match inner {
         E::ErrorTooManyOperations(_) => format!(
-            "sandbox limit: more than {} operations (a loop that does not end?)",
-            limits::MAX_OPERATIONS
+            "sandbox limit: more than {} operations (a loop that does not end?){}",
+            limits::MAX_OPERATIONS,
+            sites("loops", &module.sites.loops)
         ),
         E::ErrorStackOverflow(_) => format!(
-            "sandbox limit: function calls nested deeper than {} levels (a recursion that does not end?)",
-            limits::MAX_CALL_LEVELS
+            "sandbox limit: function calls nested deeper than {} levels (a recursion that does not end?){}",
+            limits::MAX_CALL_LEVELS,
+            sites("recursive functions", &module.sites.recursive)
         ),
         E::ErrorDataTooLarge(what, _) => {
             let limit = if what.contains("string") {
@@ -389,6 +404,8 @@ fn describe(path: &str, error: &rhai::EvalAltResult) -> String {
             format!("sandbox limit: {} over {limit}", what.to_lowercase())
         }
         E::ErrorTooManyModules(_) => "sandbox limit: modules cannot import".to_owned(),
+        // A `throw`, or a failing operator of the engine's: the message alone.
+        E::ErrorRuntime(value, _) => value.to_string(),
         other => {
             let mut text = other.to_string();
             // Rhai appends the position it already gave; say it once.
@@ -424,3 +441,6 @@ mod tests;
 
 #[cfg(test)]
 mod analysis_tests;
+
+#[cfg(test)]
+mod strict_tests;
