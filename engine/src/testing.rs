@@ -26,6 +26,7 @@ attributes:
     flag: boolean
     basis: string
     n: string
+    k: integer
 "#;
 
 pub const HIPAA_CEDAR: &str = r#"

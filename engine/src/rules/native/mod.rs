@@ -30,6 +30,8 @@ mod translate;
 mod value;
 
 #[cfg(test)]
+mod prop_tests;
+#[cfg(test)]
 mod tests;
 
 use super::api::ParameterTable;
