@@ -169,7 +169,10 @@ impl Bundle {
                 };
                 for field in ["rules", "absent_rules"] {
                     for (j, rule) in names(field).into_iter().enumerate() {
-                        if rules.contains(&rule) {
+                        let bare = rule.rsplit('#').next().unwrap_or(&rule);
+                        if rules.contains(&rule)
+                            || findings.rule_prefixes.iter().any(|p| bare.starts_with(p.as_str()))
+                        {
                             continue;
                         }
                         let line = format!(

@@ -26,7 +26,9 @@ pub struct Findings {
     pub warnings: Vec<String>,
     /// Rule names (and obligation kinds) the module produces with a literal name.
     pub rules: BTreeSet<String>,
-    /// Whether some `deny`/`permit` names its rule by a computed value.
+    /// Literal beginnings of rule names computed as `"prefix" + value`.
+    pub rule_prefixes: BTreeSet<String>,
+    /// Whether some `deny`/`permit` names its rule by a computed value with no literal beginning.
     pub computed_rules: bool,
 }
 
@@ -230,11 +232,20 @@ fn rule_names(name: &str, args: &[Expr], findings: &mut Findings) {
         _ => None,
     };
     match name {
-        "deny" | "permit" => match literal(0) {
-            Some(rule) => {
+        "deny" | "permit" => match (literal(0), args.first()) {
+            (Some(rule), _) => {
                 findings.rules.insert(rule);
             }
-            None => findings.computed_rules = true,
+            (None, Some(Expr::FnCall(concat, _)))
+                if concat.op_token.is_some()
+                    && concat.name == "+"
+                    && matches!(concat.args.first(), Some(Expr::StringConstant(..))) =>
+            {
+                if let Some(Expr::StringConstant(prefix, _)) = concat.args.first() {
+                    findings.rule_prefixes.insert(prefix.to_string());
+                }
+            }
+            _ => findings.computed_rules = true,
         },
         "obligation" => {
             if let Some(kind) = literal(0) {

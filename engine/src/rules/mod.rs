@@ -193,6 +193,7 @@ impl RuleModules {
                     findings.rules.insert(format!("{}#{rule}", source.module));
                     findings.rules.insert(rule);
                 }
+                findings.rule_prefixes.extend(found.rule_prefixes);
                 findings.computed_rules |= found.computed_rules;
             }
             let usage = Usage::of(&ast, &ROOTS);
