@@ -188,7 +188,10 @@ pub fn validate(dir: &Path, deny_warnings: bool) -> Result<ExitCode, Failure> {
             (Some(bundle), review)
         }
         Err(BundleError::Io { path, reason }) => {
-            return Err(bad_input(format!("policy bundle {}: {path}: {reason}", dir.display())))
+            return Err(bad_input(format!(
+                "policy bundle {}: {path}: {reason}",
+                dir.display()
+            )))
         }
         // Every problem on a line of its own.
         Err(e) => {

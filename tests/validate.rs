@@ -96,7 +96,10 @@ fn a_string_record_count_is_a_deny_with_the_field_named() {
     let tx = std::fs::read_to_string(root().join("examples/treatment-read.json")).expect("tx");
     for (value, needle) in [
         ("5000", "\"rule\":\"bulk\""),
-        ("\"5000\"", "field `context.attributes.record_count`: must be an integer"),
+        (
+            "\"5000\"",
+            "field `context.attributes.record_count`: must be an integer",
+        ),
     ] {
         let text = tx.replacen(
             "\"context\": {",
@@ -151,13 +154,19 @@ fn a_dead_consent_rule_fails_validation_though_every_case_passes() {
     let (code, _, err) = copy.validate(&[]);
     assert_eq!(code, Some(1), "{err}");
     assert!(
-        err.contains("`env` has no field `consent_withdrawn_typo` (did you mean `consent_withdrawn`?)"),
+        err.contains(
+            "`env` has no field `consent_withdrawn_typo` (did you mean `consent_withdrawn`?)"
+        ),
         "{err}"
     );
     // The bundle cannot even be loaded to run its cases.
     let o = accord(&["test", &copy.policies.display().to_string()]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("consent_withdrawn_typo"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("consent_withdrawn_typo"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -197,8 +206,10 @@ fn an_impossible_forbid_is_a_warning_that_deny_warnings_fails() {
     assert_eq!(code, Some(0), "{err}");
     assert!(out.starts_with("ok: bundle accord-default"), "{out}");
     assert!(
-        err.lines().any(|l| l.starts_with("warning: cedar/part2.cedar: policy `never`: line ")
-            && l.contains("policy is impossible")),
+        err.lines().any(
+            |l| l.starts_with("warning: cedar/part2.cedar: policy `never`: line ")
+                && l.contains("policy is impossible")
+        ),
         "{err}"
     );
     let (code, _, err) = copy.validate(&["--deny-warnings"]);
@@ -222,7 +233,10 @@ fn cedar_type_errors_and_unqualified_actions_name_line_column_and_help() {
         "{err}"
     );
     copy.edit("cedar/part2.cedar", |t| {
-        t.replace("action == Action::\"read\"", "action == Accord::Action::\"read\"")
+        t.replace(
+            "action == Action::\"read\"",
+            "action == Accord::Action::\"read\"",
+        )
     });
     let (_, _, err) = copy.validate(&[]);
     let found = errors(&err);
@@ -246,7 +260,10 @@ fn runaway_modules_deny_naming_the_limit() {
     );
     let o = accord(&[
         "check",
-        &root().join("examples/treatment-read.json").display().to_string(),
+        &root()
+            .join("examples/treatment-read.json")
+            .display()
+            .to_string(),
         "--policies",
         &copy.policies.display().to_string(),
     ]);

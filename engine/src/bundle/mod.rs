@@ -11,10 +11,10 @@ pub mod manifest;
 mod review;
 
 pub use err::BundleError;
-pub use review::{unnamed_files, Review};
 pub use manifest::{
     AttributeType, DeclaredAttributes, Manifest, ModuleEntry, ModuleKind, RegimeDefaults,
 };
+pub use review::{unnamed_files, Review};
 
 use crate::cedar::{CedarPolicies, CedarSource, RequestFacts};
 use crate::consent::{ConsentFacts, ConsentQuery, ConsentRegistry};

@@ -48,7 +48,9 @@ pub fn unnamed_files(dir: &Path) -> Result<Vec<String>, BundleError> {
             let what = match f.rsplit('.').next() {
                 Some("cedar") => "Cedar policies the engine never loads",
                 Some("rhai") => "a Rhai module the engine never runs",
-                Some("yaml") => "a file the engine never reads (a test file must be listed under `tests`)",
+                Some("yaml") => {
+                    "a file the engine never reads (a test file must be listed under `tests`)"
+                }
                 _ => "a file the engine never reads",
             };
             format!("{f}: not named in manifest.yaml: {what}")
@@ -124,7 +126,7 @@ impl Bundle {
                 continue;
             };
             // A file that does not parse is the test runner's to report.
-            let Ok(parsed) = serde_yaml::from_slice::<Value>(bytes) else {
+            let Ok(parsed) = crate::yaml::parse::<Value>(bytes) else {
                 continue;
             };
             let purpose = |access: Option<&Value>| {
@@ -147,12 +149,51 @@ impl Bundle {
                 "defaults.access.context.purpose_of_use".into(),
                 purpose(parsed.get("defaults").and_then(|d| d.get("access"))),
             ));
+            // Jurisdiction codes the table does not know: the case is decided as a deny for an
+            // unknown jurisdiction, whatever it meant to test.
+            let check_codes = |at: &str, access: Option<&Value>| {
+                let mut found = Vec::new();
+                for path in [
+                    ["actor", "jurisdiction", ""],
+                    ["resource", "jurisdiction", ""],
+                    ["resource", "patient", "residence"],
+                ] {
+                    let mut value = access;
+                    for key in path.iter().filter(|k| !k.is_empty()) {
+                        value = value.and_then(|v| v.get(*key));
+                    }
+                    let Some(code) = value.and_then(Value::as_str) else {
+                        continue;
+                    };
+                    if self.jurisdictions.resolve(code).is_none() {
+                        let field = path
+                            .iter()
+                            .filter(|k| !k.is_empty())
+                            .copied()
+                            .collect::<Vec<_>>()
+                            .join(".");
+                        found.push(format!(
+                            "{file}: {at}.{field}: `{code}` is no jurisdiction of this bundle, so the case is decided as a deny for an unknown jurisdiction{}",
+                            suggest(code, self.jurisdictions.iter().map(|j| j.code.as_str()))
+                        ));
+                    }
+                }
+                found
+            };
+            review.warnings.extend(check_codes(
+                "defaults.access",
+                parsed.get("defaults").and_then(|d| d.get("access")),
+            ));
             let cases = parsed
                 .get("cases")
                 .and_then(Value::as_sequence)
                 .cloned()
                 .unwrap_or_default();
             for (i, case) in cases.iter().enumerate() {
+                review.warnings.extend(check_codes(
+                    &format!("cases[{i}].access"),
+                    case.get("access"),
+                ));
                 review.errors.extend(check_purpose(
                     format!("cases[{i}].access.context.purpose_of_use"),
                     purpose(case.get("access")),
@@ -164,14 +205,22 @@ impl Bundle {
                     expect
                         .get(field)
                         .and_then(Value::as_sequence)
-                        .map(|s| s.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                        .map(|s| {
+                            s.iter()
+                                .filter_map(Value::as_str)
+                                .map(str::to_owned)
+                                .collect()
+                        })
                         .unwrap_or_default()
                 };
                 for field in ["rules", "absent_rules"] {
                     for (j, rule) in names(field).into_iter().enumerate() {
                         let bare = rule.rsplit('#').next().unwrap_or(&rule);
                         if rules.contains(&rule)
-                            || findings.rule_prefixes.iter().any(|p| bare.starts_with(p.as_str()))
+                            || findings
+                                .rule_prefixes
+                                .iter()
+                                .any(|p| bare.starts_with(p.as_str()))
                         {
                             continue;
                         }

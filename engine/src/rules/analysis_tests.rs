@@ -150,24 +150,36 @@ fn missing_attributes_and_unlike_types_compare_as_rhai_does() {
         let (native, d) = native_and_decided(script, json!({ "context": { "attributes": attrs } }));
         assert_eq!(native, native_answers, "{attrs}");
         assert_eq!(has_error(&d, "ran"), ran, "{attrs}: {d:?}");
-        assert_eq!(has_error(&d, "must be a boolean"), refused, "{attrs}: {d:?}");
+        assert_eq!(
+            has_error(&d, "must be a boolean"),
+            refused,
+            "{attrs}: {d:?}"
+        );
     }
     // Read by a module that does not check the declaration, a string compared with a boolean is
     // a type error, never "not equal".
     let script = r#"fn evaluate(tx, env) { if tx.context.attributes.n != true { return []; } [] }"#;
-    let (native, d) = native_and_decided(script, json!({ "context": { "attributes": { "n": "x" } } }));
+    let (native, d) =
+        native_and_decided(script, json!({ "context": { "attributes": { "n": "x" } } }));
     assert!(!native);
-    assert!(has_error(&d, "type error: `!=` between string and boolean"), "{d:?}");
+    assert!(
+        has_error(&d, "type error: `!=` between string and boolean"),
+        "{d:?}"
+    );
 }
 
 #[test]
 fn values_outside_the_model_call_the_module() {
     // Integer against float (from a parameter: a declared attribute is never a float): a numeric
     // comparison, not modelled.
-    let script = r#"fn evaluate(tx, env) { if param("EU", "ratio") == 1 { return []; } throw "ran"; }"#;
+    let script =
+        r#"fn evaluate(tx, env) { if param("EU", "ratio") == 1 { return []; } throw "ran"; }"#;
     let bundle = Bundle::compile(files_with(&[
         ("rhai/rules.rhai", script),
-        ("jurisdictions/EU.yaml", "code: EU\nname: European Union\nregimes: [GDPR]\nparameters: { ratio: 1.0 }\n"),
+        (
+            "jurisdictions/EU.yaml",
+            "code: EU\nname: European Union\nregimes: [GDPR]\nparameters: { ratio: 1.0 }\n",
+        ),
     ]))
     .unwrap_or_else(|e| panic!("{e}"));
     let request = access(json!({}));
@@ -175,9 +187,14 @@ fn values_outside_the_model_call_the_module() {
     let derived = bundle.derive(&request, &registry).expect("derives");
     let rules = bundle.rules();
     let program = rules.modules()[0].program.as_ref().expect("translated");
-    assert!(program.run(&request, &derived.facts(), &rules.params).is_none());
+    assert!(program
+        .run(&request, &derived.facts(), &rules.params)
+        .is_none());
     let d = bundle.decide(&request, &registry, 0);
-    assert!(d.errors.is_empty(), "Rhai compares 1 and 1.0 as equal: {d:?}");
+    assert!(
+        d.errors.is_empty(),
+        "Rhai compares 1 and 1.0 as equal: {d:?}"
+    );
     // A condition that is not a boolean is an error in Rhai, never a native answer.
     let script = r#"fn evaluate(tx, env) { if tx.context.attributes.n { return []; } [] }"#;
     let (native, d) = native_and_decided(
@@ -357,7 +374,10 @@ fn a_list_past_the_sandbox_limits_is_left_to_rhai() {
         .collect();
     let (native, d) = native_and_decided(script, json!({ "resource": { "fields": fields } }));
     assert!(!native);
-    assert!(has_error(&d, "size of array/blob over 10000 elements"), "{d:?}");
+    assert!(
+        has_error(&d, "size of array/blob over 10000 elements"),
+        "{d:?}"
+    );
     let (native, d) = native_and_decided(script, json!({ "resource": { "fields": ["name"] } }));
     assert!(native);
     assert!(d.errors.is_empty(), "{d:?}");

@@ -51,13 +51,14 @@ const KEYWORDS: [&str; 11] = [
 pub(super) type Known = BTreeSet<(String, usize)>;
 
 pub(super) fn known_functions(engine: &rhai::Engine) -> Known {
-    engine.collect_fn_metadata(
-        None,
-        |info| Some((info.metadata.name.to_string(), info.metadata.num_params)),
-        true,
-    )
-    .into_iter()
-    .collect()
+    engine
+        .collect_fn_metadata(
+            None,
+            |info| Some((info.metadata.name.to_string(), info.metadata.num_params)),
+            true,
+        )
+        .into_iter()
+        .collect()
 }
 
 /// A path below `tx` or `env`, as written.
@@ -121,7 +122,12 @@ pub(super) fn module(
                     .iter()
                     .filter(|(n, _)| n == name)
                     .map(|(_, a)| a.to_string())
-                    .chain(own.get(name).into_iter().flatten().map(|p| p.len().to_string()))
+                    .chain(
+                        own.get(name)
+                            .into_iter()
+                            .flatten()
+                            .map(|p| p.len().to_string()),
+                    )
                     .collect();
                 let what = if method {
                     format!("unknown method `{name}` with {} arguments", call.args.len())
@@ -325,7 +331,9 @@ fn attributes_place<'n>(
         return None;
     }
     match rest {
-        [place, attrs, after @ ..] if attrs == "attributes" && (place == "context" || place == "actor") => {
+        [place, attrs, after @ ..]
+            if attrs == "attributes" && (place == "context" || place == "actor") =>
+        {
             Some((place.as_str(), after))
         }
         _ => None,
@@ -502,13 +510,15 @@ fn distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 best = best.min(d[i - 2][j - 2] + 1);
             }
@@ -551,9 +561,13 @@ pub(super) fn runaway_sites(ast: &AST) -> RunawaySites {
                     Stmt::Do(..) => "do",
                     _ => "loop or while",
                 };
-                sites.loops.push(format!("{} ({kind})", line(stmt.position())));
+                sites
+                    .loops
+                    .push(format!("{} ({kind})", line(stmt.position())));
             }
-            Some(ASTNode::Expr(Expr::FnCall(call, pos)) | ASTNode::Stmt(Stmt::FnCall(call, pos))) => {
+            Some(
+                ASTNode::Expr(Expr::FnCall(call, pos)) | ASTNode::Stmt(Stmt::FnCall(call, pos)),
+            ) => {
                 if let (Some(from), Some(to)) = (
                     enclosing(*pos),
                     defs.iter()

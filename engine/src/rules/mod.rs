@@ -21,8 +21,8 @@ mod strict;
 mod usage;
 mod verdict;
 
-pub use dual::{disagreements, Disagreement};
 pub use check::{suggest, Findings};
+pub use dual::{disagreements, Disagreement};
 pub use err::RuleError;
 
 use crate::cedar::RequestFacts;

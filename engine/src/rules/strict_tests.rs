@@ -56,7 +56,10 @@ fn a_string_compared_with_an_integer_denies_with_an_error_instead_of_allowing() 
         ("manifest.yaml", manifest.as_str()),
         ("rhai/rules.rhai", RECORD_COUNT),
     ];
-    let number = decide(&files, json!({ "context": { "attributes": { "record_count": 5000 } } }));
+    let number = decide(
+        &files,
+        json!({ "context": { "attributes": { "record_count": 5000 } } }),
+    );
     assert_eq!(number.decision, Effect::Deny);
     assert!(number.reasons.iter().any(|r| r.rule == "bulk-disclosure"));
     let text = decide(
@@ -83,7 +86,10 @@ fn a_string_compared_with_an_integer_denies_with_an_error_instead_of_allowing() 
     assert_eq!(d.decision, Effect::Deny);
     let e = errors(&d);
     assert!(e.contains("rhai/rules.rhai: line 3"), "{e}");
-    assert!(e.contains("type error: `>` between string and integer"), "{e}");
+    assert!(
+        e.contains("type error: `>` between string and integer"),
+        "{e}"
+    );
     // Absent, the comparison has no value to compare: an error too, not a silent false.
     let d = decide(&files, json!({}));
     assert!(errors(&d).contains("`>` between ()"), "{}", errors(&d));
@@ -264,9 +270,9 @@ fn cedar_diagnostics_name_file_policy_line_column_and_help() {
     .unwrap_or_else(|e| panic!("{e}"));
     let review = bundle.review();
     assert!(
-        review.warnings.iter().any(|w| w.starts_with(
-            "cedar/gdpr.cedar: policy `never`: line 8, column 1: "
-        ) && w.contains("policy is impossible")),
+        review.warnings.iter().any(|w| w
+            .starts_with("cedar/gdpr.cedar: policy `never`: line 8, column 1: ")
+            && w.contains("policy is impossible")),
         "{review:?}"
     );
 }
@@ -296,7 +302,10 @@ fn files_the_manifest_does_not_name_are_reported() {
         std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
         std::fs::write(path, text).expect("write");
     }
-    let manifest = MANIFEST.replace("schema: schema.cedarschema", "schema: schema.cedarschema\njurisdictions: jurisdictions");
+    let manifest = MANIFEST.replace(
+        "schema: schema.cedarschema",
+        "schema: schema.cedarschema\njurisdictions: jurisdictions",
+    );
     std::fs::write(dir.join("policies/manifest.yaml"), manifest).expect("write");
     std::fs::write(dir.join("policies/cedar/forgotten.cedar"), "").expect("write");
     std::fs::write(dir.join("policies/README.md"), "").expect("write");
@@ -327,6 +336,25 @@ fn an_oversized_request_is_decided_as_rhai_decides_it() {
     let reference = rules_decision(&bundle, &request, &registry, false).expect("derives");
     assert_eq!(analysed, reference);
     let derived = bundle.derive(&request, &registry).expect("derives");
-    assert_eq!(bundle.rules().disagreement(&request, &derived.facts()), None);
+    assert_eq!(
+        bundle.rules().disagreement(&request, &derived.facts()),
+        None
+    );
     assert!(!super::native::within_limits(&request, &derived.facts()));
+}
+
+#[test]
+fn a_test_case_in_an_unknown_jurisdiction_is_a_warning_of_the_review() {
+    let cases = crate::testing::CASES.replace(
+        "access: { action: read, context: { purpose_of_use: HMARKT } }",
+        "access: { action: read, resource: { jurisdiction: US-CX }, context: { purpose_of_use: HMARKT } }",
+    );
+    assert_ne!(cases, crate::testing::CASES);
+    let bundle = compile(&[("tests/cases.yaml", cases.as_str())]).unwrap_or_else(|e| panic!("{e}"));
+    let review = bundle.review();
+    assert_eq!(
+        review.warnings,
+        ["tests/cases.yaml: cases[1].access.resource.jurisdiction: `US-CX` is no jurisdiction of this bundle, so the case is decided as a deny for an unknown jurisdiction (did you mean `US-CA`?)"],
+        "{review:?}"
+    );
 }

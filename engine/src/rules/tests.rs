@@ -40,7 +40,10 @@ fn a_module_that_loops_forever_exhausts_its_budget_and_denies() {
 #[test]
 fn deep_recursion_hits_the_call_depth_limit_and_denies() {
     let d = decide_with("fn down(n) { down(n + 1) } fn evaluate(tx, env) { down(0); [] }");
-    assert_fails_closed(&d, "sandbox limit: function calls nested deeper than 32 levels");
+    assert_fails_closed(
+        &d,
+        "sandbox limit: function calls nested deeper than 32 levels",
+    );
 }
 
 #[test]

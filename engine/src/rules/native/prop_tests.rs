@@ -147,7 +147,13 @@ fn request() -> impl Strategy<Value = AccessRequest> {
                     attributes.insert("basis".into(), Value::from("b".repeat(long)));
                 }
                 let fields: Vec<String> = (0..fields)
-                    .map(|i| if i == 0 { filler.to_owned() } else { format!("f{i}") })
+                    .map(|i| {
+                        if i == 0 {
+                            filler.to_owned()
+                        } else {
+                            format!("f{i}")
+                        }
+                    })
                     .collect();
                 let mut value = access_json();
                 value["action"] = json!(action);
