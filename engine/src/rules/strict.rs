@@ -13,8 +13,8 @@
 //! absent (`attrs.flag == true` is false when `flag` is absent, "not established"); and `+` of a
 //! string with an integer, float, boolean or character (written in decimal), which modules use to
 //! build messages. What is refused: `<`, `<=`, `>`, `>=` between unlike types, or with `()` on
-//! either side; `==` and `!=` between unlike types neither of which is `()`; `+` with `()`, or of a
-//! string with a list, map, blob or function pointer.
+//! either side; `==` and `!=` between unlike types neither of which is `()`; `+` (and `+=`) with
+//! `()`, or of a string with a list, map, blob or function pointer.
 
 use rhai::{Array, Blob, Engine, EvalAltResult, FnPtr, ImmutableString, Map, INT};
 
@@ -110,6 +110,16 @@ fn register_pair<A: rhai::Variant + Clone, B: rhai::Variant + Clone>(
         engine.register_fn(op, move |_: A, _: B| -> Result<bool, Box<EvalAltResult>> {
             Err(mismatch(op, a, b))
         });
+        // Rhai's string `+=` takes any value (`s += ()` appends nothing): refused alike. For other
+        // types `+=` falls back to the `+` registered above.
+        if op == "+" && a == Ty::Str {
+            engine.register_fn(
+                "+=",
+                move |_: &mut A, _: B| -> Result<(), Box<EvalAltResult>> {
+                    Err(mismatch("+=", a, b))
+                },
+            );
+        }
     }
 }
 
