@@ -203,15 +203,69 @@ pub fn test(dir: &Path, verbose: bool) -> Result<ExitCode, Failure> {
     })
 }
 
-pub fn validate(dir: &Path) -> Result<ExitCode, Failure> {
-    let bundle = load_bundle(dir, FAILED)?;
-    print_line(&format!(
-        "ok: bundle {} {}: {} Cedar policies valid against the schema, {} Rhai modules compiled, {} jurisdictions",
-        bundle.name(),
-        bundle.version(),
-        bundle.cedar().len(),
-        bundle.rules().modules().len(),
-        bundle.jurisdictions().iter().count()
-    ))?;
-    Ok(ExitCode::SUCCESS)
+pub fn validate(dir: &Path, deny_warnings: bool) -> Result<ExitCode, Failure> {
+    let mut errors = accord_engine::bundle::unnamed_files(dir).unwrap_or_default();
+    let (bundle, review) = match Bundle::load(dir) {
+        Ok(bundle) => {
+            let review = bundle.review();
+            (Some(bundle), review)
+        }
+        Err(BundleError::Io { path, reason }) => {
+            return Err(bad_input(format!(
+                "policy bundle {}: {path}: {reason}",
+                dir.display()
+            )))
+        }
+        // Every problem on a line of its own.
+        Err(e) => {
+            let errors = match e {
+                BundleError::Cedar(accord_engine::cedar::CedarError::Validation { problems })
+                | BundleError::Rules(accord_engine::rules::RuleError::Checks { problems }) => {
+                    problems
+                }
+                other => other.to_string().lines().map(str::to_owned).collect(),
+            };
+            let warnings = Vec::new();
+            (None, accord_engine::bundle::Review { errors, warnings })
+        }
+    };
+    errors.extend(review.errors);
+    // Diagnostics on standard error, the verdict of a valid bundle on standard output.
+    let mut err = std::io::stderr().lock();
+    let mut diagnostic = |line: String| {
+        writeln!(err, "{line}").map_err(|e| bad_input(format!("writing output: {e}")))
+    };
+    for line in &errors {
+        diagnostic(format!("error: {line}"))?;
+    }
+    for line in &review.warnings {
+        diagnostic(format!("warning: {line}"))?;
+    }
+    let warnings = review.warnings.len();
+    let failed = !errors.is_empty() || (deny_warnings && warnings > 0);
+    match bundle {
+        Some(bundle) if !failed => print_line(&format!(
+            "ok: bundle {} {}: {} Cedar policies valid against the schema, {} Rhai modules compiled and checked, {} jurisdictions; {warnings} warnings",
+            bundle.name(),
+            bundle.version(),
+            bundle.cedar().len(),
+            bundle.rules().modules().len(),
+            bundle.jurisdictions().iter().count()
+        ))?,
+        _ => diagnostic(format!(
+            "invalid: policy bundle {}: {} errors, {warnings} warnings{}",
+            dir.display(),
+            errors.len(),
+            if deny_warnings && warnings > 0 && errors.is_empty() {
+                " (--deny-warnings)"
+            } else {
+                ""
+            }
+        ))?,
+    }
+    Ok(if failed {
+        ExitCode::from(FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -94,10 +94,14 @@ enum Command {
     /// Run the sidecar: the HTTP API a ledger node calls (docs/server.md). Stops on SIGTERM/SIGINT
     /// after finishing in-flight requests.
     Serve(Box<accord::server::ServeArgs>),
-    /// Parse and type-check a policy bundle (Cedar against its schema, Rhai compiled).
+    /// Check a policy bundle as a reviewer would (docs/policy-authoring.md, "What validate
+    /// checks"): prints every error and warning; exits 1 on an error.
     Validate {
         /// The bundle directory (default: the bundled `policies/`).
         dir: Option<PathBuf>,
+        /// Warnings fail the validation too.
+        #[arg(long)]
+        deny_warnings: bool,
     },
 }
 
@@ -179,7 +183,9 @@ fn main() -> ExitCode {
             title,
         } => governance::propose(&dir, &signing.key, consortium, title, signing.tx()),
         Command::Test { dir, verbose } => commands::test(&commands::policies_dir(dir), verbose),
-        Command::Validate { dir } => commands::validate(&commands::policies_dir(dir)),
+        Command::Validate { dir, deny_warnings } => {
+            commands::validate(&commands::policies_dir(dir), deny_warnings)
+        }
         Command::Serve(args) => serve(*args),
     };
     match result {

@@ -22,6 +22,11 @@ attributes:
   context:
     legal_process: { one_of: [court-order, subpoena] }
     remuneration: boolean
+    # Read by the engine's own tests of rule modules.
+    flag: boolean
+    basis: string
+    n: string
+    k: integer
 "#;
 
 pub const HIPAA_CEDAR: &str = r#"

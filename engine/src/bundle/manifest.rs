@@ -7,6 +7,72 @@ use std::collections::BTreeMap;
 
 pub const MANIFEST: &str = "manifest.yaml";
 
+/// The HL7 v3 PurposeOfUse codes (value set 2.16.840.1.113883.1.11.20448, with its specialisations):
+/// a module's `purposes` must name these, since a module gated on a code no transaction carries
+/// never runs.
+pub const KNOWN_PURPOSES: &[&str] = &[
+    "BIORCH",
+    "BTG",
+    "CAREMGT",
+    "CLINTRCH",
+    "CLINTRCHNPC",
+    "CLINTRCHPC",
+    "CLINTRL",
+    "CLMATTCH",
+    "COC",
+    "COVAUTH",
+    "COVERAGE",
+    "DECLASSIFY",
+    "DISASTER",
+    "DONAT",
+    "DSRCH",
+    "ELIGDTRM",
+    "ELIGVER",
+    "ENROLLM",
+    "ERTREAT",
+    "ETREAT",
+    "FAMRQT",
+    "FRAUD",
+    "GOV",
+    "HACCRED",
+    "HCOMPL",
+    "HDECD",
+    "HDIRECT",
+    "HDM",
+    "HLEGAL",
+    "HMARKT",
+    "HOPERAT",
+    "HOUTCOMS",
+    "HPAYMT",
+    "HPRGRP",
+    "HQUALIMP",
+    "HRESCH",
+    "HSYSADMIN",
+    "HTEST",
+    "LABELING",
+    "MEMADMIN",
+    "METAMGT",
+    "MILCDM",
+    "MILDCRT",
+    "PATADMIN",
+    "PATRQT",
+    "PATSFTY",
+    "PERFMSR",
+    "POARCH",
+    "POPHLTH",
+    "PRECLINTRCH",
+    "PUBHLTH",
+    "PWATRNY",
+    "RECORDMGT",
+    "REMITADV",
+    "SUPNWK",
+    "SYSDEV",
+    "THREAT",
+    "TRAIN",
+    "TRANSRCH",
+    "TREAT",
+];
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
@@ -227,6 +293,18 @@ impl Manifest {
                     at("when_attributes"),
                     "name at least one attribute, none of them empty (leave the field out to run always)",
                 );
+            }
+            for (j, purpose) in m.purposes.iter().flatten().enumerate() {
+                if !KNOWN_PURPOSES.contains(&purpose.as_str()) {
+                    let hint =
+                        crate::rules::suggest(purpose.as_str(), KNOWN_PURPOSES.iter().copied());
+                    return bad(
+                        format!("modules[{i}].purposes[{j}]"),
+                        &format!(
+                            "`{purpose}` is not an HL7 v3 PurposeOfUse code, so the module would never run{hint}"
+                        ),
+                    );
+                }
             }
             if m.kind == ModuleKind::Cedar && m.purposes.is_some() {
                 return bad(

@@ -8,11 +8,13 @@
 mod decide;
 mod err;
 pub mod manifest;
+mod review;
 
 pub use err::BundleError;
 pub use manifest::{
     AttributeType, DeclaredAttributes, Manifest, ModuleEntry, ModuleKind, RegimeDefaults,
 };
+pub use review::{unnamed_files, Review};
 
 use crate::cedar::{CedarPolicies, CedarSource, RequestFacts};
 use crate::consent::{ConsentFacts, ConsentQuery, ConsentRegistry};
@@ -235,7 +237,8 @@ impl Bundle {
             .collect();
         let cedar =
             CedarPolicies::compile(&manifest.schema, schema_text, &cedar_sources, &regimes)?;
-        let rules = RuleModules::compile(jurisdictions.clone(), &rhai_sources)?;
+        let rules =
+            RuleModules::compile(jurisdictions.clone(), &rhai_sources, &manifest.attributes)?;
         for (i, t) in manifest.tests.iter().enumerate() {
             files.text(t, &format!("tests[{i}]"))?;
         }

@@ -268,7 +268,11 @@ fn run_case(bundle: &Bundle, file: &str, index: usize, case: PreparedCase) -> Ca
                 file: input.file,
                 name: input.name,
                 why,
-                failures: check(&expect, &decision),
+                failures: [
+                    check(&expect, &decision),
+                    crate::rules::disagreements(bundle, &input.request, &input.registry),
+                ]
+                .concat(),
                 decision: Some(decision),
             }
         }

@@ -12,7 +12,7 @@ pub enum CedarError {
         policy: String,
         reason: String,
     },
-    #[error("policies fail validation against the schema: {}", problems.join("; "))]
+    #[error("policies fail validation against the schema:\n{}", problems.join("\n"))]
     Validation { problems: Vec<String> },
     #[error("internal error building the policy set: {0}")]
     Internal(String),
@@ -51,4 +51,18 @@ pub(crate) fn render(diagnostic: &dyn miette::Diagnostic, source: &str) -> Strin
         text = format!("{text} (help: {help})");
     }
     text.replace('\n', " ")
+}
+
+/// Accord's own hint for a diagnostic Cedar gives none for: entity types are declared in the
+/// schema's `Accord` namespace, so `Action::"read"` must be written `Accord::Action::"read"`.
+pub(crate) fn hint(rendered: &str) -> String {
+    let unqualified = ["Action::", "Actor::", "Record::"]
+        .iter()
+        .find(|t| rendered.contains(&format!("`{t}")) || rendered.contains(&format!(" {t}")));
+    match unqualified {
+        Some(t) if !rendered.contains("Accord::") => format!(
+            " (hint: the schema declares its types in namespace `Accord`: write `Accord::{t}\"…\"`)"
+        ),
+        _ => String::new(),
+    }
 }

@@ -60,6 +60,8 @@ pub struct CedarOutcome {
 
 /// The compiled, validated, sliced policy set of one bundle. Immutable once built.
 pub struct CedarPolicies {
+    /// The validator's warnings (an impossible policy, say), one line each.
+    warnings: Vec<String>,
     schema: Schema,
     all: PolicySet,
     slices: slice::SliceIndex,
@@ -93,20 +95,31 @@ impl CedarPolicies {
             parse_module(source, &mut all, &mut meta)?;
         }
         let validation = Validator::new(schema.clone()).validate(&all, ValidationMode::Strict);
+        // Each diagnostic names the file, the policy, the line and column in that file, and
+        // Cedar's own help.
+        let texts: HashMap<&str, &str> = sources.iter().map(|s| (s.path, s.text)).collect();
+        let describe = |id: &PolicyId, diagnostic: &dyn miette::Diagnostic| {
+            let Some(m) = meta.get(id) else {
+                return format!("policy `{id}`: {}", err::render(diagnostic, ""));
+            };
+            let text = texts.get(m.path.as_str()).copied().unwrap_or("");
+            let rendered = err::render(diagnostic, text);
+            let hint = err::hint(&rendered);
+            format!("{}: policy `{}`: {rendered}{hint}", m.path, m.rule)
+        };
         if !validation.validation_passed() {
             let mut problems: Vec<String> = validation
                 .validation_errors()
-                .map(|e| {
-                    let at = meta
-                        .get(e.policy_id())
-                        .map(|m| format!("{}: policy `{}`", m.path, m.rule))
-                        .unwrap_or_else(|| format!("policy `{}`", e.policy_id()));
-                    format!("{at}: {e}")
-                })
+                .map(|e| describe(e.policy_id(), e))
                 .collect();
             problems.sort();
             return Err(CedarError::Validation { problems });
         }
+        let mut warnings: Vec<String> = validation
+            .validation_warnings()
+            .map(|w| describe(w.policy_id(), w))
+            .collect();
+        warnings.sort();
         let type_name = |name: &str| {
             EntityTypeName::from_str(&format!("{NAMESPACE}::{name}")).map_err(|e| {
                 CedarError::Schema {
@@ -129,6 +142,7 @@ impl CedarPolicies {
             .collect();
         let slices = slice::SliceIndex::new(&all, action_uids.clone(), regimes);
         Ok(CedarPolicies {
+            warnings,
             schema,
             all,
             slices,
@@ -138,6 +152,11 @@ impl CedarPolicies {
             meta,
             authorizer: Authorizer::new(),
         })
+    }
+
+    /// What the validator warned of: policies that can never apply, and the like.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     pub fn schema(&self) -> &Schema {

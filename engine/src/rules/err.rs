@@ -4,4 +4,7 @@
 pub enum RuleError {
     #[error("{path}: {reason}")]
     Compile { path: String, reason: String },
+    /// What the compile-time checks refused, one problem a line (each names file, line, column).
+    #[error("{}", problems.join("\n"))]
+    Checks { problems: Vec<String> },
 }

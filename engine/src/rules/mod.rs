@@ -12,12 +12,17 @@
 //! [`RuleModules::run_reference`] skips both, and tests assert that it decides every case alike.
 
 mod api;
+mod check;
+mod dual;
 mod err;
 mod fields;
 mod native;
+mod strict;
 mod usage;
 mod verdict;
 
+pub use check::{suggest, Findings};
+pub use dual::{disagreements, Disagreement};
 pub use err::RuleError;
 
 use crate::cedar::RequestFacts;
@@ -86,6 +91,8 @@ pub struct RuleModule {
     program: Option<native::Program>,
     /// The fields of `tx` and `env` this module can read.
     reads: FieldSet,
+    /// Its loops and recursive functions, named when it hits a sandbox limit.
+    sites: check::RunawaySites,
 }
 
 /// Every Rhai module of a bundle, compiled, with the sandboxed engine that runs them.
@@ -93,6 +100,8 @@ pub struct RuleModules {
     engine: Engine,
     params: Arc<api::ParameterTable>,
     modules: Vec<RuleModule>,
+    /// What the compile-time checks found (no errors: a module with one is refused).
+    findings: Findings,
 }
 
 /// What one module added: its value (`None`: certainly nothing) or an error.
@@ -128,17 +137,27 @@ fn engine_with(params: Arc<api::ParameterTable>) -> Engine {
     engine.disable_symbol("eval");
     engine.on_print(|_| {});
     engine.on_debug(|_, _, _| {});
+    strict::register(&mut engine);
     api::register(&mut engine, params);
     engine
 }
 
 impl RuleModules {
+    /// Compiles and checks every module ([`check`]): a module that calls an unknown function,
+    /// reads a path `tx` and `env` do not have, or reads an attribute `declared` does not name is
+    /// refused, with every such problem of the bundle listed.
     pub fn compile(
         table: Arc<JurisdictionTable>,
         sources: &[RhaiSource<'_>],
+        declared: &crate::bundle::DeclaredAttributes,
     ) -> Result<Self, RuleError> {
         let params = Arc::new(api::ParameterTable::new(table));
         let engine = engine_with(params.clone());
+        // The checks read each module as written: the optimizer would fold calls away.
+        let mut literal = engine_with(params.clone());
+        literal.set_optimization_level(rhai::OptimizationLevel::None);
+        let known = check::known_functions(&engine);
+        let mut findings = Findings::default();
         let mut modules = Vec::with_capacity(sources.len());
         for source in sources {
             // The optimizer runs native functions on constant arguments while compiling; a Rhai
@@ -170,6 +189,21 @@ impl RuleModules {
                     reason: "module must define `fn evaluate(tx, env)`".into(),
                 });
             }
+            let mut sites = check::RunawaySites::default();
+            if let Ok(Ok(written)) =
+                std::panic::catch_unwind(AssertUnwindSafe(|| literal.compile(source.text)))
+            {
+                sites = check::runaway_sites(&written);
+                let found = check::module(&written, source.path, &ROOTS, &known, declared);
+                findings.errors.extend(found.errors);
+                findings.warnings.extend(found.warnings);
+                for rule in found.rules {
+                    findings.rules.insert(format!("{}#{rule}", source.module));
+                    findings.rules.insert(rule);
+                }
+                findings.rule_prefixes.extend(found.rule_prefixes);
+                findings.computed_rules |= found.computed_rules;
+            }
             let usage = Usage::of(&ast, &ROOTS);
             modules.push(RuleModule {
                 id: source.module.to_owned(),
@@ -186,18 +220,30 @@ impl RuleModules {
                 on_deny: source.obligations_only && source.on_deny,
                 program: native::Program::of(&engine, &ast),
                 reads: FieldSet::new(&ROOTS, &|p| usage.wanted(p), &|p| usage.on_route(p)),
+                sites,
                 ast,
+            });
+        }
+        if !findings.errors.is_empty() {
+            return Err(RuleError::Checks {
+                problems: findings.errors,
             });
         }
         Ok(RuleModules {
             engine,
             params,
             modules,
+            findings,
         })
     }
 
     pub fn modules(&self) -> &[RuleModule] {
         &self.modules
+    }
+
+    /// What the compile-time checks found: warnings, and the rule names modules produce.
+    pub fn findings(&self) -> &Findings {
+        &self.findings
     }
 
     /// Runs every module of `stage` that applies to `request`, adding verdicts, obligations and
@@ -258,6 +304,8 @@ impl RuleModules {
         // (`Ok(None)`: nothing to add), otherwise `None` until the module is called in Rhai below.
         let mut results: Vec<(&RuleModule, Option<Outcome>)> = Vec::new();
         let mut reads = FieldSet::default();
+        // Whether programs may run on this request at all (asked once, when one would).
+        let mut small: Option<bool> = None;
         for module in &self.modules {
             if module.stage != stage
                 || (on_deny_only && !module.on_deny)
@@ -266,7 +314,10 @@ impl RuleModules {
                 continue;
             }
             let native = match &module.program {
-                Some(program) if analysed => {
+                Some(program)
+                    if analysed
+                        && *small.get_or_insert_with(|| native::within_limits(request, facts)) =>
+                {
                     program
                         .run(request, facts, &self.params)
                         .map(|answer| match answer {
@@ -332,10 +383,75 @@ impl RuleModules {
         }));
         match call {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(format!("{}: {e}", module.path)),
+            Ok(Err(e)) => Err(describe(module, &e)),
             Err(_) => Err(format!("{}: the interpreter panicked", module.path)),
         }
     }
+}
+
+/// A runtime error of a module, naming its file and, where Rhai knows it, the line and column at
+/// which it arose (inside the innermost function call); a sandbox limit names the limit.
+fn describe(module: &RuleModule, error: &rhai::EvalAltResult) -> String {
+    use rhai::EvalAltResult as E;
+    let path = module.path.as_str();
+    let sites = |what: &str, list: &[String]| {
+        if list.is_empty() {
+            String::new()
+        } else {
+            format!("; the module's {what}: {}", list.join(", "))
+        }
+    };
+    let mut inner = error;
+    let mut calls = Vec::new();
+    while let E::ErrorInFunctionCall(name, _, next, _) = inner {
+        calls.push(name.as_str());
+        inner = next;
+    }
+    let position = inner.position();
+    let at = match (position.line(), position.position()) {
+        (Some(line), Some(column)) => format!("{path}: line {line}, column {column}"),
+        (Some(line), None) => format!("{path}: line {line}"),
+        _ => path.to_owned(),
+    };
+    let within = if calls.is_empty() {
+        String::new()
+    } else {
+        format!(" (in {})", calls.join(" → "))
+    };
+    let what = match inner {
+        E::ErrorTooManyOperations(_) => format!(
+            "sandbox limit: more than {} operations (a loop that does not end?){}",
+            limits::MAX_OPERATIONS,
+            sites("loops", &module.sites.loops)
+        ),
+        E::ErrorStackOverflow(_) => format!(
+            "sandbox limit: function calls nested deeper than {} levels (a recursion that does not end?){}",
+            limits::MAX_CALL_LEVELS,
+            sites("recursive functions", &module.sites.recursive)
+        ),
+        E::ErrorDataTooLarge(what, _) => {
+            let limit = if what.contains("string") {
+                format!("{} bytes", limits::MAX_STRING_SIZE)
+            } else if what.contains("map") {
+                format!("{} entries", limits::MAX_MAP_SIZE)
+            } else {
+                format!("{} elements", limits::MAX_ARRAY_SIZE)
+            };
+            format!("sandbox limit: {} over {limit}", what.to_lowercase())
+        }
+        E::ErrorTooManyModules(_) => "sandbox limit: modules cannot import".to_owned(),
+        // A `throw`, or a failing operator of the engine's: the message alone.
+        E::ErrorRuntime(value, _) => value.to_string(),
+        other => {
+            let mut text = other.to_string();
+            // Rhai appends the position it already gave; say it once.
+            if let Some(cut) = text.rfind(" (line ") {
+                text.truncate(cut);
+            }
+            text
+        }
+    };
+    format!("{at}: {what}{within}")
 }
 
 fn applies(module: &RuleModule, request: &AccessRequest, facts: &RequestFacts<'_>) -> bool {
@@ -367,3 +483,6 @@ mod tests;
 
 #[cfg(test)]
 mod analysis_tests;
+
+#[cfg(test)]
+mod strict_tests;

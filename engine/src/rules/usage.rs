@@ -21,6 +21,9 @@ pub(super) type Path = Vec<&'static str>;
 #[derive(Default)]
 pub(super) struct Usage {
     whole: BTreeSet<Path>,
+    /// Paths a variable is bound to (`let attrs = tx.context.attributes;`): evaluating the binding
+    /// reads every record on the way to it, even when the variable is never used.
+    bound: BTreeSet<Path>,
 }
 
 impl Usage {
@@ -28,6 +31,7 @@ impl Usage {
     pub(super) fn everything(roots: &[(&'static str, &'static Field); 2]) -> Usage {
         Usage {
             whole: roots.iter().map(|(name, _)| vec![*name]).collect(),
+            bound: BTreeSet::new(),
         }
     }
 
@@ -36,11 +40,16 @@ impl Usage {
         (1..=path.len()).any(|n| self.whole.contains(&path[..n]))
     }
 
-    /// Whether something strictly below `path` is read.
+    /// Whether something strictly below `path` is read, or `path` is on the way to (or is) a
+    /// path a variable is bound to.
     pub(super) fn on_route(&self, path: &[&'static str]) -> bool {
         self.whole
             .iter()
             .any(|u| u.len() > path.len() && u.starts_with(path))
+            || self
+                .bound
+                .iter()
+                .any(|b| b.len() >= path.len() && b.starts_with(path))
     }
 
     /// What `ast` reads; `roots` names the field trees of `evaluate`'s two parameters.
@@ -80,7 +89,10 @@ impl Usage {
                 break;
             }
         }
-        let mut usage = Usage::default();
+        let mut usage = Usage {
+            bound: resolved.values().flatten().cloned().collect(),
+            ..Usage::default()
+        };
         ast.walk(&mut |path: &[ASTNode]| {
             let Some((ASTNode::Expr(expr), ancestors)) = path.split_last() else {
                 return true;

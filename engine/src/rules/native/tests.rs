@@ -178,6 +178,15 @@ fn comparisons_and_the_rule_api_are_modelled() {
             }), obligation("bare", "c")]
         }"#;
     native_as_rhai(script, json!({}));
+    // Without a birth date the age is `()`, which cannot be ordered: Rhai raises the type error.
+    let mut unborn = crate::testing::access_json();
+    if let Some(patient) = unborn["resource"]["patient"].as_object_mut() {
+        patient.remove("birth_date");
+    }
+    let unborn = AccessRequest::from_json(&unborn.to_string()).expect("parses");
+    let (native, rhai) = both_for(script, &unborn);
+    assert_eq!(native, None);
+    assert!(rhai.is_err_and(|e| e.contains("type error: `<` between ()")));
     native_as_rhai(
         script,
         json!({ "context": { "attributes": { "flag": true, "basis": "x" } },

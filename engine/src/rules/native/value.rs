@@ -167,23 +167,18 @@ pub(super) fn plain(value: &Val<'_>) -> bool {
     }
 }
 
-/// Rhai's `==` for the values modelled: like types compare, unlike non-numeric types are never
-/// equal. Two lists, two maps or two numbers of different types are not modelled.
+/// The engine's `==` for the values modelled: like types compare, and `()` is equal only to `()`
+/// (the absence test). Unlike types, neither `()`, are a type error in the engine
+/// ([`crate::rules::strict`]), left to Rhai, which raises it; so are two lists, two maps or two
+/// numbers of different types.
 pub(super) fn equal(a: &Val<'_>, b: &Val<'_>) -> Option<bool> {
     match (a, b) {
         (Val::Str(x), Val::Str(y)) => Some(x == y),
         (Val::Bool(x), Val::Bool(y)) => Some(x == y),
         (Val::Int(x), Val::Int(y)) => Some(x == y),
         (Val::Unit, Val::Unit) => Some(true),
-        _ => {
-            let (ka, kb) = (a.kind(), b.kind());
-            let numeric = |k: Kind| matches!(k, Kind::Int | Kind::Float);
-            if ka == kb || (numeric(ka) && numeric(kb)) || ka == Kind::Other || kb == Kind::Other {
-                None
-            } else {
-                Some(false)
-            }
-        }
+        (Val::Unit, other) | (other, Val::Unit) if other.kind() != Kind::Other => Some(false),
+        _ => None,
     }
 }
 
