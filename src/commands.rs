@@ -1,7 +1,7 @@
 //! The offline commands. Each returns the exit code, or a [`Failure`] carrying a one-line message.
 
 use accord_engine::bundle::BundleError;
-use accord_engine::cases::run_bundle_tests;
+use accord_engine::cases::{report, run_bundle_tests_filtered, run_tests, Coverage, Filter};
 use accord_engine::ledger::Block;
 use accord_engine::{AccessRequest, Bundle};
 use accord_governance::{Genesis, StateMachine, TxResult};
@@ -141,39 +141,183 @@ pub fn replay(
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn test(dir: &Path, verbose: bool) -> Result<ExitCode, Failure> {
-    let bundle = load_bundle(dir, FAILED)?;
-    let results = run_bundle_tests(&bundle);
-    let mut out = std::io::stdout().lock();
-    let mut write = |line: String| {
-        writeln!(out, "{line}").map_err(|e| bad_input(format!("writing output: {e}")))
+/// Standard output that a closed pipe silences: once the reader has gone (`accord test -v | head`),
+/// further lines are dropped and the command still finishes with its own exit code.
+pub struct Out {
+    out: std::io::StdoutLock<'static>,
+    closed: bool,
+}
+
+impl Out {
+    pub fn new() -> Out {
+        Out {
+            out: std::io::stdout().lock(),
+            closed: false,
+        }
+    }
+
+    /// Writes `text` as it is.
+    pub fn write(&mut self, text: &str) -> Result<(), Failure> {
+        if self.closed {
+            return Ok(());
+        }
+        match self.out.write_all(text.as_bytes()) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            other => other.map_err(|e| bad_input(format!("writing output: {e}"))),
+        }
+    }
+
+    /// Writes `text` and a newline.
+    pub fn line(&mut self, text: &str) -> Result<(), Failure> {
+        self.write(text)?;
+        self.write("\n")
+    }
+
+    pub fn flush(&mut self) -> Result<(), Failure> {
+        if self.closed {
+            return Ok(());
+        }
+        match self.out.flush() {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            other => other.map_err(|e| bad_input(format!("writing output: {e}"))),
+        }
+    }
+}
+
+/// How `accord test` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TestFormat {
+    /// One line per failure (per case with `-v`) and a summary.
+    Text,
+    /// One JSON document: the bundle, a summary, every case and the coverage.
+    Json,
+    /// JUnit XML, for CI systems.
+    Junit,
+}
+
+/// What `accord test` was asked.
+pub struct TestOptions {
+    /// A bundle directory, or one test file inside a bundle.
+    pub path: PathBuf,
+    pub verbose: bool,
+    pub filter: Option<String>,
+    pub format: TestFormat,
+    pub coverage: bool,
+    pub min_coverage: Option<f64>,
+}
+
+/// The bundle directory holding `file`: the nearest ancestor directory with a manifest, and the
+/// file's path relative to it.
+fn bundle_of_file(file: &Path) -> Result<(PathBuf, String), Failure> {
+    let absolute = std::fs::canonicalize(file)
+        .map_err(|e| bad_input(format!("{}: {e}", file.display())))?;
+    for dir in absolute.ancestors().skip(1) {
+        if dir.join(accord_engine::bundle::manifest::MANIFEST).is_file() {
+            let relative = absolute
+                .strip_prefix(dir)
+                .map_err(|e| bad_input(format!("{}: {e}", file.display())))?;
+            let name = relative
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            return Ok((dir.to_path_buf(), name));
+        }
+    }
+    Err(bad_input(format!(
+        "{}: not inside a policy bundle (no {} in any directory above it)",
+        file.display(),
+        accord_engine::bundle::manifest::MANIFEST
+    )))
+}
+
+pub fn test(options: &TestOptions) -> Result<ExitCode, Failure> {
+    if let Some(min) = options.min_coverage {
+        if !(0.0..=100.0).contains(&min) {
+            return Err(bad_input(format!(
+                "--min-coverage {min}: must be a percentage from 0 to 100"
+            )));
+        }
+    }
+    let filter = options.filter.as_deref().map(Filter::new);
+    let (bundle, results) = if options.path.is_file() {
+        let (dir, name) = bundle_of_file(&options.path)?;
+        let bytes = std::fs::read(&options.path)
+            .map_err(|e| bad_input(format!("{}: {e}", options.path.display())))?;
+        let bundle = load_bundle(&dir, FAILED)?;
+        let results = run_tests(&bundle, &name, &bytes, filter.as_ref());
+        (bundle, results)
+    } else {
+        let bundle = load_bundle(&options.path, FAILED)?;
+        let results = run_bundle_tests_filtered(&bundle, filter.as_ref());
+        (bundle, results)
     };
-    write(format!(
-        "running {} cases of bundle {} ({})",
-        results.len(),
-        bundle.name(),
-        bundle.version()
-    ))?;
-    let mut failed = 0;
-    for r in &results {
-        if r.passed() {
-            if verbose {
-                write(format!("ok   {} :: {}", r.file, r.name))?;
+    let info = report::RunInfo {
+        bundle: bundle.name(),
+        version: bundle.version(),
+        filter: options.filter.as_deref(),
+    };
+    let coverage = (options.coverage || options.min_coverage.is_some())
+        .then(|| Coverage::of(&bundle, &results));
+    let summary = report::Summary::of(&results);
+    let mut out = Out::new();
+    match options.format {
+        TestFormat::Text => {
+            out.line(&report::text_header(&info, results.len()))?;
+            for r in &results {
+                for line in report::text_case(r, options.verbose) {
+                    out.line(&line)?;
+                }
             }
-        } else {
-            failed += 1;
-            write(format!("FAIL {} :: {}", r.file, r.name))?;
-            for f in &r.failures {
-                write(format!("       {f}"))?;
+            if let Some(coverage) = &coverage {
+                for line in report::text_coverage(coverage, options.verbose) {
+                    out.line(&line)?;
+                }
             }
-            if !r.why.is_empty() {
-                write(format!("       why: {}", r.why))?;
+            out.line(&report::text_summary(&summary))?;
+        }
+        TestFormat::Json => {
+            let value = report::json(&info, &results, coverage.as_ref());
+            out.line(&serde_json::to_string_pretty(&value).unwrap_or_default())?;
+        }
+        TestFormat::Junit => {
+            out.write(&report::junit(&info, &results))?;
+            // Standard output stays one XML document; the coverage goes to standard error.
+            if let Some(coverage) = &coverage {
+                for line in report::text_coverage(coverage, options.verbose) {
+                    eprintln!("{line}");
+                }
             }
         }
     }
-    let passed = results.len() - failed;
-    write(format!("test result: {passed} passed, {failed} failed"))?;
-    Ok(if failed == 0 && !results.is_empty() {
+    out.flush()?;
+    if results.is_empty() {
+        eprintln!(
+            "accord: no test case{}",
+            options
+                .filter
+                .as_deref()
+                .map(|f| format!(" matches --filter `{f}`"))
+                .unwrap_or_else(|| " in the bundle".into())
+        );
+        return Ok(ExitCode::from(FAILED));
+    }
+    if let (Some(min), Some(coverage)) = (options.min_coverage, &coverage) {
+        if coverage.percent() < min {
+            eprintln!(
+                "accord: coverage {:.1}% is below --min-coverage {min}",
+                coverage.percent()
+            );
+            return Ok(ExitCode::from(FAILED));
+        }
+    }
+    Ok(if summary.passed == summary.total {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(FAILED)

@@ -79,13 +79,29 @@ enum Command {
         #[arg(long)]
         title: String,
     },
-    /// Run the test cases shipped with a policy bundle.
+    /// Run the test cases shipped with a policy bundle; exits 0 when every case passes (and the
+    /// coverage reaches `--min-coverage`), 1 otherwise.
     Test {
-        /// The bundle directory (default: the bundled `policies/`).
-        dir: Option<PathBuf>,
-        /// Print every case, not only failures.
+        /// The bundle directory, or one test file inside a bundle (default: the bundled
+        /// `policies/`).
+        path: Option<PathBuf>,
+        /// Print every case with its time, not only failures (with --coverage, every rule side).
         #[arg(long, short)]
         verbose: bool,
+        /// Only the cases whose name contains PATTERN; with `*`, `?` or `[..]`, whose whole name
+        /// matches it as a glob. Case-sensitive.
+        #[arg(long, value_name = "PATTERN")]
+        filter: Option<String>,
+        /// How to report: text, one JSON document, or JUnit XML for CI systems.
+        #[arg(long, value_enum, default_value_t = commands::TestFormat::Text)]
+        format: commands::TestFormat,
+        /// Report which Cedar policies and Rhai rules some case made decide, on each side
+        /// (allow for permits, deny for forbids and denies).
+        #[arg(long)]
+        coverage: bool,
+        /// Fail (exit 1) when under N percent of rule sides are exercised; implies --coverage.
+        #[arg(long, value_name = "N")]
+        min_coverage: Option<f64>,
     },
     /// Run the sidecar: the HTTP API a ledger node calls (docs/server.md). Stops on SIGTERM/SIGINT
     /// after finishing in-flight requests.
@@ -170,7 +186,21 @@ fn main() -> ExitCode {
             consortium,
             title,
         } => governance::propose(&dir, &signing.key, consortium, title, signing.tx()),
-        Command::Test { dir, verbose } => commands::test(&commands::policies_dir(dir), verbose),
+        Command::Test {
+            path,
+            verbose,
+            filter,
+            format,
+            coverage,
+            min_coverage,
+        } => commands::test(&commands::TestOptions {
+            path: commands::policies_dir(path),
+            verbose,
+            filter,
+            format,
+            coverage,
+            min_coverage,
+        }),
         Command::Validate { dir } => commands::validate(&commands::policies_dir(dir)),
         Command::Serve(args) => serve(*args),
     };

@@ -279,7 +279,7 @@ fn test_reports_a_failing_case_and_exits_1() {
         out.contains("FAIL tests/wrong.yaml :: expects the wrong outcome"),
         "{out}"
     );
-    assert!(out.contains("expected Deny, got Allow"), "{out}");
+    assert!(out.contains("expected deny, got allow"), "{out}");
     assert!(out.trim_end().ends_with(" 1 failed"), "{out}");
 }
 

@@ -48,7 +48,7 @@ cases:
     );
     assert_eq!(results.len(), 1);
     let failures = &results[0].failures;
-    assert_eq!(failures[0], "expected Deny, got Allow");
+    assert_eq!(failures[0], "expected deny, got allow");
     assert_eq!(failures[1], "no reason cites `GDPR Art. 99`");
     assert_eq!(failures[2], "no reason names rule `nope`");
     assert_eq!(failures[3], "no obligation of kind `shred`");

@@ -13,6 +13,22 @@ pub enum Effect {
     Deny,
 }
 
+impl Effect {
+    /// As the contract and the test cases spell it: `allow` or `deny`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::Allow => "allow",
+            Effect::Deny => "deny",
+        }
+    }
+}
+
+impl std::fmt::Display for Effect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Which policy set decided (docs/contract.md §2 `policy_set`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicySetRef {
@@ -37,6 +53,16 @@ pub struct Reason {
 pub enum RuleEffect {
     Permit,
     Deny,
+}
+
+impl RuleEffect {
+    /// As verdicts spell it: `permit` or `deny`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleEffect::Permit => "permit",
+            RuleEffect::Deny => "deny",
+        }
+    }
 }
 
 /// A duty that comes with an allow. `details` holds rule-specific fields (`within_hours`,
