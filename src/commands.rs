@@ -70,15 +70,25 @@ pub fn print_line(value: &str) -> Result<(), Failure> {
     writeln!(out, "{value}").map_err(|e| bad_input(format!("writing output: {e}")))
 }
 
-pub fn check(tx: &Path, policies: &Path) -> Result<ExitCode, Failure> {
+/// `accord check`: the decision as one JSON line, or with `explain` the explanation as text.
+pub fn check(tx: &Path, policies: &Path, explain: bool) -> Result<ExitCode, Failure> {
     let text = read_input(tx)?;
     let request =
         AccessRequest::from_json(&text).map_err(|e| bad_input(format!("{}: {e}", tx.display())))?;
     let bundle = load_bundle(policies, BAD_INPUT)?;
     let consents = accord_engine::InMemoryConsentRegistry::new();
-    let decision = bundle.decide(&request, &consents, 0);
-    print_line(&decision.to_json())?;
-    Ok(if decision.is_allow() {
+    let allowed = if explain {
+        let explanation = bundle.explain(&request, &consents, 0);
+        let mut out = Out::new();
+        out.write(&explanation.to_string())?;
+        out.flush()?;
+        explanation.decision.is_allow()
+    } else {
+        let decision = bundle.decide(&request, &consents, 0);
+        print_line(&decision.to_json())?;
+        decision.is_allow()
+    };
+    Ok(if allowed {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(FAILED)

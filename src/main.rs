@@ -32,6 +32,11 @@ enum Command {
     Check {
         /// The transaction (JSON); `-` reads standard input.
         tx: PathBuf,
+        /// Print, instead of the decision's JSON line, why it is what it is: the derived facts,
+        /// each Cedar policy of the slice and its outcome, each Rhai module and its verdicts, and
+        /// how they combine.
+        #[arg(long)]
+        explain: bool,
         #[command(flatten)]
         policies: PoliciesArg,
     },
@@ -164,7 +169,11 @@ fn serve(args: accord::server::ServeArgs) -> Result<ExitCode, commands::Failure>
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Check { tx, policies } => commands::check(&tx, &policies.dir()),
+        Command::Check {
+            tx,
+            explain,
+            policies,
+        } => commands::check(&tx, &policies.dir(), explain),
         Command::Replay {
             blocks,
             genesis,

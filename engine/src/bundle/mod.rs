@@ -7,9 +7,11 @@
 
 mod decide;
 mod err;
+mod explain;
 pub mod manifest;
 
 pub use err::BundleError;
+pub use explain::{Explanation, RequiredPermit};
 pub use manifest::{
     AttributeType, DeclaredAttributes, Manifest, ModuleEntry, ModuleKind, RegimeDefaults,
 };

@@ -155,6 +155,35 @@ impl DecisionBuilder {
         });
     }
 
+    /// The permits collected so far.
+    pub fn permits(&self) -> &[Reason] {
+        &self.permits
+    }
+
+    /// The denies collected so far.
+    pub fn denies(&self) -> &[Reason] {
+        &self.denies
+    }
+
+    /// The obligations collected so far.
+    pub fn obligations(&self) -> &[Obligation] {
+        &self.obligations
+    }
+
+    /// The errors collected so far.
+    pub fn errors(&self) -> &[EvaluationError] {
+        &self.errors
+    }
+
+    /// Adds everything `other` collected (its default denies included).
+    pub fn extend(&mut self, other: DecisionBuilder) {
+        self.permits.extend(other.permits);
+        self.denies.extend(other.denies);
+        self.obligations.extend(other.obligations);
+        self.errors.extend(other.errors);
+        self.default_denies.extend(other.default_denies);
+    }
+
     /// The modules whose rules permitted so far.
     pub fn permitting_modules(&self) -> impl Iterator<Item = &str> {
         self.permits.iter().map(|r| r.module.as_str())

@@ -13,12 +13,14 @@
 
 mod api;
 mod err;
+mod explain;
 mod fields;
 mod native;
 mod usage;
 mod verdict;
 
 pub use err::RuleError;
+pub use explain::{Evaluator, ModuleRun, ModuleTrace};
 
 use crate::cedar::RequestFacts;
 use crate::decision::DecisionBuilder;
