@@ -334,6 +334,94 @@ pub fn test(options: &TestOptions) -> Result<ExitCode, Failure> {
     })
 }
 
+/// Cedar's formatter settings: those of the `cedar format` command (80 columns, 2 spaces).
+fn cedar_format_config() -> cedar_policy_formatter::Config {
+    cedar_policy_formatter::Config {
+        line_width: 80,
+        indent_width: 2,
+    }
+}
+
+/// The offset of the first labelled span in `diagnostic`, its related diagnostics or its sources.
+fn first_label(diagnostic: &dyn miette::Diagnostic) -> Option<usize> {
+    if let Some(label) = diagnostic.labels().and_then(|mut labels| labels.next()) {
+        return Some(label.offset());
+    }
+    diagnostic
+        .related()
+        .into_iter()
+        .flatten()
+        .chain(diagnostic.diagnostic_source())
+        .find_map(first_label)
+}
+
+/// `text` as Cedar's formatter writes it; the error is one line naming the problem and, where
+/// Cedar gives one, the line and column.
+pub fn format_cedar(text: &str) -> Result<String, String> {
+    cedar_policy_formatter::policies_str_to_pretty(text, &cedar_format_config()).map_err(|e| {
+        let diagnostic: &dyn miette::Diagnostic = e.as_ref();
+        let mut parts: Vec<String> = e.chain().map(|cause| cause.to_string()).collect();
+        parts.dedup();
+        let mut message = parts.join(": ").replace('\n', " ");
+        if let Some(offset) = first_label(diagnostic) {
+            let before = text.get(..offset).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            message = format!("line {line}, column {column}: {message}");
+        }
+        message
+    })
+}
+
+/// The Cedar files `path` stands for: the file itself, or every Cedar module the manifest of the
+/// bundle directory names, in manifest order.
+fn cedar_files(path: &Path) -> Result<Vec<PathBuf>, Failure> {
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let manifest_path = path.join(accord_engine::bundle::manifest::MANIFEST);
+    let bytes = std::fs::read(&manifest_path)
+        .map_err(|e| bad_input(format!("{}: {e}", manifest_path.display())))?;
+    let manifest = accord_engine::bundle::Manifest::parse(&bytes)
+        .map_err(|e| bad_input(format!("policy bundle {}: {e}", path.display())))?;
+    Ok(manifest
+        .modules
+        .iter()
+        .filter(|m| m.kind == accord_engine::bundle::ModuleKind::Cedar)
+        .map(|m| path.join(&m.file))
+        .collect())
+}
+
+/// `accord fmt`: rewrites each Cedar file of the bundle as Cedar's formatter writes it, naming the
+/// files it changed; with `check`, changes nothing and names the files that are not formatted
+/// (exit 1 when there is one).
+pub fn fmt(path: &Path, check: bool) -> Result<ExitCode, Failure> {
+    let mut out = Out::new();
+    let mut unformatted = 0;
+    for file in cedar_files(path)? {
+        let shown = file.display();
+        let text = std::fs::read_to_string(&file).map_err(|e| bad_input(format!("{shown}: {e}")))?;
+        let formatted = format_cedar(&text).map_err(|e| bad_input(format!("{shown}: {e}")))?;
+        if formatted == text {
+            continue;
+        }
+        unformatted += 1;
+        if check {
+            out.line(&format!("not formatted: {shown}"))?;
+        } else {
+            std::fs::write(&file, formatted)
+                .map_err(|e| bad_input(format!("{shown}: {e}")))?;
+            out.line(&format!("formatted {shown}"))?;
+        }
+    }
+    out.flush()?;
+    Ok(if check && unformatted > 0 {
+        ExitCode::from(FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 pub fn validate(dir: &Path) -> Result<ExitCode, Failure> {
     let bundle = load_bundle(dir, FAILED)?;
     print_line(&format!(

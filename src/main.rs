@@ -111,6 +111,14 @@ enum Command {
     /// Run the sidecar: the HTTP API a ledger node calls (docs/server.md). Stops on SIGTERM/SIGINT
     /// after finishing in-flight requests.
     Serve(Box<accord::server::ServeArgs>),
+    /// Format a bundle's Cedar policy files with Cedar's own formatter (as `cedar format` does).
+    Fmt {
+        /// The bundle directory, or one Cedar file (default: the bundled `policies/`).
+        path: Option<PathBuf>,
+        /// Change nothing; list the files that are not formatted and exit 1 if there is one.
+        #[arg(long)]
+        check: bool,
+    },
     /// Parse and type-check a policy bundle (Cedar against its schema, Rhai compiled).
     Validate {
         /// The bundle directory (default: the bundled `policies/`).
@@ -210,6 +218,7 @@ fn main() -> ExitCode {
             coverage,
             min_coverage,
         }),
+        Command::Fmt { path, check } => commands::fmt(&commands::policies_dir(path), check),
         Command::Validate { dir } => commands::validate(&commands::policies_dir(dir)),
         Command::Serve(args) => serve(*args),
     };
