@@ -225,10 +225,13 @@ pub struct TestOptions {
 /// The bundle directory holding `file`: the nearest ancestor directory with a manifest, and the
 /// file's path relative to it.
 fn bundle_of_file(file: &Path) -> Result<(PathBuf, String), Failure> {
-    let absolute = std::fs::canonicalize(file)
-        .map_err(|e| bad_input(format!("{}: {e}", file.display())))?;
+    let absolute =
+        std::fs::canonicalize(file).map_err(|e| bad_input(format!("{}: {e}", file.display())))?;
     for dir in absolute.ancestors().skip(1) {
-        if dir.join(accord_engine::bundle::manifest::MANIFEST).is_file() {
+        if dir
+            .join(accord_engine::bundle::manifest::MANIFEST)
+            .is_file()
+        {
             let relative = absolute
                 .strip_prefix(dir)
                 .map_err(|e| bad_input(format!("{}: {e}", file.display())))?;
@@ -400,7 +403,8 @@ pub fn fmt(path: &Path, check: bool) -> Result<ExitCode, Failure> {
     let mut unformatted = 0;
     for file in cedar_files(path)? {
         let shown = file.display();
-        let text = std::fs::read_to_string(&file).map_err(|e| bad_input(format!("{shown}: {e}")))?;
+        let text =
+            std::fs::read_to_string(&file).map_err(|e| bad_input(format!("{shown}: {e}")))?;
         let formatted = format_cedar(&text).map_err(|e| bad_input(format!("{shown}: {e}")))?;
         if formatted == text {
             continue;
@@ -409,8 +413,7 @@ pub fn fmt(path: &Path, check: bool) -> Result<ExitCode, Failure> {
         if check {
             out.line(&format!("not formatted: {shown}"))?;
         } else {
-            std::fs::write(&file, formatted)
-                .map_err(|e| bad_input(format!("{shown}: {e}")))?;
+            std::fs::write(&file, formatted).map_err(|e| bad_input(format!("{shown}: {e}")))?;
             out.line(&format!("formatted {shown}"))?;
         }
     }

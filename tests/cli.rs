@@ -442,7 +442,9 @@ fn test_filter_selects_cases_by_substring_or_glob() {
     assert!(cases.len() >= 5, "{out}");
     assert!(cases.iter().all(|l| l.contains("164.510(a)")), "{out}");
     assert!(
-        out.lines().next().is_some_and(|l| l.contains("matching `164.510(a)`")),
+        out.lines()
+            .next()
+            .is_some_and(|l| l.contains("matching `164.510(a)`")),
         "{out}"
     );
     // A glob matches the whole name: these names start with the citation.
@@ -494,7 +496,8 @@ fn test_runs_one_test_file_of_a_bundle() {
 fn test_reports_json_with_decisions_spelt_as_in_the_cases() {
     let o = test_default(&["--format", "json", "--filter", "164.510(a)(2)"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let report: Value = accord_engine::json::value_from_str(&stdout(&o)).expect("one JSON document");
+    let report: Value =
+        accord_engine::json::value_from_str(&stdout(&o)).expect("one JSON document");
     assert_eq!(report["bundle"]["name"], "accord-default");
     assert_eq!(report["filter"], "164.510(a)(2)");
     let cases = report["cases"].as_array().expect("cases");
@@ -503,8 +506,14 @@ fn test_reports_json_with_decisions_spelt_as_in_the_cases() {
     for case in cases {
         assert_eq!(case["status"], "pass");
         assert_eq!(case["decision"], case["expected"]);
-        assert!(matches!(case["decision"].as_str(), Some("allow" | "deny")), "{case}");
-        assert!(case["duration_ms"].as_f64().is_some_and(|t| t > 0.0), "{case}");
+        assert!(
+            matches!(case["decision"].as_str(), Some("allow" | "deny")),
+            "{case}"
+        );
+        assert!(
+            case["duration_ms"].as_f64().is_some_and(|t| t > 0.0),
+            "{case}"
+        );
     }
     assert!(report.get("coverage").is_none(), "only with --coverage");
 }
@@ -533,7 +542,10 @@ fn test_reports_junit_xml_with_a_failure_per_failing_case() {
     assert_eq!(o.status.code(), Some(1));
     let xml = stdout(&o);
     assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"accord-default\" tests=\"1\" failures=\"1\" errors=\"0\""), "{xml}");
-    assert!(xml.contains("<testsuite name=\"tests/wrong.yaml\""), "{xml}");
+    assert!(
+        xml.contains("<testsuite name=\"tests/wrong.yaml\""),
+        "{xml}"
+    );
     assert!(
         xml.contains("<failure message=\"expected deny, got allow\" type=\"decision\">"),
         "{xml}"
@@ -604,10 +616,15 @@ fn test_min_coverage_fails_below_the_minimum() {
         stderr(&o)
     );
     // Coverage without a minimum reports and passes; in JSON it is a section of the report.
-    assert_eq!(accord(&["test", &shown, "--coverage"]).status.code(), Some(0));
+    assert_eq!(
+        accord(&["test", &shown, "--coverage"]).status.code(),
+        Some(0)
+    );
     let o = accord(&["test", &shown, "--coverage", "--format", "json"]);
     let report: Value = accord_engine::json::value_from_str(&stdout(&o)).expect("JSON");
-    assert!(report["coverage"]["percent"].as_f64().is_some_and(|p| p < 100.0));
+    assert!(report["coverage"]["percent"]
+        .as_f64()
+        .is_some_and(|p| p < 100.0));
     assert!(report["coverage"]["never_exercised"]
         .as_array()
         .is_some_and(|n| !n.is_empty()));
@@ -636,9 +653,15 @@ fn check_explain_tells_why_a_treatment_read_is_allowed() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = stdout(&o);
     assert!(text.contains("decision: allow"), "{text}");
-    assert!(text.contains("why: a rule permits and none denies"), "{text}");
+    assert!(
+        text.contains("why: a rule permits and none denies"),
+        "{text}"
+    );
     assert!(text.contains("hipaa/privacy-rule#treatment"), "{text}");
-    assert!(text.contains("\nobligations\n  audit [45 CFR 164.312(b)]"), "{text}");
+    assert!(
+        text.contains("\nobligations\n  audit [45 CFR 164.312(b)]"),
+        "{text}"
+    );
     // Without --explain, the one JSON line as before.
     let o = accord(&["check", &example("treatment-read.json")]);
     assert_eq!(stdout(&o).lines().count(), 1);
@@ -661,7 +684,11 @@ fn fmt_check_lists_unformatted_files_and_fmt_rewrites_them_without_changing_mean
         "{}",
         stdout(&o)
     );
-    assert_eq!(std::fs::read_to_string(&file).ok(), Some(text.replace("permit (", "permit   (\n  ")), "--check changes nothing");
+    assert_eq!(
+        std::fs::read_to_string(&file).ok(),
+        Some(text.replace("permit (", "permit   (\n  ")),
+        "--check changes nothing"
+    );
 
     let o = accord(&["fmt", &shown]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -680,7 +707,11 @@ fn fmt_check_lists_unformatted_files_and_fmt_rewrites_them_without_changing_mean
 fn fmt_refuses_a_policy_that_does_not_parse_naming_line_and_column() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("broken.cedar");
-    std::fs::write(&file, "@id(\"x\")\npermit (principal, action, resource)\nwhen { context.x == };\n").expect("write");
+    std::fs::write(
+        &file,
+        "@id(\"x\")\npermit (principal, action, resource)\nwhen { context.x == };\n",
+    )
+    .expect("write");
     let err = assert_bad_input(&accord(&["fmt", "--check", &file.display().to_string()]));
     assert!(err.contains("broken.cedar: line 3, column "), "{err}");
     assert!(err.contains("unexpected token"), "{err}");

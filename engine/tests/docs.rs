@@ -35,11 +35,16 @@ fn blocks(document: &'static str, markdown: &str, language: &str) -> Vec<Block> 
                 });
                 open = None;
             }
-            Some((_, indent, lines)) => lines.push(line.get(*indent..).unwrap_or(line.trim_start())),
+            Some((_, indent, lines)) => {
+                lines.push(line.get(*indent..).unwrap_or(line.trim_start()))
+            }
             None => {}
         }
     }
-    assert!(open.is_none(), "{document}: a ```{language} block is not closed");
+    assert!(
+        open.is_none(),
+        "{document}: a ```{language} block is not closed"
+    );
     out
 }
 
@@ -83,7 +88,10 @@ fn every_cedar_example_validates_against_the_default_schema() {
             text: &block.text,
         };
         if let Err(e) = CedarPolicies::compile(schema_path, schema, &[source], &regimes) {
-            panic!("{at}: the ```cedar example does not validate: {e}\n{}", block.text);
+            panic!(
+                "{at}: the ```cedar example does not validate: {e}\n{}",
+                block.text
+            );
         }
     }
 }
@@ -106,7 +114,10 @@ fn every_rhai_example_compiles_as_a_rule_module() {
             obligations_only: false,
         };
         if let Err(e) = RuleModules::compile(Arc::new(bundle.jurisdictions().clone()), &[source]) {
-            panic!("{at}: the ```rhai example does not compile: {e}\n{}", block.text);
+            panic!(
+                "{at}: the ```rhai example does not compile: {e}\n{}",
+                block.text
+            );
         }
     }
 }

@@ -285,9 +285,7 @@ impl fmt::Display for Explanation {
         writeln!(
             f,
             "  purpose {}, legal basis {}{}{}",
-            c.purpose_of_use
-                .as_ref()
-                .map_or("(none)", |p| p.as_str()),
+            c.purpose_of_use.as_ref().map_or("(none)", |p| p.as_str()),
             c.legal_basis.map_or("(none)", |b| b.as_str()),
             c.recipient
                 .as_ref()
@@ -295,7 +293,10 @@ impl fmt::Display for Explanation {
                     ", recipient {}{}{}",
                     rc.id,
                     rc.kind.map(|k| format!(" ({k})")).unwrap_or_default(),
-                    rc.country.as_ref().map(|k| format!(" in {k}")).unwrap_or_default()
+                    rc.country
+                        .as_ref()
+                        .map(|k| format!(" in {k}"))
+                        .unwrap_or_default()
                 ))
                 .unwrap_or_default(),
             if c.break_glass { ", break-glass" } else { "" },
@@ -337,11 +338,7 @@ impl fmt::Display for Explanation {
             writeln!(f, "  data categories       {}", list(&categories))?;
             let k = &derived.consent;
             let covered: Vec<String> = k.categories.iter().map(|c| c.to_string()).collect();
-            writeln!(
-                f,
-                "  consent (grantee {})",
-                r.grantee()
-            )?;
+            writeln!(f, "  consent (grantee {})", r.grantee())?;
             writeln!(f, "    consents in force   {}", list(&k.consent_ids))?;
             writeln!(f, "    categories covered  {}", list(&covered))?;
             writeln!(f, "    withdrawn           {}", yes(k.withdrawn))?;
@@ -393,7 +390,10 @@ impl fmt::Display for Explanation {
         }
 
         writeln!(f)?;
-        writeln!(f, "rhai modules (native: the engine's evaluator; rhai: the interpreter)")?;
+        writeln!(
+            f,
+            "rhai modules (native: the engine's evaluator; rhai: the interpreter)"
+        )?;
         modules(f, &self.modules)?;
 
         if !self.required_permits.is_empty() {
@@ -407,8 +407,9 @@ impl fmt::Display for Explanation {
                 let status = match (p.required, p.permitted_by.is_empty()) {
                     (false, _) => "needs no permission of its own for this action".to_owned(),
                     (true, false) => format!("permitted by {}", p.permitted_by.join(", ")),
-                    (true, true) => "needs its own permission and none of its rules gives it"
-                        .to_owned(),
+                    (true, true) => {
+                        "needs its own permission and none of its rules gives it".to_owned()
+                    }
                 };
                 writeln!(f, "  {:<10} {status}", p.regime)?;
             }
@@ -444,8 +445,11 @@ impl fmt::Display for Explanation {
             for reason in &d.reasons {
                 writeln!(f, "  permit {}", reason_line(reason))?;
             }
-            let required: Vec<&RequiredPermit> =
-                self.required_permits.iter().filter(|p| p.required).collect();
+            let required: Vec<&RequiredPermit> = self
+                .required_permits
+                .iter()
+                .filter(|p| p.required)
+                .collect();
             if !required.is_empty() {
                 let names: Vec<String> = required
                     .iter()
@@ -479,12 +483,14 @@ impl fmt::Display for Explanation {
                 }
             }
         }
-        let proposed = self
-            .modules
-            .iter()
-            .any(|t| matches!(&t.run, ModuleRun::Ran { obligations, .. } if !obligations.is_empty()));
+        let proposed = self.modules.iter().any(
+            |t| matches!(&t.run, ModuleRun::Ran { obligations, .. } if !obligations.is_empty()),
+        );
         if !d.is_allow() && proposed {
-            writeln!(f, "  (obligations come with an allow only; this decision carries none)")?;
+            writeln!(
+                f,
+                "  (obligations come with an allow only; this decision carries none)"
+            )?;
         }
         if !d.obligations.is_empty() {
             writeln!(f, "obligations")?;

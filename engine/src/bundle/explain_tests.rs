@@ -74,6 +74,9 @@ fn a_module_error_fails_closed_and_is_shown_with_its_module() {
     let bundle = Bundle::compile(files_with(&[("rhai/rules.rhai", failing)]))
         .unwrap_or_else(|e| panic!("fixture compiles: {e}"));
     let text = explained(&bundle, json!({}));
-    assert!(text.contains("test/rules  rhai"), "a throw is left to Rhai: {text}");
+    assert!(
+        text.contains("test/rules  rhai"),
+        "a throw is left to Rhai: {text}"
+    );
     insta::assert_snapshot!(text);
 }

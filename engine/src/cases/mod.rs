@@ -173,7 +173,7 @@ pub fn run_tests(
         Ok(cases) => cases
             .into_iter()
             .enumerate()
-            .filter(|(_, case)| filter.map_or(true, |f| f.matches(&case.name)))
+            .filter(|(_, case)| filter.is_none_or(|f| f.matches(&case.name)))
             .map(|(index, case)| run_case(bundle, path, index, case))
             .collect(),
         Err(e) => vec![CaseResult::error(

@@ -127,11 +127,7 @@ pub fn text_coverage(coverage: &Coverage, verbose: bool) -> Vec<String> {
     };
     if verbose {
         for item in &coverage.items {
-            lines.push(format!(
-                "  {:>4}  {}",
-                item.cases,
-                describe(item)
-            ));
+            lines.push(format!("  {:>4}  {}", item.cases, describe(item)));
         }
     }
     let missing: Vec<&CoverageItem> = coverage.items.iter().filter(|i| !i.covered()).collect();

@@ -166,7 +166,10 @@ fn each_result_says_whether_it_passed_failed_or_could_not_run() {
     let statuses: Vec<Status> = results.iter().map(|r| r.status).collect();
     assert_eq!(statuses, [Status::Passed, Status::Failed, Status::Error]);
     assert_eq!(results[1].expected, Some(Effect::Allow));
-    assert_eq!(results[2].expected, None, "a case that cannot run has no decision");
+    assert_eq!(
+        results[2].expected, None,
+        "a case that cannot run has no decision"
+    );
     assert!(results[1].failures[0] == "expected allow, got deny");
     assert!(results.iter().take(2).all(|r| r.duration > Duration::ZERO));
 }
@@ -181,13 +184,24 @@ fn a_filter_selects_cases_by_name_and_file_errors_whatever_it_is() {
             .map(|r| r.name)
             .collect()
     };
-    assert_eq!(names("read"), ["treatment read", "marketing read expected to pass"]);
+    assert_eq!(
+        names("read"),
+        ["treatment read", "marketing read expected to pass"]
+    );
     assert_eq!(names("*read"), ["treatment read"]);
     assert_eq!(names("nothing matches"), Vec::<String>::new());
-    let broken = run_tests(&bundle, "tests/broken.yaml", b"cases: 7", Some(&Filter::new("x")));
+    let broken = run_tests(
+        &bundle,
+        "tests/broken.yaml",
+        b"cases: 7",
+        Some(&Filter::new("x")),
+    );
     assert_eq!(broken.len(), 1);
     assert_eq!(broken[0].status, Status::Error);
-    assert!(broken[0].failures[0].starts_with("tests/broken.yaml: "), "{broken:?}");
+    assert!(
+        broken[0].failures[0].starts_with("tests/broken.yaml: "),
+        "{broken:?}"
+    );
 }
 
 #[test]
@@ -238,7 +252,10 @@ fn the_json_report_spells_decisions_as_the_cases_do() {
     assert_eq!(value["cases"][1]["expected"], "allow");
     assert_eq!(value["cases"][1]["decision"], "deny");
     assert_eq!(value["cases"][1]["status"], "fail");
-    assert_eq!(value["cases"][1]["reasons"], json!(["test/rules#marketing"]));
+    assert_eq!(
+        value["cases"][1]["reasons"],
+        json!(["test/rules#marketing"])
+    );
     assert_eq!(value["cases"][2]["status"], "error");
     assert_eq!(value["cases"][2]["decision"], Value::Null);
     assert_eq!(value["cases"][0]["duration_ms"], 1.5);
@@ -255,7 +272,10 @@ fn the_text_report_lists_failures_and_with_verbose_every_case_and_its_time() {
         ["ok   tests/cases.yaml :: treatment read (1.500 ms)"]
     );
     let failed = report::text_case(&results[1], false);
-    assert_eq!(failed[0], "FAIL tests/cases.yaml :: marketing read expected to pass");
+    assert_eq!(
+        failed[0],
+        "FAIL tests/cases.yaml :: marketing read expected to pass"
+    );
     assert_eq!(failed[1], "       expected allow, got deny");
     assert_eq!(
         failed.last().map(String::as_str),
@@ -302,7 +322,10 @@ fn coverage_counts_each_rule_on_the_side_it_decides() {
         ]
     );
     assert_eq!(coverage.obligations.len(), 1);
-    assert_eq!(coverage.obligations[0].first_case.as_deref(), Some("tests/cases.yaml :: treatment read"));
+    assert_eq!(
+        coverage.obligations[0].first_case.as_deref(),
+        Some("tests/cases.yaml :: treatment read")
+    );
     let text = report::text_coverage(&coverage, false).join("\n");
     insta::assert_snapshot!(text);
 }

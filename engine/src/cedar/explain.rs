@@ -42,15 +42,16 @@ impl CedarPolicies {
         let outcome = self.authorize(request, facts);
         let slice = self.slice(request, facts);
         let mut policies = Vec::new();
-        if let Ok((cedar_request, entities)) = request::build(self, request, facts, slice.reads())
-        {
+        if let Ok((cedar_request, entities)) = request::build(self, request, facts, slice.reads()) {
             for policy in slice.policies().policies() {
                 let Some(meta) = self.meta.get(policy.id()) else {
                     continue;
                 };
                 let outcome = match PolicySet::from_policies([policy.clone()]) {
                     Ok(one) => {
-                        let response = self.authorizer.is_authorized(&cedar_request, &one, &entities);
+                        let response =
+                            self.authorizer
+                                .is_authorized(&cedar_request, &one, &entities);
                         let errors: Vec<String> = response
                             .diagnostics()
                             .errors()

@@ -4,7 +4,7 @@
 //! [`RuleModules::run`] adds: each module gets the same answer either way (natively where its
 //! program answers, else in Rhai), and tests compare the two paths' decisions.
 
-use super::{applies, api, native, verdict, RuleModule, RuleModules, Stage, ROOTS};
+use super::{api, applies, native, verdict, RuleModule, RuleModules, Stage, ROOTS};
 use crate::cedar::RequestFacts;
 use crate::decision::{DecisionBuilder, EvaluationError, Obligation, Reason};
 use crate::transaction::AccessRequest;
