@@ -674,7 +674,7 @@ fn fmt_check_lists_unformatted_files_and_fmt_rewrites_them_without_changing_mean
     let shown = policies.display().to_string();
     let file = policies.join("cedar/hipaa-authorization.cedar");
     let text = std::fs::read_to_string(&file).expect("read");
-    std::fs::write(&file, text.replace("permit (", "permit   (\n  ")).expect("write");
+    std::fs::write(&file, text.replace("\n  ", "\n     ")).expect("write");
     let before = stdout(&accord(&["test", &shown]));
 
     let o = accord(&["fmt", "--check", &shown]);
@@ -686,7 +686,7 @@ fn fmt_check_lists_unformatted_files_and_fmt_rewrites_them_without_changing_mean
     );
     assert_eq!(
         std::fs::read_to_string(&file).ok(),
-        Some(text.replace("permit (", "permit   (\n  ")),
+        Some(text.replace("\n  ", "\n     ")),
         "--check changes nothing"
     );
 
