@@ -1,7 +1,7 @@
 //! The offline commands. Each returns the exit code, or a [`Failure`] carrying a one-line message.
 
 use accord_engine::bundle::BundleError;
-use accord_engine::cases::run_bundle_tests;
+use accord_engine::cases::{report, run_bundle_tests_filtered, run_tests, Coverage, Filter};
 use accord_engine::ledger::Block;
 use accord_engine::{AccessRequest, Bundle};
 use accord_governance::{Genesis, StateMachine, TxResult};
@@ -70,7 +70,13 @@ pub fn print_line(value: &str) -> Result<(), Failure> {
     writeln!(out, "{value}").map_err(|e| bad_input(format!("writing output: {e}")))
 }
 
-pub fn check(tx: &Path, policies: &Path, state: Option<&Path>) -> Result<ExitCode, Failure> {
+/// `accord check`: the decision as one JSON line, or with `explain` the explanation as text.
+pub fn check(
+    tx: &Path,
+    policies: &Path,
+    state: Option<&Path>,
+    explain: bool,
+) -> Result<ExitCode, Failure> {
     let text = read_input(tx)?;
     let request =
         AccessRequest::from_json(&text).map_err(|e| bad_input(format!("{}: {e}", tx.display())))?;
@@ -79,9 +85,18 @@ pub fn check(tx: &Path, policies: &Path, state: Option<&Path>) -> Result<ExitCod
         None => accord_engine::InMemoryConsentRegistry::new(),
     };
     let bundle = load_bundle(policies, BAD_INPUT)?;
-    let decision = bundle.decide(&request, &consents, 0);
-    print_line(&decision.to_json())?;
-    Ok(if decision.is_allow() {
+    let allowed = if explain {
+        let explanation = bundle.explain(&request, &consents, 0);
+        let mut out = Out::new();
+        out.write(&explanation.to_string())?;
+        out.flush()?;
+        explanation.decision.is_allow()
+    } else {
+        let decision = bundle.decide(&request, &consents, 0);
+        print_line(&decision.to_json())?;
+        decision.is_allow()
+    };
+    Ok(if allowed {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(FAILED)
@@ -164,39 +179,186 @@ pub fn replay(
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn test(dir: &Path, verbose: bool) -> Result<ExitCode, Failure> {
-    let bundle = load_bundle(dir, FAILED)?;
-    let results = run_bundle_tests(&bundle);
-    let mut out = std::io::stdout().lock();
-    let mut write = |line: String| {
-        writeln!(out, "{line}").map_err(|e| bad_input(format!("writing output: {e}")))
+/// Standard output that a closed pipe silences: once the reader has gone (`accord test -v | head`),
+/// further lines are dropped and the command still finishes with its own exit code.
+pub struct Out {
+    out: std::io::StdoutLock<'static>,
+    closed: bool,
+}
+
+impl Out {
+    pub fn new() -> Out {
+        Out {
+            out: std::io::stdout().lock(),
+            closed: false,
+        }
+    }
+
+    /// Writes `text` as it is.
+    pub fn write(&mut self, text: &str) -> Result<(), Failure> {
+        if self.closed {
+            return Ok(());
+        }
+        match self.out.write_all(text.as_bytes()) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            other => other.map_err(|e| bad_input(format!("writing output: {e}"))),
+        }
+    }
+
+    /// Writes `text` and a newline.
+    pub fn line(&mut self, text: &str) -> Result<(), Failure> {
+        self.write(text)?;
+        self.write("\n")
+    }
+
+    pub fn flush(&mut self) -> Result<(), Failure> {
+        if self.closed {
+            return Ok(());
+        }
+        match self.out.flush() {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            other => other.map_err(|e| bad_input(format!("writing output: {e}"))),
+        }
+    }
+}
+
+/// How `accord test` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TestFormat {
+    /// One line per failure (per case with `-v`) and a summary.
+    Text,
+    /// One JSON document: the bundle, a summary, every case and the coverage.
+    Json,
+    /// JUnit XML, for CI systems.
+    Junit,
+}
+
+/// What `accord test` was asked.
+pub struct TestOptions {
+    /// A bundle directory, or one test file inside a bundle.
+    pub path: PathBuf,
+    pub verbose: bool,
+    pub filter: Option<String>,
+    pub format: TestFormat,
+    pub coverage: bool,
+    pub min_coverage: Option<f64>,
+}
+
+/// The bundle directory holding `file`: the nearest ancestor directory with a manifest, and the
+/// file's path relative to it.
+fn bundle_of_file(file: &Path) -> Result<(PathBuf, String), Failure> {
+    let absolute =
+        std::fs::canonicalize(file).map_err(|e| bad_input(format!("{}: {e}", file.display())))?;
+    for dir in absolute.ancestors().skip(1) {
+        if dir
+            .join(accord_engine::bundle::manifest::MANIFEST)
+            .is_file()
+        {
+            let relative = absolute
+                .strip_prefix(dir)
+                .map_err(|e| bad_input(format!("{}: {e}", file.display())))?;
+            let name = relative
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            return Ok((dir.to_path_buf(), name));
+        }
+    }
+    Err(bad_input(format!(
+        "{}: not inside a policy bundle (no {} in any directory above it)",
+        file.display(),
+        accord_engine::bundle::manifest::MANIFEST
+    )))
+}
+
+pub fn test(options: &TestOptions) -> Result<ExitCode, Failure> {
+    if let Some(min) = options.min_coverage {
+        if !(0.0..=100.0).contains(&min) {
+            return Err(bad_input(format!(
+                "--min-coverage {min}: must be a percentage from 0 to 100"
+            )));
+        }
+    }
+    let filter = options.filter.as_deref().map(Filter::new);
+    let (bundle, results) = if options.path.is_file() {
+        let (dir, name) = bundle_of_file(&options.path)?;
+        let bytes = std::fs::read(&options.path)
+            .map_err(|e| bad_input(format!("{}: {e}", options.path.display())))?;
+        let bundle = load_bundle(&dir, FAILED)?;
+        let results = run_tests(&bundle, &name, &bytes, filter.as_ref());
+        (bundle, results)
+    } else {
+        let bundle = load_bundle(&options.path, FAILED)?;
+        let results = run_bundle_tests_filtered(&bundle, filter.as_ref());
+        (bundle, results)
     };
-    write(format!(
-        "running {} cases of bundle {} ({})",
-        results.len(),
-        bundle.name(),
-        bundle.version()
-    ))?;
-    let mut failed = 0;
-    for r in &results {
-        if r.passed() {
-            if verbose {
-                write(format!("ok   {} :: {}", r.file, r.name))?;
+    let info = report::RunInfo {
+        bundle: bundle.name(),
+        version: bundle.version(),
+        filter: options.filter.as_deref(),
+    };
+    let coverage = (options.coverage || options.min_coverage.is_some())
+        .then(|| Coverage::of(&bundle, &results));
+    let summary = report::Summary::of(&results);
+    let mut out = Out::new();
+    match options.format {
+        TestFormat::Text => {
+            out.line(&report::text_header(&info, results.len()))?;
+            for r in &results {
+                for line in report::text_case(r, options.verbose) {
+                    out.line(&line)?;
+                }
             }
-        } else {
-            failed += 1;
-            write(format!("FAIL {} :: {}", r.file, r.name))?;
-            for f in &r.failures {
-                write(format!("       {f}"))?;
+            if let Some(coverage) = &coverage {
+                for line in report::text_coverage(coverage, options.verbose) {
+                    out.line(&line)?;
+                }
             }
-            if !r.why.is_empty() {
-                write(format!("       why: {}", r.why))?;
+            out.line(&report::text_summary(&summary))?;
+        }
+        TestFormat::Json => {
+            let value = report::json(&info, &results, coverage.as_ref());
+            out.line(&serde_json::to_string_pretty(&value).unwrap_or_default())?;
+        }
+        TestFormat::Junit => {
+            out.write(&report::junit(&info, &results))?;
+            // Standard output stays one XML document; the coverage goes to standard error.
+            if let Some(coverage) = &coverage {
+                for line in report::text_coverage(coverage, options.verbose) {
+                    eprintln!("{line}");
+                }
             }
         }
     }
-    let passed = results.len() - failed;
-    write(format!("test result: {passed} passed, {failed} failed"))?;
-    Ok(if failed == 0 && !results.is_empty() {
+    out.flush()?;
+    if results.is_empty() {
+        eprintln!(
+            "accord: no test case{}",
+            options
+                .filter
+                .as_deref()
+                .map(|f| format!(" matches --filter `{f}`"))
+                .unwrap_or_else(|| " in the bundle".into())
+        );
+        return Ok(ExitCode::from(FAILED));
+    }
+    if let (Some(min), Some(coverage)) = (options.min_coverage, &coverage) {
+        if coverage.percent() < min {
+            eprintln!(
+                "accord: coverage {:.1}% is below --min-coverage {min}",
+                coverage.percent()
+            );
+            return Ok(ExitCode::from(FAILED));
+        }
+    }
+    Ok(if summary.passed == summary.total {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(FAILED)
@@ -264,6 +426,94 @@ pub fn validate(dir: &Path, deny_warnings: bool) -> Result<ExitCode, Failure> {
         ))?,
     }
     Ok(if failed {
+        ExitCode::from(FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Cedar's formatter settings: those of the `cedar format` command (80 columns, 2 spaces).
+fn cedar_format_config() -> cedar_policy_formatter::Config {
+    cedar_policy_formatter::Config {
+        line_width: 80,
+        indent_width: 2,
+    }
+}
+
+/// The offset of the first labelled span in `diagnostic`, its related diagnostics or its sources.
+fn first_label(diagnostic: &dyn miette::Diagnostic) -> Option<usize> {
+    if let Some(label) = diagnostic.labels().and_then(|mut labels| labels.next()) {
+        return Some(label.offset());
+    }
+    diagnostic
+        .related()
+        .into_iter()
+        .flatten()
+        .chain(diagnostic.diagnostic_source())
+        .find_map(first_label)
+}
+
+/// `text` as Cedar's formatter writes it; the error is one line naming the problem and, where
+/// Cedar gives one, the line and column.
+pub fn format_cedar(text: &str) -> Result<String, String> {
+    cedar_policy_formatter::policies_str_to_pretty(text, &cedar_format_config()).map_err(|e| {
+        let diagnostic: &dyn miette::Diagnostic = e.as_ref();
+        let mut parts: Vec<String> = e.chain().map(|cause| cause.to_string()).collect();
+        parts.dedup();
+        let mut message = parts.join(": ").replace('\n', " ");
+        if let Some(offset) = first_label(diagnostic) {
+            let before = text.get(..offset).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            message = format!("line {line}, column {column}: {message}");
+        }
+        message
+    })
+}
+
+/// The Cedar files `path` stands for: the file itself, or every Cedar module the manifest of the
+/// bundle directory names, in manifest order.
+fn cedar_files(path: &Path) -> Result<Vec<PathBuf>, Failure> {
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let manifest_path = path.join(accord_engine::bundle::manifest::MANIFEST);
+    let bytes = std::fs::read(&manifest_path)
+        .map_err(|e| bad_input(format!("{}: {e}", manifest_path.display())))?;
+    let manifest = accord_engine::bundle::Manifest::parse(&bytes)
+        .map_err(|e| bad_input(format!("policy bundle {}: {e}", path.display())))?;
+    Ok(manifest
+        .modules
+        .iter()
+        .filter(|m| m.kind == accord_engine::bundle::ModuleKind::Cedar)
+        .map(|m| path.join(&m.file))
+        .collect())
+}
+
+/// `accord fmt`: rewrites each Cedar file of the bundle as Cedar's formatter writes it, naming the
+/// files it changed; with `check`, changes nothing and names the files that are not formatted
+/// (exit 1 when there is one).
+pub fn fmt(path: &Path, check: bool) -> Result<ExitCode, Failure> {
+    let mut out = Out::new();
+    let mut unformatted = 0;
+    for file in cedar_files(path)? {
+        let shown = file.display();
+        let text =
+            std::fs::read_to_string(&file).map_err(|e| bad_input(format!("{shown}: {e}")))?;
+        let formatted = format_cedar(&text).map_err(|e| bad_input(format!("{shown}: {e}")))?;
+        if formatted == text {
+            continue;
+        }
+        unformatted += 1;
+        if check {
+            out.line(&format!("not formatted: {shown}"))?;
+        } else {
+            std::fs::write(&file, formatted).map_err(|e| bad_input(format!("{shown}: {e}")))?;
+            out.line(&format!("formatted {shown}"))?;
+        }
+    }
+    out.flush()?;
+    Ok(if check && unformatted > 0 {
         ExitCode::from(FAILED)
     } else {
         ExitCode::SUCCESS

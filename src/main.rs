@@ -32,6 +32,11 @@ enum Command {
     Check {
         /// The transaction (JSON); `-` reads standard input.
         tx: PathBuf,
+        /// Print, instead of the decision's JSON line, why it is what it is: the derived facts,
+        /// each Cedar policy of the slice and its outcome, each Rhai module and its verdicts, and
+        /// how they combine.
+        #[arg(long)]
+        explain: bool,
         #[command(flatten)]
         policies: PoliciesArg,
         /// A JSON array of consent, representation and agreement transactions applied, in order,
@@ -83,17 +88,41 @@ enum Command {
         #[arg(long)]
         title: String,
     },
-    /// Run the test cases shipped with a policy bundle.
+    /// Run the test cases shipped with a policy bundle; exits 0 when every case passes (and the
+    /// coverage reaches `--min-coverage`), 1 otherwise.
     Test {
-        /// The bundle directory (default: the bundled `policies/`).
-        dir: Option<PathBuf>,
-        /// Print every case, not only failures.
+        /// The bundle directory, or one test file inside a bundle (default: the bundled
+        /// `policies/`).
+        path: Option<PathBuf>,
+        /// Print every case with its time, not only failures (with --coverage, every rule side).
         #[arg(long, short)]
         verbose: bool,
+        /// Only the cases whose name contains PATTERN; with `*`, `?` or `[..]`, whose whole name
+        /// matches it as a glob. Case-sensitive.
+        #[arg(long, value_name = "PATTERN")]
+        filter: Option<String>,
+        /// How to report: text, one JSON document, or JUnit XML for CI systems.
+        #[arg(long, value_enum, default_value_t = commands::TestFormat::Text)]
+        format: commands::TestFormat,
+        /// Report which Cedar policies and Rhai rules some case made decide, on each side
+        /// (allow for permits, deny for forbids and denies).
+        #[arg(long)]
+        coverage: bool,
+        /// Fail (exit 1) when under N percent of rule sides are exercised; implies --coverage.
+        #[arg(long, value_name = "N")]
+        min_coverage: Option<f64>,
     },
     /// Run the sidecar: the HTTP API a ledger node calls (docs/server.md). Stops on SIGTERM/SIGINT
     /// after finishing in-flight requests.
     Serve(Box<accord::server::ServeArgs>),
+    /// Format a bundle's Cedar policy files with Cedar's own formatter (as `cedar format` does).
+    Fmt {
+        /// The bundle directory, or one Cedar file (default: the bundled `policies/`).
+        path: Option<PathBuf>,
+        /// Change nothing; list the files that are not formatted and exit 1 if there is one.
+        #[arg(long)]
+        check: bool,
+    },
     /// Check a policy bundle as a reviewer would (docs/policy-authoring.md, "What validate
     /// checks"): prints every error and warning; exits 1 on an error.
     Validate {
@@ -158,9 +187,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check {
             tx,
+            explain,
             policies,
             state,
-        } => commands::check(&tx, &policies.dir(), state.as_deref()),
+        } => commands::check(&tx, &policies.dir(), state.as_deref(), explain),
         Command::Replay {
             blocks,
             genesis,
@@ -182,7 +212,22 @@ fn main() -> ExitCode {
             consortium,
             title,
         } => governance::propose(&dir, &signing.key, consortium, title, signing.tx()),
-        Command::Test { dir, verbose } => commands::test(&commands::policies_dir(dir), verbose),
+        Command::Test {
+            path,
+            verbose,
+            filter,
+            format,
+            coverage,
+            min_coverage,
+        } => commands::test(&commands::TestOptions {
+            path: commands::policies_dir(path),
+            verbose,
+            filter,
+            format,
+            coverage,
+            min_coverage,
+        }),
+        Command::Fmt { path, check } => commands::fmt(&commands::policies_dir(path), check),
         Command::Validate { dir, deny_warnings } => {
             commands::validate(&commands::policies_dir(dir), deny_warnings)
         }

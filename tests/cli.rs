@@ -368,7 +368,7 @@ fn test_reports_a_failing_case_and_exits_1() {
         out.contains("FAIL tests/wrong.yaml :: expects the wrong outcome"),
         "{out}"
     );
-    assert!(out.contains("expected Deny, got Allow"), "{out}");
+    assert!(out.contains("expected deny, got allow"), "{out}");
     assert!(out.trim_end().ends_with(" 1 failed"), "{out}");
 }
 
@@ -513,4 +513,295 @@ fn replay_refuses_a_part2_consent_kind_it_does_not_know_or_that_says_too_much() 
         .expect("a decision for tx-p2-1");
     assert_eq!(first["decision"], "deny", "{first}");
     assert_eq!(first["reasons"][0]["citation"], "42 CFR 2.33(a)");
+}
+
+/// `accord test` on the default bundle with `args` after it.
+fn test_default(args: &[&str]) -> Output {
+    let mut all = vec!["test", "policies"];
+    all.extend_from_slice(args);
+    accord(&all)
+}
+
+#[test]
+fn test_filter_selects_cases_by_substring_or_glob() {
+    let o = test_default(&["--filter", "164.510(a)", "-v"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let cases: Vec<&str> = out.lines().filter(|l| l.starts_with("ok   ")).collect();
+    assert!(cases.len() >= 5, "{out}");
+    assert!(cases.iter().all(|l| l.contains("164.510(a)")), "{out}");
+    assert!(
+        out.lines()
+            .next()
+            .is_some_and(|l| l.contains("matching `164.510(a)`")),
+        "{out}"
+    );
+    // A glob matches the whole name: these names start with the citation.
+    let o = test_default(&["--filter", "UK GDPR Art. 49*", "-v"]);
+    let out = stdout(&o);
+    let cases: Vec<&str> = out.lines().filter(|l| l.starts_with("ok   ")).collect();
+    assert!(!cases.is_empty(), "{out}");
+    assert!(
+        cases.iter().all(|l| l.contains(":: UK GDPR Art. 49")),
+        "{out}"
+    );
+}
+
+#[test]
+fn test_with_a_filter_matching_nothing_fails() {
+    let o = test_default(&["--filter", "no case is named like this"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("no test case matches --filter `no case is named like this`"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn test_runs_one_test_file_of_a_bundle() {
+    let o = accord(&["test", "policies/tests/coverage-uk.yaml", "-v"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let cases: Vec<&str> = out.lines().filter(|l| l.starts_with("ok   ")).collect();
+    assert!(cases.len() >= 10, "{out}");
+    assert!(
+        cases
+            .iter()
+            .all(|l| l.starts_with("ok   tests/coverage-uk.yaml :: ")),
+        "{out}"
+    );
+    // Every case line carries its time.
+    assert!(cases.iter().all(|l| l.ends_with(" ms)")), "{out}");
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let stray = dir.path().join("cases.yaml");
+    std::fs::write(&stray, "cases: []\n").expect("write");
+    let err = assert_bad_input(&accord(&["test", &stray.display().to_string()]));
+    assert!(err.contains("not inside a policy bundle"), "{err}");
+}
+
+#[test]
+fn test_reports_json_with_decisions_spelt_as_in_the_cases() {
+    let o = test_default(&["--format", "json", "--filter", "164.510(a)(2)"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let report: Value =
+        accord_engine::json::value_from_str(&stdout(&o)).expect("one JSON document");
+    assert_eq!(report["bundle"]["name"], "accord-default");
+    assert_eq!(report["filter"], "164.510(a)(2)");
+    let cases = report["cases"].as_array().expect("cases");
+    assert!(!cases.is_empty());
+    assert_eq!(report["summary"]["total"], cases.len());
+    for case in cases {
+        assert_eq!(case["status"], "pass");
+        assert_eq!(case["decision"], case["expected"]);
+        assert!(
+            matches!(case["decision"].as_str(), Some("allow" | "deny")),
+            "{case}"
+        );
+        assert!(
+            case["duration_ms"].as_f64().is_some_and(|t| t > 0.0),
+            "{case}"
+        );
+    }
+    assert!(report.get("coverage").is_none(), "only with --coverage");
+}
+
+#[test]
+fn test_reports_junit_xml_with_a_failure_per_failing_case() {
+    let dir = bundle_copy();
+    let policies = dir.path().join("policies");
+    let manifest = std::fs::read_to_string(policies.join("manifest.yaml")).expect("manifest");
+    let manifest = manifest.replace("tests:", "tests:\n  - tests/wrong.yaml");
+    std::fs::write(policies.join("manifest.yaml"), manifest).expect("write");
+    let case = std::fs::read_to_string(example("treatment-read.json")).expect("example");
+    std::fs::write(
+        policies.join("tests/wrong.yaml"),
+        format!("cases:\n  - name: expects the wrong outcome\n    why: proves the runner can fail\n    access: {case}\n    expect: {{ decision: deny }}\n"),
+    )
+    .expect("write");
+    let o = accord(&[
+        "test",
+        &policies.display().to_string(),
+        "--format",
+        "junit",
+        "--filter",
+        "wrong",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let xml = stdout(&o);
+    assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"accord-default\" tests=\"1\" failures=\"1\" errors=\"0\""), "{xml}");
+    assert!(
+        xml.contains("<testsuite name=\"tests/wrong.yaml\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<failure message=\"expected deny, got allow\" type=\"decision\">"),
+        "{xml}"
+    );
+    assert!(xml.trim_end().ends_with("</testsuites>"), "{xml}");
+}
+
+#[test]
+fn test_verbose_into_a_closed_pipe_ends_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(["test", "-v", "policies"])
+        .current_dir(common::root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("accord starts");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("first line");
+    // The reader is dropped here, as `head -1` exits: the pipe closes with hundreds of lines to go.
+    assert!(first.starts_with("running "), "{first}");
+    let o = child.wait_with_output().expect("accord ends");
+    assert_eq!(stderr(&o), "", "no error and no panic on a closed pipe");
+    assert_eq!(o.status.code(), Some(0), "the exit code is still the run's");
+}
+
+#[test]
+fn test_coverage_of_the_default_bundle_is_complete() {
+    let o = test_default(&["--coverage", "--min-coverage", "100"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{}", stderr(&o));
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("coverage: "))
+        .expect("a coverage line");
+    assert!(line.ends_with(" rule sides exercised (100.0%)"), "{out}");
+    assert!(!out.contains("not exercised:"), "{out}");
+}
+
+#[test]
+fn test_min_coverage_fails_below_the_minimum() {
+    // Without the coverage files, some rules are exercised by no case.
+    let dir = bundle_copy();
+    let policies = dir.path().join("policies");
+    let manifest = std::fs::read_to_string(policies.join("manifest.yaml")).expect("manifest");
+    let manifest: String = manifest
+        .lines()
+        .filter(|l| !l.contains("tests/coverage-"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(policies.join("manifest.yaml"), manifest).expect("write");
+    let shown = policies.display().to_string();
+    let o = accord(&["test", &shown, "--min-coverage", "100"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(out.contains("not exercised:"), "{out}");
+    assert!(
+        out.contains("allow side uk/lawful-basis-and-conditions#uk-rectification"),
+        "{out}"
+    );
+    assert!(out.contains("never exercised on any side"), "{out}");
+    assert!(
+        stderr(&o).contains("is below --min-coverage 100"),
+        "{}",
+        stderr(&o)
+    );
+    // Coverage without a minimum reports and passes; in JSON it is a section of the report.
+    assert_eq!(
+        accord(&["test", &shown, "--coverage"]).status.code(),
+        Some(0)
+    );
+    let o = accord(&["test", &shown, "--coverage", "--format", "json"]);
+    let report: Value = accord_engine::json::value_from_str(&stdout(&o)).expect("JSON");
+    assert!(report["coverage"]["percent"]
+        .as_f64()
+        .is_some_and(|p| p < 100.0));
+    assert!(report["coverage"]["never_exercised"]
+        .as_array()
+        .is_some_and(|n| !n.is_empty()));
+
+    let err = assert_bad_input(&accord(&["test", &shown, "--min-coverage", "120"]));
+    assert!(err.contains("--min-coverage 120"), "{err}");
+}
+
+#[test]
+fn check_explain_tells_why_a_transfer_is_denied() {
+    let o = accord(&["check", "--explain", &example("export-to-us.json")]);
+    assert_eq!(o.status.code(), Some(1), "a deny is a failed check");
+    let version = stdout(&accord(&["validate", "policies"]))
+        .split_whitespace()
+        .nth(3)
+        .expect("the version")
+        .trim_end_matches(':')
+        .to_owned();
+    let text = stdout(&o).replace(&version, "sha256:[version]");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn check_explain_tells_why_a_treatment_read_is_allowed() {
+    let o = accord(&["check", "--explain", &example("treatment-read.json")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("decision: allow"), "{text}");
+    assert!(
+        text.contains("why: a rule permits and none denies"),
+        "{text}"
+    );
+    assert!(text.contains("hipaa/privacy-rule#treatment"), "{text}");
+    assert!(
+        text.contains("\nobligations\n  audit [45 CFR 164.312(b)]"),
+        "{text}"
+    );
+    // Without --explain, the one JSON line as before.
+    let o = accord(&["check", &example("treatment-read.json")]);
+    assert_eq!(stdout(&o).lines().count(), 1);
+}
+
+#[test]
+fn fmt_check_lists_unformatted_files_and_fmt_rewrites_them_without_changing_meaning() {
+    let dir = bundle_copy();
+    let policies = dir.path().join("policies");
+    let shown = policies.display().to_string();
+    let file = policies.join("cedar/hipaa-authorization.cedar");
+    let text = std::fs::read_to_string(&file).expect("read");
+    std::fs::write(&file, text.replace("\n  ", "\n     ")).expect("write");
+    let before = stdout(&accord(&["test", &shown]));
+
+    let o = accord(&["fmt", "--check", &shown]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains(&format!("not formatted: {}", file.display())),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).ok(),
+        Some(text.replace("\n  ", "\n     ")),
+        "--check changes nothing"
+    );
+
+    let o = accord(&["fmt", &shown]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains(&format!("formatted {}", file.display())));
+    assert_eq!(accord(&["fmt", "--check", &shown]).status.code(), Some(0));
+    // Formatting again changes nothing, and the bundle decides every case as before.
+    assert_eq!(stdout(&accord(&["fmt", &shown])), "");
+    assert_eq!(accord(&["validate", &shown]).status.code(), Some(0));
+    let after = stdout(&accord(&["test", &shown]));
+    let summary = |s: &str| s.lines().last().map(str::to_owned);
+    assert_eq!(summary(&before), summary(&after));
+    assert!(after.trim_end().ends_with(" 0 failed"), "{after}");
+}
+
+#[test]
+fn fmt_refuses_a_policy_that_does_not_parse_naming_line_and_column() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("broken.cedar");
+    std::fs::write(
+        &file,
+        "@id(\"x\")\npermit (principal, action, resource)\nwhen { context.x == };\n",
+    )
+    .expect("write");
+    let err = assert_bad_input(&accord(&["fmt", "--check", &file.display().to_string()]));
+    assert!(err.contains("broken.cedar: line 3, column "), "{err}");
+    assert!(err.contains("unexpected token"), "{err}");
 }

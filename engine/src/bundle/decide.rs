@@ -166,7 +166,7 @@ impl Bundle {
     /// Each regime that binds the holder and requires its own permission must have a permit from
     /// one of its modules; otherwise its "no permission" rule denies. Applies only once something
     /// permits: with no permit at all the default deny explains the outcome.
-    fn require_binding_permits(
+    pub(super) fn require_binding_permits(
         &self,
         request: &AccessRequest,
         holder_regimes: &[String],
@@ -206,7 +206,7 @@ impl Bundle {
 
     /// The explanations of a deny by default: each applicable regime's own rule that processing
     /// needs a permission, or that no modelled regime applies at all.
-    fn default_denies(
+    pub(super) fn default_denies(
         &self,
         regimes: &[String],
         jurisdictions: &[String],

@@ -7,10 +7,12 @@
 
 mod decide;
 mod err;
+mod explain;
 pub mod manifest;
 mod review;
 
 pub use err::BundleError;
+pub use explain::{Explanation, RequiredPermit};
 pub use manifest::{
     AttributeType, DeclaredAttributes, Manifest, ModuleEntry, ModuleKind, RegimeDefaults,
 };

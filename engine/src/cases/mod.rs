@@ -2,11 +2,17 @@
 //!
 //! Each case applies its consent transactions to a fresh registry, decides its access transaction,
 //! and compares the decision with what the case expects. A file that does not parse is reported as
-//! a failure of that file, never skipped.
+//! an error of that file, never skipped. [`Filter`] selects cases by name, [`coverage`] says which
+//! rules the cases made decide, and [`report`] writes results as text, JSON or JUnit XML.
 
+pub mod coverage;
 mod err;
+mod filter;
+pub mod report;
 
+pub use coverage::Coverage;
 pub use err::CaseError;
+pub use filter::Filter;
 
 use crate::bundle::Bundle;
 use crate::consent::InMemoryConsentRegistry;
@@ -14,6 +20,7 @@ use crate::decision::{Decision, Effect};
 use crate::transaction::{AccessRequest, Transaction};
 use serde::Deserialize;
 use serde_json::Value;
+use std::time::{Duration, Instant};
 
 /// One test file.
 #[derive(Debug, Clone, Deserialize)]
@@ -69,44 +76,113 @@ pub struct Expectation {
     pub errors: Option<bool>,
 }
 
+/// How a case ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Passed,
+    /// It ran and its decision differs from what it expects.
+    Failed,
+    /// It could not run: its file, setup or access does not parse or apply.
+    Error,
+}
+
+impl Status {
+    /// `pass`, `fail` or `error`, as the JSON report spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Passed => "pass",
+            Status::Failed => "fail",
+            Status::Error => "error",
+        }
+    }
+}
+
 /// The outcome of one case.
 #[derive(Debug, Clone)]
 pub struct CaseResult {
     pub file: String,
     pub name: String,
     pub why: String,
+    pub status: Status,
     /// Empty when the case passed.
     pub failures: Vec<String>,
+    /// The decision the case expects; `None` when its file did not parse.
+    pub expected: Option<Effect>,
     pub decision: Option<Decision>,
+    /// How long the case took: applying its setup, deciding and comparing.
+    pub duration: Duration,
 }
 
 impl CaseResult {
     pub fn passed(&self) -> bool {
-        self.failures.is_empty()
+        self.status == Status::Passed
+    }
+
+    /// A case that could not run.
+    fn error(file: &str, name: String, why: String, failures: Vec<String>) -> CaseResult {
+        CaseResult {
+            file: file.to_owned(),
+            name,
+            why,
+            status: Status::Error,
+            failures,
+            expected: None,
+            decision: None,
+            duration: Duration::ZERO,
+        }
     }
 }
 
 /// Runs every test file the bundle's manifest names. A file that cannot be read or parsed yields
-/// one failed result naming the file and the problem.
+/// one result with [`Status::Error`] naming the file and the problem.
 pub fn run_bundle_tests(bundle: &Bundle) -> Vec<CaseResult> {
+    run_bundle_tests_filtered(bundle, None)
+}
+
+/// As [`run_bundle_tests`], only the cases whose name `filter` selects (a file that does not parse
+/// is reported whatever the filter).
+pub fn run_bundle_tests_filtered(bundle: &Bundle, filter: Option<&Filter>) -> Vec<CaseResult> {
     let mut results = Vec::new();
     for file in &bundle.manifest().tests {
-        match parse_file(bundle, file) {
-            Ok(cases) => {
-                for (index, case) in cases.into_iter().enumerate() {
-                    results.push(run_case(bundle, file, index, case));
+        match bundle.files().get(file) {
+            Some(bytes) => results.extend(run_tests(bundle, file, bytes, filter)),
+            None => results.push(CaseResult::error(
+                file,
+                "(file)".into(),
+                String::new(),
+                vec![CaseError::File {
+                    path: file.clone(),
+                    reason: "not in the bundle".into(),
                 }
-            }
-            Err(e) => results.push(CaseResult {
-                file: file.clone(),
-                name: "(file)".into(),
-                why: String::new(),
-                failures: vec![e.to_string()],
-                decision: None,
-            }),
+                .to_string()],
+            )),
         }
     }
     results
+}
+
+/// Runs the cases of one test file, `path` being how results name it, against `bundle` (the file
+/// need not be one the manifest names).
+pub fn run_tests(
+    bundle: &Bundle,
+    path: &str,
+    bytes: &[u8],
+    filter: Option<&Filter>,
+) -> Vec<CaseResult> {
+    match parse_file(path, bytes) {
+        Ok(cases) => cases
+            .into_iter()
+            .enumerate()
+            .filter(|(_, case)| filter.is_none_or(|f| f.matches(&case.name)))
+            .map(|(index, case)| run_case(bundle, path, index, case))
+            .collect(),
+        Err(e) => vec![CaseResult::error(
+            path,
+            "(file)".into(),
+            String::new(),
+            vec![e.to_string()],
+        )],
+    }
 }
 
 /// A case with its transactions merged over the file's defaults, not yet parsed.
@@ -118,11 +194,7 @@ struct PreparedCase {
     expect: Expectation,
 }
 
-fn parse_file(bundle: &Bundle, file: &str) -> Result<Vec<PreparedCase>, CaseError> {
-    let bytes = bundle.files().get(file).ok_or_else(|| CaseError::File {
-        path: file.to_owned(),
-        reason: "not in the bundle".into(),
-    })?;
+fn parse_file(file: &str, bytes: &[u8]) -> Result<Vec<PreparedCase>, CaseError> {
     let parsed: CaseFile = crate::yaml::parse(bytes).map_err(|e| CaseError::Field {
         path: file.to_owned(),
         field: e.field,
@@ -189,7 +261,7 @@ pub struct CaseInput {
 pub fn case_inputs(bundle: &Bundle) -> Vec<CaseInput> {
     let mut inputs = Vec::new();
     for file in &bundle.manifest().tests {
-        let Ok(cases) = parse_file(bundle, file) else {
+        let Some(Ok(cases)) = bundle.files().get(file).map(|b| parse_file(file, b)) else {
             continue;
         };
         for (index, case) in cases.into_iter().enumerate() {
@@ -250,34 +322,41 @@ fn prepare(
             case.why,
             case.expect,
         )),
-        _ => Err(Box::new(CaseResult {
-            file: file.to_owned(),
-            name: case.name,
-            why: case.why,
-            failures,
-            decision: None,
-        })),
+        _ => Err(Box::new(CaseResult::error(
+            file, case.name, case.why, failures,
+        ))),
     }
 }
 
 fn run_case(bundle: &Bundle, file: &str, index: usize, case: PreparedCase) -> CaseResult {
-    match prepare(file, index, case) {
+    let started = Instant::now();
+    let mut result = match prepare(file, index, case) {
         Ok((input, why, expect)) => {
             let decision = bundle.decide(&input.request, &input.registry, 0);
+            let failures = [
+                check(&expect, &decision),
+                crate::rules::disagreements(bundle, &input.request, &input.registry),
+            ]
+            .concat();
             CaseResult {
                 file: input.file,
                 name: input.name,
                 why,
-                failures: [
-                    check(&expect, &decision),
-                    crate::rules::disagreements(bundle, &input.request, &input.registry),
-                ]
-                .concat(),
+                status: if failures.is_empty() {
+                    Status::Passed
+                } else {
+                    Status::Failed
+                },
+                failures,
+                expected: Some(expect.decision),
                 decision: Some(decision),
+                duration: Duration::ZERO,
             }
         }
         Err(failed) => *failed,
-    }
+    };
+    result.duration = started.elapsed();
+    result
 }
 
 /// Whether some reason is `rule`, given as a rule id or as `module#rule`.
@@ -293,7 +372,7 @@ pub fn check(expect: &Expectation, decision: &Decision) -> Vec<String> {
     let mut failures = Vec::new();
     if decision.decision != expect.decision {
         failures.push(format!(
-            "expected {:?}, got {:?}",
+            "expected {}, got {}",
             expect.decision, decision.decision
         ));
     }

@@ -8,6 +8,7 @@
 //! [`reference`] in tests).
 
 mod err;
+mod explain;
 mod guards;
 mod reads;
 pub mod reference;
@@ -15,6 +16,7 @@ mod request;
 mod slice;
 
 pub use err::CedarError;
+pub use explain::{CedarTrace, PolicyOutcome, PolicyTrace};
 pub use request::RequestFacts;
 pub(crate) use request::{Strs, TYPED_ATTRIBUTES};
 pub use slice::Slice;

@@ -13,6 +13,22 @@ pub enum Effect {
     Deny,
 }
 
+impl Effect {
+    /// As the contract and the test cases spell it: `allow` or `deny`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::Allow => "allow",
+            Effect::Deny => "deny",
+        }
+    }
+}
+
+impl std::fmt::Display for Effect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Which policy set decided (docs/contract.md §2 `policy_set`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicySetRef {
@@ -66,6 +82,16 @@ impl ObligationWhen {
             ObligationWhen::Allow => allow,
             ObligationWhen::Deny => !allow,
             ObligationWhen::Always => true,
+        }
+    }
+}
+
+impl RuleEffect {
+    /// As verdicts spell it: `permit` or `deny`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleEffect::Permit => "permit",
+            RuleEffect::Deny => "deny",
         }
     }
 }
@@ -165,6 +191,35 @@ impl DecisionBuilder {
             module: module.into(),
             message: message.into(),
         });
+    }
+
+    /// The permits collected so far.
+    pub fn permits(&self) -> &[Reason] {
+        &self.permits
+    }
+
+    /// The denies collected so far.
+    pub fn denies(&self) -> &[Reason] {
+        &self.denies
+    }
+
+    /// The obligations collected so far.
+    pub fn obligations(&self) -> impl Iterator<Item = &Obligation> {
+        self.obligations.iter().map(|(_, o)| o)
+    }
+
+    /// The errors collected so far.
+    pub fn errors(&self) -> &[EvaluationError] {
+        &self.errors
+    }
+
+    /// Adds everything `other` collected (its default denies included).
+    pub fn extend(&mut self, other: DecisionBuilder) {
+        self.permits.extend(other.permits);
+        self.denies.extend(other.denies);
+        self.obligations.extend(other.obligations);
+        self.errors.extend(other.errors);
+        self.default_denies.extend(other.default_denies);
     }
 
     /// The modules whose rules permitted so far.

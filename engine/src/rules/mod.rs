@@ -15,6 +15,7 @@ mod api;
 mod check;
 mod dual;
 mod err;
+mod explain;
 mod fields;
 mod native;
 mod strict;
@@ -24,6 +25,7 @@ mod verdict;
 pub use check::{suggest, Findings};
 pub use dual::{disagreements, Disagreement};
 pub use err::RuleError;
+pub use explain::{Evaluator, ModuleRun, ModuleTrace};
 
 use crate::cedar::RequestFacts;
 use crate::decision::DecisionBuilder;
