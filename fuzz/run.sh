@@ -2,7 +2,7 @@
 # fuzz/run.sh TARGET SECONDS [afl-fuzz options...]
 #
 # Builds the AFL targets (cargo afl, instrumented, in fuzz/target/), writes the seed corpus from
-# the repository (fuzz/corpus/seeds/TARGET/), replays the regression inputs (fuzz/regressions/),
+# the repository (fuzz/corpus/TARGET/), replays the regression inputs (fuzz/regressions/),
 # then runs afl-fuzz on TARGET for SECONDS, resuming an earlier run's queue in fuzz/out/TARGET/.
 # Findings land in fuzz/out/TARGET/default/{crashes,hangs}/. Targets: transaction, block,
 # governance, bundle. CONTRIBUTING.md ("Fuzzing") has the details; fuzz/setup.sh installs AFL++.
@@ -42,11 +42,16 @@ if [ "${FUZZ_SKIP_BUILD:-0}" != 1 ]; then
 fi
 bin="$here/target/release"
 
-seeds="$here/corpus/seeds"
+# The seeds, written afresh (runs of different targets may share fuzz/corpus/).
+seeds="$here/corpus/$target"
+tmp=$(mktemp -d)
+"$bin/fuzz-tool" seeds "$tmp" >/dev/null
 rm -rf "$seeds"
-"$bin/fuzz-tool" seeds "$seeds" >/dev/null
+mkdir -p "$here/corpus"
+mv "$tmp/$target" "$seeds"
+rm -rf "$tmp"
 if [ -d "$here/regressions/$target" ] && [ -n "$(ls -A "$here/regressions/$target")" ]; then
-    cp "$here/regressions/$target"/* "$seeds/$target/"
+    cp "$here/regressions/$target"/* "$seeds/"
     "$bin/fuzz-tool" replay "$target" "$here/regressions/$target"
 fi
 
@@ -57,7 +62,7 @@ export AFL_NO_AFFINITY=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHE
 export AFL_AUTORESUME=1 AFL_NO_UI=1
 # The seeds include inputs that compile a whole bundle: give calibration its time.
 export AFL_FAST_CAL=1
-common=(-i "$seeds/$target" -o "$out" -t "$timeout_ms+" -m none -x "$here/dict/accord.dict" -V "$seconds")
+common=(-i "$seeds" -o "$out" -t "$timeout_ms+" -m none -x "$here/dict/accord.dict" -V "$seconds")
 
 pids=()
 cores=${AFL_CORES:-1}

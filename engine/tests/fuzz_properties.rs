@@ -45,12 +45,20 @@ fn transactions() -> &'static Vec<Value> {
     static TXS: OnceLock<Vec<Value>> = OnceLock::new();
     TXS.get_or_init(|| {
         let mut out = Vec::new();
-        for entry in std::fs::read_dir(repo().join("examples")).expect("examples").flatten() {
+        for entry in std::fs::read_dir(repo().join("examples"))
+            .expect("examples")
+            .flatten()
+        {
             if entry.path().extension().is_some_and(|x| x == "json") {
                 match read_json(&entry.path()) {
                     Value::Array(blocks) => {
                         for block in blocks {
-                            out.extend(block["transactions"].as_array().cloned().unwrap_or_default());
+                            out.extend(
+                                block["transactions"]
+                                    .as_array()
+                                    .cloned()
+                                    .unwrap_or_default(),
+                            );
                         }
                     }
                     tx => out.push(tx),
@@ -67,7 +75,10 @@ fn transactions() -> &'static Vec<Value> {
 /// Valid blocks: examples/ledger.json's and those of the other block examples.
 fn blocks() -> Vec<Value> {
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(repo().join("examples")).expect("examples").flatten() {
+    for entry in std::fs::read_dir(repo().join("examples"))
+        .expect("examples")
+        .flatten()
+    {
         if entry.path().extension().is_some_and(|x| x == "json") {
             if let Value::Array(blocks) = read_json(&entry.path()) {
                 out.extend(blocks);
@@ -125,9 +136,11 @@ proptest! {
 /// so that a mutated bundle compiles quickly.
 fn small_manifests() -> Vec<Value> {
     let bytes = files().get("manifest.yaml").expect("manifest");
-    accord_engine::yaml::check_unique_keys(bytes).unwrap_or_else(|e| panic!("manifest: {}", e.reason));
-    let manifest = <Value as serde::Deserialize>::deserialize(serde_yaml::Deserializer::from_slice(bytes))
-        .expect("manifest parses");
+    accord_engine::yaml::check_unique_keys(bytes)
+        .unwrap_or_else(|e| panic!("manifest: {}", e.reason));
+    let manifest =
+        <Value as serde::Deserialize>::deserialize(serde_yaml::Deserializer::from_slice(bytes))
+            .expect("manifest parses");
     let modules = manifest["modules"].as_array().cloned().unwrap_or_default();
     modules
         .into_iter()
@@ -194,14 +207,21 @@ fn generated_transactions_get_past_the_parser() {
             accepted += 1;
         }
     }
-    assert!(accepted >= 40, "only {accepted} of 200 mutated transactions parsed");
+    assert!(
+        accepted >= 40,
+        "only {accepted} of 200 mutated transactions parsed"
+    );
 }
 
 #[test]
 fn the_examples_and_test_cases_keep_every_invariant() {
     for tx in transactions() {
         let bytes = serde_json::to_vec(tx).expect("serializes");
-        assert_eq!(engine_checks::transaction(&bytes, bundle()), Outcome::Accepted, "{tx}");
+        assert_eq!(
+            engine_checks::transaction(&bytes, bundle()),
+            Outcome::Accepted,
+            "{tx}"
+        );
     }
     for block in blocks() {
         let bytes = serde_json::to_vec(&block).expect("serializes");
@@ -211,8 +231,17 @@ fn the_examples_and_test_cases_keep_every_invariant() {
 
 #[test]
 fn the_default_bundle_loads_through_the_fuzz_door() {
-    let input = engine_checks::bundle_input([("manifest.yaml", files().get("manifest.yaml").expect("manifest"))], true);
-    assert_eq!(engine_checks::bundle(engine_checks::bundle_files(&input, files())), Outcome::Accepted);
+    let input = engine_checks::bundle_input(
+        [(
+            "manifest.yaml",
+            files().get("manifest.yaml").expect("manifest"),
+        )],
+        true,
+    );
+    assert_eq!(
+        engine_checks::bundle(engine_checks::bundle_files(&input, files())),
+        Outcome::Accepted
+    );
 }
 
 #[test]

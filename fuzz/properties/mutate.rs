@@ -14,7 +14,8 @@ pub fn odd_value() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
         any::<u64>().prop_map(Value::from),
-        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
         Just(Value::from(u64::MAX)),
         Just(Value::from(i64::MIN)),
         Just(Value::from(-0.0)),
@@ -243,9 +244,9 @@ pub fn apply(document: &Value, mutation: &Mutation, pick: usize) -> Vec<u8> {
             }
         }
         Mutation::Attribute(k, v) => {
-            let found = all.iter().find(|p| {
-                matches!(p.last(), Some(PathStep::Key(name)) if name == "attributes")
-            });
+            let found = all
+                .iter()
+                .find(|p| matches!(p.last(), Some(PathStep::Key(name)) if name == "attributes"));
             let attributes = match found {
                 Some(p) => at_mut(&mut value, p),
                 None => match value.get_mut("context") {
@@ -288,8 +289,13 @@ fn duplicate_marked(marked: &str, v: &Value) -> Vec<u8> {
 /// A document of `bases` with a mutation (or two): as JSON bytes.
 pub fn near_valid(bases: Vec<Value>) -> impl Strategy<Value = Vec<u8>> {
     let n = bases.len();
-    (0..n, mutation(), any::<usize>(), prop::option::of((mutation(), any::<usize>()))).prop_map(
-        move |(i, m, pick, second)| {
+    (
+        0..n,
+        mutation(),
+        any::<usize>(),
+        prop::option::of((mutation(), any::<usize>())),
+    )
+        .prop_map(move |(i, m, pick, second)| {
             let once = apply(&bases[i], &m, pick);
             match second {
                 // A second mutation applies to the first's result when that is still JSON.
@@ -299,6 +305,5 @@ pub fn near_valid(bases: Vec<Value>) -> impl Strategy<Value = Vec<u8>> {
                 },
                 None => once,
             }
-        },
-    )
+        })
 }

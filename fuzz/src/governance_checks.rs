@@ -53,7 +53,8 @@ impl Dev {
             let Ok(file) = accord_engine::json::value_from_str(&text) else {
                 continue;
             };
-            let (Some(member), Some(secret)) = (file["member"].as_str(), file["secret_key"].as_str())
+            let (Some(member), Some(secret)) =
+                (file["member"].as_str(), file["secret_key"].as_str())
             else {
                 continue;
             };
@@ -185,7 +186,10 @@ pub fn governance(bytes: &[u8], dev: &Dev) -> usize {
                 let h = h.min(1 << 62);
                 state.begin_block(h);
                 height = h;
-                assert!(state.history.len() >= history, "begin_block shrank the history");
+                assert!(
+                    state.history.len() >= history,
+                    "begin_block shrank the history"
+                );
             }
             continue;
         }
@@ -274,7 +278,11 @@ pub fn blocks(bytes: &[u8], dev: &Dev) -> usize {
     for text in &texts {
         engine_checks::block(text.as_bytes());
         let before = machine_fingerprint(&cli);
-        assert_eq!(before, machine_fingerprint(&server), "the two machines diverged");
+        assert_eq!(
+            before,
+            machine_fingerprint(&server),
+            "the two machines diverged"
+        );
         let by_cli = Block::from_json(text).map(|b| cli.apply_block(b));
         let prepared = accord_engine::json::from_str::<RawBlock<'_>>(text)
             .map(|raw| PreparedBlock::from_raw(raw.height, raw.previous, raw.transactions));
@@ -287,16 +295,28 @@ pub fn blocks(bytes: &[u8], dev: &Dev) -> usize {
             (Ok(Ok(a)), Ok(Ok(b))) => {
                 assert_eq!(a.to_json(), b.to_json(), "the two doors answer differently");
                 let height = a.height;
-                assert_eq!(cli.height(), Some(height));
-                assert_eq!(cli.state_root(), a.state_root);
-                if before.0 == Some(height) {
+                if before.0.is_some_and(|last| height <= last) {
                     // A replay: the stored answer, nothing changed.
-                    assert_eq!(before, machine_fingerprint(&cli), "a replay changed the state");
+                    assert_eq!(
+                        before,
+                        machine_fingerprint(&cli),
+                        "a replay changed the state"
+                    );
                 } else {
+                    assert_eq!(cli.height(), Some(height), "the height is not the block's");
+                    assert_eq!(
+                        cli.state_root(),
+                        a.state_root,
+                        "the root is not the answer's"
+                    );
                     accepted += 1;
                 }
                 if let Some(transactions) = prepared_txs {
-                    assert_eq!(transactions.len(), a.results.len(), "one result per transaction");
+                    assert_eq!(
+                        transactions.len(),
+                        a.results.len(),
+                        "one result per transaction"
+                    );
                     for (tx, result) in transactions.iter().zip(&a.results) {
                         match (tx, result) {
                             (Transaction::Access(r), TxResult::Decided(d)) => {
@@ -317,18 +337,30 @@ pub fn blocks(bytes: &[u8], dev: &Dev) -> usize {
                 let replay = cli
                     .apply_block(block)
                     .unwrap_or_else(|e| panic!("replaying an applied block was refused: {e}"));
-                assert_eq!(replay.to_json(), a.to_json(), "a replay answers differently");
-                assert_eq!(after, machine_fingerprint(&cli), "a replay changed the state");
+                assert_eq!(
+                    replay.to_json(),
+                    a.to_json(),
+                    "a replay answers differently"
+                );
+                assert_eq!(
+                    after,
+                    machine_fingerprint(&cli),
+                    "a replay changed the state"
+                );
             }
             (Ok(Err(a)), Ok(Err(b))) => {
                 assert_eq!(a, b, "the two doors refuse for different reasons");
                 assert!(!a.to_string().trim().is_empty());
             }
             (Err(_), Ok(Err(_))) | (Err(_), Err(_)) => {}
+            // The known divergence of `engine_checks::nests_near_the_limit`: the machines part.
+            (Err(e), Ok(Ok(_))) if engine_checks::nests_near_the_limit(&e) => return accepted,
             (cli_result, server_result) => panic!(
                 "the doors disagree on a block: command line {:?}, server {:?}",
                 cli_result.map(|r| r.map(|a| a.height)),
-                server_result.map(|r| r.map(|a| a.height)).map_err(|e| e.to_string())
+                server_result
+                    .map(|r| r.map(|a| a.height))
+                    .map_err(|e| e.to_string())
             ),
         }
         let after_cli = machine_fingerprint(&cli);

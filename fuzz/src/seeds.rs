@@ -155,13 +155,17 @@ fn dev_signed(message: Value) -> Value {
 }
 
 fn proposal(proposer: &str, title: &str, change: Value) -> Value {
-    dev_signed(json!({ "type": "proposal", "consortium": CONSORTIUM, "proposer": proposer,
-                       "title": title, "change": change }))
+    dev_signed(
+        json!({ "type": "proposal", "consortium": CONSORTIUM, "proposer": proposer,
+                       "title": title, "change": change }),
+    )
 }
 
 fn vote(n: usize, voter: &str, choice: &str) -> Value {
-    dev_signed(json!({ "type": "vote", "consortium": CONSORTIUM, "proposal": format!("@{n}"),
-                       "content": format!("@{n}"), "voter": voter, "choice": choice }))
+    dev_signed(
+        json!({ "type": "vote", "consortium": CONSORTIUM, "proposal": format!("@{n}"),
+                       "content": format!("@{n}"), "voter": voter, "choice": choice }),
+    )
 }
 
 fn cancel(n: usize, proposer: &str) -> Value {
@@ -210,11 +214,7 @@ fn first_module_file() -> Option<String> {
 fn small_manifest(module: Option<usize>, test: Option<usize>) -> String {
     let mut manifest = default_manifest();
     let pick = |list: &serde_yaml::Value, i: Option<usize>| {
-        serde_yaml::Value::Sequence(
-            i.and_then(|i| list.get(i).cloned())
-                .into_iter()
-                .collect(),
-        )
+        serde_yaml::Value::Sequence(i.and_then(|i| list.get(i).cloned()).into_iter().collect())
     };
     if let serde_yaml::Value::Mapping(map) = &mut manifest {
         let modules = pick(&map["modules"], module);
@@ -366,48 +366,78 @@ fn block_seeds() -> Vec<Seed> {
             blocks.push(json!({ "height": height, "transactions": transactions }));
             height += 1;
         }
-        out.push((format!("lifecycle-{name}.json"), text(&Value::Array(blocks))));
+        out.push((
+            format!("lifecycle-{name}.json"),
+            text(&Value::Array(blocks)),
+        ));
     }
     out
 }
 
 fn bundle_seeds() -> Vec<Seed> {
     let files = default_files();
+    let file = |path: &str| files.get(path).unwrap_or_default().to_vec();
+    let input = |sections: Vec<(String, Vec<u8>)>| {
+        crate::engine_checks::bundle_input(
+            sections.iter().map(|(p, b)| (p.as_str(), b.as_slice())),
+            true,
+        )
+    };
     let mut out = Vec::new();
-    // The default bundle itself, once per kind of file, the file given again as it is.
-    let mut picked = Vec::new();
-    for (path, _) in files.iter() {
-        let keep = !path.starts_with("jurisdictions/")
-            || ["jurisdictions/US.yaml", "jurisdictions/EU.yaml", "jurisdictions/EU-DE.yaml"]
-                .contains(&path);
-        if keep {
-            picked.push(path.to_owned());
-        }
-    }
-    for path in picked {
-        let bytes = files.get(&path).unwrap_or_default();
-        let name = path.replace('/', "_");
-        out.push((
-            format!("default-{name}"),
-            crate::engine_checks::bundle_input([(path.as_str(), bytes)], true),
-        ));
-    }
-    // Small bundles: the default manifest with one module, or with one test file.
+    // The default bundle as it is (slow: every module and every test case).
+    out.push((
+        "default".to_owned(),
+        input(vec![("manifest.yaml".into(), file("manifest.yaml"))]),
+    ));
+    // Small bundles over the default one: the manifest cut down to one module or one test file,
+    // given with that file, so that mutations reach the file and compile in milliseconds.
     let manifest = default_manifest();
-    let modules = manifest["modules"].as_sequence().map_or(0, Vec::len);
-    let tests = manifest["tests"].as_sequence().map_or(0, Vec::len);
-    for i in 0..modules {
-        let text = small_manifest(Some(i), None);
+    let list = |key: &str| -> Vec<String> {
+        manifest[key]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.get("file").unwrap_or(v).as_str().map(str::to_owned))
+            .collect()
+    };
+    for (i, path) in list("modules").into_iter().enumerate() {
+        let small = small_manifest(Some(i), None).into_bytes();
         out.push((
             format!("module-{i:02}"),
-            crate::engine_checks::bundle_input([("manifest.yaml", text.as_bytes())], true),
+            input(vec![
+                ("manifest.yaml".into(), small),
+                (path.clone(), file(&path)),
+            ]),
         ));
     }
-    for i in 0..tests {
-        let text = small_manifest(None, Some(i));
+    for (i, path) in list("tests").into_iter().enumerate() {
+        let small = small_manifest(None, Some(i)).into_bytes();
         out.push((
             format!("tests-{i:02}"),
-            crate::engine_checks::bundle_input([("manifest.yaml", text.as_bytes())], true),
+            input(vec![
+                ("manifest.yaml".into(), small),
+                (path.clone(), file(&path)),
+            ]),
+        ));
+    }
+    let schema = manifest["schema"]
+        .as_str()
+        .unwrap_or("schema.cedarschema")
+        .to_owned();
+    let others = [
+        schema,
+        "jurisdictions/US.yaml".to_owned(),
+        "jurisdictions/EU.yaml".to_owned(),
+        "jurisdictions/EU-DE.yaml".to_owned(),
+    ];
+    for path in others {
+        let small = small_manifest(Some(0), None).into_bytes();
+        out.push((
+            format!("file-{}", path.replace('/', "_")),
+            input(vec![
+                ("manifest.yaml".into(), small),
+                (path.clone(), file(&path)),
+            ]),
         ));
     }
     // A bundle from nothing: a manifest, a schema, one policy and one jurisdiction.

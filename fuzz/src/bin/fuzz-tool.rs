@@ -50,7 +50,11 @@ fn main() -> ExitCode {
                 eprintln!("{}", file.display());
                 target.check(&bytes);
             }
-            println!("{}: {} inputs, every invariant held", target.name(), files.len());
+            println!(
+                "{}: {} inputs, every invariant held",
+                target.name(),
+                files.len()
+            );
             ExitCode::SUCCESS
         }
         _ => {
