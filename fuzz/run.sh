@@ -80,7 +80,7 @@ echo "== $target: $seconds s"
 for stats in "$out"/*/fuzzer_stats; do
     [ -f "$stats" ] || continue
     awk -F' *: *' -v who="$(basename "$(dirname "$stats")")" '
-        /^(execs_done|execs_per_sec|corpus_count|corpus_found|saved_crashes|saved_hangs|stability|bitmap_cvg|run_time)$/ { s[$1] = $2 }
+        $1 ~ /^(execs_done|execs_per_sec|corpus_count|corpus_found|saved_crashes|saved_hangs|stability|bitmap_cvg|run_time)$/ { s[$1] = $2 }
         END {
             printf "%s: %s execs (%s/s), %s paths (%s found), %s crashes, %s hangs, coverage %s, stability %s\n",
                 who, s["execs_done"], s["execs_per_sec"], s["corpus_count"], s["corpus_found"],

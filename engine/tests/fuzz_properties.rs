@@ -250,8 +250,71 @@ fn regression_inputs_keep_every_invariant() {
         eprintln!("transaction/{name}");
         engine_checks::transaction(&bytes, bundle());
     }
+    for (name, bytes) in regressions("block") {
+        eprintln!("block/{name}");
+        engine_checks::block(&bytes);
+    }
     for (name, bytes) in regressions("bundle") {
         eprintln!("bundle/{name}");
         engine_checks::bundle(engine_checks::bundle_files(&bytes, files()));
+    }
+}
+
+/// Found by the `transaction` target: a transaction with an unknown top-level field whose name is
+/// empty (`"": "US-CA"`) was refused through `Transaction::from_json` (the door of blocks,
+/// consents and test cases) naming the field `` (nothing at all), and inside a block
+/// `transactions[0].`, where `AccessRequest::from_json` named `.`. An unknown field is named by
+/// its path; the empty path is the document, `.`, at every door.
+#[test]
+fn an_unknown_top_level_field_is_refused_naming_its_path() {
+    let example = read_json(&repo().join("examples/treatment-read.json"));
+    for (key, field, in_block) in [
+        ("", ".", "transactions[0]"),
+        ("foo", "foo", "transactions[0].foo"),
+    ] {
+        let mut tx = example.clone();
+        tx[key] = Value::from("US-CA");
+        let text = tx.to_string();
+        for e in [
+            accord_engine::Transaction::from_json(&text).expect_err("refused"),
+            accord_engine::AccessRequest::from_json(&text).expect_err("refused"),
+        ] {
+            assert_eq!(e.field, field, "{key:?}: {e}");
+            assert!(e.reason.contains("unknown field"), "{e}");
+        }
+        engine_checks::transaction(text.as_bytes(), bundle());
+        let block = serde_json::json!({ "height": 1, "transactions": [tx] }).to_string();
+        let prepared = accord_engine::ledger::Block::from_json(&block)
+            .expect("a block")
+            .prepare();
+        let e = prepared.transactions.expect_err("refused");
+        assert_eq!(e.field, in_block, "{key:?}: {e}");
+    }
+}
+
+/// Found by `near_valid_blocks_keep_every_invariant`: serde_json's default reading of numbers is
+/// not correctly rounded, so `-1.6678555217004281e+69` read, written out and read again became
+/// `-1.667855521700428e+69`: a block re-serialized on its way hashed differently, and two
+/// readers of one transaction could see two numbers. Numbers are now read exactly
+/// (`float_roundtrip`).
+#[test]
+fn a_number_reads_back_as_itself() {
+    for text in [
+        "-1.6678555217004281e+69",
+        "1.9460352244400384e+236",
+        "5e-324",
+        "0.30000000000000004",
+        "2.2250738585072014e-308",
+        "1.7976931348623157e308",
+    ] {
+        let value = accord_engine::json::value_from_str(text).expect("a number");
+        let again = accord_engine::json::value_from_str(&value.to_string()).expect("a number");
+        assert_eq!(value, again, "{text} read back as {again}");
+    }
+    for (name, bytes) in regressions("block") {
+        if name.starts_with("float") {
+            let block = engine_checks::block(&bytes).expect("a block");
+            assert!(!block.transactions.is_empty());
+        }
     }
 }

@@ -384,11 +384,8 @@ fn bundle_seeds() -> Vec<Seed> {
         )
     };
     let mut out = Vec::new();
-    // The default bundle as it is (slow: every module and every test case).
-    out.push((
-        "default".to_owned(),
-        input(vec![("manifest.yaml".into(), file("manifest.yaml"))]),
-    ));
+    // (The default bundle as it is takes seconds to compile and test: too slow a seed. The property
+    // tests load it through this door.)
     // Small bundles over the default one: the manifest cut down to one module or one test file,
     // given with that file, so that mutations reach the file and compile in milliseconds.
     let manifest = default_manifest();
