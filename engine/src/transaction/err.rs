@@ -17,7 +17,11 @@ impl TransactionError {
     }
 
     pub(crate) fn from_path(err: serde_path_to_error::Error<serde_json::Error>) -> Self {
-        let field = err.path().to_string();
+        // A problem with the document itself (an unknown top-level field) has an empty path.
+        let field = match err.path().to_string() {
+            path if path.is_empty() => ".".to_owned(),
+            path => path,
+        };
         let inner = err.into_inner();
         // serde_json appends " at line L column C"; keep it: it helps find the spot in a file.
         TransactionError::new(field, inner.to_string())

@@ -1,0 +1,9 @@
+//! AFL target `transaction`: see [`accord_fuzz::Target`] and CONTRIBUTING.md ("Fuzzing").
+
+fn main() {
+    let target = accord_fuzz::Target::from_name("transaction").expect("a target");
+    target.prepare();
+    afl::fuzz!(|data: &[u8]| {
+        target.check(data);
+    });
+}
