@@ -136,6 +136,9 @@ pub struct DerivedFacts {
     pub categories: Vec<DataCategory>,
     /// Authorizations, representations and data use agreements the ledger establishes.
     pub relations: RelationFacts,
+    /// Whether the request fits the native evaluator's size bound, computed once per request
+    /// when a module first asks (see `rules::native::within_limits`).
+    pub native_fits: std::cell::OnceCell<bool>,
 }
 
 impl DerivedFacts {
@@ -145,6 +148,7 @@ impl DerivedFacts {
             consent: &self.consent,
             categories: &self.categories,
             relations: &self.relations,
+            native_fits: &self.native_fits,
         }
     }
 }
@@ -369,6 +373,7 @@ impl Bundle {
             consent,
             categories,
             relations,
+            native_fits: std::cell::OnceCell::new(),
         })
     }
 }

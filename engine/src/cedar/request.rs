@@ -26,6 +26,8 @@ pub struct RequestFacts<'a> {
     pub categories: &'a [DataCategory],
     /// Authorizations, representations and data use agreements the ledger establishes.
     pub relations: &'a RelationFacts,
+    /// Whether the request fits the native evaluator's size bound, once known.
+    pub native_fits: &'a std::cell::OnceCell<bool>,
 }
 
 /// One attribute value, independent of how it is encoded for Cedar.

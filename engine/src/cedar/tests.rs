@@ -16,6 +16,7 @@ fn derived(request: &AccessRequest, applicable: Applicable, consent: ConsentFact
         consent,
         categories: request.data_categories(),
         relations,
+        native_fits: std::cell::OnceCell::new(),
     }
 }
 

@@ -306,8 +306,8 @@ impl RuleModules {
         // (`Ok(None)`: nothing to add), otherwise `None` until the module is called in Rhai below.
         let mut results: Vec<(&RuleModule, Option<Outcome>)> = Vec::new();
         let mut reads = FieldSet::default();
-        // Whether programs may run on this request at all (asked once, when one would).
-        let mut small: Option<bool> = None;
+        // Whether programs may run on this request at all is asked once per request, when one
+        // would (`facts.native_fits`).
         for module in &self.modules {
             if module.stage != stage
                 || (on_deny_only && !module.on_deny)
@@ -318,7 +318,9 @@ impl RuleModules {
             let native = match &module.program {
                 Some(program)
                     if analysed
-                        && *small.get_or_insert_with(|| native::within_limits(request, facts)) =>
+                        && *facts
+                            .native_fits
+                            .get_or_init(|| native::within_limits(request, facts)) =>
                 {
                     program
                         .run(request, facts, &self.params)
