@@ -1,4 +1,5 @@
 //! End-to-end tests of the `accord` binary: exit codes, one-line errors, and output shapes.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! End-to-end tests of the governance commands: `keygen`, `sign`, `propose`, and `replay` applying
 //! the signed transactions they produce.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
 

@@ -24,6 +24,7 @@
 //! `LOAD_CONNECTIONS`; `LOAD_DATA_DIR` for where the data directory goes). `LOAD_SERVE=<secs>`
 //! only starts both servers and keeps them up, for an outside client such as wrk
 //! (`benches/wrk/`).
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use accord::server::{self, AppState, ServeConfig};
 use accord_engine::{Bundle, InMemoryConsentRegistry};

@@ -14,6 +14,7 @@
 //! at plain computation (network-bound figures are calibrated by the load bench's echo instead).
 //!
 //! Run: `cargo bench -p accord-engine --bench decisions`.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use accord_engine::decision::DecisionBuilder;
 use accord_engine::rules::Stage;

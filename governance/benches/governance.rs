@@ -12,6 +12,7 @@
 //! A plain-timed summary with the ratios is printed at the end.
 //!
 //! Run: `cargo bench -p accord-governance --bench governance -- --warm-up-time 1 --measurement-time 5`.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use accord_engine::cases::run_bundle_tests;
 use accord_engine::transaction::AccessRequest;

@@ -1,5 +1,6 @@
 //! End to end: three members pass a proposal that tightens a rule; it activates at the expected
 //! height and an access decision flips at exactly that height, identically on two nodes.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Proposal lifecycles beyond the happy path: expiry, rejection, cancellation, vote changes,
 //! rollback, rules changes that abort proposals still voting, frozen membership, several
 //! activations at one height, and the impact preview.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
 

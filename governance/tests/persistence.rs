@@ -1,6 +1,7 @@
 //! A node restarts where the last fully applied block left it: after a clean shutdown, and after
 //! a SIGKILL in the middle of applying blocks (the store commits each block as one atomic sled
 //! batch, so a restart sees the state after some block h, never part of a block).
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
 

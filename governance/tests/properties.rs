@@ -2,6 +2,7 @@
 //! through `GovernanceState::apply` with real signatures:
 //! - the order of votes inside a window never changes the outcome;
 //! - weight is conserved through any sequence of vote changes.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Every refusal a governance message can meet: its stable code, a message that names what is
 //! wrong, and state left exactly as it was (governance digest, proposal records and bundle store),
 //! also when the refused message sits in a block between accepted ones.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
 

@@ -6,6 +6,7 @@
 //!
 //! The key is derived from the seed 0x01..0x20 — a test key, not a dev key. Regenerate the file
 //! with `ACCORD_WRITE_VECTORS=1 cargo test -p accord-governance --test vectors` (then review it).
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
 

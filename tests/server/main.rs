@@ -7,6 +7,7 @@
 //! - `doors`: a repeated JSON key is refused at every endpoint that reads a body.
 //! - `storage`: storage faults (injected, and a full tmpfs) heal without a restart.
 //! - `binary`: the real binary stops on SIGTERM with exit 0.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod authzen;
 mod binary;
