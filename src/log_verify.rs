@@ -12,7 +12,9 @@ use std::process::ExitCode;
 pub fn verify(data: &Path) -> Result<ExitCode, Failure> {
     let shown = data.display();
     if !data.is_dir() {
-        return Err(bad_input(format!("data directory {shown}: not a directory")));
+        return Err(bad_input(format!(
+            "data directory {shown}: not a directory"
+        )));
     }
     // sled creates a database where there is none: refuse a directory that holds none.
     if !data.join("conf").is_file() || !data.join("db").is_file() {
@@ -43,9 +45,11 @@ pub fn verify(data: &Path) -> Result<ExitCode, Failure> {
         None
     };
     let verification = match &tree {
-        Some(tree) => verify_tree(tree, &Checkpoint::genesis(), &|| false)
-            .map_err(|e| bad_input(format!("data directory {shown}: {e}")))?
-            .finding,
+        Some(tree) => {
+            verify_tree(tree, &Checkpoint::genesis(), &|| false)
+                .map_err(|e| bad_input(format!("data directory {shown}: {e}")))?
+                .finding
+        }
         None => None,
     };
     let verification = verification.unwrap_or_else(empty_log);

@@ -820,11 +820,8 @@ fn data_with_log(n: usize) -> tempfile::TempDir {
     );
     let records: Vec<Record<'_>> = (0..n).map(|_| Record::new(&decision, &request)).collect();
     let db = sled::open(dir.path()).expect("sled");
-    let log = accord::server::DecisionLog::open(
-        &db,
-        accord::server::storage::StorageHealth::new(),
-    )
-    .expect("log");
+    let log = accord::server::DecisionLog::open(&db, accord::server::storage::StorageHealth::new())
+        .expect("log");
     log.append_all(&records).expect("append");
     drop(log);
     db.flush().expect("flush");
@@ -853,7 +850,13 @@ fn log_verify_checks_the_whole_chain_offline() {
     assert_eq!(stdout(&out).lines().count(), 1);
     let v: Value = accord_engine::json::value_from_str(&stdout(&out)).expect("JSON");
     assert_eq!(
-        (&v["ok"], &v["length"], &v["checked_from"], &v["checked"], &v["full"]),
+        (
+            &v["ok"],
+            &v["length"],
+            &v["checked_from"],
+            &v["checked"],
+            &v["full"]
+        ),
         (
             &Value::Bool(true),
             &Value::from(5),
@@ -868,7 +871,9 @@ fn log_verify_checks_the_whole_chain_offline() {
     // Entry 3's transaction id changed in its stored segment: broken there, exit 1.
     {
         let db = sled::open(dir.path()).expect("sled");
-        let tree = db.open_tree(accord::server::decision_log::TREE).expect("tree");
+        let tree = db
+            .open_tree(accord::server::decision_log::TREE)
+            .expect("tree");
         let (key, value) = tree.first().expect("read").expect("a segment");
         let text = String::from_utf8(value.to_vec()).expect("utf-8");
         let forged: String = text
@@ -888,7 +893,10 @@ fn log_verify_checks_the_whole_chain_offline() {
     let out = log_verify(dir.path());
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let v: Value = accord_engine::json::value_from_str(&stdout(&out)).expect("JSON");
-    assert_eq!((&v["ok"], &v["length"]), (&Value::Bool(false), &Value::from(2)));
+    assert_eq!(
+        (&v["ok"], &v["length"]),
+        (&Value::Bool(false), &Value::from(2))
+    );
     assert_eq!(v["broken"]["seq"], 3);
     assert!(
         v["broken"]["reason"]
@@ -905,20 +913,33 @@ fn log_verify_of_a_database_without_a_log_is_an_empty_chain() {
     let out = log_verify(dir.path());
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v: Value = accord_engine::json::value_from_str(&stdout(&out)).expect("JSON");
-    assert_eq!((&v["ok"], &v["length"]), (&Value::Bool(true), &Value::from(0)));
+    assert_eq!(
+        (&v["ok"], &v["length"]),
+        (&Value::Bool(true), &Value::from(0))
+    );
 }
 
 #[test]
 fn log_verify_refuses_a_missing_foreign_or_busy_directory() {
     let dir = tempfile::tempdir().expect("temp dir");
     let missing = dir.path().join("nowhere");
-    let err = assert_bad_input(&accord(&["log", "verify", "--data", &missing.display().to_string()]));
+    let err = assert_bad_input(&accord(&[
+        "log",
+        "verify",
+        "--data",
+        &missing.display().to_string(),
+    ]));
     assert!(err.contains("not a directory"), "{err}");
     assert!(!missing.exists(), "nothing was created");
 
     let foreign = dir.path().join("photos");
     std::fs::create_dir(&foreign).expect("mkdir");
-    let err = assert_bad_input(&accord(&["log", "verify", "--data", &foreign.display().to_string()]));
+    let err = assert_bad_input(&accord(&[
+        "log",
+        "verify",
+        "--data",
+        &foreign.display().to_string(),
+    ]));
     assert!(err.contains("no database here"), "{err}");
     assert_eq!(
         std::fs::read_dir(&foreign).expect("read dir").count(),
@@ -941,6 +962,11 @@ fn log_verify_refuses_a_missing_foreign_or_busy_directory() {
             }
         }
     };
-    let err = assert_bad_input(&accord(&["log", "verify", "--data", &busy.path().display().to_string()]));
+    let err = assert_bad_input(&accord(&[
+        "log",
+        "verify",
+        "--data",
+        &busy.path().display().to_string(),
+    ]));
     assert!(err.contains("in use by another process"), "{err}");
 }

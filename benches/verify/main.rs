@@ -69,12 +69,18 @@ fn main() {
             per_entry(took, v.checked)
         );
     };
-    run("full (first verification, no checkpoint)", Scope::SinceCheckpoint);
+    run(
+        "full (first verification, no checkpoint)",
+        Scope::SinceCheckpoint,
+    );
     run("full (?full=true)", Scope::Full);
     run("incremental, nothing new", Scope::SinceCheckpoint);
     for new in [1usize, 100, 1000, 10_000] {
         append(new);
-        run(&format!("incremental after {new} new entries"), Scope::SinceCheckpoint);
+        run(
+            &format!("incremental after {new} new entries"),
+            Scope::SinceCheckpoint,
+        );
     }
     run("full (?full=true) again", Scope::Full);
 }

@@ -15,8 +15,7 @@ use std::time::Duration;
 
 /// Appends `n` entries (the allowed treatment read, decided once) straight to `log`.
 fn append_to(log: &DecisionLog, n: usize) {
-    let request =
-        AccessRequest::from_json(&allow_tx().to_string()).expect("the example parses");
+    let request = AccessRequest::from_json(&allow_tx().to_string()).expect("the example parses");
     let decision = bundle().decide(&request, &InMemoryConsentRegistry::default(), 0);
     let records: Vec<Record<'_>> = (0..n).map(|_| Record::new(&decision, &request)).collect();
     for chunk in records.chunks(500) {
@@ -61,7 +60,10 @@ fn tamper(data: &Path, seq: u64) {
     let text = String::from_utf8(value.to_vec()).expect("utf-8");
     let mut entries: Vec<String> = text.lines().map(str::to_owned).collect();
     let index = usize::try_from(seq - start).expect("index");
-    assert!(entries[index].contains(&format!("\"seq\":{seq},")), "{text}");
+    assert!(
+        entries[index].contains(&format!("\"seq\":{seq},")),
+        "{text}"
+    );
     entries[index] = entries[index].replacen("\"tx\":\"", "\"tx\":\"forged-", 1);
     let forged: String = entries.iter().map(|e| format!("{e}\n")).collect();
     tree.insert(key, forged.as_bytes()).expect("write");
@@ -127,7 +129,11 @@ async fn a_tampered_entry_after_the_checkpoint_is_found_incrementally_one_before
 
     let server = TestServer::start(dir.path()).await;
     let incremental = verify(&server, "").await;
-    assert_eq!(checked(&incremental), (false, 14, 11, 4, false), "{incremental}");
+    assert_eq!(
+        checked(&incremental),
+        (false, 14, 11, 4, false),
+        "{incremental}"
+    );
     assert_eq!(incremental["broken"]["seq"], 15);
     assert!(
         incremental["broken"]["reason"]
@@ -191,9 +197,7 @@ async fn one_full_verification_runs_at_a_time() {
     let log = server.log();
     log.pace_verification(Duration::from_millis(150));
     let first = {
-        let request = server
-            .client
-            .get(server.url("/v1/audit/verify?full=true"));
+        let request = server.client.get(server.url("/v1/audit/verify?full=true"));
         tokio::spawn(async move { request.send().await })
     };
     let mut waited = 0;
@@ -209,7 +213,9 @@ async fn one_full_verification_runs_at_a_time() {
     );
     let body = problem(refused, 429, "verification-in-progress").await;
     assert!(
-        body["detail"].as_str().is_some_and(|d| d.contains("full verification")),
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("full verification")),
         "{body}"
     );
     let (status, _, first) = answer(first.await.expect("task").expect("response")).await;
@@ -234,7 +240,12 @@ async fn verification_needs_the_token() {
     let server = TestServer::start_with(dir.path(), |c| c.token = Some("s3cret".into())).await;
     for query in ["", "?full=true"] {
         let url = server.url(&format!("/v1/audit/verify{query}"));
-        problem(server.get(&format!("/v1/audit/verify{query}")).await, 401, "unauthorized").await;
+        problem(
+            server.get(&format!("/v1/audit/verify{query}")).await,
+            401,
+            "unauthorized",
+        )
+        .await;
         let wrong = server.client.get(&url).bearer_auth("guess").send().await;
         problem(wrong.expect("response"), 401, "unauthorized").await;
         let right = server.client.get(&url).bearer_auth("s3cret").send().await;
@@ -273,7 +284,11 @@ fn the_checkpoint_entry_itself_must_still_be_the_one_verified() {
     assert_eq!((v.length, v.checked_from, v.checked), (4, 6, 0));
     let broken = v.broken.expect("broken");
     assert_eq!(broken.seq, 5);
-    assert!(broken.reason.starts_with("hash mismatch"), "{}", broken.reason);
+    assert!(
+        broken.reason.starts_with("hash mismatch"),
+        "{}",
+        broken.reason
+    );
 }
 
 #[test]
@@ -287,7 +302,11 @@ fn entries_removed_below_the_checkpoint_are_missing() {
     assert_eq!(keys.len(), 1, "one round, one segment");
     let value = tree.get(&keys[0]).expect("read").expect("segment");
     let text = String::from_utf8(value.to_vec()).expect("utf-8");
-    let first: String = text.lines().next().map(|l| format!("{l}\n")).expect("entry");
+    let first: String = text
+        .lines()
+        .next()
+        .map(|l| format!("{l}\n"))
+        .expect("entry");
     let first_hash = accord_engine::json::value_from_str(&first).expect("JSON")["hash"].clone();
     tree.insert(&keys[0], first.as_bytes()).expect("write");
     db.flush().expect("flush");
@@ -320,7 +339,10 @@ fn an_unreadable_checkpoint_means_verifying_from_the_first_entry() {
         .verify(Scope::SinceCheckpoint, &AtomicBool::new(false))
         .expect("verify")
         .expect("not cancelled");
-    assert_eq!((v.ok, v.length, v.checked_from, v.checked, v.full), (true, 4, 1, 4, true));
+    assert_eq!(
+        (v.ok, v.length, v.checked_from, v.checked, v.full),
+        (true, 4, 1, 4, true)
+    );
     // ... and the checkpoint is whole again.
     assert_eq!(log.checkpoint().expect("read").0.seq, 4);
 }
