@@ -56,7 +56,7 @@ fn main() {
     let run = |label: &str, scope: Scope| {
         let started = Instant::now();
         let v: Verification = log
-            .verify(scope, &never)
+            .verify_scope(scope, &never)
             .expect("verify")
             .expect("not cancelled");
         let took = started.elapsed();

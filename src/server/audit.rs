@@ -124,13 +124,13 @@ pub async fn verify(
         };
         tokio::task::spawn_blocking(move || {
             let _slot = slot;
-            storage.log.verify(Scope::Full, &cancel)
+            storage.log.verify_scope(Scope::Full, &cancel)
         })
     } else {
         let slot = storage.log.incremental_slot().await;
         tokio::task::spawn_blocking(move || {
             let _slot = slot;
-            storage.log.verify(Scope::SinceCheckpoint, &cancel)
+            storage.log.verify_scope(Scope::SinceCheckpoint, &cancel)
         })
     };
     let result = task

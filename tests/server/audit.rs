@@ -261,7 +261,7 @@ fn verified_log(dir: &Path, n: usize) -> (sled::Db, DecisionLog) {
     let log = DecisionLog::open(&db, StorageHealth::new()).expect("log");
     append_to(&log, n);
     let v = log
-        .verify(Scope::SinceCheckpoint, &AtomicBool::new(false))
+        .verify_scope(Scope::SinceCheckpoint, &AtomicBool::new(false))
         .expect("verify")
         .expect("not cancelled");
     assert_eq!((v.ok, v.length), (true, n as u64));
@@ -277,7 +277,7 @@ fn the_checkpoint_entry_itself_must_still_be_the_one_verified() {
     let db = open_db(dir.path());
     let log = DecisionLog::open(&db, StorageHealth::new()).expect("log");
     let v = log
-        .verify(Scope::SinceCheckpoint, &AtomicBool::new(false))
+        .verify_scope(Scope::SinceCheckpoint, &AtomicBool::new(false))
         .expect("verify")
         .expect("not cancelled");
     assert!(!v.ok);
@@ -314,7 +314,7 @@ fn entries_removed_below_the_checkpoint_are_missing() {
     let db = open_db(dir.path());
     let log = DecisionLog::open(&db, StorageHealth::new()).expect("log");
     let v = log
-        .verify(Scope::SinceCheckpoint, &AtomicBool::new(false))
+        .verify_scope(Scope::SinceCheckpoint, &AtomicBool::new(false))
         .expect("verify")
         .expect("not cancelled");
     let broken = v.broken.expect("broken");
@@ -336,7 +336,7 @@ fn an_unreadable_checkpoint_means_verifying_from_the_first_entry() {
         .expect("write");
     assert_eq!(log.checkpoint().expect("read").0, Checkpoint::genesis());
     let v = log
-        .verify(Scope::SinceCheckpoint, &AtomicBool::new(false))
+        .verify_scope(Scope::SinceCheckpoint, &AtomicBool::new(false))
         .expect("verify")
         .expect("not cancelled");
     assert_eq!(

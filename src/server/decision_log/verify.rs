@@ -358,7 +358,7 @@ impl DecisionLog {
     /// Verifies the chain (all of it, or after the checkpoint), stopping between chunks once
     /// `cancel` is set (`None`: cancelled), then moves the checkpoint to the last sound entry
     /// found. Blocking: run it on a thread that may block, holding the slot of its scope.
-    pub fn verify(
+    pub fn verify_scope(
         &self,
         scope: Scope,
         cancel: &AtomicBool,
@@ -396,6 +396,12 @@ impl DecisionLog {
             self.move_checkpoint(stored.clone(), stored_bytes, &reached, moves)?;
         }
         Ok(outcome.finding)
+    }
+
+    /// The whole chain verified from the first entry, to its end (as `?full=true`).
+    pub fn verify(&self) -> Result<Verification, LogError> {
+        self.verify_scope(Scope::Full, &AtomicBool::new(false))?
+            .ok_or_else(|| LogError::Storage("verification cancelled".into()))
     }
 
     /// Stores `reached` as the checkpoint while `moves` says it should replace the stored one
