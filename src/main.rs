@@ -5,6 +5,7 @@
 
 mod commands;
 mod governance;
+mod log_verify;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -112,6 +113,11 @@ enum Command {
         #[arg(long, value_name = "N")]
         min_coverage: Option<f64>,
     },
+    /// The decision log of a data directory, offline (the server must be stopped).
+    Log {
+        #[command(subcommand)]
+        command: LogCommand,
+    },
     /// Run the sidecar: the HTTP API a ledger node calls (docs/server.md). Stops on SIGTERM/SIGINT
     /// after finishing in-flight requests.
     Serve(Box<accord::server::ServeArgs>),
@@ -131,6 +137,18 @@ enum Command {
         /// Warnings fail the validation too.
         #[arg(long)]
         deny_warnings: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum LogCommand {
+    /// Verify the whole hash chain, from the first entry; prints the verification as JSON
+    /// (as `GET /v1/audit/verify?full=true` answers it) and exits 0 when it holds, 1 when it is
+    /// broken, 2 when the directory cannot be read.
+    Verify {
+        /// The data directory of `accord serve`.
+        #[arg(long, env = "ACCORD_DATA")]
+        data: PathBuf,
     },
 }
 
@@ -231,6 +249,9 @@ fn main() -> ExitCode {
         Command::Validate { dir, deny_warnings } => {
             commands::validate(&commands::policies_dir(dir), deny_warnings)
         }
+        Command::Log {
+            command: LogCommand::Verify { data },
+        } => log_verify::verify(&data),
         Command::Serve(args) => serve(*args),
     };
     match result {

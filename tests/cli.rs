@@ -806,3 +806,168 @@ fn fmt_refuses_a_policy_that_does_not_parse_naming_line_and_column() {
     assert!(err.contains("broken.cedar: line 3, column "), "{err}");
     assert!(err.contains("unexpected token"), "{err}");
 }
+
+/// A data directory whose decision log holds `n` entries (the allowed treatment read), closed.
+fn data_with_log(n: usize) -> tempfile::TempDir {
+    use accord::server::decision_log::Record;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bundle = accord_engine::Bundle::load(&root().join("policies")).expect("bundle");
+    let text = std::fs::read_to_string(example("treatment-read.json")).expect("example");
+    let request = accord_engine::AccessRequest::from_json(&text).expect("transaction");
+    let decision = bundle.decide(
+        &request,
+        &accord_engine::InMemoryConsentRegistry::default(),
+        0,
+    );
+    let records: Vec<Record<'_>> = (0..n).map(|_| Record::new(&decision, &request)).collect();
+    let db = sled::open(dir.path()).expect("sled");
+    let log = accord::server::DecisionLog::open(&db, accord::server::storage::StorageHealth::new())
+        .expect("log");
+    log.append_all(&records).expect("append");
+    drop(log);
+    db.flush().expect("flush");
+    dir
+}
+
+/// `accord log verify --data DIR`, retried while sled still holds the lock of a database this
+/// process just closed (its flusher thread lets go a moment later).
+fn log_verify(data: &Path) -> Output {
+    let data = data.display().to_string();
+    for _ in 0..100 {
+        let out = accord(&["log", "verify", "--data", &data]);
+        if !stderr(&out).contains("in use by another process") {
+            return out;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("the data directory stayed locked");
+}
+
+#[test]
+fn log_verify_checks_the_whole_chain_offline() {
+    let dir = data_with_log(5);
+    let out = log_verify(dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 1);
+    let v: Value = accord_engine::json::value_from_str(&stdout(&out)).expect("JSON");
+    assert_eq!(
+        (
+            &v["ok"],
+            &v["length"],
+            &v["checked_from"],
+            &v["checked"],
+            &v["full"]
+        ),
+        (
+            &Value::Bool(true),
+            &Value::from(5),
+            &Value::from(1),
+            &Value::from(5),
+            &Value::Bool(true)
+        ),
+        "{v}"
+    );
+    assert!(v["head"].as_str().is_some_and(|h| h.starts_with("sha256:")));
+
+    // Entry 3's transaction id changed in its stored segment: broken there, exit 1.
+    {
+        let db = sled::open(dir.path()).expect("sled");
+        let tree = db
+            .open_tree(accord::server::decision_log::TREE)
+            .expect("tree");
+        let (key, value) = tree.first().expect("read").expect("a segment");
+        let text = String::from_utf8(value.to_vec()).expect("utf-8");
+        let forged: String = text
+            .lines()
+            .map(|e| {
+                if e.contains("\"seq\":3,") {
+                    format!("{}\n", e.replacen("\"tx\":\"", "\"tx\":\"forged-", 1))
+                } else {
+                    format!("{e}\n")
+                }
+            })
+            .collect();
+        assert_ne!(forged, text);
+        tree.insert(key, forged.as_bytes()).expect("write");
+        db.flush().expect("flush");
+    }
+    let out = log_verify(dir.path());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v: Value = accord_engine::json::value_from_str(&stdout(&out)).expect("JSON");
+    assert_eq!(
+        (&v["ok"], &v["length"]),
+        (&Value::Bool(false), &Value::from(2))
+    );
+    assert_eq!(v["broken"]["seq"], 3);
+    assert!(
+        v["broken"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("hash mismatch")),
+        "{v}"
+    );
+}
+
+#[test]
+fn log_verify_of_a_database_without_a_log_is_an_empty_chain() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    drop(sled::open(dir.path()).expect("sled"));
+    let out = log_verify(dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: Value = accord_engine::json::value_from_str(&stdout(&out)).expect("JSON");
+    assert_eq!(
+        (&v["ok"], &v["length"]),
+        (&Value::Bool(true), &Value::from(0))
+    );
+}
+
+#[test]
+fn log_verify_refuses_a_missing_foreign_or_busy_directory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("nowhere");
+    let err = assert_bad_input(&accord(&[
+        "log",
+        "verify",
+        "--data",
+        &missing.display().to_string(),
+    ]));
+    assert!(err.contains("not a directory"), "{err}");
+    assert!(!missing.exists(), "nothing was created");
+
+    let foreign = dir.path().join("photos");
+    std::fs::create_dir(&foreign).expect("mkdir");
+    let err = assert_bad_input(&accord(&[
+        "log",
+        "verify",
+        "--data",
+        &foreign.display().to_string(),
+    ]));
+    assert!(err.contains("no database here"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(&foreign).expect("read dir").count(),
+        0,
+        "nothing was created"
+    );
+
+    // A running server holds the database's lock.
+    let busy = data_with_log(1);
+    let _held = {
+        let mut tries = 0;
+        loop {
+            match sled::open(busy.path()) {
+                Ok(db) => break db,
+                Err(e) if tries < 100 && e.to_string().contains("lock") => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => panic!("open: {e}"),
+            }
+        }
+    };
+    let err = assert_bad_input(&accord(&[
+        "log",
+        "verify",
+        "--data",
+        &busy.path().display().to_string(),
+    ]));
+    assert!(err.contains("in use by another process"), "{err}");
+}

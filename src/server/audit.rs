@@ -1,13 +1,14 @@
 //! `GET /v1/decisions` (the decision log, paged and filtered) and `GET /v1/audit/verify` (the
-//! chain recomputed).
+//! chain recomputed, after the verified checkpoint or in full).
 
-use crate::server::decision_log::PageQuery;
+use crate::server::decision_log::{PageQuery, Scope};
 use crate::server::evaluate::json_response;
 use crate::server::problem::{Problem, ProblemKind};
 use crate::server::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use serde::Deserialize;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// Default and largest `limit`.
@@ -79,17 +80,66 @@ pub async fn decisions(
     Ok(json_response(out))
 }
 
-/// `GET /v1/audit/verify`: `{"ok":true,"length":n,"head":"sha256:…"}` or, at the first entry that
-/// does not verify, `{"ok":false,"length":<sound entries before it>,"head":…,"broken":{"seq":s,
-/// "reason":"…"}}`. Both are HTTP 200: the check ran; its result is in the body.
-pub async fn verify(State(state): State<AppState>) -> Result<Response, Problem> {
-    let log = Arc::clone(&state.storage()?.log);
-    let result = tokio::task::spawn_blocking(move || log.verify())
+/// The query of `GET /v1/audit/verify`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyQuery {
+    full: Option<bool>,
+}
+
+/// Sets its flag when dropped: with the request's future (the client went away, or the request
+/// timed out), or once the answer is made.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// `GET /v1/audit/verify[?full=true]`: `{"ok":true,"length":n,"head":"sha256:…","checked_from":s,
+/// "checked":k,"full":bool}` or, at the first entry that does not verify, the same with
+/// `"ok":false`, `length` the sound entries before it, `head` the last sound hash and
+/// `"broken":{"seq":s,"reason":"…"}`. Both are HTTP 200: the check ran; its result is in the body.
+///
+/// Without `full`, only the entries after the verified checkpoint are recomputed (one such
+/// verification at a time; others wait for it). `full=true` recomputes every entry; while one
+/// runs, another is refused with `verification-in-progress` (429). Either stops between chunks
+/// once its request is gone.
+pub async fn verify(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, Problem> {
+    let q: VerifyQuery = parse_query(raw.as_deref())?;
+    let storage = state.storage()?;
+    let cancel = Arc::new(AtomicBool::new(false));
+    let _cancel_on_drop = CancelOnDrop(Arc::clone(&cancel));
+    let task = if q.full == Some(true) {
+        let Some(slot) = storage.log.try_full_slot() else {
+            return Err(Problem::new(
+                ProblemKind::VerificationInProgress,
+                "a full verification of the decision log is running; retry after 1 s",
+            )
+            .retry_after(1));
+        };
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            storage.log.verify_scope(Scope::Full, &cancel)
+        })
+    } else {
+        let slot = storage.log.incremental_slot().await;
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            storage.log.verify_scope(Scope::SinceCheckpoint, &cancel)
+        })
+    };
+    let result = task
         .await
         .map_err(|e| Problem::new(ProblemKind::Internal, format!("verify task: {e}")))?
-        .map_err(|e| Problem::new(ProblemKind::DecisionLogUnavailable, e.to_string()))?;
+        .map_err(|e| Problem::new(ProblemKind::DecisionLogUnavailable, e.to_string()))?
+        .ok_or_else(|| Problem::new(ProblemKind::Internal, "verification cancelled"))?;
     if !result.ok {
-        tracing::warn!(broken = ?result.broken, "decision log does not verify");
+        tracing::warn!(broken = ?result.broken, full = result.full, "decision log does not verify");
     }
     let body = serde_json::to_string(&result)
         .map_err(|e| Problem::new(ProblemKind::Internal, e.to_string()))?;

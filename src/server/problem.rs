@@ -63,6 +63,8 @@ pub enum ProblemKind {
     UnknownProposal,
     /// 503: the state could not be stored; nothing was applied.
     StateUnavailable,
+    /// 429: a full verification of the decision log is already running.
+    VerificationInProgress,
 }
 
 impl ProblemKind {
@@ -91,6 +93,7 @@ impl ProblemKind {
             ProblemKind::GovernanceRefused => "governance-refused",
             ProblemKind::UnknownProposal => "unknown-proposal",
             ProblemKind::StateUnavailable => "state-unavailable",
+            ProblemKind::VerificationInProgress => "verification-in-progress",
         }
     }
 
@@ -119,6 +122,7 @@ impl ProblemKind {
             ProblemKind::GovernanceRefused => "The governance message was refused",
             ProblemKind::UnknownProposal => "No such proposal",
             ProblemKind::StateUnavailable => "The state could not be stored",
+            ProblemKind::VerificationInProgress => "A full verification is already running",
         }
     }
 
@@ -147,6 +151,7 @@ impl ProblemKind {
             | ProblemKind::Timeout
             | ProblemKind::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ProblemKind::VerificationInProgress => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -263,7 +268,7 @@ impl IntoResponse for Problem {
 }
 
 /// Every problem kind, for documentation tests.
-pub const ALL_KINDS: [ProblemKind; 23] = [
+pub const ALL_KINDS: [ProblemKind; 24] = [
     ProblemKind::MalformedJson,
     ProblemKind::InvalidRequest,
     ProblemKind::Unauthorized,
@@ -287,4 +292,5 @@ pub const ALL_KINDS: [ProblemKind; 23] = [
     ProblemKind::StateUnavailable,
     ProblemKind::BadRequestLine,
     ProblemKind::UriTooLong,
+    ProblemKind::VerificationInProgress,
 ];

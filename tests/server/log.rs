@@ -220,8 +220,12 @@ async fn a_tampered_entry_is_found_at_its_sequence_number() {
             .expect("entry 2 starts a segment");
         db.flush().expect("flush");
     }
+    // Entry 2 is inside the prefix verified before (up to entry 3, the last sound one): the
+    // incremental verification still stops at entry 4, only a full one finds the gap.
     let server = TestServer::start(dir.path()).await;
     let (_, _, verify) = answer(server.get("/v1/audit/verify").await).await;
+    assert_eq!(verify["broken"]["seq"], 4, "{verify}");
+    let (_, _, verify) = answer(server.get("/v1/audit/verify?full=true").await).await;
     assert_eq!(verify["broken"]["seq"], 2, "{verify}");
     assert_eq!(verify["length"], 1);
     server.stop().await;
@@ -293,7 +297,10 @@ async fn a_batch_spans_several_segments_and_reads_across_them() {
     };
     cut(1);
     let server = TestServer::start(dir.path()).await;
+    // The first segment was verified before: only a full verification reads it again.
     let (_, _, verify) = answer(server.get("/v1/audit/verify").await).await;
+    assert_eq!(verify["ok"], true, "{verify}");
+    let (_, _, verify) = answer(server.get("/v1/audit/verify?full=true").await).await;
     assert_eq!(verify["ok"], false);
     assert_eq!(verify["length"], 0);
     assert_eq!(verify["broken"]["seq"], 1);

@@ -21,10 +21,15 @@
 
 mod err;
 mod read;
+mod verify;
 mod writer;
 
 pub use err::LogError;
-pub use read::{Broken, EntrySummary, Page, PageQuery, Verification};
+pub use read::{EntrySummary, Page, PageQuery};
+pub use verify::{
+    verify_tree, Broken, Checkpoint, FullSlot, IncrementalSlot, Outcome, Scope, Verification,
+    VerifyStats, CHECKPOINT_KEY, CHECKPOINT_TREE, CHUNK_ENTRIES,
+};
 pub use writer::{SEGMENT_BYTES, SEGMENT_ENTRIES};
 
 use crate::server::log_entry::EntryParts;
@@ -90,6 +95,7 @@ pub struct DecisionLog {
     /// Test hook: while set, every write round fails as a storage error would.
     failing: Arc<AtomicBool>,
     stats: Arc<WriterStats>,
+    verifier: verify::Verifier,
 }
 
 /// Counters of the writer thread (exported as metrics).
@@ -183,6 +189,7 @@ impl DecisionLog {
                 }
             }
         };
+        let verifier = verify::Verifier::open(db)?;
         let head = Arc::new(Mutex::new(head));
         let stats = Arc::new(WriterStats::default());
         let failing = Arc::new(AtomicBool::new(false));
@@ -206,6 +213,7 @@ impl DecisionLog {
             health,
             failing,
             stats,
+            verifier,
         })
     }
 

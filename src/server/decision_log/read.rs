@@ -1,7 +1,6 @@
-//! Reading the log back: pages of entries for queries, and the chain's verification.
+//! Reading the log back: pages of entries for queries, and the segments' layout.
 
-use super::{DecisionLog, LogError, GENESIS_PREV};
-use crate::server::log_entry::check_entry;
+use super::{DecisionLog, LogError};
 use serde::{Deserialize, Serialize};
 
 /// A stored entry, as read back for queries.
@@ -33,25 +32,6 @@ pub struct Page {
     pub entries: Vec<String>,
     /// `Some(seq)`: pass `after=seq` for more; `None`: the log has no more entries.
     pub next_after: Option<u64>,
-}
-
-/// The result of recomputing the chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Verification {
-    pub ok: bool,
-    /// Entries checked and found sound (all of them when `ok`).
-    pub length: u64,
-    /// The last sound entry's hash (`GENESIS_PREV` for an empty log).
-    pub head: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub broken: Option<Broken>,
-}
-
-/// The first entry that does not verify.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Broken {
-    pub seq: u64,
-    pub reason: String,
 }
 
 impl DecisionLog {
@@ -112,48 +92,6 @@ impl DecisionLog {
             }
         }
         Ok(page)
-    }
-
-    /// Recomputes the whole chain: keys, sequence numbers, links and hashes.
-    pub fn verify(&self) -> Result<Verification, LogError> {
-        let mut prev = GENESIS_PREV.to_owned();
-        let mut length = 0u64;
-        let broken = |seq: u64, reason: String, length: u64, head: String| Verification {
-            ok: false,
-            length,
-            head,
-            broken: Some(Broken { seq, reason }),
-        };
-        let mut expected = 1u64;
-        for item in self.tree.iter() {
-            let (key, value) = item.map_err(LogError::storage)?;
-            if let Some(start) = key_seq(&key).filter(|s| *s != expected) {
-                return Ok(broken(
-                    expected,
-                    format!("missing entry: the next key is {start}"),
-                    length,
-                    prev,
-                ));
-            }
-            let entries = match segment_entries(&key, &value) {
-                Ok(entries) => entries,
-                Err(reason) => return Ok(broken(expected, reason, length, prev)),
-            };
-            for (seq, entry) in entries {
-                match check_entry(seq, &prev, entry.as_bytes()) {
-                    Ok(hash) => prev = hash,
-                    Err(reason) => return Ok(broken(seq, reason, length, prev)),
-                }
-                length = seq;
-                expected = seq + 1;
-            }
-        }
-        Ok(Verification {
-            ok: true,
-            length,
-            head: prev,
-            broken: None,
-        })
     }
 }
 
