@@ -49,7 +49,8 @@ fn opt(s: Option<&str>) -> Leaf<'_> {
     text(s.unwrap_or(""))
 }
 
-/// `tx`: the transaction with defaults filled in (absent strings `""`, absent lists `[]`).
+/// `tx`: the transaction with defaults filled in (absent strings `""`, absent lists `[]`). A leaf
+/// added here or to [`ENV`] is weighed in the native evaluator's size bound too (`size_bound.rs`).
 pub(super) static TX: Field = Field::Record(&[
     ("id", Field::Leaf(|r, _| text(&r.id))),
     ("kind", Field::Leaf(|_, _| text("access"))),

@@ -17,6 +17,7 @@ mod dual;
 mod err;
 mod explain;
 mod fields;
+mod filter;
 mod native;
 mod strict;
 mod usage;
@@ -102,6 +103,8 @@ pub struct RuleModules {
     engine: Engine,
     params: Arc<api::ParameterTable>,
     modules: Vec<RuleModule>,
+    /// The modules' manifest filters, precomputed ([`filter`]).
+    filters: filter::Filters,
     /// What the compile-time checks found (no errors: a module with one is refused).
     findings: Findings,
 }
@@ -234,6 +237,7 @@ impl RuleModules {
         Ok(RuleModules {
             engine,
             params,
+            filters: filter::Filters::new(&modules),
             modules,
             findings,
         })
@@ -308,10 +312,11 @@ impl RuleModules {
         let mut reads = FieldSet::default();
         // Whether programs may run on this request at all is asked once per request, when one
         // would (`facts.native_fits`).
-        for module in &self.modules {
+        let present = self.filters.present(facts);
+        for (index, module) in self.modules.iter().enumerate() {
             if module.stage != stage
                 || (on_deny_only && !module.on_deny)
-                || !applies(module, request, facts)
+                || !self.filters.admits(index, module, request, &present)
             {
                 continue;
             }
@@ -458,12 +463,23 @@ fn describe(module: &RuleModule, error: &rhai::EvalAltResult) -> String {
     format!("{at}: {what}{within}")
 }
 
+/// Whether `module`'s manifest filters admit `request` (run_with asks [`filter::Filters`], which
+/// answers alike without comparing names).
 fn applies(module: &RuleModule, request: &AccessRequest, facts: &RequestFacts<'_>) -> bool {
     if let Some(actions) = &module.actions {
         if !actions.contains(&request.action) {
             return false;
         }
     }
+    context_admits(module, request)
+        && module.applies_to.iter().any(|name| {
+            facts.applicable.regimes.iter().any(|r| r == name)
+                || facts.applicable.jurisdictions.iter().any(|j| j == name)
+        })
+}
+
+/// The filters on the request's context: `purposes` and `when_attributes`.
+fn context_admits(module: &RuleModule, request: &AccessRequest) -> bool {
     if let Some(purposes) = &module.purposes {
         let purpose = request.context.purpose_of_use.as_ref();
         if !purpose.is_some_and(|p| purposes.contains(p)) {
@@ -476,10 +492,7 @@ fn applies(module: &RuleModule, request: &AccessRequest, facts: &RequestFacts<'_
             return false;
         }
     }
-    module.applies_to.iter().any(|name| {
-        facts.applicable.regimes.iter().any(|r| r == name)
-            || facts.applicable.jurisdictions.iter().any(|j| j == name)
-    })
+    true
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@
 
 mod eval;
 mod paths;
+mod size_bound;
 mod translate;
 mod value;
 
@@ -39,6 +40,8 @@ use super::fields::Field;
 use crate::cedar::RequestFacts;
 use crate::transaction::AccessRequest;
 use rhai::{Dynamic, Engine, ImmutableString, AST};
+
+pub(super) use size_bound::within_limits;
 
 /// Evaluation steps past this many are left to Rhai. A step is one statement or expression, and
 /// Rhai counts an operation for each statement and expression it evaluates (a loop's iterations and
@@ -234,73 +237,5 @@ impl Program {
         params: &ParameterTable,
     ) -> Option<Answer> {
         eval::run(self, request, facts, params)
-    }
-}
-
-/// Whether every value of `tx` and `env` together stays within half of each of Rhai's data-size
-/// limits: string bytes, array elements and map entries, each counted over the whole of both
-/// maps, nested values included, as Rhai's size check counts them. Rhai checks a value against the
-/// limits when a function returns it, a method changes it or it is assigned, and throws past them;
-/// the evaluator does not model those checks, so on a request past this bound no program runs and
-/// every module is called in Rhai. Within it, no value read from the request, nor anything the
-/// evaluator builds (which [`MAX_STEPS`] and its own count of what it built keep under the other
-/// half), can reach a limit.
-pub(super) fn within_limits(request: &AccessRequest, facts: &RequestFacts<'_>) -> bool {
-    let mut total = Sizes::default();
-    for (_, root) in super::ROOTS {
-        total.field(root, request, facts);
-    }
-    total.strings <= super::limits::MAX_STRING_SIZE / 2
-        && total.arrays <= super::limits::MAX_ARRAY_SIZE / 2
-        && total.maps <= super::limits::MAX_MAP_SIZE / 2
-}
-
-/// Running totals for [`within_limits`].
-#[derive(Default)]
-struct Sizes {
-    strings: usize,
-    arrays: usize,
-    maps: usize,
-}
-
-impl Sizes {
-    fn field(&mut self, field: &'static Field, request: &AccessRequest, facts: &RequestFacts<'_>) {
-        use super::fields::Leaf;
-        match field {
-            Field::Record(fields) => {
-                self.maps += fields.len();
-                for (_, child) in fields.iter() {
-                    self.field(child, request, facts);
-                }
-            }
-            Field::Leaf(get) => match get(request, facts) {
-                Leaf::Str(s) => self.strings += s.len(),
-                Leaf::Strings(items) => {
-                    self.arrays += items.len();
-                    self.strings += items.iter().map(str::len).sum::<usize>();
-                }
-                Leaf::Object(map) => self.object(map),
-                Leaf::Bool(_) | Leaf::Int(_) | Leaf::Unit => {}
-            },
-        }
-    }
-
-    fn object(&mut self, map: &serde_json::Map<String, serde_json::Value>) {
-        self.maps += map.len();
-        for value in map.values() {
-            self.json(value);
-        }
-    }
-
-    fn json(&mut self, value: &serde_json::Value) {
-        match value {
-            serde_json::Value::String(s) => self.strings += s.len(),
-            serde_json::Value::Array(items) => {
-                self.arrays += items.len();
-                items.iter().for_each(|v| self.json(v));
-            }
-            serde_json::Value::Object(map) => self.object(map),
-            _ => {}
-        }
     }
 }
