@@ -146,7 +146,13 @@ fn scenario(name: &'static str, setup: &Setup<'_>, variants: &[usize]) -> Previe
 }
 
 /// Runs the four scenarios, `secs` seconds of blocks each, and prints one line per scenario.
-pub fn preview_cost(root: &Path, bundle: &Arc<Bundle>, mix: &Value, block_txs: &[Value], secs: u64) {
+pub fn preview_cost(
+    root: &Path,
+    bundle: &Arc<Bundle>,
+    mix: &Value,
+    block_txs: &[Value],
+    secs: u64,
+) {
     let setup = Setup {
         root,
         genesis: Genesis::load(&root.join("governance/genesis.dev.yaml")).expect("dev genesis"),

@@ -147,9 +147,12 @@ fn activate(
             });
         }
     }
-    let bundle = cx.bundles.compile(files).map_err(|e| Refusal::InvalidBundle {
-        reason: e.to_string(),
-    })?;
+    let bundle = cx
+        .bundles
+        .compile(files)
+        .map_err(|e| Refusal::InvalidBundle {
+            reason: e.to_string(),
+        })?;
     let failed: Vec<_> = run_bundle_tests(&bundle)
         .into_iter()
         .filter(|r| !r.passed())

@@ -87,7 +87,11 @@ fn two_proposals_of_one_bundle_compile_once_and_are_previewed_once_per_transacti
     let (b, b_ids) = propose("g-b", MEMBERS[1], &same, "b");
     apply(&mut m, vec![a, b]);
     assert_ne!(a_ids.0, b_ids.0, "two proposals");
-    assert_eq!(m.work().bundle_compiles, 1, "the second proposal reuses the first's");
+    assert_eq!(
+        m.work().bundle_compiles,
+        1,
+        "the second proposal reuses the first's"
+    );
     let targets = m.governance().preview_targets();
     assert_eq!(targets.candidates.len(), 1);
     assert_eq!(targets.proposals.len(), 2);
@@ -95,10 +99,17 @@ fn two_proposals_of_one_bundle_compile_once_and_are_previewed_once_per_transacti
 
     let before = m.work().preview_decisions;
     apply(&mut m, accesses("x", 10));
-    assert_eq!(m.work().preview_decisions - before, 10, "one pass per transaction");
+    assert_eq!(
+        m.work().preview_decisions - before,
+        10,
+        "one pass per transaction"
+    );
     let gov = m.governance();
     assert_eq!(gov.proposals[&a_ids.0].impact.evaluated, 10);
-    assert_eq!(gov.proposals[&a_ids.0].impact, gov.proposals[&b_ids.0].impact);
+    assert_eq!(
+        gov.proposals[&a_ids.0].impact,
+        gov.proposals[&b_ids.0].impact
+    );
 
     // A third proposal of another bundle is compiled and previewed on its own.
     let (c, _) = propose("g-c", MEMBERS[2], &default_bundle_variant("other"), "c");
@@ -106,7 +117,11 @@ fn two_proposals_of_one_bundle_compile_once_and_are_previewed_once_per_transacti
     assert_eq!(m.work().bundle_compiles, 2);
     let before = m.work().preview_decisions;
     apply(&mut m, accesses("y", 10));
-    assert_eq!(m.work().preview_decisions - before, 20, "two candidates, three proposals");
+    assert_eq!(
+        m.work().preview_decisions - before,
+        20,
+        "two candidates, three proposals"
+    );
 }
 
 #[test]
@@ -119,17 +134,28 @@ fn a_candidate_no_open_proposal_holds_is_released_and_checked_again_when_propose
     assert!(m.governance().bundles.cached(&version).is_some());
     apply(
         &mut m,
-        vec![signed("c-a", cancel_message(&a_ids.0, MEMBERS[0]), MEMBERS[0])],
+        vec![signed(
+            "c-a",
+            cancel_message(&a_ids.0, MEMBERS[0]),
+            MEMBERS[0],
+        )],
     );
     assert_eq!(m.governance().proposals[&a_ids.0].status, Status::Cancelled);
     assert!(
         m.governance().bundles.cached(&version).is_none(),
         "nothing holds the compiled candidate any more"
     );
-    assert!(m.governance().bundles.contains(&version), "its content stays");
+    assert!(
+        m.governance().bundles.contains(&version),
+        "its content stays"
+    );
     let before = m.work().preview_decisions;
     apply(&mut m, accesses("x", 5));
-    assert_eq!(m.work().preview_decisions, before, "no candidate, no preview");
+    assert_eq!(
+        m.work().preview_decisions,
+        before,
+        "no candidate, no preview"
+    );
     let (again, _) = propose("g-again", MEMBERS[0], &change, "again");
     apply(&mut m, vec![again]);
     assert_eq!(m.work().bundle_compiles, 2, "checked anew");
@@ -177,7 +203,11 @@ fn a_proposal_over_the_bundle_budget_is_refused_naming_its_field_and_changes_not
     assert_eq!(m.governance().next_seq, seq);
     assert!(!m.governance().proposals.contains_key(&b_ids.0));
     assert!(!m.governance().bundles.contains(&version_of(&second)));
-    assert_eq!(m.work().bundle_compiles, compiles, "refused before compiling");
+    assert_eq!(
+        m.work().bundle_compiles,
+        compiles,
+        "refused before compiling"
+    );
 
     // A jurisdiction change brings a bundle too: refused naming its parameters.
     let (j, _) = propose("g-j", MEMBERS[2], &drop_uruguay_adequacy(), "j");
@@ -226,10 +256,9 @@ fn a_rollback_counts_the_bundle_it_would_bring_back() {
     }
     assert_eq!(state.begin_block(3), vec![ids.0.clone()]);
     state.params.max_open_bundle_bytes = Some(bundle_bytes(genesis_bundle.files()) - 1);
-    let rollback: Change = serde_json::from_value(
-        json!({ "kind": "rollback", "version": genesis_bundle.version() }),
-    )
-    .unwrap();
+    let rollback: Change =
+        serde_json::from_value(json!({ "kind": "rollback", "version": genesis_bundle.version() }))
+            .unwrap();
     let before = state.proposals.len();
     let refused = common::apply(
         &mut state,
@@ -277,7 +306,10 @@ fn the_budget_defaults_to_64_mib_and_must_be_at_least_one_byte() {
     let zero = Genesis::parse(with("0").as_bytes(), "g.yaml", &base).unwrap_err();
     assert_eq!(zero.field, "voting.max_open_bundle_bytes");
     let negative = Genesis::parse(with("-1").as_bytes(), "g.yaml", &base).unwrap_err();
-    assert!(negative.field.contains("max_open_bundle_bytes"), "{negative}");
+    assert!(
+        negative.field.contains("max_open_bundle_bytes"),
+        "{negative}"
+    );
 
     // In a voting-parameter change: zero is an invalid change naming it.
     let mut state = dev_state();
