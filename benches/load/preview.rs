@@ -65,6 +65,7 @@ fn scenario(name: &'static str, setup: &Setup<'_>, variants: &[usize]) -> Previe
         secs,
     } = setup;
     let (root, bundle, block_txs, secs) = (*root, *bundle, *block_txs, *secs);
+    let open = variants.len();
     let files: BTreeMap<String, String> = bundle
         .files()
         .iter()
@@ -119,6 +120,13 @@ fn scenario(name: &'static str, setup: &Setup<'_>, variants: &[usize]) -> Previe
         let block = body(height).prepare();
         let applying = Instant::now();
         machine.apply_prepared(block).expect("block applies");
+        let pending = machine
+            .governance()
+            .proposals
+            .values()
+            .filter(|p| p.is_pending())
+            .count();
+        assert_eq!(pending, open, "{name}: every proposal stays open");
         if measured {
             times.push(applying.elapsed());
         }
@@ -153,9 +161,13 @@ pub fn preview_cost(
     block_txs: &[Value],
     secs: u64,
 ) {
+    // The dev genesis, with voting windows that outlast the run: every proposal stays open.
+    let mut genesis =
+        Genesis::load(&root.join("governance/genesis.dev.yaml")).expect("dev genesis");
+    genesis.voting.voting_period = u64::from(u32::MAX);
     let setup = Setup {
         root,
-        genesis: Genesis::load(&root.join("governance/genesis.dev.yaml")).expect("dev genesis"),
+        genesis,
         bundle,
         consents: mix["consents"].as_array().expect("consents").clone(),
         block_txs,
