@@ -8,6 +8,10 @@
 //! - `blocks500`: one client posts consecutive blocks of 500 access transactions
 //!   (`POST /v1/blocks`, one block in flight: blocks are strictly ordered); blocks/s,
 //!   decisions/s and latency per block. Answers are checked off the critical path;
+//! - `impact preview`: blocks of the same 500 transactions applied to an in-memory state machine
+//!   (no HTTP, no store) with K open policy proposals, K = 0 (the baseline), 1, 9 with distinct
+//!   bundles and 9 proposing one bundle; time per block and its ratio to K = 0
+//!   (`LOAD_ONLY=preview` runs only this, `--secs` seconds per K);
 //! - `hot swap`: `evaluate single` again while a side task runs a full governance round over
 //!   HTTP a third of the way into the measured window (proposal dropping "UY" from the EU
 //!   adequacy list signed with the dev keys, two yes votes, empty blocks until it activates, three
@@ -38,6 +42,7 @@ use tokio::net::TcpListener;
 
 mod blocks;
 mod client;
+mod preview;
 mod round;
 
 use blocks::drive_blocks;
@@ -323,7 +328,17 @@ async fn run(opts: Options) {
         return;
     }
     if let Ok(only) = std::env::var("LOAD_ONLY") {
-        // Profiling aid: one scenario, e.g. LOAD_ONLY=/v1/evaluate or LOAD_ONLY=/v1/blocks.
+        // Profiling aid: one scenario, e.g. LOAD_ONLY=/v1/evaluate, LOAD_ONLY=/v1/blocks or
+        // LOAD_ONLY=preview.
+        if only == "preview" {
+            let (root, bundle) = (root.to_path_buf(), Arc::clone(&bundle));
+            tokio::task::spawn_blocking(move || {
+                preview::preview_cost(&root, &bundle, &mix, &block_txs, s)
+            })
+            .await
+            .expect("preview scenario");
+            return;
+        }
         if only == "/v1/blocks" {
             let blocks = drive_blocks(&accord, &block_txs, 2, s).await;
             println!(
@@ -379,6 +394,22 @@ async fn run(opts: Options) {
         b.errors
     );
     print_rounds(&log, rounds_before);
+
+    // The impact preview's cost per block with K open proposals, K = 0 as the baseline.
+    {
+        let (root, bundle, mix, block_txs) = (
+            root.to_path_buf(),
+            Arc::clone(&bundle),
+            mix.clone(),
+            block_txs.clone(),
+        );
+        let per_k = (s / 2).max(2);
+        tokio::task::spawn_blocking(move || {
+            preview::preview_cost(&root, &bundle, &mix, &block_txs, per_k)
+        })
+        .await
+        .expect("preview scenario");
+    }
 
     // Hot swap: evaluate single while a governance round swaps the active set.
     let side = {

@@ -22,7 +22,7 @@ pub struct Round {
     pub took: Duration,
 }
 
-const CONSORTIUM: &str = "health-net-dev";
+pub const CONSORTIUM: &str = "health-net-dev";
 
 fn dev_key(root: &Path, member: &str) -> ed25519_dalek::SigningKey {
     use base64::Engine as _;
@@ -35,7 +35,8 @@ fn dev_key(root: &Path, member: &str) -> ed25519_dalek::SigningKey {
     ed25519_dalek::SigningKey::from_bytes(&seed.try_into().expect("32-byte seed"))
 }
 
-fn signed(root: &Path, id: &str, message: Value, member: &str) -> Value {
+/// A governance transaction carrying `message` signed with `member`'s dev key.
+pub fn signed(root: &Path, id: &str, message: Value, member: &str) -> Value {
     let envelope =
         accord_governance::message::sign(&message, &dev_key(root, member)).expect("sign");
     serde_json::json!({ "id": id, "kind": "governance", "timestamp": "2026-03-01T08:00:00Z",

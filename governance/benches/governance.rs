@@ -86,6 +86,7 @@ fn votes_setup(bundle: Arc<Bundle>) -> Votes {
             voting_period: 100,
             activation_delay: 1,
             max_open_proposals: 3,
+            max_open_bundle_bytes: None,
         },
         bundle_dir: root().join("policies"),
         initial_height: 1,

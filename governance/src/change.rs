@@ -1,7 +1,7 @@
 //! Checking a proposed change and resolving it into the [`Effect`] it will have: a bundle is
 //! parsed, validated, compiled and must pass its own test cases before any vote is cast.
 
-use crate::bundles::BundleStore;
+use crate::bundles::{bundle_bytes, BundleStore, OpenBundles};
 use crate::err::Refusal;
 use crate::member::{parse_public_key, Membership, MembershipChange};
 use crate::message::Change;
@@ -9,7 +9,7 @@ use crate::proposal::Effect;
 use crate::Activation;
 use accord_engine::bundle::JURISDICTIONS_DIR;
 use accord_engine::cases::run_bundle_tests;
-use accord_engine::{Bundle, BundleFiles};
+use accord_engine::BundleFiles;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,6 +20,8 @@ pub(crate) struct Context<'a> {
     pub active: &'a Activation,
     pub history: &'a [Activation],
     pub bundles: &'a mut BundleStore,
+    /// The bundles open proposals hold, and their budget.
+    pub open: &'a OpenBundles,
 }
 
 /// Resolves `change`, refusing it when it could never be applied.
@@ -32,7 +34,7 @@ pub(crate) fn resolve(change: &Change, cx: Context<'_>) -> Result<Effect, Refusa
                     .map(|(path, text)| (path.clone(), text.clone().into_bytes()))
                     .collect(),
             );
-            activate(files, None, cx)
+            activate(files, None, "message.change.bundle", cx)
         }
         Change::Rollback { version } => {
             if version == &cx.active.version {
@@ -48,6 +50,8 @@ pub(crate) fn resolve(change: &Change, cx: Context<'_>) -> Result<Effect, Refusa
                 .ok_or_else(|| Refusal::UnknownVersion {
                     version: version.clone(),
                 })?;
+            let size = cx.bundles.bytes(version).unwrap_or(0);
+            cx.open.admit(version, size, "message.change.version")?;
             // Compiled now so the impact preview can run on it while the vote is open.
             cx.bundles
                 .compiled(version)
@@ -70,7 +74,7 @@ pub(crate) fn resolve(change: &Change, cx: Context<'_>) -> Result<Effect, Refusa
                 )
             })?;
             let files = with_parameters(files, jurisdiction, parameters)?;
-            activate(files, Some(base), cx)
+            activate(files, Some(base), "message.change.parameters", cx)
         }
         Change::SetVotingParams { params } => {
             params.check().map_err(|(field, reason)| {
@@ -117,8 +121,15 @@ fn check_membership(membership: &Membership, change: MembershipChange<'_>) -> Re
         .map_err(|reason| Refusal::invalid_change("message.change", reason))
 }
 
-/// Compiles `files`, runs the bundle's own tests, and records it in the store.
-fn activate(files: BundleFiles, base: Option<String>, cx: Context<'_>) -> Result<Effect, Refusal> {
+/// Checks `files` against the open-proposal budget (`field` brings them), compiles them, runs the
+/// bundle's own tests, and records it in the store. A version an open proposal holds already
+/// passed these checks, which depend on the content alone: its compiled bundle is shared.
+fn activate(
+    files: BundleFiles,
+    base: Option<String>,
+    field: &str,
+    cx: Context<'_>,
+) -> Result<Effect, Refusal> {
     let version = files.version();
     if version == cx.active.version {
         return Err(Refusal::invalid_change(
@@ -126,9 +137,22 @@ fn activate(files: BundleFiles, base: Option<String>, cx: Context<'_>) -> Result
             format!("{version} is the active policy set already"),
         ));
     }
-    let bundle = Bundle::compile(files).map_err(|e| Refusal::InvalidBundle {
-        reason: e.to_string(),
-    })?;
+    cx.open.admit(&version, bundle_bytes(&files), field)?;
+    if cx.open.checked.contains(&version) {
+        if let Some(shared) = cx.bundles.cached(&version) {
+            return Ok(Effect::ActivatePolicySet {
+                name: shared.name().to_owned(),
+                version,
+                base,
+            });
+        }
+    }
+    let bundle = cx
+        .bundles
+        .compile(files)
+        .map_err(|e| Refusal::InvalidBundle {
+            reason: e.to_string(),
+        })?;
     let failed: Vec<_> = run_bundle_tests(&bundle)
         .into_iter()
         .filter(|r| !r.passed())

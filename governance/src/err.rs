@@ -46,6 +46,16 @@ pub enum Refusal {
     UnknownVersion { version: String },
     #[error("invalid change: field `{field}`: {reason}")]
     InvalidChange { field: String, reason: String },
+    #[error("the bundle {version} ({size} bytes) would bring the bundles held by open proposals from {held} to {} bytes, over the budget `voting.max_open_bundle_bytes` ({budget} bytes)", held.saturating_add(*size))]
+    BundleBudgetExceeded {
+        /// The message field that brings the bundle.
+        field: String,
+        version: String,
+        size: u64,
+        /// Bytes the distinct bundles of open proposals hold already.
+        held: u64,
+        budget: u64,
+    },
 }
 
 impl Refusal {
@@ -68,13 +78,16 @@ impl Refusal {
             Refusal::BundleTestsFailed { .. } => "bundle_tests_failed",
             Refusal::UnknownVersion { .. } => "unknown_version",
             Refusal::InvalidChange { .. } => "invalid_change",
+            Refusal::BundleBudgetExceeded { .. } => "bundle_budget_exceeded",
         }
     }
 
     /// The path of the message field at fault, where one is.
     pub fn field(&self) -> Option<&str> {
         match self {
-            Refusal::Malformed { field, .. } | Refusal::InvalidChange { field, .. } => Some(field),
+            Refusal::Malformed { field, .. }
+            | Refusal::InvalidChange { field, .. }
+            | Refusal::BundleBudgetExceeded { field, .. } => Some(field),
             _ => None,
         }
     }

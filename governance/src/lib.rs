@@ -25,7 +25,7 @@ pub mod tally;
 
 pub use err::Refusal;
 pub use genesis::{Genesis, GenesisError};
-pub use machine::{BlockAnswer, BlockError, Published, StateMachine, TxResult};
+pub use machine::{BlockAnswer, BlockError, Published, StateMachine, TxResult, Work};
 pub use message::{Change, Choice, Envelope, Message};
 pub use policy_set::{Activation, ActivePolicySet, ActiveSet};
 pub use proposal::{Proposal, Status};

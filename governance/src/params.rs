@@ -96,7 +96,15 @@ pub struct VotingParams {
     pub activation_delay: u64,
     /// Open (voting) proposals one member may have at a time.
     pub max_open_proposals: u32,
+    /// Bytes the distinct candidate bundles of all open (voting or queued) policy proposals may
+    /// hold together; [`DEFAULT_MAX_OPEN_BUNDLE_BYTES`] when absent. Written only when set, so
+    /// rules that leave it out keep their digests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_open_bundle_bytes: Option<u64>,
 }
+
+/// The bundle-size budget of open proposals when the rules do not set one: 64 MiB.
+pub const DEFAULT_MAX_OPEN_BUNDLE_BYTES: u64 = 64 << 20;
 
 impl VotingParams {
     /// Checks the invariants the tally relies on; an error names the field and the reason.
@@ -121,7 +129,16 @@ impl VotingParams {
         if self.max_open_proposals == 0 {
             return Err(("max_open_proposals", "must be at least 1".into()));
         }
+        if self.max_open_bundle_bytes == Some(0) {
+            return Err(("max_open_bundle_bytes", "must be at least 1 byte".into()));
+        }
         Ok(())
+    }
+
+    /// The bundle-size budget of open proposals, in bytes.
+    pub fn open_bundle_budget(&self) -> u64 {
+        self.max_open_bundle_bytes
+            .unwrap_or(DEFAULT_MAX_OPEN_BUNDLE_BYTES)
     }
 }
 

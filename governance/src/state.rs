@@ -1,7 +1,7 @@
 //! Governance state: membership, voting rules, proposals and the policy-set history, and the
 //! rules by which signed messages and block heights change it.
 
-use crate::bundles::BundleStore;
+use crate::bundles::{BundleStore, OpenBundles};
 use crate::change::{self, Context};
 use crate::err::Refusal;
 use crate::genesis::Genesis;
@@ -21,6 +21,16 @@ pub enum Accepted {
     Proposed { proposal: String },
     Voted { proposal: String, status: Status },
     Cancelled { proposal: String },
+}
+
+/// The impact preview's work for a run of access transactions: each distinct candidate set is
+/// decided once, and each proposal reads the answers of its own candidate.
+#[derive(Debug, Clone, Default)]
+pub struct PreviewTargets {
+    /// Distinct compiled candidates, in the order their first proposal comes in id order.
+    pub candidates: Vec<Arc<Bundle>>,
+    /// Pending policy proposals in id order, each with the index of its candidate.
+    pub proposals: Vec<(String, usize)>,
 }
 
 /// Consortium governance state. Cloning gives an independent copy (a block stages on one).
@@ -179,6 +189,7 @@ impl GovernanceState {
         // Resolve on a copy of the bundle store so a refusal leaves it untouched.
         let mut bundles = self.bundles.clone();
         let active = self.active_activation().clone();
+        let open = self.open_bundles();
         let effect = change::resolve(
             &m.change,
             Context {
@@ -186,6 +197,7 @@ impl GovernanceState {
                 active: &active,
                 history: &self.history,
                 bundles: &mut bundles,
+                open: &open,
             },
         )?;
         self.bundles = bundles;
@@ -468,13 +480,7 @@ impl GovernanceState {
     /// Keeps compiled only the active set and the targets of pending proposals, compiling any
     /// that are missing (after a restart).
     fn keep_needed_compiled(&mut self) -> Result<(), String> {
-        let mut keep: BTreeSet<String> = BTreeSet::new();
-        keep.insert(self.active.version().to_owned());
-        for p in self.proposals.values().filter(|p| p.is_pending()) {
-            if let Some(v) = p.effect.policy_version() {
-                keep.insert(v.to_owned());
-            }
-        }
+        let keep = self.held_versions();
         for v in &keep {
             self.bundles.compiled(v)?;
         }
@@ -482,18 +488,67 @@ impl GovernanceState {
         Ok(())
     }
 
-    /// Pending proposals that would change the policy set, with their compiled target, in id
-    /// order (for the impact preview).
-    pub fn pending_policy_targets(&self) -> Vec<(String, Arc<Bundle>)> {
-        self.proposals
-            .values()
-            .filter(|p| p.is_pending())
-            .filter_map(|p| {
-                let v = p.effect.policy_version()?;
-                let bundle = self.bundles.cached(v)?;
-                Some((p.id.clone(), bundle.clone()))
-            })
-            .collect()
+    /// The distinct candidate bundles of pending policy proposals, with their size and budget.
+    pub(crate) fn open_bundles(&self) -> OpenBundles {
+        let mut open = OpenBundles {
+            budget: self.params.open_bundle_budget(),
+            ..OpenBundles::default()
+        };
+        for p in self.proposals.values().filter(|p| p.is_pending()) {
+            let Some(version) = p.effect.policy_version() else {
+                continue;
+            };
+            // A rollback target may be the genesis set, which was never run through the
+            // proposal checks.
+            if p.kind != "rollback" {
+                open.checked.insert(version.to_owned());
+            }
+            if open.held.insert(version.to_owned()) {
+                let size = self.bundles.bytes(version).unwrap_or(0);
+                open.bytes = open.bytes.saturating_add(size);
+            }
+        }
+        open
+    }
+
+    /// Drops the compiled bundles neither the active set nor a pending proposal holds (their
+    /// content stays).
+    pub fn release_unheld_compiled(&mut self) {
+        let keep = self.held_versions();
+        self.bundles.retain_compiled(&keep);
+    }
+
+    /// The active version and the candidate versions of pending proposals.
+    fn held_versions(&self) -> BTreeSet<String> {
+        let mut keep: BTreeSet<String> = BTreeSet::new();
+        keep.insert(self.active.version().to_owned());
+        for p in self.proposals.values().filter(|p| p.is_pending()) {
+            if let Some(v) = p.effect.policy_version() {
+                keep.insert(v.to_owned());
+            }
+        }
+        keep
+    }
+
+    /// What the impact preview evaluates: pending proposals that would change the policy set,
+    /// in id order, each naming its candidate among the distinct compiled candidates.
+    pub fn preview_targets(&self) -> PreviewTargets {
+        let mut targets = PreviewTargets::default();
+        let mut index: BTreeMap<&str, usize> = BTreeMap::new();
+        for p in self.proposals.values().filter(|p| p.is_pending()) {
+            let Some(version) = p.effect.policy_version() else {
+                continue;
+            };
+            let Some(bundle) = self.bundles.cached(version) else {
+                continue;
+            };
+            let candidate = *index.entry(version).or_insert_with(|| {
+                targets.candidates.push(bundle.clone());
+                targets.candidates.len() - 1
+            });
+            targets.proposals.push((p.id.clone(), candidate));
+        }
+        targets
     }
 
     /// Records one access decision's would-be flip for a pending proposal.

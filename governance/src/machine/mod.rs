@@ -50,6 +50,18 @@ pub struct StateMachine {
     published: Published,
     /// The height the first block must have (the genesis's `initial_height`).
     initial_height: u64,
+    /// Access decisions made under candidate sets for the impact preview since this machine
+    /// started (applied blocks and blocks that failed to store alike).
+    preview_decisions: u64,
+}
+
+/// Work the machine has done since it started: what the impact preview and proposal checks cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Work {
+    /// Bundles compiled by governance (proposal checks, activations, recompiles after a restart).
+    pub bundle_compiles: u64,
+    /// Access decisions made under candidate sets for the impact preview.
+    pub preview_decisions: u64,
 }
 
 impl StateMachine {
@@ -120,12 +132,21 @@ impl StateMachine {
             genesis_digest,
             published,
             initial_height: 1,
+            preview_decisions: 0,
         }
     }
 
     fn starting_at(mut self, initial_height: u64) -> Self {
         self.initial_height = initial_height;
         self
+    }
+
+    /// Work done since this machine started.
+    pub fn work(&self) -> Work {
+        Work {
+            bundle_compiles: self.gov.bundles.compiles(),
+            preview_decisions: self.preview_decisions,
+        }
     }
 
     pub fn governance(&self) -> &GovernanceState {
@@ -279,11 +300,16 @@ impl StateMachine {
                         _ => None,
                     })
                     .collect();
-                let targets = gov.pending_policy_targets();
-                let evaluated = evaluate_run(&active, &targets, &requests, &consents, height);
-                for (request, (decision, impacts)) in requests.iter().zip(evaluated) {
+                let targets = gov.preview_targets();
+                let evaluated =
+                    evaluate_run(&active, &targets.candidates, &requests, &consents, height);
+                self.preview_decisions = self.preview_decisions.saturating_add(
+                    (requests.len() as u64).saturating_mul(targets.candidates.len() as u64),
+                );
+                for (request, (decision, allowed_under)) in requests.iter().zip(evaluated) {
                     let allowed = decision.decision == Effect::Allow;
-                    for ((proposal, _), after) in targets.iter().zip(impacts) {
+                    for (proposal, candidate) in &targets.proposals {
+                        let after = allowed_under.get(*candidate).copied().unwrap_or(false);
                         gov.record_impact(proposal, &request.id, height, allowed, after);
                     }
                     results.push(TxResult::Decided(decision));
@@ -356,6 +382,8 @@ impl StateMachine {
                 }
             });
         }
+        // Compiled candidates of proposals that closed in this block are released.
+        gov.release_unheld_compiled();
         let consent_digest = consents.digest();
         let answer = BlockAnswer::new(
             height,
@@ -412,22 +440,22 @@ impl StateMachine {
     }
 }
 
-/// Decisions for a run of access requests (and, per pending policy change, whether each would be
-/// allowed under the proposed set), in input order. Runs long enough to pay for threads are
-/// split across the machine's cores; the result does not depend on the split.
+/// Decisions for a run of access requests (and, per distinct candidate set of the pending policy
+/// changes, whether each would be allowed under it), in input order. Runs long enough to pay for
+/// threads are split across the machine's cores; the result does not depend on the split.
 fn evaluate_run(
     active: &ActiveSet,
-    targets: &[(String, Arc<Bundle>)],
+    candidates: &[Arc<Bundle>],
     requests: &[&AccessRequest],
     consents: &InMemoryConsentRegistry,
     height: u64,
 ) -> Vec<(Decision, Vec<bool>)> {
     // Each part is decided phase by phase (`Bundle::decide_all`), under the active set and under
-    // each pending target.
+    // each distinct candidate.
     let part = |requests: &[&AccessRequest]| -> Vec<(Decision, Vec<bool>)> {
         let decisions = active.decide_all(requests, consents);
         let mut impacts: Vec<Vec<bool>> = vec![Vec::new(); requests.len()];
-        for (_, target) in targets {
+        for target in candidates {
             let proposed = target.decide_all(requests, consents, height);
             for (flags, d) in impacts.iter_mut().zip(proposed) {
                 flags.push(d.decision == Effect::Allow);

@@ -12,6 +12,7 @@ fn params(quorum: (u64, u64), threshold: (u64, u64)) -> VotingParams {
         voting_period: 10,
         activation_delay: 2,
         max_open_proposals: 3,
+        max_open_bundle_bytes: None,
     }
 }
 

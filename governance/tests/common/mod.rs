@@ -213,6 +213,7 @@ pub fn voting(
         voting_period,
         activation_delay,
         max_open_proposals,
+        max_open_bundle_bytes: None,
     }
 }
 
