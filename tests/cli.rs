@@ -1,6 +1,5 @@
 //! End-to-end tests of the `accord` binary: exit codes, one-line errors, and output shapes.
 
-
 use crate::common::{accord, accord_stdin, root, stderr, stdout};
 use serde_json::Value;
 use std::path::Path;

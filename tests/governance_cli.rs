@@ -1,7 +1,6 @@
 //! End-to-end tests of the governance commands: `keygen`, `sign`, `propose`, and `replay` applying
 //! the signed transactions they produce.
 
-
 use crate::common::{accord, root, stderr, stdout};
 use serde_json::{json, Value};
 use std::path::Path;

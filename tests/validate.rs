@@ -2,7 +2,6 @@
 //! make: each is reported, naming file and place, before the bundle is ever proposed; and
 //! `accord test` / `accord check` deny where a mistake reaches a decision.
 
-
 use crate::common::{accord, root, stderr, stdout};
 use std::path::{Path, PathBuf};
 

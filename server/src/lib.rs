@@ -1,72 +1,39 @@
-//! `accord serve`: the sidecar a ledger node calls (issue 4).
+//! `accord serve`: the sidecar a ledger node calls, as a library (the `accord` binary runs it; the
+//! tests and the load benchmark run it in-process).
 //!
 //! One module per concern: [`config`] (flags, environment, file), [`state`] (shared state),
-//! [`problem`] (RFC 9457 errors), [`body`] (JSON bodies), [`evaluate`] (`/v1/evaluate[/batch]`),
-//! [`authzen`] (the AuthZEN API), [`audit`] (`/v1/decisions`, `/v1/audit/verify`),
-//! [`decision_log`] (the hash-chained log), [`metrics`], [`middleware`] (limits, tracing, token),
-//! [`ops`] (health, readiness, metrics), [`governance`] (the state machine's routes, to come).
+//! [`routes`] (the HTTP API, one module per resource), [`extract`] (request bodies and queries),
+//! [`respond`] (JSON answers), [`problem`] (RFC 9457 errors and the conversions into them),
+//! [`middleware`] (limits, tracing, token), [`listener`] (the accepting socket), [`node`] (the
+//! governance state machine behind a lock), [`storage`] (the data directory and its faults),
+//! [`decision_log`] (the hash-chained log), [`metrics`].
 
-pub mod audit;
-pub mod authzen;
-pub mod body;
 pub mod config;
 pub mod decision_log;
-pub mod evaluate;
-pub mod governance;
+pub mod extract;
 pub mod listener;
-mod log_entry;
 pub mod metrics;
 pub mod middleware;
 pub mod node;
-pub mod ops;
 pub mod problem;
+pub mod respond;
+pub mod routes;
 pub mod state;
 pub mod storage;
 
 pub use config::{LogFormat, ServeArgs, ServeConfig};
 pub use decision_log::DecisionLog;
 pub use node::Node;
+pub use routes::router;
 pub use state::{AppState, SharedState, StartError};
 
 use accord_engine::Bundle;
-use axum::extract::DefaultBodyLimit;
-use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post};
-use axum::Router;
 use std::future::Future;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use tokio::net::TcpListener;
 use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
-
-/// The whole HTTP API over `state`.
-pub fn router(state: AppState) -> Router {
-    let guarded = Router::new()
-        .route("/v1/evaluate", post(evaluate::evaluate))
-        .route("/v1/evaluate/batch", post(evaluate::evaluate_batch))
-        .route("/access/v1/evaluation", post(authzen::evaluation))
-        .route("/access/v1/evaluations", post(authzen::evaluations))
-        .route("/v1/decisions", get(audit::decisions))
-        .route("/v1/audit/verify", get(audit::verify))
-        .merge(governance::routes())
-        .route_layer(from_fn_with_state(state.clone(), middleware::admit))
-        .layer(DefaultBodyLimit::max(state.limits.body_limit));
-    let open = Router::new()
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
-        .route(
-            "/.well-known/authzen-configuration",
-            get(authzen::configuration),
-        );
-    guarded
-        .merge(open)
-        .fallback(middleware::not_found)
-        .method_not_allowed_fallback(middleware::method_not_allowed)
-        .layer(from_fn_with_state(state.clone(), middleware::observe))
-        .with_state(state)
-}
 
 /// Serves `state` on `listener` until `shutdown` resolves, then lets in-flight requests finish
 /// and flushes the database.

@@ -2,10 +2,14 @@
 //! URI (`https://accord.dev/problems/<code>`), a `title` fixed per code, the HTTP `status`, a
 //! `detail` naming the field and the reason, and, where one applies, the `field` itself.
 
+use crate::decision_log::LogError;
+use accord_governance::BlockError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use tokio::sync::AcquireError;
+use tokio::task::{JoinError, JoinHandle};
 
 /// The base of every problem `type` URI.
 pub const PROBLEM_BASE: &str = "https://accord.dev/problems/";
@@ -264,6 +268,94 @@ impl IntoResponse for Problem {
         }
         response.extensions_mut().insert(ProblemMarker(self.kind));
         response
+    }
+}
+
+/// A decision-log append failed: the decisions are not answered (503, retry after 1 s).
+impl From<LogError> for Problem {
+    fn from(e: LogError) -> Self {
+        tracing::error!(error = %e, "decision log append failed");
+        Problem::new(ProblemKind::DecisionLogUnavailable, e.to_string()).retry_after(1)
+    }
+}
+
+/// A read of the decision log (a page, a verification) failed: 503, without `Retry-After`.
+#[derive(Debug)]
+pub struct LogReadError(pub LogError);
+
+impl From<LogReadError> for Problem {
+    fn from(LogReadError(e): LogReadError) -> Self {
+        Problem::new(ProblemKind::DecisionLogUnavailable, e.to_string())
+    }
+}
+
+/// A block the state machine refused, with the height it expects next.
+#[derive(Debug)]
+pub struct BlockRefusal {
+    pub error: BlockError,
+    pub next_height: u64,
+}
+
+impl From<BlockRefusal> for Problem {
+    fn from(BlockRefusal { error, next_height }: BlockRefusal) -> Self {
+        match error {
+            BlockError::OutOfOrder { expected, got } => Problem::at(
+                ProblemKind::BlockOutOfOrder,
+                "height",
+                format!("expected height {expected}, got {got}"),
+            )
+            .with("expected_height", expected),
+            BlockError::Conflict { height } => Problem::at(
+                ProblemKind::BlockConflict,
+                "height",
+                format!("a different block was applied at height {height}"),
+            )
+            .with("expected_height", next_height),
+            BlockError::PreviousMismatch { expected, .. } => Problem::at(
+                ProblemKind::BlockConflict,
+                "previous",
+                format!("does not match the last block's hash {expected}"),
+            )
+            .with("expected_height", next_height),
+            BlockError::Transaction(e) => Problem::at(ProblemKind::InvalidBlock, e.field, e.reason),
+            BlockError::Store(reason) => {
+                tracing::error!(%reason, "state store failed");
+                Problem::new(ProblemKind::StateUnavailable, reason).retry_after(1)
+            }
+        }
+    }
+}
+
+/// A task of a request (on the blocking pool, or spawned) panicked or was cancelled.
+#[derive(Debug)]
+pub struct TaskFailed {
+    /// What the task did (`decision task`, `block task`, ...), the start of the detail.
+    pub task: &'static str,
+    pub error: JoinError,
+}
+
+impl From<TaskFailed> for Problem {
+    fn from(TaskFailed { task, error }: TaskFailed) -> Self {
+        Problem::new(ProblemKind::Internal, format!("{task}: {error}"))
+    }
+}
+
+/// Awaits `handle`, the task that does `task`; its failure is a [`TaskFailed`].
+pub async fn join<T>(task: &'static str, handle: JoinHandle<T>) -> Result<T, TaskFailed> {
+    handle.await.map_err(|error| TaskFailed { task, error })
+}
+
+/// The server's semaphores are never closed; should one be, the request fails as a bug.
+impl From<AcquireError> for Problem {
+    fn from(e: AcquireError) -> Self {
+        Problem::new(ProblemKind::Internal, e.to_string())
+    }
+}
+
+/// Serializing an answer failed: a bug.
+impl From<serde_json::Error> for Problem {
+    fn from(e: serde_json::Error) -> Self {
+        Problem::new(ProblemKind::Internal, e.to_string())
     }
 }
 

@@ -2,9 +2,10 @@
 //! the policy set and consent state they publish), its health, metrics and limits.
 
 use crate::config::ServeConfig;
-use crate::decision_log::{DecisionLog, LogError, Record};
+use crate::decision_log::{DecisionLog, Record};
 use crate::metrics::Metrics;
-use crate::problem::{Problem, ProblemKind};
+use crate::node::Node;
+use crate::problem::{join, Problem, ProblemKind};
 use crate::storage::{Opener, Storage, StorageHealth};
 use accord_engine::{AccessRequest, Bundle, BundleError, Decision};
 use accord_governance::Genesis;
@@ -104,15 +105,54 @@ impl AppState {
         T: Send + 'static,
         F: FnOnce(&AppState) -> T + Send + 'static,
     {
-        let _permit = self
-            .compute
-            .acquire()
-            .await
-            .map_err(|e| Problem::new(ProblemKind::Internal, e.to_string()))?;
+        let _permit = self.compute.acquire().await?;
         let state = self.clone();
-        tokio::task::spawn_blocking(move || work(&state))
-            .await
-            .map_err(|e| Problem::new(ProblemKind::Internal, format!("decision task: {e}")))
+        Ok(join(
+            "decision task",
+            tokio::task::spawn_blocking(move || work(&state)),
+        )
+        .await?)
+    }
+
+    /// The governance node of the storage open now.
+    pub fn node(&self) -> Result<Arc<Node>, Problem> {
+        Ok(Arc::clone(&self.storage()?.node))
+    }
+
+    /// Refuses a request that writes state while the data directory refuses writes (fast,
+    /// without touching the database).
+    pub fn writable(&self) -> Result<(), Problem> {
+        match self.health.writes_refused() {
+            None => Ok(()),
+            Some(reason) => Err(Problem::new(
+                ProblemKind::StateUnavailable,
+                format!("the data directory refuses writes ({reason}); nothing was applied"),
+            )
+            .retry_after(1)),
+        }
+    }
+
+    /// Records a storage fault behind `problem`, if it is one.
+    pub fn noted(&self, problem: Problem) -> Problem {
+        if problem.kind == ProblemKind::StateUnavailable {
+            self.health.fail(&problem.detail);
+        }
+        problem
+    }
+
+    /// Applies `work` to the node on the blocking pool (a block may compile and test a proposed
+    /// bundle). Once started, `work` runs to its end even if the request is dropped meanwhile.
+    pub async fn on_node<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Arc<Node>) -> T + Send + 'static,
+    ) -> Result<T, Problem> {
+        let node = self.node()?;
+        let _permit = self.compute.acquire().await?;
+        Ok(join(
+            "block task",
+            tokio::task::spawn_blocking(move || work(&node)),
+        )
+        .await?)
     }
 
     /// Logs the decisions durably (one batch, one group-committed flush), then counts them.
@@ -128,15 +168,10 @@ impl AppState {
             .zip(requests)
             .map(|(d, r)| Record::new(d, r))
             .collect();
-        log.append(&records).await.map_err(log_problem)?;
+        log.append(&records).await?;
         self.metrics.count_decisions(decisions);
         Ok(())
     }
-}
-
-pub(crate) fn log_problem(e: LogError) -> Problem {
-    tracing::error!(error = %e, "decision log append failed");
-    Problem::new(ProblemKind::DecisionLogUnavailable, e.to_string()).retry_after(1)
 }
 
 /// The dev genesis shipped with the repository.

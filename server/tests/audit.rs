@@ -2,12 +2,12 @@
 //! on either side of the checkpoint, cancellation, one full verification at a time, the token.
 
 use crate::*;
+use accord_engine::{AccessRequest, InMemoryConsentRegistry};
 use accord_server::decision_log::{
     Checkpoint, Record, Scope, CHECKPOINT_KEY, CHECKPOINT_TREE, TREE,
 };
 use accord_server::storage::StorageHealth;
 use accord_server::DecisionLog;
-use accord_engine::{AccessRequest, InMemoryConsentRegistry};
 use serde_json::json;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -17,8 +17,8 @@ mod governance;
 mod log;
 mod storage;
 
-use accord_server::{self as server, AppState, ServeConfig};
 use accord_engine::Bundle;
+use accord_server::{self as server, AppState, ServeConfig};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};

@@ -26,8 +26,8 @@
 //! (`benches/wrk/`).
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use accord_server::{self as server, AppState, ServeConfig};
 use accord_engine::{Bundle, InMemoryConsentRegistry};
+use accord_server::{self as server, AppState, ServeConfig};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::Value;
@@ -232,7 +232,9 @@ fn main() {
 }
 
 async fn run(opts: Options) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the repository");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the repository");
     let bundle = Arc::new(Bundle::load(&root.join("policies")).expect("default bundle"));
     let mix: Value = accord_engine::json::value_from_str(
         &std::fs::read_to_string(root.join("engine/benches/mix.json")).expect("mix.json"),

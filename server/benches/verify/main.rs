@@ -4,10 +4,10 @@
 //!
 //! `cargo bench -p accord-server --bench verify [-- N]` (default N = 250,000).
 
+use accord_engine::{AccessRequest, Bundle, InMemoryConsentRegistry};
 use accord_server::decision_log::{Record, Scope, Verification};
 use accord_server::storage::StorageHealth;
 use accord_server::DecisionLog;
-use accord_engine::{AccessRequest, Bundle, InMemoryConsentRegistry};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
@@ -17,7 +17,9 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(250_000);
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the repository");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the repository");
     let bundle = Bundle::load(&root.join("policies")).expect("bundle");
     let consents = InMemoryConsentRegistry::default();
     let decided: Vec<_> = ["treatment-read.json", "export-to-us.json"]

@@ -19,11 +19,14 @@
 //! that round: a group commit. No async worker ever blocks on the disk, and an answer is given
 //! only once its entries are flushed.
 
+mod entry;
 mod err;
 mod read;
 mod verify;
 mod writer;
 
+pub(crate) use entry::EntryParts;
+pub use entry::{Record, DOMAIN};
 pub use err::LogError;
 pub use read::{EntrySummary, Page, PageQuery};
 pub use verify::{
@@ -32,10 +35,7 @@ pub use verify::{
 };
 pub use writer::{SEGMENT_BYTES, SEGMENT_ENTRIES};
 
-use crate::log_entry::EntryParts;
 use crate::storage::StorageHealth;
-use accord_engine::decision::Decision;
-use accord_engine::AccessRequest;
 use read::{key_seq, segment_entries};
 use serde_json::Value;
 use std::ops::RangeInclusive;
@@ -50,28 +50,9 @@ pub const BLOCKS_TREE: &str = "decisions-blocks";
 /// Key of the height of the last block whose decisions are in the log (big-endian u64), written
 /// after them and made durable by the same flush.
 pub const LOGGED_BLOCK: &[u8] = b"logged-block";
-/// Domain separator of entry hashes.
-pub const DOMAIN: &[u8] = b"accord/decision-log/v1\0";
 /// `prev` of the first entry.
 pub const GENESIS_PREV: &str =
     "sha256:0000000000000000000000000000000000000000000000000000000000000000";
-
-/// One decision to log, with the patient of the request it answers (the decision itself does
-/// not name the patient).
-#[derive(Debug, Clone, Copy)]
-pub struct Record<'a> {
-    pub decision: &'a Decision,
-    pub patient: Option<&'a str>,
-}
-
-impl<'a> Record<'a> {
-    pub fn new(decision: &'a Decision, request: &'a AccessRequest) -> Self {
-        Record {
-            decision,
-            patient: request.patient_id(),
-        }
-    }
-}
 
 /// Where the next entry goes.
 #[derive(Debug)]

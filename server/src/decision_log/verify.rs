@@ -7,8 +7,8 @@
 //! hash to the checkpoint's hash) and recomputes only the entries after it. A tampered entry
 //! before the checkpoint is found by a full verification only.
 
+use super::entry::check_entry;
 use super::{key_seq, segment_entries, DecisionLog, LogError, GENESIS_PREV};
-use crate::log_entry::check_entry;
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;

@@ -1,12 +1,33 @@
-//! One decision-log entry: its canonical text, prepared in parallel and sealed by the writer, and
-//! its check during verification. The format is described in [`crate::decision_log`].
+//! One decision-log entry: the record it is made from, its canonical text, prepared in parallel
+//! and sealed by the writer, and its check during verification. The format is described in
+//! [`crate::decision_log`].
 
-use crate::decision_log::{Record, DOMAIN};
 use accord_engine::canonical;
-use accord_engine::decision::{Effect, Obligation, RuleEffect};
+use accord_engine::decision::{Decision, Effect, Obligation, RuleEffect};
+use accord_engine::AccessRequest;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+
+/// Domain separator of entry hashes.
+pub const DOMAIN: &[u8] = b"accord/decision-log/v1\0";
+
+/// One decision to log, with the patient of the request it answers (the decision itself does
+/// not name the patient).
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    pub decision: &'a Decision,
+    pub patient: Option<&'a str>,
+}
+
+impl<'a> Record<'a> {
+    pub fn new(decision: &'a Decision, request: &'a AccessRequest) -> Self {
+        Record {
+            decision,
+            patient: request.patient_id(),
+        }
+    }
+}
 
 /// Checks one stored entry against its key and the previous hash; returns its hash.
 pub(crate) fn check_entry(seq: u64, prev: &str, value: &[u8]) -> Result<String, String> {

@@ -2,20 +2,30 @@
 
 use crate::metrics::Gauges;
 use crate::problem::{Problem, ProblemKind};
+use crate::respond::json_response;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
 use serde_json::json;
 
-pub async fn healthz() -> Response {
-    crate::evaluate::json_response(json!({ "status": "ok" }).to_string())
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
+async fn healthz() -> Response {
+    json_response(json!({ "status": "ok" }).to_string())
 }
 
 /// Ready when the data directory is open and takes writes and the decision log's writer runs;
 /// otherwise a 503 naming the reason (a storage fault heals by itself: see
 /// [`crate::storage`]).
-pub async fn readyz(State(state): State<AppState>) -> Result<Response, Problem> {
+async fn readyz(State(state): State<AppState>) -> Result<Response, Problem> {
     let not_ready = |reason: String| {
         Problem::new(ProblemKind::NotReady, format!("not ready: {reason}")).retry_after(1)
     };
@@ -29,7 +39,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Response, Problem> 
         return Err(not_ready("the decision log's writer has stopped".into()));
     }
     let set = storage.policy.current();
-    Ok(crate::evaluate::json_response(
+    Ok(json_response(
         json!({
             "status": "ready",
             "policy_set": { "name": set.bundle.name(), "version": set.version(), "activated_at_height": set.activated_at_height },
@@ -39,7 +49,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Response, Problem> 
     ))
 }
 
-pub async fn metrics(State(state): State<AppState>) -> Response {
+async fn metrics(State(state): State<AppState>) -> Response {
     let storage = state.storage.load_full();
     let set = storage.as_ref().map(|s| s.policy.current());
     let log = storage.as_ref().map(|s| &s.log);

@@ -17,15 +17,17 @@
 //! {...}}` where the context carries Accord's `tx`, `policy_set`, `jurisdictions`, `reasons`,
 //! `obligations`, `errors` and the `timestamp` used. A deny is HTTP 200 with `decision: false`.
 
-use crate::body::{self, JsonBody};
-use crate::evaluate::json_response;
+use crate::extract::{self, JsonBody};
 use crate::problem::{Problem, ProblemKind};
+use crate::respond::{json_response, outcome};
 use crate::state::AppState;
 use accord_engine::json;
 use accord_engine::{AccessRequest, Decision, Transaction};
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -80,13 +82,25 @@ enum Semantic {
     PermitOnFirstPermit,
 }
 
+/// The two evaluation endpoints; the guarded router of [`crate::routes`] holds them.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/access/v1/evaluation", post(evaluation))
+        .route("/access/v1/evaluations", post(evaluations))
+}
+
+/// The discovery document, open like the health endpoints.
+pub fn discovery_router() -> Router<AppState> {
+    Router::new().route("/.well-known/authzen-configuration", get(configuration))
+}
+
 /// `POST /access/v1/evaluation`.
-pub async fn evaluation(
+async fn evaluation(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: JsonBody,
 ) -> Result<Response, Problem> {
-    let input: EvaluationIn = body::parse(&body.0)?;
+    let input: EvaluationIn = extract::parse(&body.0)?;
     let fallback_id = request_id(&headers).unwrap_or_else(generated_id);
     let (request, timestamp) = to_access(&input, &fallback_id)?;
     let span = tracing::Span::current();
@@ -97,19 +111,19 @@ pub async fn evaluation(
     state.record(&storage.log, &requests, &decisions).await?;
     let mut answer = Value::Null;
     if let Some(d) = decisions.first() {
-        span.record("outcome", crate::evaluate::outcome(d));
+        span.record("outcome", outcome(d));
         answer = response(d, &timestamp);
     }
     Ok(json_response(answer.to_string()))
 }
 
 /// `POST /access/v1/evaluations`.
-pub async fn evaluations(
+async fn evaluations(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: JsonBody,
 ) -> Result<Response, Problem> {
-    let input: EvaluationsIn = body::parse(&body.0)?;
+    let input: EvaluationsIn = extract::parse(&body.0)?;
     let semantic = match input
         .options
         .as_ref()
@@ -214,7 +228,7 @@ pub async fn evaluations(
 
 /// `GET /.well-known/authzen-configuration`: the PDP's base URL (from the `Host` header) and its
 /// endpoints.
-pub async fn configuration(headers: HeaderMap) -> Response {
+async fn configuration(headers: HeaderMap) -> Response {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())

@@ -2,14 +2,23 @@
 //! chain recomputed, after the verified checkpoint or in full).
 
 use crate::decision_log::{PageQuery, Scope};
-use crate::evaluate::json_response;
-use crate::problem::{Problem, ProblemKind};
+use crate::extract::parse_query;
+use crate::problem::{join, LogReadError, Problem, ProblemKind};
+use crate::respond::json_response;
 use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
 use serde::Deserialize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/decisions", get(decisions))
+        .route("/v1/audit/verify", get(verify))
+}
 
 /// Default and largest `limit`.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -33,7 +42,7 @@ struct DecisionsQuery {
 /// `GET /v1/decisions?after=<seq>&limit=<n>&tx=&patient=&outcome=allow|deny&version=`.
 ///
 /// Answers `{"decisions":[entries...],"next_after":seq|null}`; entries are the stored log entries.
-pub async fn decisions(
+async fn decisions(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, Problem> {
@@ -65,10 +74,11 @@ pub async fn decisions(
         version: q.version,
     };
     let log = Arc::clone(&state.storage()?.log);
-    let page = tokio::task::spawn_blocking(move || log.page(&query))
-        .await
-        .map_err(|e| Problem::new(ProblemKind::Internal, format!("query task: {e}")))?
-        .map_err(|e| Problem::new(ProblemKind::DecisionLogUnavailable, e.to_string()))?;
+    let page = join(
+        "query task",
+        tokio::task::spawn_blocking(move || log.page(&query).map_err(LogReadError)),
+    )
+    .await??;
     let mut out = String::from("{\"decisions\":[");
     out.push_str(&page.entries.join(","));
     out.push_str("],\"next_after\":");
@@ -106,7 +116,7 @@ impl Drop for CancelOnDrop {
 /// verification at a time; others wait for it). `full=true` recomputes every entry; while one
 /// runs, another is refused with `verification-in-progress` (429). Either stops between chunks
 /// once its request is gone.
-pub async fn verify(
+async fn verify(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, Problem> {
@@ -124,84 +134,27 @@ pub async fn verify(
         };
         tokio::task::spawn_blocking(move || {
             let _slot = slot;
-            storage.log.verify_scope(Scope::Full, &cancel)
+            storage
+                .log
+                .verify_scope(Scope::Full, &cancel)
+                .map_err(LogReadError)
         })
     } else {
         let slot = storage.log.incremental_slot().await;
         tokio::task::spawn_blocking(move || {
             let _slot = slot;
-            storage.log.verify_scope(Scope::SinceCheckpoint, &cancel)
+            storage
+                .log
+                .verify_scope(Scope::SinceCheckpoint, &cancel)
+                .map_err(LogReadError)
         })
     };
-    let result = task
-        .await
-        .map_err(|e| Problem::new(ProblemKind::Internal, format!("verify task: {e}")))?
-        .map_err(|e| Problem::new(ProblemKind::DecisionLogUnavailable, e.to_string()))?
+    let result = join("verify task", task)
+        .await??
         .ok_or_else(|| Problem::new(ProblemKind::Internal, "verification cancelled"))?;
     if !result.ok {
         tracing::warn!(broken = ?result.broken, full = result.full, "decision log does not verify");
     }
-    let body = serde_json::to_string(&result)
-        .map_err(|e| Problem::new(ProblemKind::Internal, e.to_string()))?;
+    let body = serde_json::to_string(&result)?;
     Ok(json_response(body))
-}
-
-/// Parses a query string into `T`; a bad parameter is an `invalid-request` problem naming it.
-/// Refuses a query whose `%` escapes are not two hex digits, or decode to bytes that are not
-/// UTF-8: the form decoder would otherwise keep `%ZZ` as text, or replace the bytes, and answer
-/// for a value the client did not send.
-fn check_percent_encoding(raw: &str) -> Result<(), Problem> {
-    let bytes = raw.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok());
-                let Some(byte) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) else {
-                    let shown: String = raw[i..].chars().take(3).collect();
-                    return Err(Problem::new(
-                        ProblemKind::InvalidRequest,
-                        format!("query: `{shown}` is not a percent-encoded byte (`%` and two hex digits)"),
-                    ));
-                };
-                decoded.push(byte);
-                i += 3;
-            }
-            b => {
-                decoded.push(b);
-                i += 1;
-            }
-        }
-    }
-    if std::str::from_utf8(&decoded).is_err() {
-        return Err(Problem::new(
-            ProblemKind::InvalidRequest,
-            "query: the percent-encoded bytes are not UTF-8",
-        ));
-    }
-    Ok(())
-}
-
-pub fn parse_query<T: serde::de::DeserializeOwned + Default>(
-    raw: Option<&str>,
-) -> Result<T, Problem> {
-    match raw {
-        None | Some("") => Ok(T::default()),
-        Some(raw) => {
-            check_percent_encoding(raw)?;
-            let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(raw.as_bytes()));
-            serde_path_to_error::deserialize(de).map_err(|e| {
-                let field = e.path().to_string();
-                let inner = e.into_inner().to_string();
-                if field == "." {
-                    Problem::new(ProblemKind::InvalidRequest, format!("query: {inner}"))
-                } else {
-                    Problem::at(ProblemKind::InvalidRequest, field, inner)
-                }
-            })
-        }
-    }
 }

@@ -1,24 +1,31 @@
 //! `POST /v1/evaluate` and `POST /v1/evaluate/batch`: docs/contract.md §1 transactions in, docs/contract.md §2
 //! decisions out, each decision logged durably before it is answered.
 
-use crate::body::{self, JsonBody};
-use crate::decision_log::Record;
-use crate::log_entry::EntryParts;
+use crate::decision_log::{EntryParts, Record};
+use crate::extract::{self, JsonBody};
 use crate::metrics::DecisionTally;
 use crate::problem::{Problem, ProblemKind};
-use crate::state::{self, AppState};
+use crate::respond::{json_response, outcome};
+use crate::state::AppState;
 use crate::storage::Storage;
 use accord_engine::{AccessRequest, Decision};
 use axum::extract::State;
-use axum::http::{header, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
+use axum::routing::post;
+use axum::Router;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::sync::Arc;
 
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/evaluate", post(evaluate))
+        .route("/v1/evaluate/batch", post(evaluate_batch))
+}
+
 /// One transaction → one decision (the engine's canonical JSON bytes).
-pub async fn evaluate(State(state): State<AppState>, body: JsonBody) -> Result<Response, Problem> {
-    let request = body::access_request(&body.0, None)?;
+async fn evaluate(State(state): State<AppState>, body: JsonBody) -> Result<Response, Problem> {
+    let request = extract::access_request(&body.0, None)?;
     let span = tracing::Span::current();
     span.record("tx", request.id.as_str());
     let requests = [request];
@@ -55,7 +62,7 @@ impl accord_engine::json::Strict for BatchBody<'_> {}
 /// [`AppState::compute`]), so that what it allocates is freed on the thread that allocated it and
 /// the async workers only move bytes; a small one is handled in place (moving it costs more than
 /// it saves).
-pub async fn evaluate_batch(
+async fn evaluate_batch(
     State(state): State<AppState>,
     body: JsonBody,
 ) -> Result<Response, Problem> {
@@ -71,11 +78,7 @@ pub async fn evaluate_batch(
     };
     let span = tracing::Span::current();
     span.record("tx", decided.span_tx.as_str());
-    storage
-        .log
-        .append_parts(decided.entries)
-        .await
-        .map_err(state::log_problem)?;
+    storage.log.append_parts(decided.entries).await?;
     span.record(
         "outcome",
         format!(
@@ -104,7 +107,7 @@ struct DecidedBatch {
 }
 
 fn decide_batch(state: &AppState, storage: &Storage, body: &[u8]) -> Result<DecidedBatch, Problem> {
-    let batch: BatchBody<'_> = body::parse(body)?;
+    let batch: BatchBody<'_> = extract::parse(body)?;
     let max = state.limits.max_batch;
     if batch.transactions.len() > max {
         return Err(Problem::at(
@@ -121,7 +124,7 @@ fn decide_batch(state: &AppState, storage: &Storage, body: &[u8]) -> Result<Deci
         .iter()
         .enumerate()
         .map(|(i, raw)| {
-            body::access_request(raw.get().as_bytes(), Some(&format!("transactions[{i}]")))
+            extract::access_request(raw.get().as_bytes(), Some(&format!("transactions[{i}]")))
         })
         .collect::<Result<Vec<AccessRequest>, Problem>>()?;
     let span_tx = match (requests.first(), requests.last()) {
@@ -154,22 +157,4 @@ fn decisions_json(decisions: &[Decision]) -> String {
     }
     out.push_str("]}");
     out
-}
-
-pub fn outcome(decision: &Decision) -> &'static str {
-    if decision.is_allow() {
-        "allow"
-    } else {
-        "deny"
-    }
-}
-
-/// A 200 with a JSON body already serialized.
-pub fn json_response(body: String) -> Response {
-    let mut response = body.into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
 }

@@ -1,5 +1,6 @@
-//! Request bodies: the content type must be JSON, the size within `--body-limit`, and parse errors
-//! become problems that name the line and column (syntax) or the field (shape).
+//! What handlers read from a request. Bodies: the content type must be JSON, the size within
+//! `--body-limit`, and parse errors become problems that name the line and column (syntax) or the
+//! field (shape). Query strings: strictly percent-encoded, each parameter checked by its type.
 
 use crate::problem::{Problem, ProblemKind};
 use crate::state::AppState;
@@ -159,6 +160,66 @@ pub fn access_request(text: &[u8], at: Option<&str>) -> Result<AccessRequest, Pr
                     "a `{kind}` transaction changes state and gets no decision; send it in a block (POST /v1/blocks)"
                 ),
             ))
+        }
+    }
+}
+
+/// Refuses a query whose `%` escapes are not two hex digits, or decode to bytes that are not
+/// UTF-8: the form decoder would otherwise keep `%ZZ` as text, or replace the bytes, and answer
+/// for a value the client did not send.
+fn check_percent_encoding(raw: &str) -> Result<(), Problem> {
+    let bytes = raw.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok());
+                let Some(byte) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) else {
+                    let shown: String = raw[i..].chars().take(3).collect();
+                    return Err(Problem::new(
+                        ProblemKind::InvalidRequest,
+                        format!("query: `{shown}` is not a percent-encoded byte (`%` and two hex digits)"),
+                    ));
+                };
+                decoded.push(byte);
+                i += 3;
+            }
+            b => {
+                decoded.push(b);
+                i += 1;
+            }
+        }
+    }
+    if std::str::from_utf8(&decoded).is_err() {
+        return Err(Problem::new(
+            ProblemKind::InvalidRequest,
+            "query: the percent-encoded bytes are not UTF-8",
+        ));
+    }
+    Ok(())
+}
+
+/// Parses a query string into `T`; a bad parameter is an `invalid-request` problem naming it.
+pub fn parse_query<T: serde::de::DeserializeOwned + Default>(
+    raw: Option<&str>,
+) -> Result<T, Problem> {
+    match raw {
+        None | Some("") => Ok(T::default()),
+        Some(raw) => {
+            check_percent_encoding(raw)?;
+            let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(raw.as_bytes()));
+            serde_path_to_error::deserialize(de).map_err(|e| {
+                let field = e.path().to_string();
+                let inner = e.into_inner().to_string();
+                if field == "." {
+                    Problem::new(ProblemKind::InvalidRequest, format!("query: {inner}"))
+                } else {
+                    Problem::at(ProblemKind::InvalidRequest, field, inner)
+                }
+            })
         }
     }
 }
