@@ -2,7 +2,7 @@
 //! verified from its first entry to its last.
 
 use crate::commands::{bad_input, print_line, Failure, FAILED};
-use accord::server::decision_log::{verify_tree, Checkpoint, TREE};
+use accord_server::decision_log::{verify_tree, Checkpoint, TREE};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -64,8 +64,8 @@ pub fn verify(data: &Path) -> Result<ExitCode, Failure> {
 }
 
 /// The verification of a data directory that holds no log yet.
-fn empty_log() -> accord::server::decision_log::Verification {
-    accord::server::decision_log::Verification {
+fn empty_log() -> accord_server::decision_log::Verification {
+    accord_server::decision_log::Verification {
         ok: true,
         length: 0,
         head: Checkpoint::genesis().head,

@@ -120,7 +120,7 @@ enum Command {
     },
     /// Run the sidecar: the HTTP API a ledger node calls (docs/server.md). Stops on SIGTERM/SIGINT
     /// after finishing in-flight requests.
-    Serve(Box<accord::server::ServeArgs>),
+    Serve(Box<accord_server::ServeArgs>),
     /// Format a bundle's Cedar policy files with Cedar's own formatter (as `cedar format` does).
     Fmt {
         /// The bundle directory, or one Cedar file (default: the bundled `policies/`).
@@ -187,9 +187,9 @@ impl PoliciesArg {
     }
 }
 
-fn serve(args: accord::server::ServeArgs) -> Result<ExitCode, commands::Failure> {
-    use accord::server::StartError;
-    accord::server::run(args, commands::policies_dir(None))
+fn serve(args: accord_server::ServeArgs) -> Result<ExitCode, commands::Failure> {
+    use accord_server::StartError;
+    accord_server::run(args, commands::policies_dir(None))
         .map(|()| ExitCode::SUCCESS)
         .map_err(|e| commands::Failure {
             code: match e {

@@ -1,9 +1,6 @@
 //! End-to-end tests of the `accord` binary: exit codes, one-line errors, and output shapes.
-#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-mod common;
-
-use common::{accord, accord_stdin, root, stderr, stdout};
+use crate::common::{accord, accord_stdin, root, stderr, stdout};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Output;
@@ -649,7 +646,7 @@ fn test_verbose_into_a_closed_pipe_ends_quietly() {
     use std::process::{Command, Stdio};
     let mut child = Command::new(env!("CARGO_BIN_EXE_accord"))
         .args(["test", "-v", "policies"])
-        .current_dir(common::root())
+        .current_dir(crate::common::root())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -809,7 +806,7 @@ fn fmt_refuses_a_policy_that_does_not_parse_naming_line_and_column() {
 
 /// A data directory whose decision log holds `n` entries (the allowed treatment read), closed.
 fn data_with_log(n: usize) -> tempfile::TempDir {
-    use accord::server::decision_log::Record;
+    use accord_server::decision_log::Record;
     let dir = tempfile::tempdir().expect("temp dir");
     let bundle = accord_engine::Bundle::load(&root().join("policies")).expect("bundle");
     let text = std::fs::read_to_string(example("treatment-read.json")).expect("example");
@@ -821,7 +818,7 @@ fn data_with_log(n: usize) -> tempfile::TempDir {
     );
     let records: Vec<Record<'_>> = (0..n).map(|_| Record::new(&decision, &request)).collect();
     let db = sled::open(dir.path()).expect("sled");
-    let log = accord::server::DecisionLog::open(&db, accord::server::storage::StorageHealth::new())
+    let log = accord_server::DecisionLog::open(&db, accord_server::storage::StorageHealth::new())
         .expect("log");
     log.append_all(&records).expect("append");
     drop(log);
@@ -873,7 +870,7 @@ fn log_verify_checks_the_whole_chain_offline() {
     {
         let db = sled::open(dir.path()).expect("sled");
         let tree = db
-            .open_tree(accord::server::decision_log::TREE)
+            .open_tree(accord_server::decision_log::TREE)
             .expect("tree");
         let (key, value) = tree.first().expect("read").expect("a segment");
         let text = String::from_utf8(value.to_vec()).expect("utf-8");

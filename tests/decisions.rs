@@ -1,7 +1,6 @@
 //! Snapshots of the default bundle's decisions on a representative set of transactions: allow and
 //! deny in each jurisdiction the set touches, with consents in the registry. Each snapshot is the
 //! exact decision JSON (docs/contract.md §2) but for the bundle version, which is checked separately.
-#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use accord_engine::transaction::AccessRequest;
 use accord_engine::{Bundle, Decision, InMemoryConsentRegistry};

@@ -1,10 +1,7 @@
 //! End-to-end tests of the governance commands: `keygen`, `sign`, `propose`, and `replay` applying
 //! the signed transactions they produce.
-#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-mod common;
-
-use common::{accord, root, stderr, stdout};
+use crate::common::{accord, root, stderr, stdout};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Output;

@@ -1,11 +1,8 @@
 //! `accord validate` on a copy of the default bundle with one mistake a compliance officer could
 //! make: each is reported, naming file and place, before the bundle is ever proposed; and
 //! `accord test` / `accord check` deny where a mistake reaches a decision.
-#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-mod common;
-
-use common::{accord, root, stderr, stdout};
+use crate::common::{accord, root, stderr, stdout};
 use std::path::{Path, PathBuf};
 
 struct Copy {

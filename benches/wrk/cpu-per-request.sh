@@ -13,7 +13,7 @@ cd "$(dirname "$0")/../.."
 secs=${1:-5}
 command -v wrk >/dev/null || { echo "wrk not found (apt-get install wrk)"; exit 1; }
 
-bin=$(cargo bench --bench load --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -1)
+bin=$(cargo bench -p accord-server --bench load --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -1)
 [ -x "$bin" ] || { echo "could not find the load bench executable"; exit 1; }
 bodies=$(mktemp)
 data=$(mktemp -d)

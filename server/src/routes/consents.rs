@@ -1,0 +1,38 @@
+//! `GET /v1/consents?patient=…`: the consent state as of the last applied block.
+
+use crate::extract::parse_query;
+use crate::problem::{Problem, ProblemKind};
+use crate::respond::json_response;
+use crate::state::AppState;
+use accord_engine::consent::ConsentRegistry;
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+use serde_json::json;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/consents", get(consents))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ConsentsQuery {
+    patient: Option<String>,
+}
+
+/// `GET /v1/consents?patient=…`: every consent of one patient, as of the last applied block.
+async fn consents(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, Problem> {
+    let q: ConsentsQuery = parse_query(raw.as_deref())?;
+    let patient = q
+        .patient
+        .ok_or_else(|| Problem::at(ProblemKind::InvalidRequest, "patient", "missing"))?;
+    let entries = state.storage()?.consents.load().of_patient(&patient);
+    Ok(json_response(
+        json!({ "patient": patient, "consents": entries }).to_string(),
+    ))
+}

@@ -1,0 +1,224 @@
+//! Governance over HTTP: `POST /v1/governance` (one signed message, sequenced into this node's
+//! next block in single-node mode) and reads of proposals, the policy set and the members.
+
+use super::blocks::BlockLogging;
+use crate::decision_log::{DecisionLog, EntryParts, Record};
+use crate::extract::{self, parse_query, JsonBody};
+use crate::metrics::DecisionTally;
+use crate::node::Node;
+use crate::problem::{BlockRefusal, Problem, ProblemKind};
+use crate::respond::json_response;
+use crate::state::AppState;
+use accord_governance::{BlockAnswer, BlockError, Proposal, TxResult};
+use axum::extract::{Path, RawQuery, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/governance", post(governance))
+        .route("/v1/proposals", get(proposals))
+        .route("/v1/proposals/{id}", get(proposal))
+        .route("/v1/policy-set", get(policy_set))
+        .route("/v1/members", get(members))
+}
+
+/// Queues the decisions of `answer`, a block this request applied, for the log, and starts the
+/// task that reports their write to the node ([`BlockLogging::writing`]). For blocks sequenced
+/// from one governance message, which decide nothing, the log only learns that the height is done.
+fn log_sequenced(node: &Arc<Node>, log: &DecisionLog, answer: &BlockAnswer) -> BlockLogging {
+    let parts = answer
+        .decisions()
+        .map(|decision| {
+            EntryParts::new(&Record {
+                decision,
+                patient: None,
+            })
+        })
+        .collect();
+    let tally = DecisionTally::of(answer.decisions());
+    BlockLogging::writing(
+        node,
+        answer.height,
+        (log.queue_block(answer.height, parts), tally),
+    )
+}
+
+/// `POST /v1/governance`: one signed governance transaction, sequenced into this node's next
+/// block (single-node mode). A refused message is a 422 problem carrying the refusal code.
+async fn governance(State(state): State<AppState>, body: JsonBody) -> Result<Response, Problem> {
+    let tx: Value = extract::value(&body.0)?;
+    match tx.get("kind").and_then(Value::as_str) {
+        Some("governance") => {}
+        other => {
+            return Err(Problem::at(
+                ProblemKind::InvalidTransaction,
+                "kind",
+                format!("expected `governance`, got {other:?}"),
+            ))
+        }
+    }
+    let id = tx
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    tracing::Span::current().record("tx", id.as_str());
+    state.writable()?;
+    let log = Arc::clone(&state.storage()?.log);
+    let (result, next) = state
+        .on_node(move |node| {
+            let result = node
+                .sequence(tx)
+                .map(|answer| (log_sequenced(node, &log, &answer), answer));
+            (result, node.next_height())
+        })
+        .await?;
+    let (logging, answer) = match result {
+        Ok(sequenced) => sequenced,
+        Err(BlockError::Transaction(e)) => {
+            return Err(Problem::at(
+                ProblemKind::InvalidTransaction,
+                e.field.trim_start_matches("transactions[0]."),
+                e.reason,
+            ))
+        }
+        Err(error) => {
+            let refusal = BlockRefusal {
+                error,
+                next_height: next,
+            };
+            return Err(state.noted(refusal.into()));
+        }
+    };
+    logging.done(&state, answer.height).await?;
+    match answer.results.first() {
+        Some(TxResult::Refused { refused, .. }) => {
+            let mut problem = Problem::new(
+                ProblemKind::GovernanceRefused,
+                format!("{}: {}", refused.code, refused.message),
+            )
+            .with("code", refused.code.as_str())
+            .with("height", answer.height);
+            problem.field = refused.field.clone();
+            Err(problem)
+        }
+        Some(TxResult::Applied { tx, applied }) => Ok(json_response(
+            json!({
+                "tx": tx,
+                "applied": applied,
+                // What a vote must name besides the id.
+                "content": state.node()?.read(|gov, _| gov.proposals.get(&applied.id).map(|p| p.content.clone())),
+                "height": answer.height,
+                "activated": answer.activated,
+                "state_root": answer.state_root,
+                "next_height": next,
+            })
+            .to_string(),
+        )),
+        _ => Err(Problem::new(
+            ProblemKind::Internal,
+            "the sequenced block holds no governance result",
+        )),
+    }
+}
+
+/// A proposal without its membership snapshot and vote-replay digests: what a list shows.
+fn summary(p: &Proposal) -> Value {
+    json!({
+        "id": p.id, "title": p.title, "kind": p.kind, "proposer": p.proposer,
+        "status": p.status, "created_at": p.created_at, "voting_ends": p.voting_ends,
+        "decided_at": p.decided_at, "activates_at": p.activates_at, "tally": p.tally,
+        "impact": { "evaluated": p.impact.evaluated, "allow_to_deny": p.impact.allow_to_deny,
+                    "deny_to_allow": p.impact.deny_to_allow },
+        "note": p.note,
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ProposalsQuery {
+    status: Option<accord_governance::proposal::Status>,
+}
+
+/// `GET /v1/proposals[?status=voting]`: every proposal, oldest first.
+async fn proposals(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, Problem> {
+    let q: ProposalsQuery = parse_query(raw.as_deref())?;
+    let list = state.node()?.read(|gov, _| {
+        let mut all: Vec<&Proposal> = gov
+            .proposals
+            .values()
+            .filter(|p| q.status.is_none_or(|s| p.status == s))
+            .collect();
+        all.sort_by_key(|p| p.seq);
+        all.into_iter().map(summary).collect::<Vec<_>>()
+    });
+    Ok(json_response(json!({ "proposals": list }).to_string()))
+}
+
+/// `GET /v1/proposals/{id}`: status, tally so far, votes, frozen rules, impact preview.
+async fn proposal(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let found = state.node()?.read(|gov, _| {
+        gov.proposals.get(&id).map(|p| {
+            let mut v = serde_json::to_value(p).unwrap_or(Value::Null);
+            if let Value::Object(map) = &mut v {
+                map.remove("seen");
+            }
+            v
+        })
+    });
+    match found {
+        Some(v) => Ok(json_response(v.to_string())),
+        None => Err(Problem::at(
+            ProblemKind::UnknownProposal,
+            "id",
+            format!("no proposal {id}"),
+        )),
+    }
+}
+
+/// `GET /v1/policy-set`: the active set, its history, and pending changes.
+async fn policy_set(State(state): State<AppState>) -> Result<Response, Problem> {
+    let body = state.node()?.read(|gov, machine| {
+        let pending: Vec<Value> = gov
+            .proposals
+            .values()
+            .filter(|p| p.is_pending() && p.effect.policy_version().is_some())
+            .map(|p| {
+                json!({ "proposal": p.id, "version": p.effect.policy_version(),
+                             "status": p.status, "activates_at": p.activates_at })
+            })
+            .collect();
+        json!({
+            "active": gov.active_activation(),
+            "history": gov.history,
+            "pending": pending,
+            "applied_height": machine.height(),
+            "state_root": machine.state_root(),
+        })
+    });
+    Ok(json_response(body.to_string()))
+}
+
+/// `GET /v1/members`: the consortium, its members and the voting rules in force.
+async fn members(State(state): State<AppState>) -> Result<Response, Problem> {
+    let body = state.node()?.read(|gov, _| {
+        json!({
+            "consortium": gov.consortium,
+            "members": gov.membership.iter().collect::<Vec<_>>(),
+            "total_weight": gov.membership.total_weight(),
+            "voting": gov.params,
+        })
+    });
+    Ok(json_response(body.to_string()))
+}

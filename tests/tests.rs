@@ -1,0 +1,15 @@
+//! End-to-end tests of the `accord` binary and of the default bundle's decisions.
+//!
+//! - `cli`: exit codes, one-line errors and output shapes of the commands.
+//! - `governance_cli`: `keygen`, `sign`, `propose`, and `replay` applying what they produce.
+//! - `decisions`: snapshots of the default bundle's decisions on representative transactions.
+//! - `validate`: `accord validate` (and `test`, `check`) on bundles with one mistake each.
+//! - `serve`: the real binary serves, and stops on SIGTERM with exit 0.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod cli;
+mod common;
+mod decisions;
+mod governance_cli;
+mod serve;
+mod validate;
