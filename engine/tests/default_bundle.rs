@@ -3,7 +3,6 @@
 //! through Cedar's JSON parser with the schema, the whole policy set) on every request the bundle's
 //! own legal test cases and the benchmark mix contain; and a batch decided phase by phase must give
 //! each request the decision it gets alone.
-#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use accord_engine::cases::case_inputs;
 use accord_engine::consent::ConsentRegistry;

@@ -1,14 +1,11 @@
 //! A node restarts where the last fully applied block left it: after a clean shutdown, and after
 //! a SIGKILL in the middle of applying blocks (the store commits each block as one atomic sled
 //! batch, so a restart sees the state after some block h, never part of a block).
-#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-mod common;
-
+use crate::common::*;
 use accord_engine::ConsentRegistry;
 use accord_governance::machine::state_root;
 use accord_governance::{BlockAnswer, Genesis, StateMachine, Status};
-use common::*;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -46,7 +43,7 @@ fn recomputed_root(m: &StateMachine) -> String {
 }
 
 fn open(genesis: &Genesis, dir: &std::path::Path) -> Result<(StateMachine, sled::Db), String> {
-    let (_, bundle) = common::genesis();
+    let (_, bundle) = crate::common::genesis();
     let db = sled::open(dir).unwrap();
     StateMachine::open(genesis, bundle, &db).map(|m| (m, db))
 }
@@ -362,7 +359,7 @@ fn a_node_killed_mid_block_restarts_on_the_last_whole_block() {
         let mut child = Command::new(&exe)
             .args([
                 "--exact",
-                "killed_child_applies_blocks_until_killed",
+                "persistence::killed_child_applies_blocks_until_killed",
                 "--nocapture",
                 "--test-threads=1",
             ])
