@@ -18,12 +18,12 @@
 
 use accord_engine::decision::DecisionBuilder;
 use accord_engine::rules::Stage;
+use accord_engine::testing::{benchmark_mix, default_bundle};
 use accord_engine::transaction::AccessRequest;
 use accord_engine::{Bundle, InMemoryConsentRegistry};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use serde_json::Value;
 use std::hint::black_box;
-use std::path::Path;
 
 // The same allocator as the `accord` binary, so the figures are the shipped binary's.
 #[global_allocator]
@@ -36,25 +36,11 @@ struct Mix {
 }
 
 fn load() -> Mix {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let bundle = Bundle::load(&root.join("../policies")).expect("default bundle loads");
-    let mix: Value = accord_engine::json::value_from_str(
-        &std::fs::read_to_string(root.join("benches/mix.json")).expect("mix.json"),
-    )
-    .expect("mix.json is JSON");
-    let registry =
-        InMemoryConsentRegistry::from_transactions(mix["consents"].as_array().expect("consents"))
-            .expect("consents apply");
-    let texts = mix["transactions"]
-        .as_array()
-        .expect("transactions")
-        .iter()
-        .map(|t| t.to_string())
-        .collect();
+    let mix = benchmark_mix();
     Mix {
-        bundle,
-        registry,
-        texts,
+        bundle: default_bundle(),
+        registry: mix.registry,
+        texts: mix.texts,
     }
 }
 

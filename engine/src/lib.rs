@@ -29,8 +29,8 @@ pub mod rules;
 pub mod transaction;
 pub mod yaml;
 
-#[cfg(test)]
-mod testing;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use bundle::{Bundle, BundleError, BundleFiles};
 pub use consent::{ConsentRegistry, InMemoryConsentRegistry};

@@ -1,6 +1,9 @@
-//! Test fixtures: a small bundle built in memory over the real schema, and transaction builders.
+//! Test fixtures: a small bundle built in memory over the real schema, transaction builders, the
+//! default bundle and the benchmark mix. Compiled for the engine's own tests and, with the
+//! `testing` feature, for other crates' tests and benches.
 
 use crate::bundle::{Bundle, BundleFiles};
+use crate::consent::InMemoryConsentRegistry;
 use crate::transaction::AccessRequest;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -145,5 +148,56 @@ pub fn access(patch: Value) -> AccessRequest {
     match AccessRequest::from_json(&value.to_string()) {
         Ok(r) => r,
         Err(e) => panic!("fixture transaction must parse: {e}"),
+    }
+}
+
+/// The default policy bundle (`policies/` at the repository root).
+pub fn default_bundle() -> Bundle {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
+    match Bundle::load(&dir) {
+        Ok(b) => b,
+        Err(e) => panic!("the default bundle must load: {e}"),
+    }
+}
+
+/// The benchmark mix (`engine/benches/mix.json`): its access transactions and a registry holding
+/// its consents.
+pub struct BenchmarkMix {
+    /// Each access transaction as JSON text, in file order.
+    pub texts: Vec<String>,
+    /// The same transactions, parsed.
+    pub requests: Vec<AccessRequest>,
+    /// A registry to which every consent transaction of the mix was applied.
+    pub registry: InMemoryConsentRegistry,
+}
+
+/// Reads the benchmark mix.
+pub fn benchmark_mix() -> BenchmarkMix {
+    let mix = match crate::json::value_from_str(include_str!("../benches/mix.json")) {
+        Ok(v) => v,
+        Err(e) => panic!("mix.json must be JSON: {e}"),
+    };
+    let Some(consents) = mix["consents"].as_array() else {
+        panic!("mix.json: `consents` must be an array");
+    };
+    let registry = match InMemoryConsentRegistry::from_transactions(consents) {
+        Ok(r) => r,
+        Err(e) => panic!("mix.json: the consents must apply: {e}"),
+    };
+    let Some(transactions) = mix["transactions"].as_array() else {
+        panic!("mix.json: `transactions` must be an array");
+    };
+    let texts: Vec<String> = transactions.iter().map(Value::to_string).collect();
+    let requests = texts
+        .iter()
+        .map(|t| match AccessRequest::from_json(t) {
+            Ok(r) => r,
+            Err(e) => panic!("mix.json: a transaction must parse: {e}"),
+        })
+        .collect();
+    BenchmarkMix {
+        texts,
+        requests,
+        registry,
     }
 }

@@ -3,18 +3,12 @@
 //! through Cedar's JSON parser with the schema, the whole policy set) on every request the bundle's
 //! own legal test cases and the benchmark mix contain; and a batch decided phase by phase must give
 //! each request the decision it gets alone.
-#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use accord_engine::cases::case_inputs;
 use accord_engine::consent::ConsentRegistry;
+use accord_engine::testing::{benchmark_mix, default_bundle, BenchmarkMix};
 use accord_engine::transaction::AccessRequest;
-use accord_engine::{Bundle, InMemoryConsentRegistry};
-use std::path::Path;
-
-fn default_bundle() -> Bundle {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
-    Bundle::load(&dir).unwrap_or_else(|e| panic!("default bundle loads: {e}"))
-}
+use accord_engine::Bundle;
 
 fn assert_same(
     bundle: &Bundle,
@@ -44,29 +38,12 @@ fn fast_path_matches_naive_path_on_every_legal_test_case() {
     }
 }
 
-/// The benchmark mix: its access requests and the registry holding its consents.
-fn benchmark_mix() -> (Vec<AccessRequest>, InMemoryConsentRegistry) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mix: serde_json::Value = accord_engine::json::value_from_str(
-        &std::fs::read_to_string(root.join("benches/mix.json")).expect("mix"),
-    )
-    .expect("mix is JSON");
-    let registry =
-        InMemoryConsentRegistry::from_transactions(mix["consents"].as_array().expect("consents"))
-            .expect("consents apply");
-    let requests = mix["transactions"]
-        .as_array()
-        .expect("transactions")
-        .iter()
-        .map(|t| AccessRequest::from_json(&t.to_string()).expect("mix parses"))
-        .collect();
-    (requests, registry)
-}
-
 #[test]
 fn fast_path_matches_naive_path_on_the_benchmark_mix() {
     let bundle = default_bundle();
-    let (requests, registry) = benchmark_mix();
+    let BenchmarkMix {
+        requests, registry, ..
+    } = benchmark_mix();
     assert!(requests.len() >= 20);
     for request in &requests {
         assert_same(&bundle, &request.id, request, &registry);
@@ -78,7 +55,11 @@ fn deciding_a_batch_phase_by_phase_gives_each_request_its_own_decision() {
     // The mix three times (past one phase batch of 64), with requests that fail before any rule
     // runs mixed in: each decision must be byte-identical to deciding the request alone.
     let bundle = default_bundle();
-    let (mix, registry) = benchmark_mix();
+    let BenchmarkMix {
+        requests: mix,
+        registry,
+        ..
+    } = benchmark_mix();
     let mut requests: Vec<AccessRequest> = Vec::new();
     for round in 0..3 {
         requests.extend(mix.iter().cloned());

@@ -1,7 +1,6 @@
 //! The guides show only examples that work: every ```cedar block of README.md and
 //! docs/policy-authoring.md validates against the default bundle's schema (with the annotations a
 //! bundle requires), and every ```rhai block compiles as a rule module.
-#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use accord_engine::cedar::{CedarPolicies, CedarSource};
 use accord_engine::rules::{RhaiSource, RuleModules};

@@ -1,7 +1,6 @@
 //! Explaining a decision reaches the decision deciding reaches, on every case of the default
 //! bundle, and every reason it gives can be traced to what the explanation shows: a satisfied
 //! Cedar policy, a Rhai module's verdict, or the engine's own "no permit".
-#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use accord_engine::cases::case_inputs;
 use accord_engine::cedar::PolicyOutcome;

@@ -2,7 +2,6 @@
 //! every `cargo test` checks them: arbitrary bytes, and valid transactions, blocks and bundle
 //! files with one structured mutation (fuzz/properties/mutate.rs). Inputs that once broke an
 //! invariant (fuzz/regressions/) are replayed here too.
-#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 #[allow(dead_code)]
 #[path = "../../fuzz/src/engine_checks.rs"]

@@ -6,9 +6,11 @@
 //! - [`state`]: membership, rules, proposals and what a message or a new height does to them;
 //!   [`tally`] counts votes with integer ratios ([`params`]).
 //! - [`machine`]: the block state machine, with impact preview and the atomic hot swap of
-//!   [`policy_set`]; persisted in sled by `store`.
+//!   [`policy_set`]; persisted in sled by `store`. Both read and write the block's answer
+//!   ([`BlockAnswer`]).
 //! - [`genesis`]: the consortium's starting point.
 
+mod answer;
 pub mod bundles;
 mod change;
 pub mod err;

@@ -1,11 +1,8 @@
 //! End to end: three members pass a proposal that tightens a rule; it activates at the expected
 //! height and an access decision flips at exactly that height, identically on two nodes.
-#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-mod common;
-
+use crate::common::*;
 use accord_governance::{StateMachine, Status, TxResult};
-use common::*;
 
 fn decision_of(answer: &accord_governance::BlockAnswer, tx: &str) -> (String, String) {
     answer

@@ -3,7 +3,6 @@
 //! dev consortium's lifecycle, with one structured mutation (fuzz/properties/mutate.rs), signed
 //! with the dev keys where they ask to be (the signing dialect), and arbitrary bytes. Inputs
 //! that once broke an invariant (fuzz/regressions/) are replayed here too.
-#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 #[allow(dead_code)]
 #[path = "../../fuzz/src/engine_checks.rs"]

@@ -1,14 +1,11 @@
 //! Proposal lifecycles beyond the happy path: expiry, rejection, cancellation, vote changes,
 //! rollback, rules changes that abort proposals still voting, frozen membership, several
 //! activations at one height, and the impact preview.
-#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-mod common;
-
+use crate::common::*;
 use accord_governance::message::Change;
 use accord_governance::state::Accepted;
 use accord_governance::{GovernanceState, StateMachine, Status, TxResult};
-use common::*;
 use serde_json::{json, Value};
 
 /// Proposes `change` as `proposer` at `height`; returns (id, content).

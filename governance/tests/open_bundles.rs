@@ -1,16 +1,13 @@
 //! The cost of open proposals: the budget on the bytes their bundles hold together, and the
 //! sharing of one compiled candidate and one preview pass among proposals of the same bundle.
-#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-mod common;
-
+use crate::common::*;
 use accord_engine::{BundleFiles, ConsentRegistry};
 use accord_governance::bundles::bundle_bytes;
 use accord_governance::machine::state_root;
 use accord_governance::message::Change;
 use accord_governance::params::DEFAULT_MAX_OPEN_BUNDLE_BYTES;
 use accord_governance::{BlockAnswer, Genesis, StateMachine, Status, TxResult};
-use common::*;
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -48,7 +45,7 @@ fn genesis_with_budget(budget: u64) -> Genesis {
 }
 
 fn machine(genesis: &Genesis) -> StateMachine {
-    let (_, bundle) = common::genesis();
+    let (_, bundle) = crate::common::genesis();
     StateMachine::new(genesis, bundle)
 }
 
@@ -251,9 +248,9 @@ fn a_rollback_counts_the_bundle_it_would_bring_back() {
     let change = default_bundle_variant("active");
     let message = proposal_message(MEMBERS[0], "variant", &change);
     let ids = ids_of(&message);
-    common::apply(&mut state, &message, MEMBERS[0], 1).unwrap();
+    crate::common::apply(&mut state, &message, MEMBERS[0], 1).unwrap();
     for voter in [MEMBERS[0], MEMBERS[1]] {
-        common::apply(&mut state, &vote_message(&ids, voter, "yes"), voter, 1).unwrap();
+        crate::common::apply(&mut state, &vote_message(&ids, voter, "yes"), voter, 1).unwrap();
     }
     assert_eq!(state.begin_block(3), vec![ids.0.clone()]);
     state.params.max_open_bundle_bytes = Some(bundle_bytes(genesis_bundle.files()) - 1);
@@ -261,7 +258,7 @@ fn a_rollback_counts_the_bundle_it_would_bring_back() {
         serde_json::from_value(json!({ "kind": "rollback", "version": genesis_bundle.version() }))
             .unwrap();
     let before = state.proposals.len();
-    let refused = common::apply(
+    let refused = crate::common::apply(
         &mut state,
         &proposal_message(MEMBERS[0], "back", &rollback),
         MEMBERS[0],
@@ -272,7 +269,7 @@ fn a_rollback_counts_the_bundle_it_would_bring_back() {
     assert_eq!(refused.field(), Some("message.change.version"));
     assert_eq!(state.proposals.len(), before);
     state.params.max_open_bundle_bytes = Some(bundle_bytes(genesis_bundle.files()));
-    common::apply(
+    crate::common::apply(
         &mut state,
         &proposal_message(MEMBERS[0], "back", &rollback),
         MEMBERS[0],
@@ -318,7 +315,7 @@ fn the_budget_defaults_to_64_mib_and_must_be_at_least_one_byte() {
         "quorum": "1/2", "threshold": "1/2", "voting_period": 10, "activation_delay": 2,
         "max_open_proposals": 3, "max_open_bundle_bytes": 0 } }))
     .unwrap();
-    let refused = common::apply(
+    let refused = crate::common::apply(
         &mut state,
         &proposal_message(MEMBERS[0], "zero", &change),
         MEMBERS[0],
@@ -337,7 +334,7 @@ fn a_written_budget_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let genesis = genesis_with_budget(5 << 20);
     let open = |dir: &Path| {
-        let (_, bundle) = common::genesis();
+        let (_, bundle) = crate::common::genesis();
         let db = sled::open(dir).unwrap();
         StateMachine::open(&genesis, bundle, &db).map(|m| (m, db))
     };

@@ -2,14 +2,11 @@
 //! state roots of every block and each proposal's status and impact are pinned by a snapshot,
 //! so that how the preview is computed cannot change what it reports. The genesis digest and the
 //! genesis state root are pinned too: rules that leave the optional fields out keep them.
-#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-mod common;
-
+use crate::common::*;
 use accord_engine::ConsentRegistry;
 use accord_governance::machine::state_root;
 use accord_governance::{BlockAnswer, StateMachine};
-use common::*;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 

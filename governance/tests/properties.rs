@@ -2,15 +2,12 @@
 //! through `GovernanceState::apply` with real signatures:
 //! - the order of votes inside a window never changes the outcome;
 //! - weight is conserved through any sequence of vote changes.
-#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-mod common;
-
+use crate::common::*;
 use accord_governance::message::Choice;
 use accord_governance::proposal::Status;
 use accord_governance::tally::{Outcome, Tally};
 use accord_governance::{Envelope, GovernanceState};
-use common::*;
 use ed25519_dalek::SigningKey;
 use proptest::prelude::*;
 use serde_json::json;
@@ -43,7 +40,7 @@ fn setup(weights: &[u64], rules: usize) -> Setup {
         .collect();
     let (q, t) = RULES[rules];
     let genesis = custom_genesis(members, voting(q, t, 10, 2, 3));
-    let (_, bundle) = common::genesis();
+    let (_, bundle) = crate::common::genesis();
     let mut state = GovernanceState::from_genesis(&genesis, bundle);
     let message = proposal_message(&keys[0].0, "t", &rename(&keys[0].0, "renamed"));
     let ids = ids_of(&message);

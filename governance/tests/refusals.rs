@@ -1,14 +1,11 @@
 //! Every refusal a governance message can meet: its stable code, a message that names what is
 //! wrong, and state left exactly as it was (governance digest, proposal records and bundle store),
 //! also when the refused message sits in a block between accepted ones.
-#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-mod common;
-
+use crate::common::*;
 use accord_governance::machine::governance_digest;
 use accord_governance::message::{signed_bytes, Change};
 use accord_governance::{Envelope, GovernanceState, Refusal, StateMachine, Status, TxResult};
-use common::*;
 use serde_json::{json, Value};
 
 /// Applies `env` expecting a refusal with `code`; checks that nothing changed.

@@ -6,9 +6,6 @@
 //!
 //! The key is derived from the seed 0x01..0x20 — a test key, not a dev key. Regenerate the file
 //! with `ACCORD_WRITE_VECTORS=1 cargo test -p accord-governance --test vectors` (then review it).
-#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
-
-mod common;
 
 use accord_governance::message::{content_hash, proposal_id, signed_bytes, Change, SIGNING_DOMAIN};
 use accord_governance::Envelope;

@@ -18,7 +18,7 @@ mod slice;
 pub use err::CedarError;
 pub use explain::{CedarTrace, PolicyOutcome, PolicyTrace};
 pub use request::RequestFacts;
-pub(crate) use request::{Strs, TYPED_ATTRIBUTES};
+pub(crate) use request::Strs;
 pub use slice::Slice;
 
 use crate::decision::{Reason, RuleEffect};

@@ -179,14 +179,6 @@ pub(crate) const CONTEXT: &[(&str, AttrOf)] = &[
     }),
 ];
 
-/// Context keys that the engine reads from `context.attributes`, with their types.
-pub(crate) const TYPED_ATTRIBUTES: &[(&str, &str)] = &[
-    ("irb_waiver", "boolean"),
-    ("de_identified", "boolean"),
-    ("transfer_safeguard", "string"),
-    ("treatment_basis", "string"),
-];
-
 fn attribute_bool(request: &AccessRequest, key: &str) -> bool {
     request
         .context

@@ -4,26 +4,8 @@
 //! Both change what the record covers, so a record that claims either is checked against what
 //! Part 2 lets such a consent say.
 
-use super::{ConsentError, ConsentRecord, ConsentStatus};
+use super::{ConsentError, ConsentRecord, ConsentStatus, Part2Consent};
 use crate::transaction::DataCategory;
-use serde::{Deserialize, Serialize};
-
-/// `consent.part2`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Part2Consent {
-    /// The single consent for all future uses and disclosures for treatment, payment and health
-    /// care operations (42 CFR 2.31(a)(4)(i), (a)(5)(ii), 2.33(a)(2)). The grantee is the Part 2
-    /// program, covered entity or business associate that holds it; the recipients are the general
-    /// designation "my treating providers, health plans, third-party payers, and people helping to
-    /// operate this program".
-    #[serde(rename = "tpo")]
-    Tpo,
-    /// A consent to the use or disclosure of SUD counseling notes, which may be combined only with
-    /// another such consent (42 CFR 2.31(b)(2)). It covers SUD counseling notes only (records
-    /// carrying both `substance-use` and `psychotherapy-notes`), never the rest of the record.
-    #[serde(rename = "counseling-notes")]
-    CounselingNotes,
-}
 
 /// The purposes a single TPO consent must name.
 const TPO_PURPOSES: [&str; 3] = ["TREAT", "HPAYMT", "HOPERAT"];

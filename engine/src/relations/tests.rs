@@ -1,6 +1,6 @@
 use super::*;
 use crate::consent::{ConsentQuery, ConsentRegistry, InMemoryConsentRegistry};
-use crate::transaction::{Action, Transaction};
+use crate::transaction::{Action, Timestamp, Transaction};
 use serde_json::{json, Value};
 
 const PATIENT: &str = "patient/p-1";

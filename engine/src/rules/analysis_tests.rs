@@ -9,7 +9,7 @@ use crate::cases::case_inputs;
 use crate::consent::{ConsentRegistry, InMemoryConsentRegistry};
 use crate::decision::{Decision, DecisionBuilder, Effect, PolicySetRef};
 use crate::jurisdiction::JurisdictionTable;
-use crate::testing::{access, files_with};
+use crate::testing::{access, benchmark_mix, files_with};
 use crate::transaction::AccessRequest;
 use serde_json::json;
 use std::path::Path;
@@ -66,16 +66,9 @@ fn analysed_run_matches_the_reference_on_every_default_case_and_the_mix() {
         .into_iter()
         .map(|c| (format!("{} :: {}", c.file, c.name), c.request, c.registry))
         .collect();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mix: serde_json::Value = crate::json::value_from_str(
-        &std::fs::read_to_string(root.join("benches/mix.json")).expect("mix"),
-    )
-    .expect("mix is JSON");
-    let consents = mix["consents"].as_array().expect("consents");
-    for t in mix["transactions"].as_array().expect("transactions") {
-        let request = AccessRequest::from_json(&t.to_string()).expect("mix parses");
-        let registry = InMemoryConsentRegistry::from_transactions(consents).expect("consents");
-        requests.push((request.id.clone(), request, registry));
+    let mix = benchmark_mix();
+    for request in mix.requests {
+        requests.push((request.id.clone(), request, mix.registry.clone()));
     }
     assert!(requests.len() >= 200, "only {} requests", requests.len());
     for (label, request, registry) in &requests {

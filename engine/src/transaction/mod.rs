@@ -5,7 +5,9 @@
 //! and hashes are checked while parsing. A value of these types is therefore always well formed; the
 //! evaluator never re-checks it.
 
+pub mod consent;
 mod err;
+pub mod relations;
 pub(crate) mod values;
 
 pub use err::TransactionError;
@@ -17,15 +19,24 @@ pub use values::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// Context keys that the engine reads from `context.attributes` (Cedar's context among them),
+/// with their types: [`AccessRequest::check`] refuses a value of another type.
+pub(crate) const TYPED_ATTRIBUTES: &[(&str, &str)] = &[
+    ("irb_waiver", "boolean"),
+    ("de_identified", "boolean"),
+    ("transfer_safeguard", "string"),
+    ("treatment_basis", "string"),
+];
+
 /// A transaction of any kind, as it appears in a block.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Transaction {
     Access(Box<AccessRequest>),
     Consent(ConsentTransaction),
     /// A personal representative recorded or revoked (docs/contract.md §3a).
-    Representation(crate::relations::RepresentationTransaction),
+    Representation(relations::RepresentationTransaction),
     /// A data use agreement recorded or terminated (docs/contract.md §3b).
-    Agreement(crate::relations::AgreementTransaction),
+    Agreement(relations::AgreementTransaction),
     /// Governance messages are interpreted by the governance crate; the engine keeps them whole.
     Governance(GovernanceTransaction),
 }
@@ -165,7 +176,7 @@ impl AccessRequest {
         }
         // Attributes the engine interprets must have their documented type: a typo'd value must
         // not silently read as "not established".
-        for (key, kind) in crate::cedar::TYPED_ATTRIBUTES {
+        for (key, kind) in TYPED_ATTRIBUTES {
             let Some(value) = self.context.attributes.get(*key) else {
                 continue;
             };
@@ -334,7 +345,7 @@ pub struct ConsentTransaction {
     pub id: String,
     pub kind: ConsentKind,
     pub timestamp: Timestamp,
-    pub consent: crate::consent::ConsentRecord,
+    pub consent: consent::ConsentRecord,
 }
 
 /// A `governance` transaction (docs/contract.md §4); its message is checked by the governance crate.

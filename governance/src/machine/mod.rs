@@ -7,11 +7,10 @@
 //! staged copy which, with its persistence batch, replaces the state only when the whole block
 //! is done: a block is applied entirely or not at all, on disk as in memory.
 
-mod answer;
 mod err;
 mod root;
 
-pub use answer::{Applied, BlockAnswer, RefusedBy, TxResult};
+pub use crate::answer::{Applied, BlockAnswer, RefusedBy, TxResult};
 pub use err::BlockError;
 pub use root::{governance_digest, state_root};
 
@@ -77,8 +76,8 @@ impl StateMachine {
     /// database made under another genesis.
     pub fn open(genesis: &Genesis, bundle: Arc<Bundle>, db: &sled::Db) -> Result<Self, String> {
         let digest = genesis.digest(bundle.version());
-        let store = Store::open(db)?;
-        match store.load()? {
+        let store = Store::open(db).map_err(|e| e.to_string())?;
+        match store.load().map_err(|e| e.to_string())? {
             None => {
                 let gov = GovernanceState::from_genesis(genesis, bundle);
                 Ok(Self::assemble(
@@ -202,7 +201,7 @@ impl StateMachine {
             Some(store) => store
                 .answer(height)
                 .map(|a| a.map(Arc::new))
-                .map_err(BlockError::Store),
+                .map_err(|e| BlockError::Store(e.to_string())),
             None => Ok(None),
         }
     }
@@ -418,7 +417,9 @@ impl StateMachine {
                     .collect(),
                 answer: &answer,
             };
-            store.commit(&commit).map_err(BlockError::Store)?;
+            store
+                .commit(&commit)
+                .map_err(|e| BlockError::Store(e.to_string()))?;
         } else {
             gov.take_dirty();
             gov.bundles.take_unsaved();

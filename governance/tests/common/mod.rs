@@ -1,5 +1,4 @@
 //! Shared fixtures for governance tests: the dev genesis and its keys, signed messages, blocks.
-#![allow(dead_code)]
 
 use accord_engine::ledger::Block;
 use accord_engine::Bundle;

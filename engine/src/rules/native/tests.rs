@@ -4,11 +4,10 @@ use crate::bundle::Bundle;
 use crate::consent::InMemoryConsentRegistry;
 use crate::rules::fields::FieldSet;
 use crate::rules::{api::CallTag, ROOTS};
-use crate::testing::{access, files_with};
+use crate::testing::{access, benchmark_mix, default_bundle, files_with, BenchmarkMix};
 use crate::transaction::AccessRequest;
 use rhai::{Dynamic, Map};
 use serde_json::{json, Value};
-use std::path::Path;
 use std::sync::Arc;
 
 /// A value with shared values read through, for comparing what both evaluators return.
@@ -235,19 +234,13 @@ fn what_rhai_treats_apart_is_left_to_it() {
 
 #[test]
 fn every_module_the_benchmark_mix_calls_is_answered_natively() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let bundle = Bundle::load(&root.join("../policies")).expect("default bundle loads");
-    let mix: Value = crate::json::value_from_str(
-        &std::fs::read_to_string(root.join("benches/mix.json")).expect("mix"),
-    )
-    .expect("mix is JSON");
-    let registry =
-        InMemoryConsentRegistry::from_transactions(mix["consents"].as_array().expect("consents"))
-            .expect("consents apply");
+    let bundle = default_bundle();
+    let BenchmarkMix {
+        requests, registry, ..
+    } = benchmark_mix();
     let rules = bundle.rules();
     let mut left = Vec::new();
-    for t in mix["transactions"].as_array().expect("transactions") {
-        let request = AccessRequest::from_json(&t.to_string()).expect("mix parses");
+    for request in requests {
         let derived = bundle.derive(&request, &registry).expect("derives");
         for module in rules.modules() {
             if !super::super::applies(module, &request, &derived.facts()) {

@@ -10,18 +10,20 @@
 //! - Bundles (about a megabyte each) live in a tree of their own because sled rewrites a whole
 //!   leaf when it consolidates one: in `accord-state`, where `bundle/…` sorts right after the
 //!   newest `answer/…`, nearly every block rewrote the bundle's leaf (3.4 MB written to disk per
-//!   block of 500 decisions, 1.9 MB since). Bundles that earlier versions stored in
-//!   `accord-state` are still read.
+//!   block of 500 decisions, 1.9 MB since).
 //! - An answer is stored as [`ANSWER_LZ4`] followed by its JSON text compressed with LZ4 (block
-//!   format, the text's length first as u32 LE); answers stored as plain JSON text by earlier
-//!   versions are still read.
+//!   format, the text's length first as u32 LE).
 //!
 //! Each block is written as one `Batch`, which sled applies atomically (also across a crash),
 //! then flushed: after a restart, even a kill -9 in the middle of a block, the store holds the
 //! state after the last block whose batch landed, never part of one.
 
+mod err;
+
+pub(crate) use err::StoreError;
+
+use crate::answer::BlockAnswer;
 use crate::bundles::BundleStore;
-use crate::machine::BlockAnswer;
 use crate::member::Membership;
 use crate::params::VotingParams;
 use crate::proposal::Proposal;
@@ -45,7 +47,7 @@ const CONSENT: &str = "consent/";
 const REPRESENTATION: &str = "representation/";
 const AGREEMENT: &str = "agreement/";
 const ANSWER: &[u8] = b"answer/";
-/// First byte of a compressed stored answer (plain JSON text starts with `{`).
+/// First byte of a stored answer: its JSON text compressed with LZ4.
 const ANSWER_LZ4: u8 = 1;
 /// A stored answer that claims to be larger than this is refused as corrupt rather than allocated.
 const MAX_ANSWER_BYTES: usize = 1 << 30;
@@ -87,16 +89,19 @@ pub(crate) struct Store {
     db: sled::Db,
 }
 
-fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
-    serde_json::to_vec(value).map_err(|e| e.to_string())
+fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    Ok(serde_json::to_vec(value)?)
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(key: &[u8], bytes: &[u8]) -> Result<T, String> {
+fn parse<T: for<'de> Deserialize<'de>>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
     parse_named(&String::from_utf8_lossy(key), bytes)
 }
 
-fn parse_named<T: for<'de> Deserialize<'de>>(name: &str, bytes: &[u8]) -> Result<T, String> {
-    accord_engine::json::parse(bytes).map_err(|e| format!("stored `{name}` is unreadable: {e}"))
+fn parse_named<T: for<'de> Deserialize<'de>>(name: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    accord_engine::json::parse(bytes).map_err(|e| StoreError::Unreadable {
+        name: name.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 /// A block answer's JSON text as stored. Compressed, because every block's answer is kept (for
@@ -110,10 +115,12 @@ fn encode_answer(json: &str) -> Vec<u8> {
 }
 
 /// The JSON text of a stored answer; `name` says which in errors.
-fn decode_answer(name: &str, stored: &[u8]) -> Result<Vec<u8>, String> {
-    let unreadable = |reason: String| format!("stored `{name}` is unreadable: {reason}");
+fn decode_answer(name: &str, stored: &[u8]) -> Result<Vec<u8>, StoreError> {
+    let unreadable = |reason: String| StoreError::Unreadable {
+        name: name.to_owned(),
+        reason,
+    };
     match stored.split_first() {
-        Some((b'{', _)) => Ok(stored.to_vec()),
         Some((&ANSWER_LZ4, compressed)) => {
             let declared = compressed
                 .first_chunk::<4>()
@@ -136,9 +143,9 @@ fn answer_key(height: u64) -> Vec<u8> {
 }
 
 impl Store {
-    pub fn open(db: &sled::Db) -> Result<Store, String> {
-        let tree = db.open_tree(TREE).map_err(|e| e.to_string())?;
-        let bundles = db.open_tree(BUNDLE_TREE).map_err(|e| e.to_string())?;
+    pub fn open(db: &sled::Db) -> Result<Store, StoreError> {
+        let tree = db.open_tree(TREE)?;
+        let bundles = db.open_tree(BUNDLE_TREE)?;
         Ok(Store {
             tree,
             bundles,
@@ -151,13 +158,12 @@ impl Store {
     /// New bundles go to their tree first, then the block's batch, then one flush. sled recovers
     /// a prefix of its log, so a crash keeps either nothing of the block, or its bundles alone
     /// (content-addressed and unreferenced: harmless), or all of it.
-    pub fn commit(&self, c: &BlockCommit<'_>) -> Result<(), String> {
+    pub fn commit(&self, c: &BlockCommit<'_>) -> Result<(), StoreError> {
         for (version, files) in &c.bundles {
             let encoded: BTreeMap<&str, String> =
                 files.iter().map(|(p, b)| (p, BASE64.encode(b))).collect();
             self.bundles
-                .insert(format!("{BUNDLE}{version}").as_bytes(), json(&encoded)?)
-                .map_err(|e| e.to_string())?;
+                .insert(format!("{BUNDLE}{version}").as_bytes(), json(&encoded)?)?;
         }
         let mut batch = sled::Batch::default();
         let meta = Meta {
@@ -195,14 +201,14 @@ impl Store {
             answer_key(c.answer.height),
             encode_answer(c.answer.to_json()),
         );
-        self.tree.apply_batch(batch).map_err(|e| e.to_string())?;
-        self.db.flush().map_err(|e| e.to_string())?;
+        self.tree.apply_batch(batch)?;
+        self.db.flush()?;
         Ok(())
     }
 
-    pub fn answer(&self, height: u64) -> Result<Option<BlockAnswer>, String> {
+    pub fn answer(&self, height: u64) -> Result<Option<BlockAnswer>, StoreError> {
         let key = answer_key(height);
-        match self.tree.get(&key).map_err(|e| e.to_string())? {
+        match self.tree.get(&key)? {
             Some(stored) => {
                 // The key's height is 8 raw bytes: errors name it in decimal.
                 let name = format!("{}{height}", String::from_utf8_lossy(ANSWER));
@@ -213,8 +219,8 @@ impl Store {
     }
 
     /// Reads the whole state back; `None` when no block was ever committed.
-    pub fn load(&self) -> Result<Option<StoredState>, String> {
-        let Some(meta) = self.tree.get(META).map_err(|e| e.to_string())? else {
+    pub fn load(&self) -> Result<Option<StoredState>, StoreError> {
+        let Some(meta) = self.tree.get(META)? else {
             return Ok(None);
         };
         let meta: Meta = parse(META, &meta)?;
@@ -224,22 +230,24 @@ impl Store {
         // By prefix, so that a restart does not read every block's stored answer.
         let items = |tree: &sled::Tree, prefix: &str| {
             tree.scan_prefix(prefix)
-                .map(|item| item.map_err(|e| e.to_string()))
+                .map(|item| item.map_err(StoreError::from))
         };
         for item in items(&self.tree, PROPOSAL) {
             let (key, value) = item?;
             let p: Proposal = parse(&key, &value)?;
             proposals.insert(p.id.clone(), p);
         }
-        // Earlier versions stored bundles in the state tree.
-        for item in items(&self.bundles, BUNDLE).chain(items(&self.tree, BUNDLE)) {
+        for item in items(&self.bundles, BUNDLE) {
             let (key, value) = item?;
             let encoded: BTreeMap<String, String> = parse(&key, &value)?;
             let mut files = BTreeMap::new();
             for (path, b64) in encoded {
                 let bytes = BASE64
                     .decode(b64)
-                    .map_err(|e| format!("stored bundle file {path}: {e}"))?;
+                    .map_err(|source| StoreError::BundleFile {
+                        path: path.clone(),
+                        source,
+                    })?;
                 files.insert(path, bytes);
             }
             bundles.restore(BundleFiles::new(files));
@@ -258,9 +266,9 @@ impl Store {
             let (key, value) = item?;
             agreements.push(parse::<AgreementEntry>(&key, &value)?);
         }
-        let last = self
-            .answer(meta.height)?
-            .ok_or_else(|| format!("the answer to the last block {} is missing", meta.height))?;
+        let last = self.answer(meta.height)?.ok_or(StoreError::MissingAnswer {
+            height: meta.height,
+        })?;
         let gov = GovernanceState::restore(
             meta.consortium,
             meta.membership,
@@ -269,7 +277,8 @@ impl Store {
             meta.history,
             meta.next_seq,
             bundles,
-        )?;
+        )
+        .map_err(StoreError::Restore)?;
         Ok(Some(StoredState {
             genesis: meta.genesis,
             gov,
