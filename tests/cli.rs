@@ -1,6 +1,6 @@
 //! End-to-end tests of the `accord` binary: exit codes, one-line errors, and output shapes.
 
-use crate::common::{accord, accord_stdin, root, stderr, stdout};
+use crate::common::{accord, accord_stdin, copy_dir, root, stderr, stdout};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Output;
@@ -30,19 +30,6 @@ fn bundle_copy() -> tempfile::TempDir {
         &dir.path().join("jurisdictions"),
     );
     dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir").flatten() {
-        let path = entry.path();
-        let target = to.join(entry.file_name());
-        if path.is_dir() {
-            copy_dir(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).expect("copy");
-        }
-    }
 }
 
 #[test]

@@ -51,3 +51,17 @@ pub fn allow_tx() -> serde_json::Value {
         std::fs::read_to_string(root().join("examples/treatment-read.json")).expect("example");
     accord_engine::json::parse_str(&text).expect("example JSON")
 }
+
+/// Copies the directory tree `from` to `to` (a bundle and its jurisdictions, to edit a copy).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir").flatten() {
+        let path = entry.path();
+        let target = to.join(entry.file_name());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).expect("copy");
+        }
+    }
+}

@@ -1,9 +1,8 @@
 //! End-to-end tests of the governance commands: `keygen`, `sign`, `propose`, and `replay` applying
 //! the signed transactions they produce.
 
-use crate::common::{accord, root, stderr, stdout};
+use crate::common::{accord, copy_dir, root, stderr, stdout};
 use serde_json::{json, Value};
-use std::path::Path;
 use std::process::Output;
 
 fn ok(o: Output) -> Output {
@@ -16,19 +15,6 @@ fn dev_key(name: &str) -> String {
         .join(format!("governance/dev-keys/{name}.key.json"))
         .display()
         .to_string()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 #[cfg(unix)]

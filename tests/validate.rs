@@ -2,8 +2,8 @@
 //! make: each is reported, naming file and place, before the bundle is ever proposed; and
 //! `accord test` / `accord check` deny where a mistake reaches a decision.
 
-use crate::common::{accord, root, stderr, stdout};
-use std::path::{Path, PathBuf};
+use crate::common::{accord, copy_dir, root, stderr, stdout};
+use std::path::PathBuf;
 
 struct Copy {
     _dir: tempfile::TempDir,
@@ -64,19 +64,6 @@ impl Copy {
         args.push(&dir);
         let o = accord(&args);
         (o.status.code(), stdout(&o), stderr(&o))
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir").flatten() {
-        let path = entry.path();
-        let target = to.join(entry.file_name());
-        if path.is_dir() {
-            copy_dir(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).expect("copy");
-        }
     }
 }
 
