@@ -5,52 +5,16 @@ use crate::commands::{bad_input, print_line, read_input, Failure, FAILED};
 use accord_engine::cases::run_bundle_tests;
 use accord_engine::{Bundle, BundleFiles};
 use accord_governance::message::{content_hash, proposal_id, sign, signed_bytes, Change, Envelope};
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
+use accord_governance::KeyFile;
 use ed25519_dalek::SigningKey;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 
-/// A member's key file (JSON, mode 0600): the 32-byte secret seed and the public key, base64.
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KeyFile {
-    /// The member id this key signs for, filled into messages that leave the signer out.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub member: Option<String>,
-    pub public_key: String,
-    pub secret_key: String,
-}
-
-// INVARIANT (json::Strict): a derived struct of strings.
-impl accord_engine::json::Strict for KeyFile {}
-
-impl KeyFile {
-    fn load(path: &Path) -> Result<(KeyFile, SigningKey), Failure> {
-        let shown = path.display();
-        let text = read_input(path)?;
-        let file: KeyFile = accord_engine::json::from_str(&text)
-            .map_err(|e| bad_input(format!("{shown}: not a key file: {e}")))?;
-        let seed = BASE64
-            .decode(&file.secret_key)
-            .map_err(|e| bad_input(format!("{shown}: field `secret_key`: not base64: {e}")))?;
-        let seed: [u8; 32] = seed.try_into().map_err(|b: Vec<u8>| {
-            bad_input(format!(
-                "{shown}: field `secret_key`: {} bytes, expected 32",
-                b.len()
-            ))
-        })?;
-        let key = SigningKey::from_bytes(&seed);
-        if BASE64.encode(key.verifying_key().as_bytes()) != file.public_key {
-            return Err(bad_input(format!(
-                "{shown}: field `public_key` does not match the secret key"
-            )));
-        }
-        Ok((file, key))
-    }
+/// Reads a member's key file, errors naming the file.
+fn read_key(path: &Path) -> Result<KeyFile, Failure> {
+    KeyFile::read(path).map_err(|e| bad_input(format!("{}: {e}", path.display())))
 }
 
 /// `accord keygen --out FILE [--member ID]`: a new key pair, written with mode 0600.
@@ -58,17 +22,11 @@ pub fn keygen(out: &Path, member: Option<String>, force: bool) -> Result<ExitCod
     let mut seed = [0u8; 32];
     getrandom::getrandom(&mut seed)
         .map_err(|e| bad_input(format!("no randomness from the operating system: {e}")))?;
-    let key = SigningKey::from_bytes(&seed);
-    let file = KeyFile {
-        member,
-        public_key: BASE64.encode(key.verifying_key().as_bytes()),
-        secret_key: BASE64.encode(seed),
-    };
-    let text = serde_json::to_string_pretty(&file).unwrap_or_default() + "\n";
-    write_private(out, text.as_bytes(), force)
+    let file = KeyFile::new(SigningKey::from_bytes(&seed), member);
+    write_private(out, file.to_json().as_bytes(), force)
         .map_err(|e| bad_input(format!("{}: {e}", out.display())))?;
     print_line(
-        &json!({ "key_file": out.display().to_string(), "public_key": file.public_key })
+        &json!({ "key_file": out.display().to_string(), "public_key": file.public_key() })
             .to_string(),
     )?;
     Ok(ExitCode::SUCCESS)
@@ -126,7 +84,7 @@ pub fn sign_message(
     #[allow(clippy::disallowed_methods)]
     let mut value: Value = serde_yaml::from_str(&text)
         .map_err(|e| bad_input(format!("{shown}: not JSON or YAML: {e}")))?;
-    let (file, signing) = KeyFile::load(key)?;
+    let file = read_key(key)?;
     let Value::Object(map) = &mut value else {
         return Err(bad_input(format!("{shown}: a message must be an object")));
     };
@@ -142,11 +100,11 @@ pub fn sign_message(
             )))
         }
     };
-    if let Some(member) = &file.member {
+    if let Some(member) = file.member() {
         map.entry(signer_field)
-            .or_insert(Value::String(member.clone()));
+            .or_insert(Value::String(member.to_owned()));
     }
-    emit(value, &signing, tx, &shown.to_string())
+    emit(value, file.signing_key(), tx, &shown.to_string())
 }
 
 /// `accord propose DIR --key KEY --consortium C --title T`: a proposal to activate the bundle
@@ -158,8 +116,8 @@ pub fn propose(
     title: String,
     tx: TxOptions,
 ) -> Result<ExitCode, Failure> {
-    let (file, signing) = KeyFile::load(key)?;
-    let proposer = file.member.clone().ok_or_else(|| {
+    let file = read_key(key)?;
+    let proposer = file.member().map(str::to_owned).ok_or_else(|| {
         bad_input(format!(
             "{}: field `member`: the key file names no member",
             key.display()
@@ -205,7 +163,7 @@ pub fn propose(
         bundle.version(),
         content_hash(&change)
     );
-    emit(message, &signing, tx, &dir.display().to_string())
+    emit(message, file.signing_key(), tx, &dir.display().to_string())
 }
 
 fn emit(message: Value, key: &SigningKey, tx: TxOptions, shown: &str) -> Result<ExitCode, Failure> {
@@ -246,12 +204,7 @@ fn emit(message: Value, key: &SigningKey, tx: TxOptions, shown: &str) -> Result<
             })
             .ok_or_else(|| bad_input("cannot format the current time"))?,
     };
-    let transaction = json!({
-        "id": id,
-        "kind": "governance",
-        "timestamp": timestamp,
-        "governance": signed,
-    });
+    let transaction = signed.into_transaction(&id, &timestamp);
     print_line(&serde_json::to_string_pretty(&transaction).unwrap_or_default())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -2,29 +2,14 @@
 //! deny in each jurisdiction the set touches, with consents in the registry. Each snapshot is the
 //! exact decision JSON (docs/contract.md §2) but for the bundle version, which is checked separately.
 
+use accord_engine::testing::{benchmark_mix, default_bundle};
 use accord_engine::transaction::AccessRequest;
 use accord_engine::{Bundle, Decision, InMemoryConsentRegistry};
-use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::Path;
 
 fn scenario() -> (Bundle, InMemoryConsentRegistry, Vec<AccessRequest>) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let bundle = Bundle::load(&root.join("policies")).expect("default bundle loads");
-    let mix: Value = accord_engine::json::value_from_str(
-        &std::fs::read_to_string(root.join("engine/benches/mix.json")).expect("mix.json"),
-    )
-    .expect("mix.json is JSON");
-    let registry =
-        InMemoryConsentRegistry::from_transactions(mix["consents"].as_array().expect("consents"))
-            .expect("consents apply");
-    let requests = mix["transactions"]
-        .as_array()
-        .expect("transactions")
-        .iter()
-        .map(|t| AccessRequest::from_json(&t.to_string()).expect("transaction parses"))
-        .collect();
-    (bundle, registry, requests)
+    let mix = benchmark_mix();
+    (default_bundle(), mix.registry, mix.requests)
 }
 
 #[test]

@@ -163,6 +163,10 @@ pub fn default_bundle() -> Bundle {
 /// The benchmark mix (`engine/benches/mix.json`): its access transactions and a registry holding
 /// its consents.
 pub struct BenchmarkMix {
+    /// Each access transaction as JSON, in file order.
+    pub transactions: Vec<Value>,
+    /// The consent transactions, in file order.
+    pub consents: Vec<Value>,
     /// Each access transaction as JSON text, in file order.
     pub texts: Vec<String>,
     /// The same transactions, parsed.
@@ -177,14 +181,14 @@ pub fn benchmark_mix() -> BenchmarkMix {
         Ok(v) => v,
         Err(e) => panic!("mix.json must be JSON: {e}"),
     };
-    let Some(consents) = mix["consents"].as_array() else {
+    let Some(consents) = mix["consents"].as_array().cloned() else {
         panic!("mix.json: `consents` must be an array");
     };
-    let registry = match InMemoryConsentRegistry::from_transactions(consents) {
+    let registry = match InMemoryConsentRegistry::from_transactions(&consents) {
         Ok(r) => r,
         Err(e) => panic!("mix.json: the consents must apply: {e}"),
     };
-    let Some(transactions) = mix["transactions"].as_array() else {
+    let Some(transactions) = mix["transactions"].as_array().cloned() else {
         panic!("mix.json: `transactions` must be an array");
     };
     let texts: Vec<String> = transactions.iter().map(Value::to_string).collect();
@@ -196,6 +200,8 @@ pub fn benchmark_mix() -> BenchmarkMix {
         })
         .collect();
     BenchmarkMix {
+        transactions,
+        consents,
         texts,
         requests,
         registry,

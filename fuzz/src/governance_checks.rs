@@ -20,8 +20,6 @@ use accord_engine::{Bundle, Transaction};
 use accord_governance::machine::governance_digest;
 use accord_governance::message::{content_hash, proposal_id, sign, signed_bytes};
 use accord_governance::{Change, Envelope, Genesis, GovernanceState, StateMachine, TxResult};
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
 use ed25519_dalek::SigningKey;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -49,23 +47,12 @@ impl Dev {
         let dir = repo.join("governance/dev-keys");
         let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         for entry in entries.flatten() {
-            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-            let Ok(file) = accord_engine::json::value_from_str(&text) else {
+            let Ok(file) = accord_governance::KeyFile::read(&entry.path()) else {
                 continue;
             };
-            let (Some(member), Some(secret)) =
-                (file["member"].as_str(), file["secret_key"].as_str())
-            else {
-                continue;
-            };
-            let Some(seed) = BASE64
-                .decode(secret)
-                .ok()
-                .and_then(|s| <[u8; 32]>::try_from(s).ok())
-            else {
-                continue;
-            };
-            keys.insert(member.to_owned(), SigningKey::from_bytes(&seed));
+            if let Some(member) = file.member() {
+                keys.insert(member.to_owned(), file.signing_key().clone());
+            }
         }
         assert!(!keys.is_empty(), "no dev keys in {}", dir.display());
         Dev {

@@ -15,8 +15,8 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use accord_engine::cases::run_bundle_tests;
-use accord_engine::transaction::AccessRequest;
-use accord_engine::{Bundle, BundleFiles, InMemoryConsentRegistry};
+use accord_engine::testing::{benchmark_mix, BenchmarkMix};
+use accord_engine::{Bundle, BundleFiles};
 use accord_governance::member::{Member, Membership};
 use accord_governance::message::{content_hash, proposal_id, sign, signed_bytes, Change};
 use accord_governance::params::{Ratio, VotingParams};
@@ -190,26 +190,6 @@ fn compile(c: &mut Criterion) {
 
 // ---------------------------------------------------------------- (c) hot swap
 
-struct Mix {
-    requests: Vec<AccessRequest>,
-    registry: InMemoryConsentRegistry,
-}
-
-fn mix() -> Mix {
-    let text = std::fs::read_to_string(root().join("engine/benches/mix.json")).expect("mix");
-    let mix: Value = accord_engine::json::value_from_str(&text).expect("mix is JSON");
-    let registry =
-        InMemoryConsentRegistry::from_transactions(mix["consents"].as_array().expect("consents"))
-            .expect("consents apply");
-    let requests = mix["transactions"]
-        .as_array()
-        .expect("transactions")
-        .iter()
-        .map(|t| AccessRequest::from_json(&t.to_string()).expect("request"))
-        .collect();
-    Mix { requests, registry }
-}
-
 /// The default bundle and the same with Uruguay dropped from the EU adequacy list.
 fn two_bundles() -> (Arc<Bundle>, Arc<Bundle>) {
     let files = bundle_files();
@@ -282,7 +262,12 @@ const THREADS: usize = 2;
 
 /// `total` decisions over the mix on [`THREADS`] threads; returns the wall time. Decisions
 /// carrying errors are added to `errors`.
-fn evaluate(policy: &ActivePolicySet, mix: &Mix, total: u64, errors: &AtomicU64) -> Duration {
+fn evaluate(
+    policy: &ActivePolicySet,
+    mix: &BenchmarkMix,
+    total: u64,
+    errors: &AtomicU64,
+) -> Duration {
     let start = Instant::now();
     std::thread::scope(|scope| {
         for t in 0..THREADS {
@@ -303,7 +288,7 @@ fn evaluate(policy: &ActivePolicySet, mix: &Mix, total: u64, errors: &AtomicU64)
 
 fn swap(c: &mut Criterion) {
     let (a, b) = two_bundles();
-    let mix = mix();
+    let mix = benchmark_mix();
     let policy = Arc::new(ActivePolicySet::new(ActiveSet {
         bundle: a.clone(),
         activated_at_height: 0,
@@ -391,7 +376,7 @@ fn summary(_: &mut Criterion) {
     );
 
     // (c)
-    let mix = mix();
+    let mix = benchmark_mix();
     let policy = Arc::new(ActivePolicySet::new(ActiveSet {
         bundle: a.clone(),
         activated_at_height: 0,

@@ -161,6 +161,15 @@ pub struct SignedMessage {
     pub signature: String,
 }
 
+impl SignedMessage {
+    /// The governance transaction (docs/contract.md, "Governance transactions") that carries this
+    /// signed message in a block.
+    pub fn into_transaction(self, id: &str, timestamp: &str) -> Value {
+        serde_json::json!({ "id": id, "kind": "governance", "timestamp": timestamp,
+                            "governance": self })
+    }
+}
+
 /// A signed message whose shape has been checked; its signature is checked against the
 /// membership by the governance state.
 #[derive(Debug, Clone)]

@@ -42,7 +42,10 @@ fn recomputed_root(m: &StateMachine) -> String {
     state_root(m.governance(), &m.consents().digest())
 }
 
-fn open(genesis: &Genesis, dir: &std::path::Path) -> Result<(StateMachine, sled::Db), String> {
+fn open(
+    genesis: &Genesis,
+    dir: &std::path::Path,
+) -> Result<(StateMachine, sled::Db), accord_governance::OpenError> {
     let (_, bundle) = crate::common::genesis();
     let db = sled::open(dir).unwrap();
     StateMachine::open(genesis, bundle, &db).map(|m| (m, db))
@@ -190,7 +193,7 @@ fn a_restarted_node_resumes_exactly_where_it_stopped() {
     let mut other = genesis.clone();
     other.voting.voting_period = 11;
     let err = open(&other, dir.path()).err().unwrap();
-    assert!(err.contains("was made under genesis"), "{err}");
+    assert!(err.to_string().contains("was made under genesis"), "{err}");
 }
 
 // ---------------------------------------------------------------- stored answers

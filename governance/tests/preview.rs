@@ -4,23 +4,18 @@
 //! genesis state root are pinned too: rules that leave the optional fields out keep them.
 
 use crate::common::*;
+use accord_engine::testing::benchmark_mix;
 use accord_engine::ConsentRegistry;
 use accord_governance::machine::state_root;
 use accord_governance::{BlockAnswer, StateMachine};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 
-fn mix() -> Value {
-    let text = std::fs::read_to_string(repo().join("engine/benches/mix.json")).unwrap();
-    accord_engine::json::value_from_str(&text).unwrap()
-}
-
 /// The mix's access transactions with ids unique to `tag`, then shares to Uruguay and to a
 /// country no list names (`ZZ`).
 fn accesses(tag: &str) -> Vec<Value> {
-    let mut txs: Vec<Value> = mix()["transactions"]
-        .as_array()
-        .unwrap()
+    let mut txs: Vec<Value> = benchmark_mix()
+        .transactions
         .iter()
         .enumerate()
         .map(|(i, t)| {
@@ -69,7 +64,7 @@ fn scenario() -> (StateMachine, Vec<BlockAnswer>, Vec<(String, String)>) {
         .iter()
         .map(|m| ids_of(m))
         .collect();
-    let mut block1: Vec<Value> = mix()["consents"].as_array().unwrap().clone();
+    let mut block1: Vec<Value> = benchmark_mix().consents;
     block1.extend(accesses("b1-before"));
     block1.push(signed("g-uruguay", uruguay, MEMBERS[0]));
     block1.push(signed("g-uruguay-again", uruguay_again, MEMBERS[1]));

@@ -54,8 +54,8 @@ impl Opener {
             reason,
         };
         let db = sled::open(&self.data).map_err(|e| data_error(e.to_string()))?;
-        let machine =
-            StateMachine::open(&self.genesis, Arc::clone(&self.bundle), &db).map_err(data_error)?;
+        let machine = StateMachine::open(&self.genesis, Arc::clone(&self.bundle), &db)
+            .map_err(|e| data_error(e.to_string()))?;
         let published = machine.published();
         let log = DecisionLog::open(&db, Arc::clone(health))
             .map_err(|e| StartError::Log(e.to_string()))?;

@@ -3,7 +3,7 @@
 
 use super::*;
 use accord_governance::message::{sign, Change};
-use base64::Engine as _;
+use accord_governance::KeyFile;
 use ed25519_dalek::SigningKey;
 use serde_json::json;
 
@@ -11,16 +11,13 @@ const CONSORTIUM: &str = "health-net-dev";
 
 fn key(member: &str) -> SigningKey {
     let path = root().join(format!("governance/dev-keys/{member}.key.json"));
-    let file: Value = accord_engine::json::value_from_slice(&std::fs::read(path).unwrap()).unwrap();
-    let seed = base64::engine::general_purpose::STANDARD
-        .decode(file["secret_key"].as_str().unwrap())
-        .unwrap();
-    SigningKey::from_bytes(&seed.try_into().unwrap())
+    KeyFile::read(&path).unwrap().signing_key().clone()
 }
 
 fn signed(id: &str, message: Value, member: &str) -> Value {
-    json!({ "id": id, "kind": "governance", "timestamp": "2026-03-01T08:00:00Z",
-            "governance": sign(&message, &key(member)).unwrap() })
+    sign(&message, &key(member))
+        .unwrap()
+        .into_transaction(id, "2026-03-01T08:00:00Z")
 }
 
 /// Uruguay leaves the EU adequacy list (a tightening no bundle test case depends on).

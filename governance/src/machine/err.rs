@@ -24,3 +24,18 @@ impl BlockError {
         }
     }
 }
+
+/// Why [`StateMachine::open`](super::StateMachine::open) cannot open a data directory's state.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The store could not be opened or its state read back.
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+    /// The state was made under another genesis (or another initial bundle).
+    #[error(
+        "the data directory was made under genesis {stored}, not {expected}: the genesis file or \
+         its initial policy bundle changed since; use another data directory (or remove this one \
+         to start over)"
+    )]
+    GenesisMismatch { stored: String, expected: String },
+}

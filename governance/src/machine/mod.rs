@@ -11,7 +11,7 @@ mod err;
 mod root;
 
 pub use crate::answer::{Applied, BlockAnswer, RefusedBy, TxResult};
-pub use err::BlockError;
+pub use err::{BlockError, OpenError};
 pub use root::{governance_digest, state_root};
 
 use crate::genesis::Genesis;
@@ -74,10 +74,10 @@ impl StateMachine {
 
     /// Opens the state kept in `db`, or starts from genesis when `db` holds none. Refuses a
     /// database made under another genesis.
-    pub fn open(genesis: &Genesis, bundle: Arc<Bundle>, db: &sled::Db) -> Result<Self, String> {
+    pub fn open(genesis: &Genesis, bundle: Arc<Bundle>, db: &sled::Db) -> Result<Self, OpenError> {
         let digest = genesis.digest(bundle.version());
-        let store = Store::open(db).map_err(|e| e.to_string())?;
-        match store.load().map_err(|e| e.to_string())? {
+        let store = Store::open(db)?;
+        match store.load()? {
             None => {
                 let gov = GovernanceState::from_genesis(genesis, bundle);
                 Ok(Self::assemble(
@@ -96,11 +96,10 @@ impl StateMachine {
                 last,
             }) => {
                 if stored_genesis != digest {
-                    return Err(format!(
-                        "the data directory was made under genesis {stored_genesis}, not {digest}: \
-                         the genesis file or its initial policy bundle changed since; use another \
-                         data directory (or remove this one to start over)"
-                    ));
+                    return Err(OpenError::GenesisMismatch {
+                        stored: stored_genesis,
+                        expected: digest,
+                    });
                 }
                 Ok(
                     Self::assemble(gov, consents, Some(last), Some(store), digest)

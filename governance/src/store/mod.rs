@@ -20,7 +20,7 @@
 
 mod err;
 
-pub(crate) use err::StoreError;
+pub use err::StoreError;
 
 use crate::answer::BlockAnswer;
 use crate::bundles::BundleStore;

@@ -3,7 +3,7 @@
 use accord_engine::ledger::Block;
 use accord_engine::Bundle;
 use accord_governance::message::{content_hash, proposal_id, sign, signed_bytes, Change};
-use accord_governance::Genesis;
+use accord_governance::{Genesis, KeyFile};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use ed25519_dalek::SigningKey;
@@ -37,16 +37,12 @@ pub fn genesis() -> (Genesis, Arc<Bundle>) {
 pub fn key(member: &str) -> SigningKey {
     let name = member.trim_start_matches("member/");
     let path = repo().join(format!("governance/dev-keys/{name}.key.json"));
-    let file: Value = accord_engine::json::value_from_slice(&std::fs::read(path).unwrap()).unwrap();
-    let seed = BASE64.decode(file["secret_key"].as_str().unwrap()).unwrap();
-    SigningKey::from_bytes(&seed.try_into().unwrap())
+    KeyFile::read(&path).unwrap().signing_key().clone()
 }
 
 /// A governance transaction carrying `message` signed by `signer`'s dev key.
 pub fn signed(id: &str, message: Value, signer: &str) -> Value {
-    let governance = sign(&message, &key(signer)).unwrap();
-    json!({ "id": id, "kind": "governance", "timestamp": "2026-03-01T08:00:00Z",
-            "governance": governance })
+    signed_with(id, message, &key(signer))
 }
 
 pub fn proposal_message(proposer: &str, title: &str, change: &Change) -> Value {
@@ -230,7 +226,7 @@ pub fn custom_genesis(members: Vec<Member>, params: VotingParams) -> Genesis {
 
 /// A governance transaction carrying `message` signed with `key`.
 pub fn signed_with(id: &str, message: Value, key: &SigningKey) -> Value {
-    let governance = sign(&message, key).unwrap();
-    json!({ "id": id, "kind": "governance", "timestamp": "2026-03-01T08:00:00Z",
-            "governance": governance })
+    sign(&message, key)
+        .unwrap()
+        .into_transaction(id, "2026-03-01T08:00:00Z")
 }

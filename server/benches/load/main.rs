@@ -122,11 +122,8 @@ fn report(name: &str, o: &Outcome, per_request: u64) {
 
 /// Single-thread figures of the parts: the engine from JSON text, and the decision log appending
 /// and flushing batches of 100 entries.
-fn building_blocks(policies: &Path, transactions: &[Value], mix: &Value) {
+fn building_blocks(policies: &Path, transactions: &[Value], consents: &InMemoryConsentRegistry) {
     let bundle = Bundle::load(policies).expect("bundle");
-    let consents =
-        InMemoryConsentRegistry::from_transactions(mix["consents"].as_array().expect("consents"))
-            .expect("consents apply");
     let texts: Vec<String> = transactions.iter().map(|t| t.to_string()).collect();
     let started = Instant::now();
     let mut decisions = Vec::new();
@@ -134,7 +131,7 @@ fn building_blocks(policies: &Path, transactions: &[Value], mix: &Value) {
     while started.elapsed() < Duration::from_secs(2) {
         let request =
             accord_engine::AccessRequest::from_json(&texts[n % texts.len()]).expect("tx parses");
-        let d = bundle.decide(&request, &consents, 0);
+        let d = bundle.decide(&request, consents, 0);
         if decisions.len() < 100 {
             decisions.push((d, request));
         }
@@ -151,7 +148,7 @@ fn building_blocks(policies: &Path, transactions: &[Value], mix: &Value) {
     let total: usize = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|t| {
-                let (bundle, consents, texts) = (&bundle, &consents, &texts);
+                let (bundle, consents, texts) = (&bundle, consents, &texts);
                 scope.spawn(move || {
                     let mut n = t;
                     while started.elapsed() < Duration::from_secs(2) {
@@ -241,14 +238,8 @@ async fn run(opts: Options) {
         .parent()
         .expect("the repository");
     let bundle = Arc::new(Bundle::load(&root.join("policies")).expect("default bundle"));
-    let mix: Value = accord_engine::json::value_from_str(
-        &std::fs::read_to_string(root.join("engine/benches/mix.json")).expect("mix.json"),
-    )
-    .expect("mix.json is JSON");
-    let transactions: Vec<Value> = mix["transactions"]
-        .as_array()
-        .expect("transactions")
-        .clone();
+    let mix = accord_engine::testing::benchmark_mix();
+    let transactions = mix.transactions.clone();
 
     // Bodies: single transactions (unique ids), and batches of 100.
     let single: Vec<String> = (0..1000)
@@ -300,12 +291,12 @@ async fn run(opts: Options) {
     let (status, answer) = post_json(
         &reqwest::Client::new(),
         &format!("{accord}/v1/blocks"),
-        &serde_json::json!({ "height": 1, "transactions": mix["consents"] }),
+        &serde_json::json!({ "height": 1, "transactions": mix.consents }),
     )
     .await;
     assert_eq!(status, 200, "consent block: {answer}");
 
-    building_blocks(&root.join("policies"), &transactions, &mix);
+    building_blocks(&root.join("policies"), &transactions, &mix.registry);
 
     println!(
         "load: {} s per scenario after 1 s warm-up, {} connections, {} cores; decision log at {}",
@@ -335,7 +326,7 @@ async fn run(opts: Options) {
         if only == "preview" {
             let (root, bundle) = (root.to_path_buf(), Arc::clone(&bundle));
             tokio::task::spawn_blocking(move || {
-                preview::preview_cost(&root, &bundle, &mix, &block_txs, s)
+                preview::preview_cost(&root, &bundle, &mix.consents, &block_txs, s)
             })
             .await
             .expect("preview scenario");
@@ -399,15 +390,15 @@ async fn run(opts: Options) {
 
     // The impact preview's cost per block with K open proposals, K = 0 as the baseline.
     {
-        let (root, bundle, mix, block_txs) = (
+        let (root, bundle, consents, block_txs) = (
             root.to_path_buf(),
             Arc::clone(&bundle),
-            mix.clone(),
+            mix.consents.clone(),
             block_txs.clone(),
         );
         let per_k = (s / 2).max(2);
         tokio::task::spawn_blocking(move || {
-            preview::preview_cost(&root, &bundle, &mix, &block_txs, per_k)
+            preview::preview_cost(&root, &bundle, &consents, &block_txs, per_k)
         })
         .await
         .expect("preview scenario");

@@ -157,7 +157,7 @@ fn scenario(name: &'static str, setup: &Setup<'_>, variants: &[usize]) -> Previe
 pub fn preview_cost(
     root: &Path,
     bundle: &Arc<Bundle>,
-    mix: &Value,
+    consents: &[Value],
     block_txs: &[Value],
     secs: u64,
 ) {
@@ -169,7 +169,7 @@ pub fn preview_cost(
         root,
         genesis,
         bundle,
-        consents: mix["consents"].as_array().expect("consents").clone(),
+        consents: consents.to_vec(),
         block_txs,
         secs,
     };

@@ -25,22 +25,18 @@ pub struct Round {
 pub const CONSORTIUM: &str = "health-net-dev";
 
 fn dev_key(root: &Path, member: &str) -> ed25519_dalek::SigningKey {
-    use base64::Engine as _;
     let path = root.join(format!("governance/dev-keys/{member}.key.json"));
-    let file: Value =
-        accord_engine::json::value_from_slice(&std::fs::read(path).expect("dev key")).expect("key");
-    let seed = base64::engine::general_purpose::STANDARD
-        .decode(file["secret_key"].as_str().expect("secret_key"))
-        .expect("base64");
-    ed25519_dalek::SigningKey::from_bytes(&seed.try_into().expect("32-byte seed"))
+    accord_governance::KeyFile::read(&path)
+        .expect("dev key")
+        .signing_key()
+        .clone()
 }
 
 /// A governance transaction carrying `message` signed with `member`'s dev key.
 pub fn signed(root: &Path, id: &str, message: Value, member: &str) -> Value {
-    let envelope =
-        accord_governance::message::sign(&message, &dev_key(root, member)).expect("sign");
-    serde_json::json!({ "id": id, "kind": "governance", "timestamp": "2026-03-01T08:00:00Z",
-                        "governance": envelope })
+    accord_governance::message::sign(&message, &dev_key(root, member))
+        .expect("sign")
+        .into_transaction(id, "2026-03-01T08:00:00Z")
 }
 
 /// The proposal: Uruguay leaves the EU adequacy list.
