@@ -1,7 +1,10 @@
-//! The governance commands: `keygen`, `sign`, `propose`. Signing happens offline, on the
-//! member's machine; the output is a governance transaction ready to submit.
+//! The governance commands: `keygen`, `sign`, `propose`, `vote`. Signing happens on the member's
+//! machine; the output is a governance transaction ready to submit. What a message must name from
+//! the node's state (a change's `base`, a vote's `content`) comes from a flag or from the node
+//! (`--node`, read-only).
 
 use crate::commands::{bad_input, print_line, read_input, Failure, FAILED};
+use crate::node_client::NodeClient;
 use accord_engine::cases::run_bundle_tests;
 use accord_engine::{Bundle, BundleFiles};
 use accord_governance::message::{content_hash, proposal_id, sign, signed_bytes, Change, Envelope};
@@ -67,13 +70,59 @@ pub struct TxOptions {
     pub timestamp: Option<String>,
 }
 
+/// Where the state a message must name comes from: given values first, else the node.
+pub struct StateSource {
+    /// `--base`: the state a change was built on.
+    pub base: Option<String>,
+    /// `--node`: a running node to read it from.
+    pub node: Option<NodeClient>,
+}
+
+impl StateSource {
+    /// The node to read `missing` from; without one, an error naming the `flags` that give it.
+    fn node(&self, missing: &str, flags: &str) -> Result<&NodeClient, Failure> {
+        self.node.as_ref().ok_or_else(|| {
+            bad_input(format!(
+                "{missing}: give {flags}, or --node URL to read it from the node"
+            ))
+        })
+    }
+
+    /// The `base` a proposal of change kind `kind` must name (`None` for membership changes).
+    fn base_for(&self, kind: Option<&str>) -> Result<Option<String>, Failure> {
+        let policy = matches!(
+            kind,
+            Some("activate_bundle" | "rollback" | "set_jurisdiction_parameters")
+        );
+        let voting = kind == Some("set_voting_params");
+        if !policy && !voting {
+            return Ok(None);
+        }
+        if let Some(base) = &self.base {
+            return Ok(Some(base.clone()));
+        }
+        let what = if policy {
+            "`base` (the active policy-set version)"
+        } else {
+            "`base` (the digest of the voting rules in force)"
+        };
+        let node = self.node(&format!("the proposal names no {what}"), "--base")?;
+        Ok(Some(if policy {
+            node.policy_version()?
+        } else {
+            node.voting_digest()?
+        }))
+    }
+}
+
 /// `accord sign MESSAGE --key KEY`: a governance transaction carrying the signed message. The
-/// message may leave out `consortium` (given by `--consortium`) and its signer field (taken from
-/// the key file's `member`).
+/// message may leave out `consortium` (given by `--consortium`), its signer field (taken from
+/// the key file's `member`) and a proposal's `base` (given by `--base` or read from `--node`).
 pub fn sign_message(
     message: &Path,
     key: &Path,
     consortium: Option<String>,
+    state: &StateSource,
     tx: TxOptions,
 ) -> Result<ExitCode, Failure> {
     let shown = message.display();
@@ -104,6 +153,18 @@ pub fn sign_message(
         map.entry(signer_field)
             .or_insert(Value::String(member.to_owned()));
     }
+    if signer_field == "proposer" && !map.contains_key("base") && map.contains_key("change") {
+        let kind = map
+            .get("change")
+            .and_then(|c| c.get("kind"))
+            .and_then(Value::as_str);
+        if let Some(base) = state
+            .base_for(kind)
+            .map_err(|e| bad_input(format!("{shown}: {}", e.message)))?
+        {
+            map.insert("base".to_owned(), Value::String(base));
+        }
+    }
     emit(value, file.signing_key(), tx, &shown.to_string())
 }
 
@@ -114,6 +175,7 @@ pub fn propose(
     key: &Path,
     consortium: String,
     title: String,
+    state: &StateSource,
     tx: TxOptions,
 ) -> Result<ExitCode, Failure> {
     let file = read_key(key)?;
@@ -149,12 +211,14 @@ pub fn propose(
             .map_err(|_| bad_input(format!("{}/{path}: not UTF-8 text", dir.display())))?;
         content.insert(path.to_owned(), text);
     }
+    let base = state.base_for(Some("activate_bundle"))?;
     let change = Change::ActivateBundle { bundle: content };
     let message = json!({
         "type": "proposal",
         "consortium": consortium,
         "proposer": proposer,
         "title": title,
+        "base": base,
         "change": change,
     });
     eprintln!(
@@ -164,6 +228,103 @@ pub fn propose(
         content_hash(&change)
     );
     emit(message, file.signing_key(), tx, &dir.display().to_string())
+}
+
+/// What a vote names: the proposal's content hash, and the consortium when not given.
+pub struct VoteOptions {
+    /// The proposal id; with `proposal_file` it may be left out.
+    pub proposal: Option<String>,
+    pub choice: String,
+    pub consortium: Option<String>,
+    /// `--content`: the proposal's content hash.
+    pub content: Option<String>,
+    /// `--proposal-file`: the signed proposal transaction, to read the content hash from.
+    pub proposal_file: Option<std::path::PathBuf>,
+}
+
+/// `accord vote ID --choice yes --key KEY`: a signed vote, its content hash given, read from the
+/// signed proposal file, or read from the node.
+pub fn vote(
+    options: VoteOptions,
+    key: &Path,
+    state: &StateSource,
+    tx: TxOptions,
+) -> Result<ExitCode, Failure> {
+    let file = read_key(key)?;
+    let voter = file.member().map(str::to_owned).ok_or_else(|| {
+        bad_input(format!(
+            "{}: field `member`: the key file names no member",
+            key.display()
+        ))
+    })?;
+    let mut consortium = options.consortium.clone();
+    let (proposal, content) = match (&options.proposal, &options.content, &options.proposal_file) {
+        (Some(id), Some(content), _) => (id.clone(), content.clone()),
+        (given, None, Some(path)) => {
+            let (id, content, from_file) = proposal_of_file(path)?;
+            if given.as_ref().is_some_and(|given| *given != id) {
+                return Err(bad_input(format!(
+                    "{}: this is proposal {id}, not {}",
+                    path.display(),
+                    given.as_deref().unwrap_or_default()
+                )));
+            }
+            consortium = consortium.or(from_file);
+            (id, content)
+        }
+        (Some(id), None, None) => {
+            let content = state
+                .node(
+                    "the vote names no content hash",
+                    "--content or --proposal-file",
+                )?
+                .proposal_content(id)?;
+            (id.clone(), content)
+        }
+        (None, _, _) => {
+            return Err(bad_input(
+                "name the proposal: its id, or --proposal-file with the signed proposal",
+            ))
+        }
+    };
+    let consortium = match consortium {
+        Some(c) => c,
+        None => state
+            .node("the vote names no consortium", "--consortium")?
+            .consortium()?,
+    };
+    let message = json!({
+        "type": "vote",
+        "consortium": consortium,
+        "proposal": proposal,
+        "content": content,
+        "voter": voter,
+        "choice": options.choice,
+    });
+    emit(message, file.signing_key(), tx, "vote")
+}
+
+/// The id, content hash and consortium of the proposal in a signed governance transaction file.
+fn proposal_of_file(path: &Path) -> Result<(String, String, Option<String>), Failure> {
+    let shown = path.display();
+    let text = read_input(path)?;
+    let tx: Value = accord_engine::json::value_from_str(&text)
+        .map_err(|e| bad_input(format!("{shown}: {e}")))?;
+    let governance = tx.get("governance").ok_or_else(|| {
+        bad_input(format!(
+            "{shown}: not a governance transaction (no `governance`)"
+        ))
+    })?;
+    let envelope = Envelope::from_value(governance)
+        .map_err(|refusal| bad_input(format!("{shown}: {}: {refusal}", refusal.code())))?;
+    let accord_governance::Message::Proposal(proposal) = &envelope.message else {
+        return Err(bad_input(format!("{shown}: the message is not a proposal")));
+    };
+    Ok((
+        proposal_id(&envelope.signed_bytes),
+        content_hash(&proposal.change),
+        Some(proposal.consortium.clone()),
+    ))
 }
 
 fn emit(message: Value, key: &SigningKey, tx: TxOptions, shown: &str) -> Result<ExitCode, Failure> {

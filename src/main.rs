@@ -6,6 +6,7 @@
 mod commands;
 mod governance;
 mod log_verify;
+mod node_client;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -74,6 +75,8 @@ enum Command {
         message: PathBuf,
         #[command(flatten)]
         signing: SigningArgs,
+        #[command(flatten)]
+        state: StateArgs,
         /// Fills `consortium` when the message leaves it out.
         #[arg(long, env = "ACCORD_CONSORTIUM")]
         consortium: Option<String>,
@@ -83,11 +86,36 @@ enum Command {
         dir: PathBuf,
         #[command(flatten)]
         signing: SigningArgs,
+        #[command(flatten)]
+        state: StateArgs,
         #[arg(long, env = "ACCORD_CONSORTIUM")]
         consortium: String,
         /// What voters read first.
         #[arg(long)]
         title: String,
+    },
+    /// Sign a vote on proposal ID (or on the proposal in --proposal-file); its content hash comes
+    /// from --content, the signed proposal file, or the node.
+    Vote {
+        /// The proposal id (`sha256:…`); may be left out with --proposal-file.
+        #[arg(required_unless_present = "proposal_file")]
+        proposal: Option<String>,
+        /// yes, no or abstain.
+        #[arg(long, value_parser = ["yes", "no", "abstain"])]
+        choice: String,
+        #[command(flatten)]
+        signing: SigningArgs,
+        #[command(flatten)]
+        state: StateArgs,
+        /// The consortium (default: the proposal file's, else the node's).
+        #[arg(long, env = "ACCORD_CONSORTIUM")]
+        consortium: Option<String>,
+        /// The proposal's content hash.
+        #[arg(long)]
+        content: Option<String>,
+        /// The signed proposal transaction (from `accord propose` or `accord sign`).
+        #[arg(long, conflicts_with = "content")]
+        proposal_file: Option<PathBuf>,
     },
     /// Run the test cases shipped with a policy bundle; exits 0 when every case passes (and the
     /// coverage reaches `--min-coverage`), 1 otherwise.
@@ -172,6 +200,32 @@ struct SigningArgs {
     timestamp: Option<String>,
 }
 
+#[derive(clap::Args)]
+struct StateArgs {
+    /// The state a proposed change was built on: the active policy-set version (policy changes)
+    /// or the voting rules' digest (voting-rule changes). Default: read from --node.
+    #[arg(long)]
+    base: Option<String>,
+    /// A running node to read the base, a proposal's content hash or the consortium from.
+    #[arg(long, env = "ACCORD_NODE")]
+    node: Option<String>,
+    /// The node's bearer token, if it requires one.
+    #[arg(long, env = "ACCORD_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+impl StateArgs {
+    fn source(self) -> Result<governance::StateSource, commands::Failure> {
+        Ok(governance::StateSource {
+            base: self.base,
+            node: match &self.node {
+                Some(url) => Some(node_client::NodeClient::new(url, self.token)?),
+                None => None,
+            },
+        })
+    }
+}
+
 impl SigningArgs {
     fn tx(&self) -> governance::TxOptions {
         governance::TxOptions {
@@ -222,14 +276,38 @@ fn main() -> ExitCode {
         Command::Sign {
             message,
             signing,
+            state,
             consortium,
-        } => governance::sign_message(&message, &signing.key, consortium, signing.tx()),
+        } => state.source().and_then(|state| {
+            governance::sign_message(&message, &signing.key, consortium, &state, signing.tx())
+        }),
         Command::Propose {
             dir,
             signing,
+            state,
             consortium,
             title,
-        } => governance::propose(&dir, &signing.key, consortium, title, signing.tx()),
+        } => state.source().and_then(|state| {
+            governance::propose(&dir, &signing.key, consortium, title, &state, signing.tx())
+        }),
+        Command::Vote {
+            proposal,
+            choice,
+            signing,
+            state,
+            consortium,
+            content,
+            proposal_file,
+        } => state.source().and_then(|state| {
+            let options = governance::VoteOptions {
+                proposal,
+                choice,
+                consortium,
+                content,
+                proposal_file,
+            };
+            governance::vote(options, &signing.key, &state, signing.tx())
+        }),
         Command::Test {
             path,
             verbose,

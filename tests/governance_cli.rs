@@ -2,6 +2,7 @@
 //! the signed transactions they produce.
 
 use crate::common::{accord, copy_dir, root, stderr, stdout};
+use accord_engine::testing::default_bundle;
 use serde_json::{json, Value};
 use std::process::Output;
 
@@ -146,6 +147,8 @@ fn a_proposal_signed_on_the_command_line_flips_a_decision_in_replay() {
         "health-net-dev",
         "--title",
         "Uruguay leaves the adequacy list",
+        "--base",
+        default_bundle().version(),
         "--id",
         "gov-1",
         "--timestamp",
@@ -160,30 +163,49 @@ fn a_proposal_signed_on_the_command_line_flips_a_decision_in_replay() {
             .unwrap_or_else(|| panic!("no `{prefix}` in {err}"))
     };
     let (id, content) = (field("proposal id "), field("content "));
+    assert_eq!(
+        proposal_tx["governance"]["message"]["base"],
+        default_bundle().version()
+    );
+    let proposal_file = dir.path().join("proposal.json");
+    std::fs::write(&proposal_file, stdout(&proposed)).unwrap();
     let mut votes = Vec::new();
     for (i, member) in ["st-marys", "acme-insurance", "city-lab"]
         .iter()
         .enumerate()
     {
-        let msg = dir.path().join(format!("vote-{member}.yaml"));
-        std::fs::write(
-            &msg,
-            format!("type: vote\nproposal: \"{id}\"\ncontent: \"{content}\"\nchoice: yes\n"),
-        )
-        .unwrap();
-        let o = ok(accord(&[
-            "sign",
-            &msg.display().to_string(),
+        // The id and content hash from the signed proposal file, or given.
+        let from: Vec<String> = if i < 2 {
+            vec![
+                "--proposal-file".into(),
+                proposal_file.display().to_string(),
+            ]
+        } else {
+            vec![id.clone(), "--content".into(), content.clone()]
+        };
+        let mut args: Vec<&str> = vec!["vote"];
+        args.extend(from.iter().map(String::as_str));
+        let key = dev_key(member);
+        let tx_id = format!("vote-{i}");
+        args.extend([
+            "--choice",
+            "yes",
             "--key",
-            &dev_key(member),
+            &key,
             "--consortium",
             "health-net-dev",
             "--id",
-            &format!("vote-{i}"),
+            &tx_id,
             "--timestamp",
             "2026-03-01T09:00:00Z",
-        ]));
-        votes.push(accord_engine::json::value_from_str(&stdout(&o)).unwrap());
+        ]);
+        let o = ok(accord(&args));
+        let vote: Value = accord_engine::json::value_from_str(&stdout(&o)).unwrap();
+        let message = &vote["governance"]["message"];
+        assert_eq!(message["proposal"], id.as_str());
+        assert_eq!(message["content"], content.as_str());
+        assert_eq!(message["voter"], format!("member/{member}"));
+        votes.push(vote);
     }
     let access = |n: u32| {
         let text = std::fs::read_to_string(root().join("examples/share-to-uruguay.json")).unwrap();
@@ -299,4 +321,109 @@ fn sign_refuses_what_every_node_would_refuse_as_malformed() {
         assert!(err.contains(needle), "{name}: {err}");
         assert!(stdout(&o).is_empty(), "nothing signed");
     }
+}
+
+#[test]
+fn a_change_without_a_base_is_not_signed_and_the_error_says_how_to_give_it() {
+    let example = root().join("examples/governance/drop-uruguay.yaml");
+    let o = accord(&[
+        "sign",
+        &example.display().to_string(),
+        "--key",
+        &dev_key("st-marys"),
+        "--consortium",
+        "health-net-dev",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("drop-uruguay.yaml") && err.contains("the active policy-set version"),
+        "{err}"
+    );
+    assert!(err.contains("--base") && err.contains("--node"), "{err}");
+    assert!(stdout(&o).is_empty(), "nothing signed");
+    // With --base, the base is part of the signed message.
+    let o = ok(accord(&[
+        "sign",
+        &example.display().to_string(),
+        "--key",
+        &dev_key("st-marys"),
+        "--consortium",
+        "health-net-dev",
+        "--base",
+        "sha256:1234",
+    ]));
+    let tx: Value = accord_engine::json::value_from_str(&stdout(&o)).unwrap();
+    assert_eq!(tx["governance"]["message"]["base"], "sha256:1234");
+}
+
+#[test]
+fn vote_refuses_what_it_cannot_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let mut all = vec!["vote"];
+        all.extend_from_slice(args);
+        all.extend(["--choice", "yes", "--key"]);
+        let key = dev_key("st-marys");
+        let mut owned: Vec<String> = all.iter().map(|s| s.to_string()).collect();
+        owned.push(key);
+        let refs: Vec<&str> = owned.iter().map(String::as_str).collect();
+        let o = accord(&refs);
+        assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+        assert!(stdout(&o).is_empty(), "nothing signed");
+        stderr(&o)
+    };
+    // No content hash and no node to read it from.
+    let err = run(&["sha256:ab", "--consortium", "c"]);
+    assert!(
+        err.contains("no content hash")
+            && err.contains("--proposal-file")
+            && err.contains("--node"),
+        "{err}"
+    );
+    // No consortium and no node.
+    let err = run(&["sha256:ab", "--content", "sha256:cd"]);
+    assert!(err.contains("no consortium"), "{err}");
+    // A proposal file that is not the proposal named.
+    let message = dir.path().join("m.yaml");
+    std::fs::write(
+        &message,
+        "type: proposal\ntitle: t\nchange: {kind: remove_member, member: member/city-lab}\n",
+    )
+    .unwrap();
+    let signed = ok(accord(&[
+        "sign",
+        &message.display().to_string(),
+        "--key",
+        &dev_key("st-marys"),
+        "--consortium",
+        "c",
+    ]));
+    let file = dir.path().join("p.json");
+    std::fs::write(&file, stdout(&signed)).unwrap();
+    let err = run(&["sha256:ab", "--proposal-file", &file.display().to_string()]);
+    assert!(
+        err.contains("this is proposal sha256:") && err.contains("not sha256:ab"),
+        "{err}"
+    );
+    // A node that is not there.
+    let err = run(&[
+        "sha256:ab",
+        "--node",
+        "http://127.0.0.1:9",
+        "--consortium",
+        "c",
+    ]);
+    assert!(err.contains("127.0.0.1:9"), "{err}");
+    // An invalid choice is clap's to refuse.
+    let o = accord(&[
+        "vote",
+        "sha256:ab",
+        "--choice",
+        "yea",
+        "--key",
+        &dev_key("st-marys"),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("yea"), "{}", stderr(&o));
 }

@@ -132,3 +132,81 @@ async fn a_stalled_log_pipe_does_not_stall_requests() {
     assert!(stderr.contains("answered status=200"), "{stderr}");
     assert!(!stderr.contains('\u{1b}'), "{stderr}");
 }
+
+/// POSTs `body` to the node at `addr`; the status and the answer.
+fn post(addr: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+    let response = reqwest::blocking::Client::new()
+        .post(format!("http://{addr}{path}"))
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .expect("request");
+    let status = response.status().as_u16();
+    let text = response.text().expect("body");
+    (
+        status,
+        accord_engine::json::value_from_str(&text).expect("JSON"),
+    )
+}
+
+/// The README's governance round with the binary: `sign` reads the proposal's base from the node,
+/// `vote` its content hash, and the votes pass it.
+#[test]
+fn sign_and_vote_read_what_they_must_name_from_the_node() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let (mut child, addr) = serve(data.path(), &[]);
+    let node = format!("http://{addr}");
+    let key = |m: &str| {
+        crate::common::root()
+            .join(format!("governance/dev-keys/{m}.key.json"))
+            .display()
+            .to_string()
+    };
+    let example = crate::common::root().join("examples/governance/drop-uruguay.yaml");
+    let signed = crate::common::accord(&[
+        "sign",
+        &example.display().to_string(),
+        "--key",
+        &key("st-marys"),
+        "--node",
+        &node,
+        "--consortium",
+        "health-net-dev",
+    ]);
+    assert_eq!(
+        signed.status.code(),
+        Some(0),
+        "{}",
+        crate::common::stderr(&signed)
+    );
+    let (status, proposed) = post(&addr, "/v1/governance", &crate::common::stdout(&signed));
+    assert_eq!(status, 200, "{proposed}");
+    let id = proposed["applied"]["id"].as_str().expect("id").to_owned();
+    for (n, member) in ["st-marys", "acme-insurance"].iter().enumerate() {
+        let vote = crate::common::accord(&[
+            "vote",
+            &id,
+            "--choice",
+            "yes",
+            "--key",
+            &key(member),
+            "--node",
+            &node,
+        ]);
+        assert_eq!(
+            vote.status.code(),
+            Some(0),
+            "{}",
+            crate::common::stderr(&vote)
+        );
+        let (status, voted) = post(&addr, "/v1/governance", &crate::common::stdout(&vote));
+        assert_eq!(status, 200, "{voted}");
+        assert_eq!(
+            voted["applied"]["status"],
+            if n == 0 { "voting" } else { "queued" },
+            "{voted}"
+        );
+    }
+    child.kill().expect("kill");
+    let _ = child.wait();
+}

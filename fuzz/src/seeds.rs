@@ -154,11 +154,24 @@ fn dev_signed(message: Value) -> Value {
     json!({ "message": message, "signature": "dev" })
 }
 
+/// A proposal built on the dev genesis: a policy change names the default bundle's version as its
+/// base, a voting-rule change the dev genesis's voting rules.
 fn proposal(proposer: &str, title: &str, change: Value) -> Value {
-    dev_signed(
-        json!({ "type": "proposal", "consortium": CONSORTIUM, "proposer": proposer,
-                       "title": title, "change": change }),
-    )
+    let mut message = json!({ "type": "proposal", "consortium": CONSORTIUM, "proposer": proposer,
+                              "title": title, "change": change });
+    match change["kind"].as_str() {
+        Some("activate_bundle" | "rollback" | "set_jurisdiction_parameters") => {
+            message["base"] = json!(default_bundle().version());
+        }
+        Some("set_voting_params") => {
+            let genesis =
+                accord_governance::Genesis::load(&repo().join("governance/genesis.dev.yaml"))
+                    .unwrap_or_else(|e| panic!("dev genesis: {e}"));
+            message["base"] = json!(genesis.voting.digest());
+        }
+        _ => {}
+    }
+    dev_signed(message)
 }
 
 fn vote(n: usize, voter: &str, choice: &str) -> Value {

@@ -82,6 +82,7 @@ pub(crate) fn resolve(change: &Change, cx: Context<'_>) -> Result<Effect, Refusa
             })?;
             Ok(Effect::SetVotingParams {
                 params: params.clone(),
+                base: None,
             })
         }
         Change::AddMember { member } => {

@@ -46,6 +46,19 @@ pub enum Refusal {
     UnknownVersion { version: String },
     #[error("invalid change: field `{field}`: {reason}")]
     InvalidChange { field: String, reason: String },
+    #[error("a change of the {state} must name the {state} it was built on in `base` (in force now: {current})")]
+    MissingBase {
+        state: &'static str,
+        current: String,
+    },
+    #[error("the change was built on {state} {base}, but {current} is in force: rebuild it on {current}")]
+    StaleBase {
+        state: &'static str,
+        base: String,
+        current: String,
+    },
+    #[error("a membership change takes no `base`")]
+    UnexpectedBase,
     #[error("the bundle {version} ({size} bytes) would bring the bundles held by open proposals from {held} to {} bytes, over the budget `voting.max_open_bundle_bytes` ({budget} bytes)", held.saturating_add(*size))]
     BundleBudgetExceeded {
         /// The message field that brings the bundle.
@@ -78,6 +91,9 @@ impl Refusal {
             Refusal::BundleTestsFailed { .. } => "bundle_tests_failed",
             Refusal::UnknownVersion { .. } => "unknown_version",
             Refusal::InvalidChange { .. } => "invalid_change",
+            Refusal::MissingBase { .. } => "missing_base",
+            Refusal::StaleBase { .. } => "stale_base",
+            Refusal::UnexpectedBase => "unexpected_base",
             Refusal::BundleBudgetExceeded { .. } => "bundle_budget_exceeded",
         }
     }
@@ -88,6 +104,9 @@ impl Refusal {
             Refusal::Malformed { field, .. }
             | Refusal::InvalidChange { field, .. }
             | Refusal::BundleBudgetExceeded { field, .. } => Some(field),
+            Refusal::MissingBase { .. } | Refusal::StaleBase { .. } | Refusal::UnexpectedBase => {
+                Some("message.base")
+            }
             _ => None,
         }
     }

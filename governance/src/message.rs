@@ -60,6 +60,13 @@ pub struct ProposalMessage {
     /// What voters read first.
     pub title: String,
     pub change: Change,
+    /// The state the change was built on: the active policy-set version for a policy change
+    /// (`activate_bundle`, `rollback`, `set_jurisdiction_parameters`), the voting rules' digest
+    /// ([`VotingParams::digest`]) for `set_voting_params`; absent for membership changes. Refused
+    /// when it is not what is in force at creation; aborted when another change of the same state
+    /// activates first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
     /// Any text; lets a member re-propose identical content after a rejection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,

@@ -103,6 +103,17 @@ pub struct VotingParams {
     pub max_open_bundle_bytes: Option<u64>,
 }
 
+impl VotingParams {
+    /// `sha256:` over the canonical JSON of the rules: what a voting-rule change names as its
+    /// `base`.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        let text = accord_engine::ledger::canonical_json(&value);
+        format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
+    }
+}
+
 /// The bundle-size budget of open proposals when the rules do not set one: 64 MiB.
 pub const DEFAULT_MAX_OPEN_BUNDLE_BYTES: u64 = 64 << 20;
 

@@ -67,8 +67,8 @@ impl fmt::Display for Status {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Effect {
-    /// Make `version` the active policy set. `base` is the version the change was computed from
-    /// (jurisdiction parameter changes only): if another set activates first, it is aborted.
+    /// Make `version` the active policy set. `base` is the version the change was built on: if
+    /// another set activates first, it is aborted.
     ActivatePolicySet {
         version: String,
         name: String,
@@ -77,6 +77,10 @@ pub enum Effect {
     },
     SetVotingParams {
         params: VotingParams,
+        /// The digest of the rules the change was built on: if other rules activate first, it
+        /// is aborted.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        base: Option<String>,
     },
     AddMember {
         member: Member,

@@ -6,7 +6,7 @@ use crate::change::{self, Context};
 use crate::err::Refusal;
 use crate::genesis::Genesis;
 use crate::member::{Membership, MembershipChange};
-use crate::message::{CancelMessage, Envelope, Message, ProposalMessage, VoteMessage};
+use crate::message::{CancelMessage, Change, Envelope, Message, ProposalMessage, VoteMessage};
 use crate::params::VotingParams;
 use crate::proposal::{Effect, Impact, Proposal, Status, VoteRecord};
 use crate::tally::{Outcome, Tally};
@@ -186,11 +186,12 @@ impl GovernanceState {
                 cap: self.params.max_open_proposals,
             });
         }
+        let active = self.active_activation().clone();
+        self.check_base(m, &active.version)?;
         // Resolve on a copy of the bundle store so a refusal leaves it untouched.
         let mut bundles = self.bundles.clone();
-        let active = self.active_activation().clone();
         let open = self.open_bundles();
-        let effect = change::resolve(
+        let mut effect = change::resolve(
             &m.change,
             Context {
                 membership: &self.membership,
@@ -201,6 +202,11 @@ impl GovernanceState {
             },
         )?;
         self.bundles = bundles;
+        match &mut effect {
+            Effect::ActivatePolicySet { base, .. } => *base = Some(active.version.clone()),
+            Effect::SetVotingParams { base, .. } => *base = Some(self.params.digest()),
+            _ => {}
+        }
         let kind = serde_json::to_value(&m.change)
             .ok()
             .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_owned))
@@ -231,6 +237,30 @@ impl GovernanceState {
         self.dirty.insert(id.clone());
         self.proposals.insert(id.clone(), proposal);
         Ok(Accepted::Proposed { proposal: id })
+    }
+
+    /// A policy or voting-rule change must name the state it was built on, and that must be
+    /// the state in force; a membership change names none.
+    fn check_base(&self, m: &ProposalMessage, active_version: &str) -> Result<(), Refusal> {
+        let (state, current) = if m.change.is_policy_change() {
+            ("policy set", active_version.to_owned())
+        } else if matches!(m.change, Change::SetVotingParams { .. }) {
+            ("voting rules", self.params.digest())
+        } else {
+            return match m.base {
+                Some(_) => Err(Refusal::UnexpectedBase),
+                None => Ok(()),
+            };
+        };
+        match &m.base {
+            None => Err(Refusal::MissingBase { state, current }),
+            Some(base) if *base != current => Err(Refusal::StaleBase {
+                state,
+                base: base.clone(),
+                current,
+            }),
+            Some(_) => Ok(()),
+        }
     }
 
     fn open_proposal(&self, id: &str) -> Result<&Proposal, Refusal> {
@@ -369,7 +399,7 @@ impl GovernanceState {
             Effect::ActivatePolicySet { version, name, .. } => {
                 self.activate_policy_set(id, version, name, height)
             }
-            Effect::SetVotingParams { params } => {
+            Effect::SetVotingParams { params, .. } => {
                 self.params = params.clone();
                 Ok(())
             }
@@ -422,6 +452,16 @@ impl GovernanceState {
             self.abort_where(height, id, |p| p.status == Status::Voting, |h| {
                 format!("opened under voting rules or a membership that proposal {id} replaced at height {h}")
             });
+            let rules = self.params.digest();
+            self.abort_where(
+                height,
+                id,
+                |p| {
+                    p.is_pending()
+                        && matches!(&p.effect, Effect::SetVotingParams { base: Some(b), .. } if *b != rules)
+                },
+                |h| format!("built on voting rules that proposal {id} replaced at height {h}"),
+            );
         } else if let Some(version) = effect.policy_version() {
             let version = version.to_owned();
             self.abort_where(

@@ -258,24 +258,16 @@ fn a_rollback_counts_the_bundle_it_would_bring_back() {
         serde_json::from_value(json!({ "kind": "rollback", "version": genesis_bundle.version() }))
             .unwrap();
     let before = state.proposals.len();
-    let refused = crate::common::apply(
-        &mut state,
-        &proposal_message(MEMBERS[0], "back", &rollback),
-        MEMBERS[0],
-        3,
-    )
-    .unwrap_err();
+    let back = with_base(
+        proposal_message(MEMBERS[0], "back", &rollback),
+        &state.active_activation().version.clone(),
+    );
+    let refused = crate::common::apply(&mut state, &back, MEMBERS[0], 3).unwrap_err();
     assert_eq!(refused.code(), "bundle_budget_exceeded");
     assert_eq!(refused.field(), Some("message.change.version"));
     assert_eq!(state.proposals.len(), before);
     state.params.max_open_bundle_bytes = Some(bundle_bytes(genesis_bundle.files()));
-    crate::common::apply(
-        &mut state,
-        &proposal_message(MEMBERS[0], "back", &rollback),
-        MEMBERS[0],
-        3,
-    )
-    .unwrap();
+    crate::common::apply(&mut state, &back, MEMBERS[0], 3).unwrap();
 }
 
 #[test]

@@ -477,8 +477,8 @@ fn changes_that_could_never_apply_are_invalid() {
         ),
     ];
     for (change, expect) in cases {
-        let message = json!({ "type": "proposal", "consortium": CONSORTIUM,
-                              "proposer": MEMBERS[0], "title": "bad", "change": change });
+        let change: Change = serde_json::from_value(change).unwrap();
+        let message = proposal_message(MEMBERS[0], "bad", &change);
         let text = refuse(
             &mut state,
             &envelope(&message, MEMBERS[0]),
@@ -486,7 +486,7 @@ fn changes_that_could_never_apply_are_invalid() {
             "invalid_change",
         );
         assert!(text.starts_with("invalid change: "), "{text}");
-        assert!(text.contains(expect), "{change}: {text}");
+        assert!(text.contains(expect), "{change:?}: {text}");
     }
 }
 
@@ -695,4 +695,63 @@ fn bundle_version(change: &Change) -> String {
             .collect(),
     )
     .version()
+}
+
+// ---------------------------------------------------------------- base
+
+#[test]
+fn a_change_of_shared_state_names_the_state_in_force() {
+    let mut state = dev_state();
+    let (genesis, bundle) = genesis();
+    let tighten = proposal_message(MEMBERS[0], "tighten", &drop_uruguay_adequacy());
+    let rules: Change = serde_json::from_value(json!({ "kind": "set_voting_params",
+        "params": { "quorum": "1/2", "threshold": "1/2", "voting_period": 12,
+                    "activation_delay": 2, "max_open_proposals": 3 } }))
+    .unwrap();
+    let rules = proposal_message(MEMBERS[0], "rules", &rules);
+    assert_eq!(tighten["base"], json!(bundle.version()));
+    assert_eq!(rules["base"], json!(genesis.voting.digest()));
+    // Missing: the refusal names the state in force.
+    for (message, current) in [
+        (&tighten, bundle.version().to_owned()),
+        (&rules, genesis.voting.digest()),
+    ] {
+        let mut unbased = message.clone();
+        unbased.as_object_mut().unwrap().remove("base");
+        let text = refuse(
+            &mut state,
+            &envelope(&unbased, MEMBERS[0]),
+            1,
+            "missing_base",
+        );
+        assert!(text.contains(&current), "{text}");
+        // Stale: another version or other rules.
+        let stale = with_base(message.clone(), "sha256:0000");
+        let text = refuse(&mut state, &envelope(&stale, MEMBERS[0]), 1, "stale_base");
+        assert!(
+            text.contains("built on") && text.contains("sha256:0000") && text.contains(&current),
+            "{text}"
+        );
+    }
+    // The two bases are not interchangeable.
+    let crossed = with_base(tighten.clone(), &genesis.voting.digest());
+    refuse(&mut state, &envelope(&crossed, MEMBERS[0]), 1, "stale_base");
+    // A membership change names no base.
+    let rename = with_base(
+        proposal_message(MEMBERS[0], "rename", &rename(MEMBERS[2], "City Lab")),
+        bundle.version(),
+    );
+    let err = state
+        .apply(&envelope(&rename, MEMBERS[0]), "tx", 1)
+        .expect_err("refused");
+    assert_eq!(
+        (err.code(), err.field()),
+        ("unexpected_base", Some("message.base"))
+    );
+    // Named right, each is accepted.
+    for message in [&tighten, &rules] {
+        state
+            .apply(&envelope(message, MEMBERS[0]), "tx", 1)
+            .expect("accepted");
+    }
 }

@@ -10,6 +10,26 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
 
+/// The client's IP address, when the server was started with connection info (`serve` is; a
+/// router driven directly in a test is not).
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<crate::listener::PeerAddr>>()
+                .map(|info| info.0 .0.ip()),
+        ))
+    }
+}
+
 /// A request body that claims to be JSON, read whole within the body limit.
 pub struct JsonBody(pub Bytes);
 

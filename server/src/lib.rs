@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod node;
 pub mod problem;
+pub mod refusal_budget;
 pub mod respond;
 pub mod routes;
 pub mod state;
@@ -44,9 +45,12 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = router(state.clone());
     let supervisor = tokio::spawn(storage::supervise(state.clone()));
-    axum::serve(listener::CheckedListener(listener), app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    axum::serve(
+        listener::CheckedListener(listener),
+        app.into_make_service_with_connect_info::<listener::PeerAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     supervisor.abort();
     let _ = supervisor.await;
     let storage = state.storage.swap(None);

@@ -38,6 +38,19 @@ impl axum::serve::Listener for CheckedListener {
     }
 }
 
+/// The peer address of a connection, as handlers see it through
+/// `axum::extract::ConnectInfo<PeerAddr>` ([`crate::extract::ClientAddr`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, CheckedListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, CheckedListener>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
 /// A connection whose first request line is read and checked before the HTTP layer sees it.
 pub struct CheckedStream {
     inner: TcpStream,

@@ -69,9 +69,10 @@ impl Node {
         self.applying(|machine| machine.apply_prepared_with(block, decided))
     }
 
-    /// Single-node mode: sequences `tx` into this node's next block.
-    pub fn sequence(&self, tx: Value) -> Result<Arc<BlockAnswer>, BlockError> {
-        self.applying(|machine| machine.sequence(vec![tx]))
+    /// Single-node mode: sequences the governance transaction `tx` into this node's next block
+    /// if the state accepts it; a refused one takes no height.
+    pub fn sequence_governance(&self, tx: Value) -> Result<Arc<BlockAnswer>, BlockError> {
+        self.applying(|machine| machine.sequence_governance(tx))
     }
 
     /// Runs `apply` under the lock. The request that applies a new block (not a replay) writes

@@ -60,9 +60,12 @@ pub enum ProblemKind {
     BlockConflict,
     /// 422: a block whose shape or one of whose transactions is invalid; names the field.
     InvalidBlock,
-    /// 422: the governance message was refused; `code` is the governance refusal code
-    /// (docs/governance.md) and `height` the block that recorded the refusal.
+    /// 422: the governance message was refused and took no height; `code` is the governance
+    /// refusal code (docs/governance.md).
     GovernanceRefused,
+    /// 429: this client's governance messages were refused too often lately; retry after
+    /// `Retry-After`.
+    TooManyRefusals,
     /// 404: no proposal with this id.
     UnknownProposal,
     /// 503: the state could not be stored; nothing was applied.
@@ -98,6 +101,7 @@ impl ProblemKind {
             ProblemKind::UnknownProposal => "unknown-proposal",
             ProblemKind::StateUnavailable => "state-unavailable",
             ProblemKind::VerificationInProgress => "verification-in-progress",
+            ProblemKind::TooManyRefusals => "too-many-refusals",
         }
     }
 
@@ -127,6 +131,7 @@ impl ProblemKind {
             ProblemKind::UnknownProposal => "No such proposal",
             ProblemKind::StateUnavailable => "The state could not be stored",
             ProblemKind::VerificationInProgress => "A full verification is already running",
+            ProblemKind::TooManyRefusals => "Too many refused governance messages from this client",
         }
     }
 
@@ -155,7 +160,9 @@ impl ProblemKind {
             | ProblemKind::Timeout
             | ProblemKind::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            ProblemKind::VerificationInProgress => StatusCode::TOO_MANY_REQUESTS,
+            ProblemKind::VerificationInProgress | ProblemKind::TooManyRefusals => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
         }
     }
 
@@ -318,6 +325,16 @@ impl From<BlockRefusal> for Problem {
             )
             .with("expected_height", next_height),
             BlockError::Transaction(e) => Problem::at(ProblemKind::InvalidBlock, e.field, e.reason),
+            BlockError::NotSequenced { refused } => {
+                let mut problem = Problem::new(
+                    ProblemKind::GovernanceRefused,
+                    format!("{}: {}", refused.code, refused.message),
+                )
+                .with("code", refused.code.as_str())
+                .with("next_height", next_height);
+                problem.field = refused.field;
+                problem
+            }
             BlockError::Store(reason) => {
                 tracing::error!(%reason, "state store failed");
                 Problem::new(ProblemKind::StateUnavailable, reason).retry_after(1)
@@ -360,7 +377,7 @@ impl From<serde_json::Error> for Problem {
 }
 
 /// Every problem kind, for documentation tests.
-pub const ALL_KINDS: [ProblemKind; 24] = [
+pub const ALL_KINDS: [ProblemKind; 25] = [
     ProblemKind::MalformedJson,
     ProblemKind::InvalidRequest,
     ProblemKind::Unauthorized,
@@ -385,4 +402,5 @@ pub const ALL_KINDS: [ProblemKind; 24] = [
     ProblemKind::BadRequestLine,
     ProblemKind::UriTooLong,
     ProblemKind::VerificationInProgress,
+    ProblemKind::TooManyRefusals,
 ];

@@ -6,6 +6,7 @@ use crate::decision_log::{DecisionLog, Record};
 use crate::metrics::Metrics;
 use crate::node::Node;
 use crate::problem::{join, Problem, ProblemKind};
+use crate::refusal_budget::RefusalBudget;
 use crate::storage::{Opener, Storage, StorageHealth};
 use accord_engine::{AccessRequest, Bundle, BundleError, Decision};
 use accord_governance::Genesis;
@@ -69,6 +70,8 @@ pub struct SharedState {
     pub compute: Semaphore,
     /// The genesis file (`--genesis`).
     pub genesis: PathBuf,
+    /// Each client's budget of refused governance messages.
+    pub refusals: RefusalBudget,
 }
 
 impl AppState {
@@ -95,6 +98,7 @@ impl AppState {
             compute: Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
             limits,
             genesis: path,
+            refusals: RefusalBudget::default(),
         })))
     }
 

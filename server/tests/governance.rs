@@ -38,7 +38,8 @@ fn tightening() -> Value {
         "parameters": { "adequacy": list } }))
     .unwrap();
     json!({ "type": "proposal", "consortium": CONSORTIUM, "proposer": "member/st-marys",
-            "title": "Uruguay leaves the adequacy list", "change": change })
+            "title": "Uruguay leaves the adequacy list", "base": bundle.version(),
+            "change": change })
 }
 
 /// A German physician shares a record with a clinic in Uruguay for treatment.
@@ -120,9 +121,12 @@ async fn a_governance_round_over_http_flips_a_decision_at_the_activation_height(
     )
     .await;
     assert_eq!(late["code"], "proposal_closed");
-    assert_eq!(late["height"], 5);
+    assert_eq!(late["next_height"], 5, "a refused message takes no height");
+    assert!(late.get("height").is_none(), "{late}");
 
     // While queued, the impact preview counts the would-be flips.
+    let b5 = block(&server, 5, vec![share_to_uruguay("s-5")]).await;
+    assert_eq!(b5["results"][0]["decision"], "allow", "not active yet");
     let b6 = block(&server, 6, vec![share_to_uruguay("s-6")]).await;
     assert_eq!(
         b6["activated"],
@@ -483,8 +487,10 @@ async fn a_long_block_is_decided_and_logged_in_ledger_order() {
 async fn a_refused_change_names_its_field_and_the_documented_code() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = TestServer::start(dir.path()).await;
+    let (_, _, members) = answer(server.get("/v1/members").await).await;
     let message = json!({ "type": "proposal", "consortium": CONSORTIUM,
         "proposer": "member/st-marys", "title": "quorum above one",
+        "base": members["voting_digest"],
         "change": { "kind": "set_voting_params", "params": { "quorum": "4/3", "threshold": "1/2",
                     "voting_period": 10, "activation_delay": 2, "max_open_proposals": 3 } } });
     let p = problem(
@@ -497,5 +503,218 @@ async fn a_refused_change_names_its_field_and_the_documented_code() {
     .await;
     assert_eq!(p["code"], "invalid_change", "{p}");
     assert_eq!(p["field"], "message.change.params.quorum", "{p}");
+    server.stop().await;
+}
+
+/// A client on another loopback address than the test's default client (127.0.0.1).
+fn client_from(addr: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(addr))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn junk_flooding_the_governance_endpoint_takes_no_height_and_starves_no_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let (status, _, proposed) = answer(
+        server
+            .post_json("/v1/governance", &signed("g-1", tightening(), "st-marys"))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{proposed}");
+    assert_eq!(proposed["height"], 1);
+    let id = proposed["applied"]["id"].as_str().unwrap().to_owned();
+    let content = proposed["content"].as_str().unwrap().to_owned();
+    let (_, _, before) = answer(server.get(&format!("/v1/proposals/{id}")).await).await;
+
+    // The flood, from one client: unsigned and malformed bodies, a forged signature, a non-member,
+    // a vote on no proposal. Each is refused without a height until the client's refusal budget
+    // runs out; then it is turned away with 429 before its body is read.
+    let unsigned = json!({ "id": "j", "kind": "governance", "timestamp": "2026-03-01T08:00:00Z",
+                           "governance": { "message": {}, "signature": "" } });
+    let mut forged = tightening();
+    forged["title"] = json!("forged");
+    let forged = {
+        let mut tx = signed("j-forged", forged, "acme-insurance");
+        tx["governance"]["message"]["proposer"] = json!("member/st-marys");
+        tx
+    };
+    let stranger = signed(
+        "j-stranger",
+        json!({ "type": "vote", "consortium": CONSORTIUM, "proposal": id, "content": content,
+                "voter": "member/nobody", "choice": "no" }),
+        "city-lab",
+    );
+    let nowhere = signed(
+        "j-nowhere",
+        json!({ "type": "vote", "consortium": CONSORTIUM, "proposal": "sha256:00",
+                "content": content, "voter": "member/city-lab", "choice": "no" }),
+        "city-lab",
+    );
+    let junk = [unsigned, forged, stranger, nowhere];
+    let mut refused = std::collections::BTreeMap::<String, u32>::new();
+    let mut limited = 0;
+    for i in 0..200 {
+        let (status, _, body) = answer(
+            server
+                .post_json("/v1/governance", &junk[i % junk.len()])
+                .await,
+        )
+        .await;
+        match status {
+            422 => {
+                assert_eq!(body["next_height"].as_u64().unwrap_or(2), 2, "{body}");
+                *refused
+                    .entry(body["code"].as_str().unwrap_or("?").to_owned())
+                    .or_default() += 1;
+            }
+            429 => {
+                assert_eq!(
+                    body["type"], "https://accord.dev/problems/too-many-refusals",
+                    "{body}"
+                );
+                limited += 1;
+            }
+            other => panic!("junk answered {other}: {body}"),
+        }
+    }
+    assert!(limited > 100, "the budget cut the flood: {limited} of 200");
+    for code in [
+        "malformed",
+        "bad_signature",
+        "not_a_member",
+        "unknown_proposal",
+    ] {
+        assert!(refused.contains_key(code), "{code} not seen: {refused:?}");
+    }
+
+    // Nothing moved: no height taken, the proposal as it was.
+    let (_, _, set) = answer(server.get("/v1/policy-set").await).await;
+    assert_eq!(set["applied_height"], 1, "{set}");
+    let (_, _, after) = answer(server.get(&format!("/v1/proposals/{id}")).await).await;
+    assert_eq!(after, before);
+    assert_eq!(after["status"], "voting");
+
+    // A member on another address is served at once, at the next height.
+    let member = client_from([127, 0, 0, 2]);
+    let vote = signed(
+        "v-1",
+        json!({ "type": "vote", "consortium": CONSORTIUM, "proposal": id, "content": content,
+                "voter": "member/acme-insurance", "choice": "yes" }),
+        "acme-insurance",
+    );
+    let response = member
+        .post(server.url("/v1/governance"))
+        .header("content-type", "application/json")
+        .body(vote.to_string())
+        .send()
+        .await
+        .unwrap();
+    let (status, _, voted) = answer(response).await;
+    assert_eq!(status, 200, "{voted}");
+    assert_eq!(voted["height"], 2);
+    assert_eq!(voted["applied"]["status"], "voting");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_change_built_on_a_replaced_policy_set_is_refused_and_a_pending_one_aborted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    let post = |tx: Value| {
+        let server = &server;
+        async move { answer(server.post_json("/v1/governance", &tx).await).await }
+    };
+    // Without a base: refused, naming the version in force.
+    let mut unbased = tightening();
+    unbased.as_object_mut().unwrap().remove("base");
+    let (status, _, p) = post(signed("g-0", unbased, "st-marys")).await;
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (422, Some("missing_base")),
+        "{p}"
+    );
+    assert_eq!(p["field"], "message.base");
+    assert!(
+        p["detail"].as_str().unwrap().contains(bundle().version()),
+        "{p}"
+    );
+    // Two changes built on the genesis set: both accepted while it is in force.
+    let (status, _, a) = post(signed("g-1", tightening(), "st-marys")).await;
+    assert_eq!(status, 200, "{a}");
+    let mut other = tightening();
+    other["title"] = json!("the same list, proposed again");
+    other["nonce"] = json!("2");
+    other["proposer"] = json!("member/acme-insurance");
+    let (status, _, b) = post(signed("g-2", other, "acme-insurance")).await;
+    assert_eq!(status, 200, "{b}");
+    let vote = |n: u32, p: &Value, member: &str| {
+        signed(
+            &format!("v-{n}"),
+            json!({ "type": "vote", "consortium": CONSORTIUM, "proposal": p["applied"]["id"],
+                    "content": p["content"], "voter": format!("member/{member}"),
+                    "choice": "yes" }),
+            member,
+        )
+    };
+    // Votes interleaved, so that both are queued before either activates.
+    for (n, p, member) in [
+        (1, &a, "st-marys"),
+        (2, &b, "st-marys"),
+        (3, &a, "acme-insurance"),
+        (4, &b, "acme-insurance"),
+    ] {
+        let (status, _, v) = post(vote(n, p, member)).await;
+        assert_eq!(status, 200, "{v}");
+    }
+    // Both queued; the first activates, the second (built on the replaced set) is aborted.
+    let (_, _, set) = answer(server.get("/v1/policy-set").await).await;
+    let next = set["applied_height"].as_u64().unwrap() + 1;
+    let mut activated = Value::Null;
+    for h in next..next + 4 {
+        let answer = block(&server, h, vec![]).await;
+        if answer["activated"].as_array().is_some_and(|a| !a.is_empty()) {
+            activated = answer["activated"].clone();
+        }
+    }
+    assert_eq!(activated, json!([a["applied"]["id"]]));
+    let (_, _, later) = answer(
+        server
+            .get(&format!(
+                "/v1/proposals/{}",
+                b["applied"]["id"].as_str().unwrap()
+            ))
+            .await,
+    )
+    .await;
+    assert_eq!(later["status"], "aborted", "{later}");
+    assert!(
+        later["note"]
+            .as_str()
+            .unwrap()
+            .contains("replaced at height"),
+        "{later}"
+    );
+    // A new change on the old base is refused as stale; on the new one it is accepted.
+    let (_, _, set) = answer(server.get("/v1/policy-set").await).await;
+    let mut stale = tightening();
+    stale["nonce"] = json!("3");
+    stale["proposer"] = json!("member/city-lab");
+    let (status, _, p) = post(signed("g-3", stale, "city-lab")).await;
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (422, Some("stale_base")),
+        "{p}"
+    );
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains(set["active"]["version"].as_str().unwrap()),
+        "{p}"
+    );
     server.stop().await;
 }

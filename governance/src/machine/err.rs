@@ -13,6 +13,9 @@ pub enum BlockError {
     Transaction(TransactionError),
     #[error("storage: {0}")]
     Store(String),
+    /// Single-node sequencing: the governance message was refused, so it took no height.
+    #[error("{}: {}", refused.code, refused.message)]
+    NotSequenced { refused: crate::answer::RefusedBy },
 }
 
 impl BlockError {

@@ -242,10 +242,9 @@ impl StateMachine {
         block: PreparedBlock,
         decided: impl FnOnce(&BlockAnswer),
     ) -> Result<Arc<BlockAnswer>, BlockError> {
-        let hash = block.hash;
         if self.height().is_some_and(|h| block.height <= h) {
             return match self.known_answer(block.height)? {
-                Some(known) if known.block_hash == hash => Ok(known),
+                Some(known) if known.block_hash == block.hash => Ok(known),
                 Some(_) => Err(BlockError::Conflict {
                     height: block.height,
                 }),
@@ -272,6 +271,53 @@ impl StateMachine {
                 }
             }
         }
+        let staged = self.stage(block)?;
+        decided(&staged.answer);
+        self.commit(staged)
+    }
+
+    /// Single-node mode: one governance transaction as the next block, sequenced only when it is
+    /// applied. A message the state refuses (malformed, a bad signature, not a member, a state
+    /// rule) is returned as [`BlockError::NotSequenced`]: no height is taken, nothing changes.
+    pub fn sequence_governance(
+        &mut self,
+        tx: serde_json::Value,
+    ) -> Result<Arc<BlockAnswer>, BlockError> {
+        let block = Block {
+            height: self.next_height(),
+            previous: self.last.as_ref().map(|a| a.block_hash.clone()),
+            transactions: vec![tx],
+        }
+        .prepare();
+        if let Ok(transactions) = &block.transactions {
+            if !matches!(transactions.as_slice(), [Transaction::Governance(_)]) {
+                return Err(BlockError::NotSequenced {
+                    refused: RefusedBy {
+                        code: "not_governance".to_owned(),
+                        message: "expected one governance transaction".to_owned(),
+                        field: Some("kind".to_owned()),
+                    },
+                });
+            }
+        }
+        if block.height == u64::MAX {
+            return Err(BlockError::OutOfOrder {
+                expected: self.next_height(),
+                got: block.height,
+            });
+        }
+        let staged = self.stage(block)?;
+        if let [TxResult::Refused { refused, .. }] = staged.answer.results.as_slice() {
+            return Err(BlockError::NotSequenced {
+                refused: refused.clone(),
+            });
+        }
+        self.commit(staged)
+    }
+
+    /// Runs `block`'s transactions on copies of the state: nothing is stored or installed.
+    fn stage(&mut self, block: PreparedBlock) -> Result<StagedBlock, BlockError> {
+        let hash = block.hash;
         let height = block.height;
         let transactions = block.transactions.map_err(BlockError::Transaction)?;
         let mut gov = self.gov.clone();
@@ -390,7 +436,26 @@ impl StateMachine {
             results,
             state_root(&gov, &consent_digest),
         );
-        decided(&answer);
+        Ok(StagedBlock {
+            gov,
+            consents,
+            answer,
+            touched_consents,
+            touched_representations,
+            touched_agreements,
+        })
+    }
+
+    /// Stores a staged block and installs its state.
+    fn commit(&mut self, staged: StagedBlock) -> Result<Arc<BlockAnswer>, BlockError> {
+        let StagedBlock {
+            mut gov,
+            consents,
+            answer,
+            touched_consents,
+            touched_representations,
+            touched_agreements,
+        } = staged;
         if let Some(store) = &self.store {
             let dirty = gov.take_dirty();
             let bundles = gov.bundles.take_unsaved();
@@ -438,6 +503,17 @@ impl StateMachine {
         self.last = Some(answer.clone());
         Ok(answer)
     }
+}
+
+/// A block's effects computed on copies of the state ([`StateMachine::stage`]), not yet stored or
+/// installed ([`StateMachine::commit`]).
+struct StagedBlock {
+    gov: GovernanceState,
+    consents: InMemoryConsentRegistry,
+    answer: BlockAnswer,
+    touched_consents: BTreeSet<String>,
+    touched_representations: BTreeSet<String>,
+    touched_agreements: BTreeSet<String>,
 }
 
 /// Decisions for a run of access requests (and, per distinct candidate set of the pending policy

@@ -45,9 +45,24 @@ pub fn signed(id: &str, message: Value, signer: &str) -> Value {
     signed_with(id, message, &key(signer))
 }
 
+/// A proposal message built on the dev genesis: a policy change names the dev bundle's version
+/// as its base, a voting-rule change the dev genesis's voting rules (see [`with_base`]).
 pub fn proposal_message(proposer: &str, title: &str, change: &Change) -> Value {
-    json!({ "type": "proposal", "consortium": CONSORTIUM, "proposer": proposer,
-            "title": title, "change": change })
+    let mut message = json!({ "type": "proposal", "consortium": CONSORTIUM, "proposer": proposer,
+                              "title": title, "change": change });
+    let (genesis, bundle) = genesis();
+    if change.is_policy_change() {
+        message["base"] = json!(bundle.version());
+    } else if matches!(change, Change::SetVotingParams { .. }) {
+        message["base"] = json!(genesis.voting.digest());
+    }
+    message
+}
+
+/// `message` naming `base` as the state its change was built on.
+pub fn with_base(mut message: Value, base: &str) -> Value {
+    message["base"] = json!(base);
+    message
 }
 
 /// The id and content hash a proposal message will get.

@@ -31,7 +31,13 @@ const PROPOSERS: [&str; 3] = ["st-marys", "acme-insurance", "city-lab"];
 
 /// An `activate_bundle` proposal of the default bundle with `# variant {variant}` appended to its
 /// manifest, from the `n`th proposer in turn (the dev genesis allows each three open proposals).
-fn proposal(root: &Path, files: &BTreeMap<String, String>, n: usize, variant: usize) -> Value {
+fn proposal(
+    root: &Path,
+    base: &str,
+    files: &BTreeMap<String, String>,
+    n: usize,
+    variant: usize,
+) -> Value {
     let mut files = files.clone();
     if let Some(manifest) = files.get_mut("manifest.yaml") {
         manifest.push_str(&format!("\n# variant {variant}\n"));
@@ -39,7 +45,8 @@ fn proposal(root: &Path, files: &BTreeMap<String, String>, n: usize, variant: us
     let member = PROPOSERS[n % PROPOSERS.len()];
     let message = json!({ "type": "proposal", "consortium": CONSORTIUM,
         "proposer": format!("member/{member}"), "title": format!("candidate {n}"),
-        "nonce": format!("n{n}"), "change": { "kind": "activate_bundle", "bundle": files } });
+        "nonce": format!("n{n}"), "base": base,
+        "change": { "kind": "activate_bundle", "bundle": files } });
     signed(root, &format!("g-preview-{n}"), message, member)
 }
 
@@ -77,7 +84,7 @@ fn scenario(name: &'static str, setup: &Setup<'_>, variants: &[usize]) -> Previe
         variants
             .iter()
             .enumerate()
-            .map(|(n, v)| proposal(root, &files, n, *v)),
+            .map(|(n, v)| proposal(root, bundle.version(), &files, n, *v)),
     );
     let answer = machine
         .apply_block(Block {

@@ -52,7 +52,7 @@ fn tightening(bundle: &Bundle) -> Value {
         .cloned()
         .collect();
     serde_json::json!({ "type": "proposal", "consortium": CONSORTIUM, "proposer": "member/st-marys",
-        "title": "Uruguay leaves the adequacy list",
+        "title": "Uruguay leaves the adequacy list", "base": bundle.version(),
         "change": { "kind": "set_jurisdiction_parameters", "jurisdiction": "EU",
                     "parameters": { "adequacy": list } } })
 }

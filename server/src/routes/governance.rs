@@ -3,13 +3,13 @@
 
 use super::blocks::BlockLogging;
 use crate::decision_log::{DecisionLog, EntryParts, Record};
-use crate::extract::{self, parse_query, JsonBody};
+use crate::extract::{self, parse_query, ClientAddr, JsonBody};
 use crate::metrics::DecisionTally;
 use crate::node::Node;
 use crate::problem::{BlockRefusal, Problem, ProblemKind};
 use crate::respond::json_response;
 use crate::state::AppState;
-use accord_governance::{BlockAnswer, BlockError, Proposal, TxResult};
+use accord_governance::{BlockAnswer, BlockError, Envelope, Proposal, TxResult};
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -49,19 +49,36 @@ fn log_sequenced(node: &Arc<Node>, log: &DecisionLog, answer: &BlockAnswer) -> B
 }
 
 /// `POST /v1/governance`: one signed governance transaction, sequenced into this node's next
-/// block (single-node mode). A refused message is a 422 problem carrying the refusal code.
-async fn governance(State(state): State<AppState>, body: JsonBody) -> Result<Response, Problem> {
-    let tx: Value = extract::value(&body.0)?;
-    match tx.get("kind").and_then(Value::as_str) {
-        Some("governance") => {}
-        other => {
-            return Err(Problem::at(
-                ProblemKind::InvalidTransaction,
-                "kind",
-                format!("expected `governance`, got {other:?}"),
-            ))
-        }
+/// block (single-node mode) only if the state accepts it. A refused message is a 422 problem
+/// carrying the refusal code; it takes no height and costs its client one refusal of its budget
+/// ([`crate::refusal_budget`]). Malformed messages are refused before the node is locked and
+/// before any signature work.
+async fn governance(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    body: JsonBody,
+) -> Result<Response, Problem> {
+    if let Some(ip) = client.0 {
+        state.refusals.check(ip).map_err(|wait| {
+            Problem::new(
+                ProblemKind::TooManyRefusals,
+                format!(
+                    "this client's governance messages were refused more than {} times in a \
+                     burst; it regains {} per second",
+                    crate::refusal_budget::BURST,
+                    crate::refusal_budget::REFILL_PER_SECOND
+                ),
+            )
+            .retry_after(wait.as_secs().max(1))
+        })?;
     }
+    let refused = |problem: Problem| {
+        if let Some(ip) = client.0 {
+            state.refusals.charge(ip);
+        }
+        problem
+    };
+    let tx = cheap_checks(&body.0).map_err(refused)?;
     let id = tx
         .get("id")
         .and_then(Value::as_str)
@@ -73,7 +90,7 @@ async fn governance(State(state): State<AppState>, body: JsonBody) -> Result<Res
     let (result, next) = state
         .on_node(move |node| {
             let result = node
-                .sequence(tx)
+                .sequence_governance(tx)
                 .map(|answer| (log_sequenced(node, &log, &answer), answer));
             (result, node.next_height())
         })
@@ -81,11 +98,18 @@ async fn governance(State(state): State<AppState>, body: JsonBody) -> Result<Res
     let (logging, answer) = match result {
         Ok(sequenced) => sequenced,
         Err(BlockError::Transaction(e)) => {
-            return Err(Problem::at(
+            return Err(refused(Problem::at(
                 ProblemKind::InvalidTransaction,
                 e.field.trim_start_matches("transactions[0]."),
                 e.reason,
-            ))
+            )))
+        }
+        Err(error @ BlockError::NotSequenced { .. }) => {
+            let refusal = BlockRefusal {
+                error,
+                next_height: next,
+            };
+            return Err(refused(refusal.into()));
         }
         Err(error) => {
             let refusal = BlockRefusal {
@@ -97,16 +121,6 @@ async fn governance(State(state): State<AppState>, body: JsonBody) -> Result<Res
     };
     logging.done(&state, answer.height).await?;
     match answer.results.first() {
-        Some(TxResult::Refused { refused, .. }) => {
-            let mut problem = Problem::new(
-                ProblemKind::GovernanceRefused,
-                format!("{}: {}", refused.code, refused.message),
-            )
-            .with("code", refused.code.as_str())
-            .with("height", answer.height);
-            problem.field = refused.field.clone();
-            Err(problem)
-        }
         Some(TxResult::Applied { tx, applied }) => Ok(json_response(
             json!({
                 "tx": tx,
@@ -122,9 +136,43 @@ async fn governance(State(state): State<AppState>, body: JsonBody) -> Result<Res
         )),
         _ => Err(Problem::new(
             ProblemKind::Internal,
-            "the sequenced block holds no governance result",
+            "the sequenced block holds no applied governance message",
         )),
     }
+}
+
+/// What can be refused without the node: the body is a governance transaction whose signed
+/// message decodes and whose signature has the shape of one. Signatures are checked later, under
+/// the node's lock, against the membership the message is judged by.
+fn cheap_checks(body: &[u8]) -> Result<Value, Problem> {
+    let tx: Value = extract::value(body)?;
+    match tx.get("kind").and_then(Value::as_str) {
+        Some("governance") => {}
+        other => {
+            return Err(Problem::at(
+                ProblemKind::InvalidTransaction,
+                "kind",
+                format!("expected `governance`, got {other:?}"),
+            ))
+        }
+    }
+    let Some(signed) = tx.get("governance") else {
+        return Err(Problem::at(
+            ProblemKind::InvalidTransaction,
+            "governance",
+            "missing field `governance`",
+        ));
+    };
+    if let Err(refusal) = Envelope::from_value(signed) {
+        let mut problem = Problem::new(
+            ProblemKind::GovernanceRefused,
+            format!("{}: {refusal}", refusal.code()),
+        )
+        .with("code", refusal.code());
+        problem.field = refusal.field().map(str::to_owned);
+        return Err(problem);
+    }
+    Ok(tx)
 }
 
 /// A proposal without its membership snapshot and vote-replay digests: what a list shows.
@@ -210,7 +258,7 @@ async fn policy_set(State(state): State<AppState>) -> Result<Response, Problem> 
     Ok(json_response(body.to_string()))
 }
 
-/// `GET /v1/members`: the consortium, its members and the voting rules in force.
+/// `GET /v1/members`: the consortium, its members and the voting rules in force, with their digest.
 async fn members(State(state): State<AppState>) -> Result<Response, Problem> {
     let body = state.node()?.read(|gov, _| {
         json!({
@@ -218,6 +266,8 @@ async fn members(State(state): State<AppState>) -> Result<Response, Problem> {
             "members": gov.membership.iter().collect::<Vec<_>>(),
             "total_weight": gov.membership.total_weight(),
             "voting": gov.params,
+            // What a voting-rule change names as its base.
+            "voting_digest": gov.params.digest(),
         })
     });
     Ok(json_response(body.to_string()))

@@ -1,0 +1,157 @@
+//! A per-client budget of refused governance messages. Every message the node refuses costs its
+//! sender (by IP address) one token; tokens come back at a steady rate up to a burst. A client with
+//! none left is answered 429 `too-many-refusals` before its message is read, so that a client
+//! flooding `/v1/governance` with junk spends its own budget, not the node's time: members on
+//! other addresses are never slowed, and a member's accepted messages cost nothing.
+//!
+//! The budget limits load, not decisions: it reads the wall clock, which never reaches governance
+//! state (heights and the ledger timestamp do).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Refusals a client may have in a burst.
+pub const BURST: f64 = 20.0;
+/// Refusals per second a client regains.
+pub const REFILL_PER_SECOND: f64 = 5.0;
+/// Clients tracked at once; beyond it, the clients whose budget is full again are forgotten first.
+const MAX_CLIENTS: usize = 65_536;
+
+/// Tokens per client address.
+pub struct RefusalBudget {
+    clients: Mutex<HashMap<IpAddr, Bucket>>,
+    burst: f64,
+    per_second: f64,
+}
+
+#[derive(Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Default for RefusalBudget {
+    fn default() -> Self {
+        RefusalBudget::new(BURST, REFILL_PER_SECOND)
+    }
+}
+
+impl RefusalBudget {
+    pub fn new(burst: f64, per_second: f64) -> Self {
+        RefusalBudget {
+            clients: Mutex::new(HashMap::new()),
+            burst,
+            per_second,
+        }
+    }
+
+    fn refilled(&self, bucket: Bucket, now: Instant) -> f64 {
+        let gained = now.saturating_duration_since(bucket.at).as_secs_f64() * self.per_second;
+        (bucket.tokens + gained).min(self.burst)
+    }
+
+    /// `Err(wait)` when `client` has no refusal left: how long until it has one.
+    pub fn check(&self, client: IpAddr) -> Result<(), Duration> {
+        self.check_at(client, Instant::now())
+    }
+
+    fn check_at(&self, client: IpAddr, now: Instant) -> Result<(), Duration> {
+        let clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(bucket) = clients.get(&client) else {
+            return Ok(());
+        };
+        let tokens = self.refilled(*bucket, now);
+        if tokens >= 1.0 {
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - tokens) / self.per_second))
+        }
+    }
+
+    /// Charges `client` one refusal.
+    pub fn charge(&self, client: IpAddr) {
+        self.charge_at(client, Instant::now());
+    }
+
+    fn charge_at(&self, client: IpAddr, now: Instant) {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if clients.len() >= MAX_CLIENTS && !clients.contains_key(&client) {
+            let burst = self.burst;
+            clients.retain(|_, b| {
+                let gained = now.saturating_duration_since(b.at).as_secs_f64() * self.per_second;
+                b.tokens + gained < burst
+            });
+            if clients.len() >= MAX_CLIENTS {
+                // Every tracked client is in debt: forget one (the map is bounded either way).
+                if let Some(any) = clients.keys().next().copied() {
+                    clients.remove(&any);
+                }
+            }
+        }
+        let tokens = match clients.get(&client) {
+            Some(bucket) => self.refilled(*bucket, now),
+            None => self.burst,
+        };
+        clients.insert(
+            client,
+            Bucket {
+                tokens: (tokens - 1.0).max(0.0),
+                at: now,
+            },
+        );
+    }
+
+    /// Clients tracked now.
+    pub fn tracked(&self) -> usize {
+        self.clients.lock().map(|c| c.len()).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
+    const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
+
+    #[test]
+    fn a_client_spends_its_burst_then_waits_for_the_refill() {
+        let budget = RefusalBudget::new(3.0, 2.0);
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert!(budget.check_at(A, t0).is_ok());
+            budget.charge_at(A, t0);
+        }
+        let wait = budget.check_at(A, t0).expect_err("burst spent");
+        assert!(
+            (wait.as_secs_f64() - 0.5).abs() < 1e-9,
+            "one token at 2/s: {wait:?}"
+        );
+        // Another client is untouched.
+        assert!(budget.check_at(B, t0).is_ok());
+        // Half a second later, one refusal is allowed again, and only one.
+        let t1 = t0 + Duration::from_millis(500);
+        assert!(budget.check_at(A, t1).is_ok());
+        budget.charge_at(A, t1);
+        assert!(budget.check_at(A, t1).is_err());
+        // The refill stops at the burst.
+        let later = t1 + Duration::from_secs(60);
+        budget.charge_at(A, later);
+        budget.charge_at(A, later);
+        assert!(budget.check_at(A, later).is_ok(), "3 - 2 = 1 left");
+        budget.charge_at(A, later);
+        assert!(budget.check_at(A, later).is_err());
+    }
+
+    #[test]
+    fn the_client_map_is_bounded() {
+        let budget = RefusalBudget::new(2.0, 1.0);
+        let t0 = Instant::now();
+        for i in 0..(MAX_CLIENTS as u32 + 10) {
+            budget.charge_at(IpAddr::V4(std::net::Ipv4Addr::from(i)), t0);
+        }
+        assert!(budget.tracked() <= MAX_CLIENTS, "{}", budget.tracked());
+    }
+}
