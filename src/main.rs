@@ -5,6 +5,7 @@
 
 mod commands;
 mod governance;
+mod inspect;
 mod log_verify;
 mod node_client;
 
@@ -117,6 +118,19 @@ enum Command {
         #[arg(long, conflicts_with = "content")]
         proposal_file: Option<PathBuf>,
     },
+    /// Show a signed governance transaction in readable form: signer, what it changes and
+    /// against what, and whether the signature verifies (exit 0 it does, 1 it does not).
+    Inspect {
+        /// The transaction file (from `accord sign`, `propose` or `vote`), `-` for standard input.
+        tx: PathBuf,
+        #[command(flatten)]
+        sources: InspectArgs,
+    },
+    /// Read proposals: `show FILE|ID`, `diff ID`.
+    Proposal {
+        #[command(subcommand)]
+        command: ProposalCommand,
+    },
     /// Run the test cases shipped with a policy bundle; exits 0 when every case passes (and the
     /// coverage reaches `--min-coverage`), 1 otherwise.
     Test {
@@ -200,13 +214,29 @@ struct SigningArgs {
     timestamp: Option<String>,
 }
 
+#[derive(Subcommand)]
+enum ProposalCommand {
+    /// A signed proposal file (as `accord inspect`), or a proposal on the node by id, with a
+    /// summary of what it changes.
+    Show {
+        /// A transaction file, or a proposal id (with --node).
+        target: String,
+        #[command(flatten)]
+        sources: InspectArgs,
+    },
+    /// What a proposal on the node changes against its base: files, each Cedar policy and Rhai
+    /// module old and new, parameters old → new.
+    Diff {
+        /// The proposal id.
+        id: String,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+}
+
 #[derive(clap::Args)]
-struct StateArgs {
-    /// The state a proposed change was built on: the active policy-set version (policy changes)
-    /// or the voting rules' digest (voting-rule changes). Default: read from --node.
-    #[arg(long)]
-    base: Option<String>,
-    /// A running node to read the base, a proposal's content hash or the consortium from.
+struct NodeArgs {
+    /// The node (`http://host:port`).
     #[arg(long, env = "ACCORD_NODE")]
     node: Option<String>,
     /// The node's bearer token, if it requires one.
@@ -214,14 +244,57 @@ struct StateArgs {
     token: Option<String>,
 }
 
+impl NodeArgs {
+    fn client(self) -> Result<Option<node_client::NodeClient>, commands::Failure> {
+        self.node
+            .map(|url| node_client::NodeClient::new(&url, self.token))
+            .transpose()
+    }
+}
+
+#[derive(clap::Args)]
+struct InspectArgs {
+    /// The genesis whose members' keys check the signature (default: the dev genesis).
+    #[arg(long, env = "ACCORD_GENESIS")]
+    genesis: Option<PathBuf>,
+    /// The bundle a change is compared with when it was built on it (default: the genesis's).
+    #[arg(long)]
+    policies: Option<PathBuf>,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+impl InspectArgs {
+    fn run(
+        self,
+        f: impl FnOnce(&inspect::InspectSources<'_>) -> Result<ExitCode, commands::Failure>,
+    ) -> Result<ExitCode, commands::Failure> {
+        let genesis = commands::genesis_path(self.genesis);
+        let node = self.node.client()?;
+        f(&inspect::InspectSources {
+            genesis: &genesis,
+            policies: self.policies.as_deref(),
+            node: node.as_ref(),
+        })
+    }
+}
+
+#[derive(clap::Args)]
+struct StateArgs {
+    /// The state a proposed change was built on: the active policy-set version (policy changes)
+    /// or the voting rules' digest (voting-rule changes). Default: read from --node.
+    #[arg(long)]
+    base: Option<String>,
+    /// A running node to read the base, a proposal's content hash or the consortium from.
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
 impl StateArgs {
     fn source(self) -> Result<governance::StateSource, commands::Failure> {
         Ok(governance::StateSource {
             base: self.base,
-            node: match &self.node {
-                Some(url) => Some(node_client::NodeClient::new(url, self.token)?),
-                None => None,
-            },
+            node: self.node.client()?,
         })
     }
 }
@@ -290,6 +363,15 @@ fn main() -> ExitCode {
         } => state.source().and_then(|state| {
             governance::propose(&dir, &signing.key, consortium, title, &state, signing.tx())
         }),
+        Command::Inspect { tx, sources } => sources.run(|s| inspect::inspect(&tx, s)),
+        Command::Proposal {
+            command: ProposalCommand::Show { target, sources },
+        } => sources.run(|s| inspect::show(&target, s)),
+        Command::Proposal {
+            command: ProposalCommand::Diff { id, node },
+        } => node
+            .client()
+            .and_then(|node| inspect::diff(&id, node.as_ref())),
         Command::Vote {
             proposal,
             choice,

@@ -28,7 +28,8 @@ impl NodeClient {
         })
     }
 
-    fn get(&self, path: &str) -> Result<Value, Failure> {
+    /// `GET path` on the node: its JSON answer, or an error naming the URL and the problem.
+    pub fn get(&self, path: &str) -> Result<Value, Failure> {
         let url = format!("{}{path}", self.url);
         let mut request = self.http.get(&url);
         if let Some(token) = &self.token {
@@ -77,9 +78,12 @@ impl NodeClient {
 
     /// The content hash of proposal `id`: what a vote names.
     pub fn proposal_content(&self, id: &str) -> Result<String, Failure> {
-        let path: String = form_urlencoded::byte_serialize(id.as_bytes())
-            .collect::<Vec<_>>()
-            .concat();
-        self.string_at(&format!("/v1/proposals/{path}"), "/content")
+        self.string_at(&proposal_path(id, ""), "/content")
     }
+}
+
+/// `/v1/proposals/{id}{rest}`, the id percent-encoded.
+pub fn proposal_path(id: &str, rest: &str) -> String {
+    let id: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
+    format!("/v1/proposals/{id}{rest}")
 }

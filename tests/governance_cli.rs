@@ -427,3 +427,72 @@ fn vote_refuses_what_it_cannot_name() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("yea"), "{}", stderr(&o));
 }
+
+#[test]
+fn inspect_shows_a_signed_proposal_and_whether_its_signature_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = root().join("examples/governance/drop-uruguay.yaml");
+    let base = default_bundle().version().to_owned();
+    let signed = ok(accord(&[
+        "sign",
+        &example.display().to_string(),
+        "--key",
+        &dev_key("st-marys"),
+        "--consortium",
+        "health-net-dev",
+        "--base",
+        &base,
+        "--id",
+        "gov-1",
+    ]));
+    let file = dir.path().join("p.json");
+    std::fs::write(&file, stdout(&signed)).unwrap();
+    let shown = ok(accord(&["inspect", &file.display().to_string()]));
+    let v: Value = accord_engine::json::value_from_str(&stdout(&shown)).unwrap();
+    assert_eq!(v["tx"], "gov-1");
+    assert_eq!(v["type"], "proposal");
+    assert_eq!(v["signer"], "member/st-marys");
+    assert_eq!(v["signature"]["valid"], true);
+    assert_eq!(v["proposal"]["kind"], "set_jurisdiction_parameters");
+    assert_eq!(v["proposal"]["base"], base.as_str());
+    // Built on the genesis bundle, which is at hand: the parameters old → new.
+    let change = &v["proposal"]["changes"]["parameters"][0];
+    assert_eq!(change["name"], "adequacy");
+    assert!(change["old"].as_array().unwrap().contains(&json!("UY")));
+    assert!(!change["new"].as_array().unwrap().contains(&json!("UY")));
+    // `proposal show FILE` is the same.
+    let again = ok(accord(&["proposal", "show", &file.display().to_string()]));
+    assert_eq!(stdout(&again), stdout(&shown));
+
+    // Tampered after signing: shown, signature invalid, exit 1.
+    let mut tx: Value = accord_engine::json::value_from_str(&stdout(&signed)).unwrap();
+    tx["governance"]["message"]["title"] = json!("something else");
+    std::fs::write(&file, tx.to_string()).unwrap();
+    let o = accord(&["inspect", &file.display().to_string()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v: Value = accord_engine::json::value_from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["signature"]["valid"], false);
+    // Signed by someone the genesis does not know.
+    tx["governance"]["message"]["proposer"] = json!("member/nobody");
+    std::fs::write(&file, tx.to_string()).unwrap();
+    let o = accord(&["inspect", &file.display().to_string()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("`member/nobody` is not a member"),
+        "{}",
+        stdout(&o)
+    );
+    // Not decodable: what a node would refuse, exit 2.
+    tx["governance"]["signature"] = json!("AAAA");
+    std::fs::write(&file, tx.to_string()).unwrap();
+    let o = accord(&["inspect", &file.display().to_string()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("malformed"), "{}", stderr(&o));
+    // An id without a node.
+    let o = accord(&["proposal", "show", "sha256:ab"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--node"), "{}", stderr(&o));
+    let o = accord(&["proposal", "diff", "sha256:ab"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--node"), "{}", stderr(&o));
+}

@@ -182,6 +182,57 @@ fn sign_and_vote_read_what_they_must_name_from_the_node() {
     let (status, proposed) = post(&addr, "/v1/governance", &crate::common::stdout(&signed));
     assert_eq!(status, 200, "{proposed}");
     let id = proposed["applied"]["id"].as_str().expect("id").to_owned();
+    // What a voter reads: the diff against the base, and the proposal with its summary.
+    let diff = crate::common::accord(&["proposal", "diff", &id, "--node", &node]);
+    assert_eq!(
+        diff.status.code(),
+        Some(0),
+        "{}",
+        crate::common::stderr(&diff)
+    );
+    let diff: serde_json::Value =
+        accord_engine::json::value_from_str(&crate::common::stdout(&diff)).expect("JSON");
+    assert_eq!(
+        diff["bundle"]["parameters"][0]["name"], "adequacy",
+        "{diff}"
+    );
+    assert_eq!(
+        diff["bundle"]["files"]["changed"],
+        serde_json::json!(["jurisdictions/EU.yaml"])
+    );
+    let show = crate::common::accord(&["proposal", "show", &id, "--node", &node]);
+    assert_eq!(
+        show.status.code(),
+        Some(0),
+        "{}",
+        crate::common::stderr(&show)
+    );
+    let show: serde_json::Value =
+        accord_engine::json::value_from_str(&crate::common::stdout(&show)).expect("JSON");
+    assert_eq!(show["status"], "voting");
+    assert_eq!(
+        show["diff"]["bundle"]["parameters"][0]["jurisdiction"],
+        "EU"
+    );
+    // The signed proposal, inspected against the node's members.
+    let inspected = crate::common::accord_stdin(
+        &["inspect", "-", "--node", &node],
+        &crate::common::stdout(&signed),
+    );
+    assert_eq!(
+        inspected.status.code(),
+        Some(0),
+        "{}",
+        crate::common::stderr(&inspected)
+    );
+    let inspected: serde_json::Value =
+        accord_engine::json::value_from_str(&crate::common::stdout(&inspected)).expect("JSON");
+    assert_eq!(inspected["signature"]["valid"], true);
+    assert_eq!(
+        inspected["signature"]["checked_against"],
+        "the node's members"
+    );
+    assert_eq!(inspected["proposal"]["id"], id.as_str());
     for (n, member) in ["st-marys", "acme-insurance"].iter().enumerate() {
         let vote = crate::common::accord(&[
             "vote",

@@ -13,6 +13,7 @@
 mod answer;
 pub mod bundles;
 mod change;
+pub mod diff;
 pub mod err;
 pub mod genesis;
 pub mod key_file;

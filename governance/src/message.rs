@@ -57,8 +57,12 @@ impl Message {
 pub struct ProposalMessage {
     pub consortium: String,
     pub proposer: String,
-    /// What voters read first.
+    /// What voters read first: one line, at most [`MAX_TITLE_BYTES`].
     pub title: String,
+    /// Why, and what it changes, for voters: plain text or Markdown, at most
+    /// [`MAX_DESCRIPTION_BYTES`]. Signed with the rest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     pub change: Change,
     /// The state the change was built on: the active policy-set version for a policy change
     /// (`activate_bundle`, `rollback`, `set_jurisdiction_parameters`), the voting rules' digest
@@ -177,6 +181,33 @@ impl SignedMessage {
     }
 }
 
+/// The longest proposal title, in bytes of UTF-8.
+pub const MAX_TITLE_BYTES: usize = 256;
+/// The longest proposal description, in bytes of UTF-8.
+pub const MAX_DESCRIPTION_BYTES: usize = 16 * 1024;
+
+/// A title (one line) or a description (lines allowed): not empty, within `max` bytes, no control
+/// characters but tabs, and line breaks where lines are allowed.
+fn check_text(text: &str, field: &str, max: usize, lines: bool) -> Result<(), Refusal> {
+    if text.trim().is_empty() {
+        return Err(Refusal::malformed(field, "must not be empty"));
+    }
+    if text.len() > max {
+        return Err(Refusal::malformed(
+            field,
+            format!("{} bytes, at most {max}", text.len()),
+        ));
+    }
+    let allowed = |c: char| c == '\t' || (lines && (c == '\n' || c == '\r'));
+    if let Some(c) = text.chars().find(|c| c.is_control() && !allowed(*c)) {
+        return Err(Refusal::malformed(
+            field,
+            format!("control character U+{:04X} is not allowed", c as u32),
+        ));
+    }
+    Ok(())
+}
+
 /// A signed message whose shape has been checked; its signature is checked against the
 /// membership by the governance state.
 #[derive(Debug, Clone)]
@@ -203,6 +234,17 @@ impl Envelope {
                 };
                 Refusal::malformed(field, e.inner().to_string())
             })?;
+        if let Message::Proposal(p) = &message {
+            check_text(&p.title, "message.title", MAX_TITLE_BYTES, false)?;
+            if let Some(description) = &p.description {
+                check_text(
+                    description,
+                    "message.description",
+                    MAX_DESCRIPTION_BYTES,
+                    true,
+                )?;
+            }
+        }
         let signed_bytes = signed_bytes(&signed.message)?;
         let raw = BASE64
             .decode(&signed.signature)

@@ -172,6 +172,8 @@ pub struct Proposal {
     pub seq: u64,
     pub proposer: String,
     pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     /// The `kind` of the change as proposed (`activate_bundle`, `rollback`, …).
     pub kind: String,
     pub effect: Effect,

@@ -217,6 +217,7 @@ impl GovernanceState {
             seq: self.next_seq,
             proposer: m.proposer.clone(),
             title: m.title.clone(),
+            description: m.description.clone(),
             kind,
             effect,
             tx: tx.to_owned(),

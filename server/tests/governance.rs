@@ -676,7 +676,10 @@ async fn a_change_built_on_a_replaced_policy_set_is_refused_and_a_pending_one_ab
     let mut activated = Value::Null;
     for h in next..next + 4 {
         let answer = block(&server, h, vec![]).await;
-        if answer["activated"].as_array().is_some_and(|a| !a.is_empty()) {
+        if answer["activated"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+        {
             activated = answer["activated"].clone();
         }
     }
@@ -716,5 +719,130 @@ async fn a_change_built_on_a_replaced_policy_set_is_refused_and_a_pending_one_ab
             .contains(set["active"]["version"].as_str().unwrap()),
         "{p}"
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_voter_reads_what_a_proposal_changes_against_its_base() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    // A parameter change, with a description.
+    let mut message = tightening();
+    message["description"] = json!("Uruguay's adequacy decision is under review.\n\n- drop `UY`");
+    let (status, _, proposed) = answer(
+        server
+            .post_json("/v1/governance", &signed("g-1", message, "st-marys"))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{proposed}");
+    let id = proposed["applied"]["id"].as_str().unwrap().to_owned();
+    let (_, _, p) = answer(server.get(&format!("/v1/proposals/{id}")).await).await;
+    assert_eq!(
+        p["description"],
+        "Uruguay's adequacy decision is under review.\n\n- drop `UY`"
+    );
+    let (status, _, diff) = answer(server.get(&format!("/v1/proposals/{id}/diff")).await).await;
+    assert_eq!(status, 200, "{diff}");
+    assert_eq!(diff["kind"], "set_jurisdiction_parameters");
+    assert_eq!(diff["base"], bundle().version());
+    assert_eq!(
+        diff["bundle"]["files"]["changed"],
+        json!(["jurisdictions/EU.yaml"])
+    );
+    assert_eq!(diff["bundle"]["files"]["added"], json!([]));
+    assert_eq!(diff["bundle"]["policies"], json!([]));
+    assert_eq!(diff["bundle"]["modules"], json!([]));
+    let params = diff["bundle"]["parameters"].as_array().unwrap();
+    assert_eq!(params.len(), 1, "{diff}");
+    assert_eq!(params[0]["jurisdiction"], "EU");
+    assert_eq!(params[0]["name"], "adequacy");
+    assert!(params[0]["old"].as_array().unwrap().contains(&json!("UY")));
+    assert!(!params[0]["new"].as_array().unwrap().contains(&json!("UY")));
+    assert_eq!(
+        params[0]["old"].as_array().unwrap().len(),
+        params[0]["new"].as_array().unwrap().len() + 1
+    );
+
+    // A whole bundle: one Cedar policy's message reworded, one Rhai module commented.
+    let mut files: std::collections::BTreeMap<String, String> = bundle()
+        .files()
+        .iter()
+        .map(|(p, b)| (p.to_owned(), String::from_utf8(b.to_vec()).unwrap()))
+        .collect();
+    let cedar = files.get_mut("cedar/ch-fadp.cedar").unwrap();
+    let start = cedar.find("@id(\"ch-consent\")").unwrap();
+    let at = start + cedar[start..].find("@message(\"").unwrap() + "@message(\"".len();
+    cedar.insert_str(at, "Reworded: ");
+    files
+        .get_mut("rhai/gdpr-erasure.rhai")
+        .unwrap()
+        .push_str("\n// reviewed\n");
+    let change: Change =
+        serde_json::from_value(json!({ "kind": "activate_bundle", "bundle": files })).unwrap();
+    let message = json!({ "type": "proposal", "consortium": CONSORTIUM,
+        "proposer": "member/acme-insurance", "title": "Reworded", "base": bundle().version(),
+        "change": change });
+    let (status, _, proposed) = answer(
+        server
+            .post_json("/v1/governance", &signed("g-2", message, "acme-insurance"))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{proposed}");
+    let id = proposed["applied"]["id"].as_str().unwrap();
+    let (_, _, diff) = answer(server.get(&format!("/v1/proposals/{id}/diff")).await).await;
+    let b = &diff["bundle"];
+    assert_eq!(b["files"]["added"], json!([]), "{diff}");
+    assert_eq!(
+        b["files"]["changed"],
+        json!(["cedar/ch-fadp.cedar", "rhai/gdpr-erasure.rhai"])
+    );
+    let policies = b["policies"].as_array().unwrap();
+    assert_eq!(policies.len(), 1, "only the reworded policy: {diff}");
+    assert_eq!(policies[0]["id"], "ch-consent");
+    assert_eq!(policies[0]["change"], "changed");
+    assert!(policies[0]["new"].as_str().unwrap().contains("Reworded: "));
+    assert!(!policies[0]["old"].as_str().unwrap().contains("Reworded: "));
+    assert_eq!(b["modules"][0]["id"], "gdpr-erasure");
+    assert!(b["modules"][0]["new"]
+        .as_str()
+        .unwrap()
+        .ends_with("// reviewed\n"));
+    assert_eq!(b["other"], json!([]));
+    // An unknown proposal is a 404.
+    problem(
+        server.get("/v1/proposals/sha256:00/diff").await,
+        404,
+        "unknown-proposal",
+    )
+    .await;
+    // An oversized or empty description is refused before the node is asked.
+    let mut long = tightening();
+    long["nonce"] = json!("long");
+    long["description"] = json!("x".repeat(16 * 1024 + 1));
+    let p = problem(
+        server
+            .post_json("/v1/governance", &signed("g-3", long, "st-marys"))
+            .await,
+        422,
+        "governance-refused",
+    )
+    .await;
+    assert_eq!(
+        (p["code"].as_str(), p["field"].as_str()),
+        (Some("malformed"), Some("message.description"))
+    );
+    let mut blank = tightening();
+    blank["title"] = json!("  ");
+    let p = problem(
+        server
+            .post_json("/v1/governance", &signed("g-4", blank, "st-marys"))
+            .await,
+        422,
+        "governance-refused",
+    )
+    .await;
+    assert_eq!(p["field"], "message.title", "{p}");
     server.stop().await;
 }

@@ -280,6 +280,32 @@ impl CedarPolicies {
     }
 }
 
+/// The policies of one Cedar file, in file order, each named by its `@id` (or `#N`, its place,
+/// without one) with its text as Cedar prints it: what a reviewer compares policy by policy.
+pub fn policies_by_id(text: &str) -> Result<Vec<(String, String)>, String> {
+    let parsed = PolicySet::from_str(text).map_err(|e| err::render(&e, text))?;
+    let mut policies: Vec<_> = parsed.policies().collect();
+    // `from_str` names policies policy0..N in source order; keep that order.
+    policies.sort_by_key(|p| {
+        p.id()
+            .to_string()
+            .trim_start_matches("policy")
+            .parse::<usize>()
+            .unwrap_or(usize::MAX)
+    });
+    Ok(policies
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let id = p
+                .annotation("id")
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("#{}", i + 1));
+            (id, p.to_string())
+        })
+        .collect())
+}
+
 /// Parses one module file, renames each policy `module#id`, and records its annotations.
 fn parse_module(
     source: &CedarSource<'_>,

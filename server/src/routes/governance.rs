@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/governance", post(governance))
         .route("/v1/proposals", get(proposals))
         .route("/v1/proposals/{id}", get(proposal))
+        .route("/v1/proposals/{id}/diff", get(proposal_diff))
         .route("/v1/policy-set", get(policy_set))
         .route("/v1/members", get(members))
 }
@@ -227,6 +228,30 @@ async fn proposal(
     });
     match found {
         Some(v) => Ok(json_response(v.to_string())),
+        None => Err(Problem::at(
+            ProblemKind::UnknownProposal,
+            "id",
+            format!("no proposal {id}"),
+        )),
+    }
+}
+
+/// `GET /v1/proposals/{id}/diff`: what the proposal changes against the state it was built on
+/// ([`accord_governance::diff`]).
+async fn proposal_diff(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let found = state.node()?.read(|gov, _| {
+        gov.proposals.get(&id).map(|p| {
+            let diff = accord_governance::diff::proposal_diff(p, |version| {
+                gov.bundles.files(version).map(|f| &**f)
+            });
+            serde_json::to_string(&diff).unwrap_or_default()
+        })
+    });
+    match found {
+        Some(text) => Ok(json_response(text)),
         None => Err(Problem::at(
             ProblemKind::UnknownProposal,
             "id",
