@@ -141,12 +141,12 @@ pub fn sign_message(
         map.entry("consortium").or_insert(Value::String(c));
     }
     let signer_field = match map.get("type").and_then(Value::as_str) {
-        Some("vote") => "voter",
+        Some("vote") | Some("veto") => "voter",
         Some("proposal") | Some("cancel") => "proposer",
         other => {
             return Err(bad_input(format!(
-                "{shown}: field `type`: expected `proposal`, `vote` or `cancel`, got {other:?}"
-            )))
+            "{shown}: field `type`: expected `proposal`, `vote`, `cancel` or `veto`, got {other:?}"
+        )))
         }
     };
     if let Some(member) = file.member() {

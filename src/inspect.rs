@@ -68,6 +68,9 @@ pub fn inspect(path: &Path, sources: &InspectSources<'_>) -> Result<ExitCode, Fa
         Message::Cancel(c) => {
             out["cancel"] = json!({ "proposal": c.proposal });
         }
+        Message::Veto(v) => {
+            out["veto"] = json!({ "proposal": v.proposal, "content": v.content });
+        }
     }
     print_line(&serde_json::to_string_pretty(&out).unwrap_or_default())?;
     Ok(if valid {
@@ -82,6 +85,7 @@ fn message_type(message: &Message) -> &'static str {
         Message::Proposal(_) => "proposal",
         Message::Vote(_) => "vote",
         Message::Cancel(_) => "cancel",
+        Message::Veto(_) => "veto",
     }
 }
 

@@ -74,7 +74,7 @@ fn sign_refuses_a_key_file_whose_public_key_does_not_match() {
 fn sign_refuses_an_unknown_message_type() {
     let dir = tempfile::tempdir().unwrap();
     let msg = dir.path().join("m.yaml");
-    std::fs::write(&msg, "type: veto\nconsortium: c\n").unwrap();
+    std::fs::write(&msg, "type: ballot\nconsortium: c\n").unwrap();
     let o = accord(&[
         "sign",
         &msg.display().to_string(),

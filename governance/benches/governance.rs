@@ -87,6 +87,8 @@ fn votes_setup(bundle: Arc<Bundle>) -> Votes {
             activation_delay: 1,
             max_open_proposals: 3,
             max_open_bundle_bytes: None,
+            veto_threshold: None,
+            emergency: None,
         },
         bundle_dir: root().join("policies"),
         initial_height: 1,

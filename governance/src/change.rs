@@ -36,7 +36,20 @@ pub(crate) fn resolve(change: &Change, cx: Context<'_>) -> Result<Effect, Refusa
             );
             activate(files, None, "message.change.bundle", cx)
         }
-        Change::Rollback { version } => {
+        Change::Rollback { version, emergency } => {
+            if *emergency {
+                // The set active before the current one.
+                let previous = cx.history.iter().rev().nth(1).map(|a| &a.version);
+                if previous != Some(version) {
+                    return Err(Refusal::invalid_change(
+                        "message.change.version",
+                        format!(
+                            "an emergency rollback returns to the previous policy set ({}), not {version}",
+                            previous.map_or("none", String::as_str)
+                        ),
+                    ));
+                }
+            }
             if version == &cx.active.version {
                 return Err(Refusal::invalid_change(
                     "message.change.version",

@@ -59,6 +59,8 @@ pub enum Refusal {
     },
     #[error("a membership change takes no `base`")]
     UnexpectedBase,
+    #[error("proposal {id} cannot be vetoed: {reason}")]
+    NotVetoable { id: String, reason: String },
     #[error("the bundle {version} ({size} bytes) would bring the bundles held by open proposals from {held} to {} bytes, over the budget `voting.max_open_bundle_bytes` ({budget} bytes)", held.saturating_add(*size))]
     BundleBudgetExceeded {
         /// The message field that brings the bundle.
@@ -94,6 +96,7 @@ impl Refusal {
             Refusal::MissingBase { .. } => "missing_base",
             Refusal::StaleBase { .. } => "stale_base",
             Refusal::UnexpectedBase => "unexpected_base",
+            Refusal::NotVetoable { .. } => "not_vetoable",
             Refusal::BundleBudgetExceeded { .. } => "bundle_budget_exceeded",
         }
     }

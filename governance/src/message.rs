@@ -31,6 +31,7 @@ pub enum Message {
     Proposal(ProposalMessage),
     Vote(VoteMessage),
     Cancel(CancelMessage),
+    Veto(VetoMessage),
 }
 
 impl Message {
@@ -39,6 +40,7 @@ impl Message {
             Message::Proposal(m) => &m.consortium,
             Message::Vote(m) => &m.consortium,
             Message::Cancel(m) => &m.consortium,
+            Message::Veto(m) => &m.consortium,
         }
     }
 
@@ -48,6 +50,7 @@ impl Message {
             Message::Proposal(m) => &m.proposer,
             Message::Vote(m) => &m.voter,
             Message::Cancel(m) => &m.proposer,
+            Message::Veto(m) => &m.voter,
         }
     }
 }
@@ -84,9 +87,12 @@ pub enum Change {
     ActivateBundle {
         bundle: BTreeMap<String, String>,
     },
-    /// Activate again a policy set that was active before.
+    /// Activate again a policy set that was active before. `emergency: true` (the previous set
+    /// only) is voted under the genesis's emergency rules: a higher threshold, a shorter delay.
     Rollback {
         version: String,
+        #[serde(default, skip_serializing_if = "is_false")]
+        emergency: bool,
     },
     /// Replace the voting parameters.
     SetVotingParams {
@@ -161,6 +167,22 @@ pub struct CancelMessage {
     pub consortium: String,
     pub proposal: String,
     pub proposer: String,
+}
+
+/// A veto of a passed proposal during its activation delay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VetoMessage {
+    pub consortium: String,
+    /// The proposal id.
+    pub proposal: String,
+    /// The proposal's content hash: a veto counts only against the content the member saw.
+    pub content: String,
+    pub voter: String,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// The `governance` object of a governance transaction.

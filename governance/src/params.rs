@@ -101,6 +101,24 @@ pub struct VotingParams {
     /// rules that leave it out keep their digests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_open_bundle_bytes: Option<u64>,
+    /// The share of the total weight whose vetoes stop a passed proposal during its activation
+    /// delay (at least this). Absent: no vetoes. Written only when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub veto_threshold: Option<Ratio>,
+    /// Rollback to the previous policy set in an emergency: a higher threshold, a shorter delay.
+    /// Absent: no emergency rollback. Written only when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emergency: Option<EmergencyParams>,
+}
+
+/// The rules of an emergency rollback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmergencyParams {
+    /// Yes as a share of yes + no: strictly more than this; above the ordinary threshold.
+    pub threshold: Ratio,
+    /// Blocks between the decision and the activation: at least 1, below the ordinary delay.
+    pub activation_delay: u64,
 }
 
 impl VotingParams {
@@ -143,7 +161,50 @@ impl VotingParams {
         if self.max_open_bundle_bytes == Some(0) {
             return Err(("max_open_bundle_bytes", "must be at least 1 byte".into()));
         }
+        if let Some(veto) = self.veto_threshold {
+            Ratio::new(veto.num, veto.den).map_err(|e| ("veto_threshold", e))?;
+            if veto.num == 0 {
+                return Err(("veto_threshold", "must be more than 0".into()));
+            }
+        }
+        if let Some(e) = &self.emergency {
+            Ratio::new(e.threshold.num, e.threshold.den).map_err(|r| ("emergency.threshold", r))?;
+            if e.threshold.num >= e.threshold.den {
+                return Err((
+                    "emergency.threshold",
+                    "must be less than 1 (yes must exceed it)".into(),
+                ));
+            }
+            // a/b > c/d  ⇔  a·d > c·b (no overflow in 128 bits).
+            let higher = u128::from(e.threshold.num) * u128::from(self.threshold.den)
+                > u128::from(self.threshold.num) * u128::from(e.threshold.den);
+            if !higher {
+                return Err((
+                    "emergency.threshold",
+                    format!("must be above the threshold {}", self.threshold),
+                ));
+            }
+            if e.activation_delay == 0 || e.activation_delay >= self.activation_delay {
+                return Err((
+                    "emergency.activation_delay",
+                    format!(
+                        "must be at least 1 block and below the activation delay ({})",
+                        self.activation_delay
+                    ),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The rules an emergency rollback is voted under: these, with the emergency threshold and
+    /// delay. `None` when the rules allow no emergency rollback.
+    pub fn for_emergency(&self) -> Option<VotingParams> {
+        self.emergency.map(|e| VotingParams {
+            threshold: e.threshold,
+            activation_delay: e.activation_delay,
+            ..self.clone()
+        })
     }
 
     /// The bundle-size budget of open proposals, in bytes.

@@ -26,10 +26,11 @@ pub enum Status {
     Cancelled,
     Aborted,
     Failed,
+    Vetoed,
 }
 
 impl Status {
-    pub const ALL: [Status; 9] = [
+    pub const ALL: [Status; 10] = [
         Status::Voting,
         Status::Queued,
         Status::Active,
@@ -39,6 +40,7 @@ impl Status {
         Status::Cancelled,
         Status::Aborted,
         Status::Failed,
+        Status::Vetoed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +54,7 @@ impl Status {
             Status::Cancelled => "cancelled",
             Status::Aborted => "aborted",
             Status::Failed => "failed",
+            Status::Vetoed => "vetoed",
         }
     }
 }
@@ -186,6 +189,9 @@ pub struct Proposal {
     pub membership: Membership,
     pub votes: BTreeMap<String, VoteRecord>,
     pub tally: Tally,
+    /// Weight of each member who vetoed it while it waited to activate.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vetoes: BTreeMap<String, u64>,
     pub status: Status,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_at: Option<u64>,

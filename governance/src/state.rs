@@ -6,7 +6,9 @@ use crate::change::{self, Context};
 use crate::err::Refusal;
 use crate::genesis::Genesis;
 use crate::member::{Membership, MembershipChange};
-use crate::message::{CancelMessage, Change, Envelope, Message, ProposalMessage, VoteMessage};
+use crate::message::{
+    CancelMessage, Change, Envelope, Message, ProposalMessage, VetoMessage, VoteMessage,
+};
 use crate::params::VotingParams;
 use crate::proposal::{Effect, Impact, Proposal, Status, VoteRecord};
 use crate::tally::{Outcome, Tally};
@@ -21,6 +23,7 @@ pub enum Accepted {
     Proposed { proposal: String },
     Voted { proposal: String, status: Status },
     Cancelled { proposal: String },
+    Vetoed { proposal: String, status: Status },
 }
 
 /// The impact preview's work for a run of access transactions: each distinct candidate set is
@@ -135,6 +138,7 @@ impl GovernanceState {
             Message::Proposal(m) => self.propose(m, env, tx, height),
             Message::Vote(m) => self.vote(m, env, tx, height),
             Message::Cancel(m) => self.cancel(m, env, height),
+            Message::Veto(m) => self.veto(m, env, height),
         }
     }
 
@@ -188,6 +192,18 @@ impl GovernanceState {
         }
         let active = self.active_activation().clone();
         self.check_base(m, &active.version)?;
+        // An emergency rollback is voted under the emergency rules, frozen with it.
+        let params = match &m.change {
+            Change::Rollback {
+                emergency: true, ..
+            } => self.params.for_emergency().ok_or_else(|| {
+                Refusal::invalid_change(
+                    "message.change.emergency",
+                    "the voting rules allow no emergency rollback (genesis `voting.emergency`)",
+                )
+            })?,
+            _ => self.params.clone(),
+        };
         // Resolve on a copy of the bundle store so a refusal leaves it untouched.
         let mut bundles = self.bundles.clone();
         let open = self.open_bundles();
@@ -222,11 +238,12 @@ impl GovernanceState {
             effect,
             tx: tx.to_owned(),
             created_at: height,
-            voting_ends: height.saturating_add(self.params.voting_period),
-            params: self.params.clone(),
+            voting_ends: height.saturating_add(params.voting_period),
+            params,
             membership: self.membership.clone(),
             votes: BTreeMap::new(),
             tally: Tally::new(self.membership.total_weight()),
+            vetoes: BTreeMap::new(),
             status: Status::Voting,
             decided_at: None,
             activates_at: None,
@@ -345,6 +362,59 @@ impl GovernanceState {
         }
         self.dirty.insert(id.clone());
         Ok(Accepted::Cancelled { proposal: id })
+    }
+
+    /// A veto of a passed proposal waiting to activate, by a member of the membership it was
+    /// voted under. Enough vetoes (the frozen rules' `veto_threshold`) and it never activates.
+    fn veto(&mut self, m: &VetoMessage, env: &Envelope, height: u64) -> Result<Accepted, Refusal> {
+        let p = self.open_proposal(&m.proposal)?;
+        let weight = Self::verify(&p.membership, env, Some(&p.id))?;
+        if p.status != Status::Queued {
+            return Err(Refusal::NotVetoable {
+                id: p.id.clone(),
+                reason: format!("it is {}, not passed and waiting to activate", p.status),
+            });
+        }
+        if p.params.veto_threshold.is_none() {
+            return Err(Refusal::NotVetoable {
+                id: p.id.clone(),
+                reason:
+                    "the rules it was voted under allow no veto (genesis `voting.veto_threshold`)"
+                        .into(),
+            });
+        }
+        if m.content != p.content {
+            return Err(Refusal::ContentMismatch {
+                id: p.id.clone(),
+                expected: p.content.clone(),
+                got: m.content.clone(),
+            });
+        }
+        if p.vetoes.contains_key(&m.voter) {
+            return Err(Refusal::NotVetoable {
+                id: p.id.clone(),
+                reason: format!("`{}` vetoed it already", m.voter),
+            });
+        }
+        let id = p.id.clone();
+        let Some(p) = self.proposals.get_mut(&id) else {
+            return Err(Refusal::UnknownProposal { id });
+        };
+        p.vetoes.insert(m.voter.clone(), weight);
+        let vetoed: u64 = p.vetoes.values().fold(0, |a, w| a.saturating_add(*w));
+        if crate::tally::vetoed(vetoed, p.tally.total, &p.params) {
+            p.status = Status::Vetoed;
+            p.note = Some(format!(
+                "vetoed at height {height} by weight {vetoed} of {}",
+                p.tally.total
+            ));
+        }
+        let status = p.status;
+        self.dirty.insert(id.clone());
+        Ok(Accepted::Vetoed {
+            proposal: id,
+            status,
+        })
     }
 
     /// What happens at the start of block `height`, before its transactions: voting windows

@@ -104,5 +104,13 @@ impl Tally {
     }
 }
 
+/// Whether vetoes of `weight`, out of `total`, stop a passed proposal: at least the rules'
+/// `veto_threshold` of the total. Never when the rules set none.
+pub fn vetoed(weight: u64, total: u64, params: &VotingParams) -> bool {
+    params
+        .veto_threshold
+        .is_some_and(|share| share.reached_by(weight, total))
+}
+
 #[cfg(test)]
 mod tests;

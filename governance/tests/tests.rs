@@ -2,6 +2,7 @@
 //! crate); `common` holds the fixtures they share.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+mod brakes;
 mod common;
 mod flip;
 mod fuzz_properties;

@@ -559,6 +559,7 @@ fn applied_of(accepted: Accepted) -> Applied {
         Accepted::Proposed { proposal } => ("proposal", proposal, Some("voting".to_owned())),
         Accepted::Voted { proposal, status } => ("vote", proposal, Some(status.to_string())),
         Accepted::Cancelled { proposal } => ("cancel", proposal, Some("cancelled".to_owned())),
+        Accepted::Vetoed { proposal, status } => ("veto", proposal, Some(status.to_string())),
     };
     Applied {
         kind: kind.to_owned(),

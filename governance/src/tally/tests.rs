@@ -13,6 +13,8 @@ fn params(quorum: (u64, u64), threshold: (u64, u64)) -> VotingParams {
         activation_delay: 2,
         max_open_proposals: 3,
         max_open_bundle_bytes: None,
+        veto_threshold: None,
+        emergency: None,
     }
 }
 
@@ -365,4 +367,81 @@ fn changing_a_vote_moves_weight_between_choices() {
     big.add(Choice::Yes, MAX);
     big.add(Choice::Yes, 1);
     assert_eq!((big.yes, big.remaining()), (MAX, 0));
+}
+
+mod brakes {
+    use super::*;
+    use crate::params::EmergencyParams;
+    use proptest::prelude::*;
+
+    fn ratio() -> impl Strategy<Value = Ratio> {
+        (1u64..=12, 1u64..=12).prop_map(|(a, b)| {
+            let (num, den) = if a <= b { (a, b) } else { (b, a) };
+            Ratio::new(num, den).unwrap()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// An emergency proposal is voted under a strictly higher threshold: whatever the votes,
+        /// it never passes (at close, or decided early) where an ordinary one would not.
+        #[test]
+        fn emergency_rules_are_never_easier_to_pass(
+            yes in 0u64..50, no in 0u64..50, abstain in 0u64..50, extra in 0u64..50,
+            quorum in ratio(),
+            (den, t, e) in (2u64..=12).prop_flat_map(|den| (Just(den), 0..den - 1))
+                .prop_flat_map(|(den, t)| (Just(den), Just(t), t + 1..den)),
+        ) {
+            // Thresholds t/den < e/den < 1.
+            let mut ordinary = params((quorum.num, quorum.den), (t, den));
+            ordinary.emergency = Some(EmergencyParams {
+                threshold: Ratio::new(e, den).unwrap(),
+                activation_delay: 1,
+            });
+            prop_assert!(ordinary.check().is_ok(), "{:?}", ordinary.check());
+            let rules = ordinary.for_emergency().unwrap();
+            let total = yes + no + abstain + extra;
+            prop_assume!(total > 0);
+            let tally = Tally { yes, no, abstain, total };
+            if tally.at_close(&rules) == Outcome::Passed {
+                prop_assert_eq!(tally.at_close(&ordinary), Outcome::Passed);
+            }
+            if tally.decided(&rules) == Outcome::Passed {
+                prop_assert_eq!(tally.decided(&ordinary), Outcome::Passed);
+            }
+            if tally.decided(&ordinary) == Outcome::Rejected {
+                prop_assert_eq!(tally.decided(&rules), Outcome::Rejected);
+            }
+        }
+
+        /// Vetoes stop a proposal exactly when their weight reaches the share of the total, and
+        /// more weight never lifts a veto.
+        #[test]
+        fn a_veto_is_exact_at_the_boundary_and_monotone(
+            weights in proptest::collection::vec(1u64..20, 1..12),
+            share in ratio(),
+            vetoers in proptest::collection::vec(any::<bool>(), 12),
+        ) {
+            let mut rules = params((1, 2), (1, 2));
+            rules.veto_threshold = Some(share);
+            let total: u64 = weights.iter().sum();
+            let mut vetoed_weight = 0u64;
+            let mut stopped = false;
+            for (w, vetoes) in weights.iter().zip(&vetoers) {
+                if !*vetoes {
+                    continue;
+                }
+                vetoed_weight += w;
+                let now = vetoed(vetoed_weight, total, &rules);
+                prop_assert!(!stopped || now, "more veto weight lifted a veto");
+                stopped = now;
+                let exact = u128::from(vetoed_weight) * u128::from(share.den)
+                    >= u128::from(share.num) * u128::from(total);
+                prop_assert_eq!(now, exact);
+            }
+            // Without a veto threshold in the rules, nothing is ever vetoed.
+            prop_assert!(!vetoed(total, total, &params((1, 2), (1, 2))));
+        }
+    }
 }

@@ -224,6 +224,8 @@ pub fn voting(
         activation_delay,
         max_open_proposals,
         max_open_bundle_bytes: None,
+        veto_threshold: None,
+        emergency: None,
     }
 }
 
