@@ -17,7 +17,12 @@
 //!   adequacy list signed with the dev keys, two yes votes, empty blocks until it activates, three
 //!   more), so the active set is swapped under load. Failures (non-200, or a decision with
 //!   `errors`) and decisions per `policy_set.version` are counted; req/s is compared with
-//!   `evaluate single`. Both evaluate-single scenarios parse every answer to check it.
+//!   `evaluate single`. Both evaluate-single scenarios parse every answer to check it;
+//! - `governance junk`: a node of its own with one proposal open; a member on 127.0.0.2 re-casts
+//!   a vote one message at a time, alone and then while `--connections` clients on 127.0.0.1 send
+//!   junk (unsigned bodies, wrong-key signatures, non-members): junk answers per second (refused,
+//!   or turned away by the refusal budget) and the member's latency in both halves
+//!   (`LOAD_ONLY=junk` runs only this).
 //!
 //! The server runs in-process with the default bundle and the dev genesis, and the decision log
 //! on and durable (sled at a temporary directory on disk, one flush per group commit). The
@@ -42,6 +47,7 @@ use tokio::net::TcpListener;
 
 mod blocks;
 mod client;
+mod junk;
 mod preview;
 mod round;
 
@@ -323,6 +329,10 @@ async fn run(opts: Options) {
     if let Ok(only) = std::env::var("LOAD_ONLY") {
         // Profiling aid: one scenario, e.g. LOAD_ONLY=/v1/evaluate, LOAD_ONLY=/v1/blocks or
         // LOAD_ONLY=preview.
+        if only == "junk" {
+            junk::junk_flood(root, &bundle, s, c).await;
+            return;
+        }
         if only == "preview" {
             let (root, bundle) = (root.to_path_buf(), Arc::clone(&bundle));
             tokio::task::spawn_blocking(move || {
@@ -403,6 +413,8 @@ async fn run(opts: Options) {
         .await
         .expect("preview scenario");
     }
+
+    junk::junk_flood(root, &bundle, s, c).await;
 
     // Hot swap: evaluate single while a governance round swaps the active set.
     let side = {
