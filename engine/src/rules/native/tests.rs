@@ -2,30 +2,14 @@
 
 use crate::bundle::Bundle;
 use crate::consent::InMemoryConsentRegistry;
+use crate::rules::dual::plain;
 use crate::rules::fields::FieldSet;
 use crate::rules::{api::CallTag, ROOTS};
 use crate::testing::{access, benchmark_mix, default_bundle, files_with, BenchmarkMix};
 use crate::transaction::AccessRequest;
-use rhai::{Dynamic, Map};
+use rhai::Dynamic;
 use serde_json::{json, Value};
 use std::sync::Arc;
-
-/// A value with shared values read through, for comparing what both evaluators return.
-fn plain(value: &Dynamic) -> String {
-    let value = value.flatten_clone();
-    if let Some(items) = value.read_lock::<rhai::Array>() {
-        let items: Vec<String> = items.iter().map(plain).collect();
-        return format!("[{}]", items.join(", "));
-    }
-    if let Some(map) = value.read_lock::<Map>() {
-        let entries: Vec<String> = map
-            .iter()
-            .map(|(k, v)| format!("{k}: {}", plain(v)))
-            .collect();
-        return format!("#{{{}}}", entries.join(", "));
-    }
-    format!("{}:{value:?}", value.type_name())
-}
 
 /// The native answer (if any) and Rhai's result for `request` in a bundle whose rule module is
 /// `script`.
