@@ -215,8 +215,9 @@ impl JurisdictionTable {
     /// recipient country outside the table adds nothing (it is a third country with no modelled
     /// regime, and transfer rules see its code in the transaction).
     pub fn applicable(&self, request: &AccessRequest) -> Result<Applicable, JurisdictionError> {
-        let mut codes = BTreeSet::new();
-        let mut regimes = BTreeSet::new();
+        // Gathered borrowed, then sorted and deduplicated: each name is copied once.
+        let mut codes: Vec<&str> = Vec::new();
+        let mut regimes: Vec<&str> = Vec::new();
         let required = [
             ("actor.jurisdiction", request.actor.jurisdiction.as_ref()),
             (
@@ -232,10 +233,10 @@ impl JurisdictionTable {
                     code: code.as_str().to_owned(),
                 });
             };
-            codes.extend(j.lineage.iter().cloned());
-            regimes.extend(j.regimes.iter().cloned());
+            codes.extend(j.lineage.iter().map(String::as_str));
+            regimes.extend(j.regimes.iter().map(String::as_str));
         }
-        let holder_regimes: Vec<String> = regimes.iter().cloned().collect();
+        let holder_regimes = owned_sorted(regimes.clone());
         let residence = request
             .resource
             .patient
@@ -249,12 +250,12 @@ impl JurisdictionTable {
             .and_then(|r| r.country.as_ref())
             .and_then(|c| self.resolve(c.as_str()));
         for j in residence.iter().chain(recipient.iter()) {
-            codes.extend(j.lineage.iter().cloned());
-            regimes.extend(j.regimes.iter().cloned());
+            codes.extend(j.lineage.iter().map(String::as_str));
+            regimes.extend(j.regimes.iter().map(String::as_str));
         }
         Ok(Applicable {
-            jurisdictions: codes.into_iter().collect(),
-            regimes: regimes.into_iter().collect(),
+            jurisdictions: owned_sorted(codes),
+            regimes: owned_sorted(regimes),
             holder_regimes,
             patient_jurisdiction: residence.map(|j| j.code.clone()),
         })
@@ -264,6 +265,13 @@ impl JurisdictionTable {
     pub fn knows_regime(&self, name: &str) -> bool {
         self.by_code.values().any(|j| j.regimes.contains(name))
     }
+}
+
+/// The names sorted and distinct, as owned strings.
+fn owned_sorted(mut names: Vec<&str>) -> Vec<String> {
+    names.sort_unstable();
+    names.dedup();
+    names.into_iter().map(str::to_owned).collect()
 }
 
 fn parse_file(path: &str, bytes: &[u8]) -> Result<JurisdictionFile, JurisdictionError> {
