@@ -46,11 +46,13 @@ pub(super) fn run(
         request,
         facts: *facts,
         params,
-        slots: SmallVec::from_iter([Val::Record(&TX), Val::Record(&ENV)]),
+        slots: SmallVec::new(),
         base: 0,
         steps: 0,
         built: 0,
     };
+    eval.slots.push(Val::Record(&TX));
+    eval.slots.push(Val::Record(&ENV));
     let value = match eval.block(&program.functions[program.entry].body)? {
         Flow::Normal(v) | Flow::Return(v) => v,
     };
