@@ -110,15 +110,18 @@ pub struct Obligation {
 }
 
 impl Obligation {
-    /// Total order used for output: kind, citation, module, rule, then the details' JSON text.
-    fn sort_key(&self) -> (&str, &str, &str, &str, String) {
-        (
-            &self.kind,
-            &self.citation,
-            &self.module,
-            &self.rule,
-            serde_json::to_string(&self.details).unwrap_or_default(),
-        )
+    /// Total order used for output: kind, citation, module, rule, then the details' JSON text
+    /// (written only to break a tie of the others).
+    fn output_order(&self, other: &Obligation) -> std::cmp::Ordering {
+        fn names(o: &Obligation) -> (&str, &str, &str, &str) {
+            (&o.kind, &o.citation, &o.module, &o.rule)
+        }
+        fn details(o: &Obligation) -> String {
+            serde_json::to_string(&o.details).unwrap_or_default()
+        }
+        names(self)
+            .cmp(&names(other))
+            .then_with(|| details(self).cmp(&details(other)))
     }
 }
 
@@ -262,7 +265,7 @@ impl DecisionBuilder {
             .filter(|(when, _)| when.matches(allow))
             .map(|(_, o)| o)
             .collect();
-        obligations.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        obligations.sort_by(|a, b| a.output_order(b));
         obligations.dedup();
         let mut errors = self.errors;
         errors.sort();
