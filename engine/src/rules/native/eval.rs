@@ -404,7 +404,14 @@ impl<'a> Eval<'a> {
         }
     }
 
-    fn api(&self, api: Api, args: Vec<Val<'a>>) -> Option<Val<'a>> {
+    fn api(&self, api: Api, mut args: Vec<Val<'a>>) -> Option<Val<'a>> {
+        // An obligation's details are moved out of the arguments (this call's own), not copied.
+        let details = match (api, args.get_mut(2)) {
+            (Api::Obligation, Some(Val::Dyn(details))) => {
+                Some(std::mem::replace(details, Dynamic::UNIT))
+            }
+            _ => None,
+        };
         let text = |i: usize| match args.get(i) {
             Some(Val::Str(s)) => Some(s.as_ref()),
             _ => None,
@@ -424,10 +431,7 @@ impl<'a> Eval<'a> {
                 Val::Dyn(Dynamic::from_map(verdict))
             }
             Api::Obligation => {
-                let Some(Val::Dyn(details)) = args.get(2) else {
-                    return None;
-                };
-                let details = details.clone().try_cast::<Map>()?;
+                let details = details?.try_cast::<Map>()?;
                 Val::Dyn(Dynamic::from_map(api::obligation(
                     text(0)?,
                     text(1)?,
