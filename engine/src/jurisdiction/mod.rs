@@ -269,8 +269,11 @@ impl JurisdictionTable {
 
 /// The names sorted and distinct, as owned strings.
 fn owned_sorted(mut names: Vec<&str>) -> Vec<String> {
-    names.sort_unstable();
-    names.dedup();
+    // Often already sorted and distinct (one jurisdiction's own list).
+    if !names.is_sorted_by(|a, b| a < b) {
+        names.sort_unstable();
+        names.dedup();
+    }
     names.into_iter().map(str::to_owned).collect()
 }
 
