@@ -235,6 +235,12 @@ impl DecisionBuilder {
         self.errors.is_empty() && self.denies.is_empty() && !self.permits.is_empty()
     }
 
+    /// Whether nothing so far permits, denies or failed: the decision would then be a deny by
+    /// default, explained by its [`default_deny`](Self::default_deny) reasons (used only then).
+    pub fn denies_by_default(&self) -> bool {
+        self.permits.is_empty() && self.denies.is_empty() && self.errors.is_empty()
+    }
+
     /// The explanation used when nothing permits and nothing denies (deny by default).
     pub fn default_deny(&mut self, reason: Reason) {
         self.default_denies.push(reason);

@@ -214,10 +214,24 @@ impl JurisdictionTable {
     /// jurisdictions must be known (the bundle cannot judge a law it does not hold); a residence or
     /// recipient country outside the table adds nothing (it is a third country with no modelled
     /// regime, and transfer rules see its code in the transaction).
-    pub fn applicable(&self, request: &AccessRequest) -> Result<Applicable, JurisdictionError> {
+    pub fn applicable<'t>(
+        &'t self,
+        request: &AccessRequest,
+    ) -> Result<Applicable, JurisdictionError> {
         // Gathered borrowed, then sorted and deduplicated: each name is copied once.
         let mut codes: Vec<&str> = Vec::new();
         let mut regimes: Vec<&str> = Vec::new();
+        // A jurisdiction named twice (the actor's and the record's, say) adds nothing the second
+        // time.
+        let mut seen: Vec<&Jurisdiction> = Vec::with_capacity(4);
+        let mut add =
+            |j: &'t Jurisdiction, codes: &mut Vec<&'t str>, regimes: &mut Vec<&'t str>| {
+                if !seen.iter().any(|s| std::ptr::eq(*s, j)) {
+                    seen.push(j);
+                    codes.extend(j.lineage.iter().map(String::as_str));
+                    regimes.extend(j.regimes.iter().map(String::as_str));
+                }
+            };
         let required = [
             ("actor.jurisdiction", request.actor.jurisdiction.as_ref()),
             (
@@ -233,8 +247,7 @@ impl JurisdictionTable {
                     code: code.as_str().to_owned(),
                 });
             };
-            codes.extend(j.lineage.iter().map(String::as_str));
-            regimes.extend(j.regimes.iter().map(String::as_str));
+            add(j, &mut codes, &mut regimes);
         }
         let holder_regimes = owned_sorted(regimes.clone());
         let residence = request
@@ -249,9 +262,8 @@ impl JurisdictionTable {
             .as_ref()
             .and_then(|r| r.country.as_ref())
             .and_then(|c| self.resolve(c.as_str()));
-        for j in residence.iter().chain(recipient.iter()) {
-            codes.extend(j.lineage.iter().map(String::as_str));
-            regimes.extend(j.regimes.iter().map(String::as_str));
+        for j in residence.into_iter().chain(recipient) {
+            add(j, &mut codes, &mut regimes);
         }
         Ok(Applicable {
             jurisdictions: owned_sorted(codes),
