@@ -178,8 +178,9 @@ impl<'a> Eval<'a> {
         Some(Flow::Normal(Val::Unit))
     }
 
-    /// A term's value. Leaves, the most frequent terms, are evaluated here, inline; everything
-    /// else in [`Eval::compound`], whose larger frame they do not pay for.
+    /// A term's value. Leaves (constants, locals and fields), the most frequent terms, are
+    /// evaluated here, inline; everything else in [`Eval::compound`], whose larger frame they do
+    /// not pay for.
     #[inline]
     fn term(&mut self, term: &'a Term) -> Option<Val<'a>> {
         self.tick()?;
@@ -188,6 +189,7 @@ impl<'a> Eval<'a> {
             Term::Bool(b) => Some(Val::Bool(*b)),
             Term::Int(i) => Some(Val::Int(*i)),
             Term::Unit => Some(Val::Unit),
+            Term::Slot(i) => self.slots.get(self.base + i).cloned(),
             Term::Field(field, steps) => {
                 // The steps of the path it stands for, this term's own already counted.
                 self.steps += steps - 1;
@@ -202,8 +204,12 @@ impl<'a> Eval<'a> {
     fn compound(&mut self, term: &'a Term) -> Option<Val<'a>> {
         match term {
             // Leaves are `term`'s; were one to arrive here, Rhai would evaluate the module.
-            Term::Str(_) | Term::Bool(_) | Term::Int(_) | Term::Unit | Term::Field(..) => None,
-            Term::Slot(i) => self.slots.get(self.base + i).cloned(),
+            Term::Str(_)
+            | Term::Bool(_)
+            | Term::Int(_)
+            | Term::Unit
+            | Term::Slot(_)
+            | Term::Field(..) => None,
             Term::Const(value) => Some(from_dynamic(value.clone())),
             Term::Get(base, name) => {
                 let base = self.term(base)?;
