@@ -309,7 +309,8 @@ impl RuleModules {
     ) {
         // Each module's result, in module order: natively evaluated where its program answers
         // (`Ok(None)`: nothing to add), otherwise `None` until the module is called in Rhai below.
-        let mut results: Vec<(&RuleModule, Option<Outcome>)> = Vec::new();
+        let mut results: smallvec::SmallVec<[(&RuleModule, Option<Outcome>); 16]> =
+            smallvec::SmallVec::new();
         let mut reads = FieldSet::default();
         // What the filters test of the request is read once per request, as is whether programs
         // may run on it at all, when one would (`facts.native_fits`).
