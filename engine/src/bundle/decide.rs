@@ -153,13 +153,16 @@ impl Bundle {
             return builder.finish(&request.id, policy_set, Vec::new());
         };
         let applicable = derived.applicable;
-        // Explain a deny by default with the laws that bind the holder, when any does.
-        let explaining = if applicable.holder_regimes.is_empty() {
-            &applicable.regimes
-        } else {
-            &applicable.holder_regimes
-        };
-        self.default_denies(explaining, &applicable.jurisdictions, &mut builder);
+        // Explain a deny by default with the laws that bind the holder, when any does (and only
+        // when the decision is one: otherwise the explanation is not used).
+        if builder.denies_by_default() {
+            let explaining = if applicable.holder_regimes.is_empty() {
+                &applicable.regimes
+            } else {
+                &applicable.holder_regimes
+            };
+            self.default_denies(explaining, &applicable.jurisdictions, &mut builder);
+        }
         builder.finish(&request.id, policy_set, applicable.jurisdictions)
     }
 

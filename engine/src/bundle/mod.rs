@@ -139,6 +139,9 @@ pub struct DerivedFacts {
     /// Whether the request fits the native evaluator's size bound, computed once per request
     /// when a module first asks (see `rules::native::within_limits`).
     pub native_fits: std::cell::OnceCell<bool>,
+    /// What the rule modules' manifest filters test of the request, computed once per request
+    /// when modules are first selected (see `rules::filter`).
+    pub(crate) module_filter: std::cell::OnceCell<crate::rules::FilterBits>,
 }
 
 impl DerivedFacts {
@@ -149,6 +152,7 @@ impl DerivedFacts {
             categories: &self.categories,
             relations: &self.relations,
             native_fits: &self.native_fits,
+            module_filter: &self.module_filter,
         }
     }
 }
@@ -374,6 +378,7 @@ impl Bundle {
             categories,
             relations,
             native_fits: std::cell::OnceCell::new(),
+            module_filter: std::cell::OnceCell::new(),
         })
     }
 }

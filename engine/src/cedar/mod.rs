@@ -218,6 +218,12 @@ impl CedarPolicies {
     /// Decides `request` on its slice, with entities built directly from the typed request.
     pub fn authorize(&self, request: &AccessRequest, facts: &RequestFacts<'_>) -> CedarOutcome {
         let slice = self.slice(request, facts);
+        if slice.policies().is_empty() {
+            // No policy can match or fail: Cedar would deny with no determining policy and no
+            // error, whatever the request holds, so none is built. (Building one cannot fail: two
+            // entities of different types, and no schema to check the request against.)
+            return CedarOutcome::default();
+        }
         match request::build(self, request, facts, slice.reads()) {
             Ok((cedar_request, entities)) => {
                 let response =

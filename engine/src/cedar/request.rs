@@ -9,6 +9,7 @@ use super::CedarPolicies;
 use crate::consent::ConsentFacts;
 use crate::jurisdiction::Applicable;
 use crate::relations::RelationFacts;
+use crate::transaction::relations::RepresentationBasis;
 use crate::transaction::{AccessRequest, DataCategory};
 use cedar_policy::{Context, Entities, EntityId, EntityUid, Request};
 use cedar_policy_core::ast as core;
@@ -28,6 +29,8 @@ pub struct RequestFacts<'a> {
     pub relations: &'a RelationFacts,
     /// Whether the request fits the native evaluator's size bound, once known.
     pub native_fits: &'a std::cell::OnceCell<bool>,
+    /// What the rule modules' manifest filters test of the request, once known.
+    pub(crate) module_filter: &'a std::cell::OnceCell<crate::rules::FilterBits>,
 }
 
 /// One attribute value, independent of how it is encoded for Cedar.
@@ -37,25 +40,29 @@ pub(crate) enum Attr<'a> {
     Strings(Strs<'a>),
 }
 
-/// A list of strings read from a request, borrowed where the request holds `String`s.
-#[derive(Clone)]
+/// A list of strings read from a request, borrowed: the request's `String`s, or the spellings of
+/// its closed enumerations (nothing is collected to read one).
+#[derive(Clone, Copy)]
 pub(crate) enum Strs<'a> {
     Slice(&'a [String]),
-    Listed(Vec<&'a str>),
+    Categories(&'a [DataCategory]),
+    Bases(&'a [RepresentationBasis]),
 }
 
 impl<'a> Strs<'a> {
     pub(crate) fn len(&self) -> usize {
         match self {
             Strs::Slice(items) => items.len(),
-            Strs::Listed(items) => items.len(),
+            Strs::Categories(items) => items.len(),
+            Strs::Bases(items) => items.len(),
         }
     }
 
     pub(crate) fn get(&self, index: usize) -> Option<&'a str> {
-        match self {
+        match *self {
             Strs::Slice(items) => items.get(index).map(String::as_str),
-            Strs::Listed(items) => items.get(index).copied(),
+            Strs::Categories(items) => items.get(index).map(|c| c.as_str()),
+            Strs::Bases(items) => items.get(index).map(|b| b.as_str()),
         }
     }
 
@@ -83,9 +90,7 @@ pub(crate) const ACTOR: &[(&str, AttrOf)] = &[
 pub(crate) const RECORD: &[(&str, AttrOf)] = &[
     ("fhir_type", |r, _| Attr::Str(r.resource.kind.as_str())),
     ("data_categories", |_, f| {
-        Attr::Strings(Strs::Listed(
-            f.categories.iter().map(|c| c.as_str()).collect(),
-        ))
+        Attr::Strings(Strs::Categories(f.categories))
     }),
     ("patient", |r, _| Attr::Str(r.patient_id().unwrap_or(""))),
     ("jurisdiction", |r, _| {
@@ -134,36 +139,20 @@ pub(crate) const CONTEXT: &[(&str, AttrOf)] = &[
         Attr::Strings(Strs::Slice(&f.applicable.holder_regimes))
     }),
     ("consent_categories", |_, f| {
-        Attr::Strings(Strs::Listed(
-            f.consent.categories.iter().map(|c| c.as_str()).collect(),
-        ))
+        Attr::Strings(Strs::Categories(&f.consent.categories))
     }),
     ("consent_withdrawn", |_, f| Attr::Bool(f.consent.withdrawn)),
     ("consent_transfer_countries", |_, f| {
         Attr::Strings(Strs::Slice(&f.consent.transfer_countries))
     }),
     ("authorization_categories", |_, f| {
-        Attr::Strings(Strs::Listed(
-            f.relations
-                .authorization
-                .categories
-                .iter()
-                .map(|c| c.as_str())
-                .collect(),
-        ))
+        Attr::Strings(Strs::Categories(&f.relations.authorization.categories))
     }),
     ("actor_represents_subject", |_, f| {
         Attr::Bool(f.relations.representation.represents())
     }),
     ("representation_bases", |_, f| {
-        Attr::Strings(Strs::Listed(
-            f.relations
-                .representation
-                .bases
-                .iter()
-                .map(|b| b.as_str())
-                .collect(),
-        ))
+        Attr::Strings(Strs::Bases(&f.relations.representation.bases))
     }),
     ("treatment_basis", |r, _| {
         Attr::Str(attribute_str(r, "treatment_basis"))

@@ -36,6 +36,8 @@ use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 
+const _: () = assert!(Action::ALL.len() <= 64, "actions are bits of a u64");
+
 /// Key-space limits: past them a guard is ignored, which keeps more policies (never fewer).
 const MAX_SLICED_REGIMES: usize = 8;
 const MAX_SLICED_PURPOSES: usize = 254;
@@ -59,7 +61,11 @@ pub(super) struct RequestView<'a> {
 
 /// A policy as the bundle states it, its guards, and the form slices hold (see the module docs).
 struct SlicedPolicy {
+    /// As the bundle states it (the tests compare the specialised form with it).
+    #[cfg(test)]
     policy: Policy,
+    /// A bit per action (by its index in [`SliceIndex::action_uids`]) the action scope admits.
+    actions: u64,
     guards: Guards,
     specialised: Policy,
     /// What `specialised` reads.
@@ -156,8 +162,10 @@ impl SliceIndex {
             .map(|(policy, guards)| {
                 let specialised = index.specialise(&policy).unwrap_or_else(|| policy.clone());
                 SlicedPolicy {
+                    actions: action_bits(&policy, &index.action_uids),
                     reads: AttributeReads::of(&specialised),
                     specialised,
+                    #[cfg(test)]
                     policy,
                     guards,
                 }
@@ -303,28 +311,23 @@ impl SliceIndex {
     }
 
     fn build(&self, view: &RequestView<'_>) -> Slice {
-        let uid = &self.action_uids[view.action.index()];
+        let action = 1u64 << view.action.index();
         let mask = self.regime_mask(view.regimes);
         let purpose = view.purpose;
         let kind = view.kind.as_str();
         let mut slice = PolicySet::new();
         let mut slice_reads = AttributeReads::default();
         for SlicedPolicy {
-            policy,
+            actions,
             guards,
             specialised,
             reads,
+            ..
         } in &self.policies
         {
-            let action_ok = match policy.action_constraint() {
-                ActionConstraint::Any => true,
-                ActionConstraint::Eq(a) => &a == uid,
-                // Our schema has no action groups, so `in` is membership; a name that is not one
-                // of our actions keeps the policy (sound).
-                ActionConstraint::In(list) => list
-                    .iter()
-                    .any(|a| a == uid || !self.action_uids.contains(a)),
-            };
+            if actions & action == 0 {
+                continue;
+            }
             let regimes_ok = guards.regimes.iter().all(|r| {
                 match self.regimes.iter().position(|x| x == r) {
                     Some(bit) => mask & (1 << bit) != 0,
@@ -348,13 +351,7 @@ impl SliceIndex {
                 let has = view.categories.iter().any(|c| c.as_str() == category);
                 has == *expected
             });
-            if action_ok
-                && regimes_ok
-                && purposes_ok
-                && legal_bases_ok
-                && kinds_ok
-                && flags_ok
-                && categories_ok
+            if regimes_ok && purposes_ok && legal_bases_ok && kinds_ok && flags_ok && categories_ok
             {
                 // Ids are unique in `all`, so adding to a fresh set cannot fail.
                 let _ = slice.add(specialised.clone());
@@ -366,6 +363,24 @@ impl SliceIndex {
             reads: slice_reads,
         }
     }
+}
+
+/// The actions (bits by index in `action_uids`) whose requests `policy`'s action scope admits. Our
+/// schema has no action groups, so `in` is membership; a name that is not one of our actions
+/// admits every action (sound: the policy is kept).
+fn action_bits(policy: &Policy, action_uids: &[EntityUid]) -> u64 {
+    let constraint = policy.action_constraint();
+    action_uids
+        .iter()
+        .enumerate()
+        .filter(|(_, uid)| match &constraint {
+            ActionConstraint::Any => true,
+            ActionConstraint::Eq(a) => a == *uid,
+            ActionConstraint::In(list) => {
+                list.iter().any(|a| a == *uid || !action_uids.contains(a))
+            }
+        })
+        .fold(0, |bits, (i, _)| bits | 1 << i)
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ fn derived(request: &AccessRequest, applicable: Applicable, consent: ConsentFact
         categories: request.data_categories(),
         relations,
         native_fits: std::cell::OnceCell::new(),
+        module_filter: std::cell::OnceCell::new(),
     }
 }
 

@@ -110,15 +110,18 @@ pub struct Obligation {
 }
 
 impl Obligation {
-    /// Total order used for output: kind, citation, module, rule, then the details' JSON text.
-    fn sort_key(&self) -> (&str, &str, &str, &str, String) {
-        (
-            &self.kind,
-            &self.citation,
-            &self.module,
-            &self.rule,
-            serde_json::to_string(&self.details).unwrap_or_default(),
-        )
+    /// Total order used for output: kind, citation, module, rule, then the details' JSON text
+    /// (written only to break a tie of the others).
+    fn output_order(&self, other: &Obligation) -> std::cmp::Ordering {
+        fn names(o: &Obligation) -> (&str, &str, &str, &str) {
+            (&o.kind, &o.citation, &o.module, &o.rule)
+        }
+        fn details(o: &Obligation) -> String {
+            serde_json::to_string(&o.details).unwrap_or_default()
+        }
+        names(self)
+            .cmp(&names(other))
+            .then_with(|| details(self).cmp(&details(other)))
     }
 }
 
@@ -232,6 +235,12 @@ impl DecisionBuilder {
         self.errors.is_empty() && self.denies.is_empty() && !self.permits.is_empty()
     }
 
+    /// Whether nothing so far permits, denies or failed: the decision would then be a deny by
+    /// default, explained by its [`default_deny`](Self::default_deny) reasons (used only then).
+    pub fn denies_by_default(&self) -> bool {
+        self.permits.is_empty() && self.denies.is_empty() && self.errors.is_empty()
+    }
+
     /// The explanation used when nothing permits and nothing denies (deny by default).
     pub fn default_deny(&mut self, reason: Reason) {
         self.default_denies.push(reason);
@@ -262,7 +271,7 @@ impl DecisionBuilder {
             .filter(|(when, _)| when.matches(allow))
             .map(|(_, o)| o)
             .collect();
-        obligations.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        obligations.sort_by(|a, b| a.output_order(b));
         obligations.dedup();
         let mut errors = self.errors;
         errors.sort();

@@ -214,9 +214,24 @@ impl JurisdictionTable {
     /// jurisdictions must be known (the bundle cannot judge a law it does not hold); a residence or
     /// recipient country outside the table adds nothing (it is a third country with no modelled
     /// regime, and transfer rules see its code in the transaction).
-    pub fn applicable(&self, request: &AccessRequest) -> Result<Applicable, JurisdictionError> {
-        let mut codes = BTreeSet::new();
-        let mut regimes = BTreeSet::new();
+    pub fn applicable<'t>(
+        &'t self,
+        request: &AccessRequest,
+    ) -> Result<Applicable, JurisdictionError> {
+        // Gathered borrowed, then sorted and deduplicated: each name is copied once.
+        let mut codes: Vec<&str> = Vec::new();
+        let mut regimes: Vec<&str> = Vec::new();
+        // A jurisdiction named twice (the actor's and the record's, say) adds nothing the second
+        // time.
+        let mut seen: Vec<&Jurisdiction> = Vec::with_capacity(4);
+        let mut add =
+            |j: &'t Jurisdiction, codes: &mut Vec<&'t str>, regimes: &mut Vec<&'t str>| {
+                if !seen.iter().any(|s| std::ptr::eq(*s, j)) {
+                    seen.push(j);
+                    codes.extend(j.lineage.iter().map(String::as_str));
+                    regimes.extend(j.regimes.iter().map(String::as_str));
+                }
+            };
         let required = [
             ("actor.jurisdiction", request.actor.jurisdiction.as_ref()),
             (
@@ -232,10 +247,9 @@ impl JurisdictionTable {
                     code: code.as_str().to_owned(),
                 });
             };
-            codes.extend(j.lineage.iter().cloned());
-            regimes.extend(j.regimes.iter().cloned());
+            add(j, &mut codes, &mut regimes);
         }
-        let holder_regimes: Vec<String> = regimes.iter().cloned().collect();
+        let holder_regimes = owned_sorted(regimes.clone());
         let residence = request
             .resource
             .patient
@@ -248,13 +262,12 @@ impl JurisdictionTable {
             .as_ref()
             .and_then(|r| r.country.as_ref())
             .and_then(|c| self.resolve(c.as_str()));
-        for j in residence.iter().chain(recipient.iter()) {
-            codes.extend(j.lineage.iter().cloned());
-            regimes.extend(j.regimes.iter().cloned());
+        for j in residence.into_iter().chain(recipient) {
+            add(j, &mut codes, &mut regimes);
         }
         Ok(Applicable {
-            jurisdictions: codes.into_iter().collect(),
-            regimes: regimes.into_iter().collect(),
+            jurisdictions: owned_sorted(codes),
+            regimes: owned_sorted(regimes),
             holder_regimes,
             patient_jurisdiction: residence.map(|j| j.code.clone()),
         })
@@ -264,6 +277,16 @@ impl JurisdictionTable {
     pub fn knows_regime(&self, name: &str) -> bool {
         self.by_code.values().any(|j| j.regimes.contains(name))
     }
+}
+
+/// The names sorted and distinct, as owned strings.
+fn owned_sorted(mut names: Vec<&str>) -> Vec<String> {
+    // Often already sorted and distinct (one jurisdiction's own list).
+    if !names.is_sorted_by(|a, b| a < b) {
+        names.sort_unstable();
+        names.dedup();
+    }
+    names.into_iter().map(str::to_owned).collect()
 }
 
 fn parse_file(path: &str, bytes: &[u8]) -> Result<JurisdictionFile, JurisdictionError> {

@@ -111,11 +111,7 @@ pub(super) static TX: Field = Field::Record(&[
             ),
             (
                 "data_categories",
-                Field::Leaf(|_, f| {
-                    Leaf::Strings(Strs::Listed(
-                        f.categories.iter().map(|c| c.as_str()).collect(),
-                    ))
-                }),
+                Field::Leaf(|_, f| Leaf::Strings(Strs::Categories(f.categories))),
             ),
             (
                 "jurisdiction",
@@ -256,11 +252,7 @@ pub(super) static ENV: Field = Field::Record(&[
     ),
     (
         "consent_categories",
-        Field::Leaf(|_, f| {
-            Leaf::Strings(Strs::Listed(
-                f.consent.categories.iter().map(|c| c.as_str()).collect(),
-            ))
-        }),
+        Field::Leaf(|_, f| Leaf::Strings(Strs::Categories(&f.consent.categories))),
     ),
     (
         "consent_ids",
@@ -312,16 +304,7 @@ pub(super) static ENV: Field = Field::Record(&[
     ),
     (
         "authorization_categories",
-        Field::Leaf(|_, f| {
-            Leaf::Strings(Strs::Listed(
-                f.relations
-                    .authorization
-                    .categories
-                    .iter()
-                    .map(|c| c.as_str())
-                    .collect(),
-            ))
-        }),
+        Field::Leaf(|_, f| Leaf::Strings(Strs::Categories(&f.relations.authorization.categories))),
     ),
     (
         "compound_consent_ids",
@@ -333,16 +316,7 @@ pub(super) static ENV: Field = Field::Record(&[
     ),
     (
         "representation_bases",
-        Field::Leaf(|_, f| {
-            Leaf::Strings(Strs::Listed(
-                f.relations
-                    .representation
-                    .bases
-                    .iter()
-                    .map(|b| b.as_str())
-                    .collect(),
-            ))
-        }),
+        Field::Leaf(|_, f| Leaf::Strings(Strs::Bases(&f.relations.representation.bases))),
     ),
     (
         "representation_ids",

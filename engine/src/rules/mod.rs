@@ -27,6 +27,7 @@ pub use check::{suggest, Findings};
 pub use dual::{disagreements, Disagreement};
 pub use err::RuleError;
 pub use explain::{Evaluator, ModuleRun, ModuleTrace};
+pub(crate) use filter::Present as FilterBits;
 
 use crate::cedar::RequestFacts;
 use crate::decision::DecisionBuilder;
@@ -308,15 +309,25 @@ impl RuleModules {
     ) {
         // Each module's result, in module order: natively evaluated where its program answers
         // (`Ok(None)`: nothing to add), otherwise `None` until the module is called in Rhai below.
-        let mut results: Vec<(&RuleModule, Option<Outcome>)> = Vec::new();
+        let mut results: smallvec::SmallVec<[(&RuleModule, Option<Outcome>); 16]> =
+            smallvec::SmallVec::new();
         let mut reads = FieldSet::default();
-        // Whether programs may run on this request at all is asked once per request, when one
-        // would (`facts.native_fits`).
-        let present = self.filters.present(facts);
+        // What the filters test of the request is read once per request, as is whether programs
+        // may run on it at all, when one would (`facts.native_fits`).
+        let cached = facts
+            .module_filter
+            .get_or_init(|| self.filters.present(request, facts));
+        let fresh;
+        let present = if self.filters.computed(cached) {
+            cached
+        } else {
+            fresh = self.filters.present(request, facts);
+            &fresh
+        };
         for (index, module) in self.modules.iter().enumerate() {
             if module.stage != stage
                 || (on_deny_only && !module.on_deny)
-                || !self.filters.admits(index, module, request, &present)
+                || !self.filters.admits(index, request.action, present)
             {
                 continue;
             }

@@ -38,7 +38,11 @@ pub(super) fn collect(
 fn text(map: &Map, key: &str) -> Result<String, String> {
     match map.get(key) {
         Some(v) if v.is_string() => {
-            let s = v.clone().into_string().unwrap_or_default();
+            // Read in place: the map is this verdict's own, dropped afterwards.
+            let s = v
+                .read_lock::<rhai::ImmutableString>()
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default();
             if s.trim().is_empty() {
                 Err(format!("`{key}` must not be empty"))
             } else {
@@ -118,7 +122,7 @@ fn add(
                     return Err(format!("`{key}` is set by the engine, not by a module"));
                 }
                 details.insert(
-                    key.to_string(),
+                    key.as_str().to_owned(),
                     to_json(value).map_err(|e| format!("`{key}`: {e}"))?,
                 );
             }
@@ -154,7 +158,7 @@ fn add(
 
 /// Converts an obligation detail: strings, integers, booleans, and arrays of them.
 fn to_json(value: &Dynamic) -> Result<Value, String> {
-    if let Some(s) = value.clone().try_cast::<rhai::ImmutableString>() {
+    if let Some(s) = value.read_lock::<rhai::ImmutableString>() {
         return Ok(Value::from(s.as_str()));
     }
     if let Ok(i) = value.as_int() {

@@ -46,11 +46,13 @@ pub(super) fn run(
         request,
         facts: *facts,
         params,
-        slots: SmallVec::from_iter([Val::Record(&TX), Val::Record(&ENV)]),
+        slots: SmallVec::new(),
         base: 0,
         steps: 0,
         built: 0,
     };
+    eval.slots.push(Val::Record(&TX));
+    eval.slots.push(Val::Record(&ENV));
     let value = match eval.block(&program.functions[program.entry].body)? {
         Flow::Normal(v) | Flow::Return(v) => v,
     };
@@ -176,8 +178,9 @@ impl<'a> Eval<'a> {
         Some(Flow::Normal(Val::Unit))
     }
 
-    /// A term's value. Leaves, the most frequent terms, are evaluated here, inline; everything
-    /// else in [`Eval::compound`], whose larger frame they do not pay for.
+    /// A term's value. Leaves (constants, locals and fields), the most frequent terms, are
+    /// evaluated here, inline; everything else in [`Eval::compound`], whose larger frame they do
+    /// not pay for.
     #[inline]
     fn term(&mut self, term: &'a Term) -> Option<Val<'a>> {
         self.tick()?;
@@ -186,6 +189,7 @@ impl<'a> Eval<'a> {
             Term::Bool(b) => Some(Val::Bool(*b)),
             Term::Int(i) => Some(Val::Int(*i)),
             Term::Unit => Some(Val::Unit),
+            Term::Slot(i) => self.slots.get(self.base + i).cloned(),
             Term::Field(field, steps) => {
                 // The steps of the path it stands for, this term's own already counted.
                 self.steps += steps - 1;
@@ -200,8 +204,12 @@ impl<'a> Eval<'a> {
     fn compound(&mut self, term: &'a Term) -> Option<Val<'a>> {
         match term {
             // Leaves are `term`'s; were one to arrive here, Rhai would evaluate the module.
-            Term::Str(_) | Term::Bool(_) | Term::Int(_) | Term::Unit | Term::Field(..) => None,
-            Term::Slot(i) => self.slots.get(self.base + i).cloned(),
+            Term::Str(_)
+            | Term::Bool(_)
+            | Term::Int(_)
+            | Term::Unit
+            | Term::Slot(_)
+            | Term::Field(..) => None,
             Term::Const(value) => Some(from_dynamic(value.clone())),
             Term::Get(base, name) => {
                 let base = self.term(base)?;
@@ -402,7 +410,14 @@ impl<'a> Eval<'a> {
         }
     }
 
-    fn api(&self, api: Api, args: Vec<Val<'a>>) -> Option<Val<'a>> {
+    fn api(&self, api: Api, mut args: Vec<Val<'a>>) -> Option<Val<'a>> {
+        // An obligation's details are moved out of the arguments (this call's own), not copied.
+        let details = match (api, args.get_mut(2)) {
+            (Api::Obligation, Some(Val::Dyn(details))) => {
+                Some(std::mem::replace(details, Dynamic::UNIT))
+            }
+            _ => None,
+        };
         let text = |i: usize| match args.get(i) {
             Some(Val::Str(s)) => Some(s.as_ref()),
             _ => None,
@@ -422,10 +437,7 @@ impl<'a> Eval<'a> {
                 Val::Dyn(Dynamic::from_map(verdict))
             }
             Api::Obligation => {
-                let Some(Val::Dyn(details)) = args.get(2) else {
-                    return None;
-                };
-                let details = details.clone().try_cast::<Map>()?;
+                let details = details?.try_cast::<Map>()?;
                 Val::Dyn(Dynamic::from_map(api::obligation(
                     text(0)?,
                     text(1)?,
