@@ -5,6 +5,8 @@
 mod common;
 mod flip;
 mod fuzz_properties;
+mod hybrid;
+mod hybrid_vectors;
 mod lifecycle;
 mod open_bundles;
 mod persistence;
