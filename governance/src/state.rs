@@ -79,7 +79,7 @@ impl GovernanceState {
     }
 
     /// Rebuilds the state from stored parts; compiles the active set from its stored bundle. The
-    /// signature scheme is the genesis's, set by the caller that checked the genesis digest.
+    /// signature scheme is the genesis's (not stored: the genesis digest pins it).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn restore(
         signature_scheme: SignatureScheme,
@@ -156,7 +156,7 @@ impl GovernanceState {
             signer: signer.to_owned(),
             snapshot: snapshot.map(str::to_owned),
         })?;
-        let bad = |fault| Refusal::BadSignature {
+        let bad = |fault: SignatureFault| Refusal::BadSignature {
             signer: signer.to_owned(),
             fault,
         };
