@@ -35,7 +35,8 @@ pub fn keygen(
     }
     write_private(out, file.to_json().as_bytes(), force)
         .map_err(|e| bad_input(format!("{}: {e}", out.display())))?;
-    let mut shown = json!({ "key_file": out.display().to_string(), "public_key": file.public_key() });
+    let mut shown =
+        json!({ "key_file": out.display().to_string(), "public_key": file.public_key() });
     if let Some(key) = file.ml_dsa_public_key() {
         shown["ml_dsa_public_key"] = json!(key);
     }

@@ -56,7 +56,10 @@ fn keygen_hybrid_writes_an_ml_dsa_key_and_sign_adds_both_signatures() {
     ]));
     let printed: Value = accord_engine::json::value_from_str(stdout(&o).trim()).unwrap();
     let key = KeyFile::read(&path).unwrap();
-    assert_eq!(printed["ml_dsa_public_key"], key.ml_dsa_public_key().unwrap());
+    assert_eq!(
+        printed["ml_dsa_public_key"],
+        key.ml_dsa_public_key().unwrap()
+    );
     assert_eq!(printed["public_key"], key.public_key());
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);

@@ -205,7 +205,8 @@ mod tests {
         let back = KeyFile::parse(&file.to_json()).expect("parses");
         assert_eq!(back.ml_dsa_public_key(), file.ml_dsa_public_key());
         assert_eq!(
-            back.ml_dsa_public_key().map(|k| BASE64.decode(k).expect("base64").len()),
+            back.ml_dsa_public_key()
+                .map(|k| BASE64.decode(k).expect("base64").len()),
             Some(crate::signature_scheme::ML_DSA_PUBLIC_KEY_BYTES)
         );
         let message = serde_json::json!({ "type": "cancel", "consortium": "c",
@@ -238,9 +239,8 @@ mod tests {
         let secret = BASE64.encode(key().to_bytes());
         let ml_seed = BASE64.encode([9u8; 32]);
         let ml_public = hybrid.ml_dsa_public_key().expect("hybrid");
-        let file = |extra: &str| {
-            format!(r#"{{"public_key":"{public}","secret_key":"{secret}"{extra}}}"#)
-        };
+        let file =
+            |extra: &str| format!(r#"{{"public_key":"{public}","secret_key":"{secret}"{extra}}}"#);
         let cases = [
             (
                 file(&format!(r#","ml_dsa_seed":"{ml_seed}""#)),

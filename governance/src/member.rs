@@ -1,8 +1,8 @@
 //! Consortium members: who may propose and vote, with what weight, under which key.
 
+use crate::signature_scheme::{parse_ml_dsa_public_key, MlDsaVerifyingKey, SignatureScheme};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use crate::signature_scheme::{parse_ml_dsa_public_key, MlDsaVerifyingKey, SignatureScheme};
 use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

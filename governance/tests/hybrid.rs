@@ -191,16 +191,15 @@ fn membership_changes_under_hybrid_need_an_ml_dsa_key() {
     let newcomer = KeyFile::new(numbered_key(5), None).with_ml_dsa_seed([5; 32]);
     let mut without = member_with(&id(5), newcomer.signing_key(), 1);
     let add = |m: &accord_governance::member::Member| {
-        proposal_message(
-            &id(0),
-            "add",
-            &Change::AddMember { member: m.clone() },
-        )
+        proposal_message(&id(0), "add", &Change::AddMember { member: m.clone() })
     };
     match s.apply(&both(&add(&without), 0), "tx", 1) {
         Err(Refusal::InvalidChange { field, reason }) => {
             assert_eq!(field, "message.change.member.ml_dsa_public_key");
-            assert!(reason.contains("member `member/h5` has no `ml_dsa_public_key`"), "{reason}");
+            assert!(
+                reason.contains("member `member/h5` has no `ml_dsa_public_key`"),
+                "{reason}"
+            );
             assert!(reason.contains("ed25519+ml-dsa-65"), "{reason}");
         }
         other => panic!("{other:?}"),
@@ -210,7 +209,10 @@ fn membership_changes_under_hybrid_need_an_ml_dsa_key() {
     match s.apply(&both(&add(&without), 0), "tx", 1) {
         Err(Refusal::InvalidChange { field, reason }) => {
             assert_eq!(field, "message.change");
-            assert!(reason.contains("ML-DSA-65 public key has 3 bytes, expected 1952"), "{reason}");
+            assert!(
+                reason.contains("ML-DSA-65 public key has 3 bytes, expected 1952"),
+                "{reason}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -302,18 +304,29 @@ fn a_hybrid_genesis_needs_an_ml_dsa_key_for_every_member() {
     let without = genesis_text(|t| {
         let line = t
             .lines()
-            .find(|l| l.contains("ml_dsa_public_key") && l.contains(hybrid_key(1).ml_dsa_public_key().unwrap()))
+            .find(|l| {
+                l.contains("ml_dsa_public_key")
+                    && l.contains(hybrid_key(1).ml_dsa_public_key().unwrap())
+            })
             .unwrap()
             .to_owned();
         t.replace(&format!("{line}\n"), "")
     });
     let err = parse_genesis(&without).unwrap_err();
     assert_eq!(err.field, "members[1].ml_dsa_public_key");
-    assert!(err.reason.contains("member `member/h1` has no `ml_dsa_public_key`"), "{err}");
+    assert!(
+        err.reason
+            .contains("member `member/h1` has no `ml_dsa_public_key`"),
+        "{err}"
+    );
     let short = genesis_text(|t| t.replace(hybrid_key(0).ml_dsa_public_key().unwrap(), "AAAA"));
     let err = parse_genesis(&short).unwrap_err();
     assert_eq!(err.field, "members");
-    assert!(err.reason.contains("member `member/h0`: ML-DSA-65 public key has 3 bytes"), "{err}");
+    assert!(
+        err.reason
+            .contains("member `member/h0`: ML-DSA-65 public key has 3 bytes"),
+        "{err}"
+    );
     let unknown = genesis_text(|t| t.replace("ed25519+ml-dsa-65", "hybrid"));
     let err = parse_genesis(&unknown).unwrap_err();
     assert_eq!(err.field, "signature_scheme");
@@ -321,10 +334,12 @@ fn a_hybrid_genesis_needs_an_ml_dsa_key_for_every_member() {
 
     // Under ed25519 the ML-DSA keys are allowed, not required; the scheme enters the genesis
     // digest only when it is not ed25519, so a genesis without it keeps its digest.
-    let plain = parse_genesis(&genesis_text(|t| t.replace("signature_scheme: ed25519+ml-dsa-65\n", "")))
-        .unwrap();
-    let explicit = parse_genesis(&genesis_text(|t| t.replace("ed25519+ml-dsa-65", "ed25519")))
-        .unwrap();
+    let plain = parse_genesis(&genesis_text(|t| {
+        t.replace("signature_scheme: ed25519+ml-dsa-65\n", "")
+    }))
+    .unwrap();
+    let explicit =
+        parse_genesis(&genesis_text(|t| t.replace("ed25519+ml-dsa-65", "ed25519"))).unwrap();
     assert_eq!(plain.signature_scheme, SignatureScheme::Ed25519);
     assert_eq!(plain.digest("v"), explicit.digest("v"));
     assert_ne!(plain.digest("v"), hybrid.digest("v"));
@@ -345,8 +360,11 @@ fn a_restarted_hybrid_node_still_requires_both_signatures() {
     let root = {
         let db = sled::open(dir.path()).unwrap();
         let mut m = StateMachine::open(&genesis, bundle.clone(), &db).unwrap();
-        m.apply_block(block(1, vec![tx("p", hybrid_key(0).sign(&message).unwrap())]))
-            .unwrap();
+        m.apply_block(block(
+            1,
+            vec![tx("p", hybrid_key(0).sign(&message).unwrap())],
+        ))
+        .unwrap();
         m.state_root().to_owned()
     };
     let db = sled::open(dir.path()).unwrap();
@@ -359,7 +377,12 @@ fn a_restarted_hybrid_node_still_requires_both_signatures() {
             2,
             vec![
                 tx("v1", sign(&vote, hybrid_key(1).signing_key()).unwrap()),
-                tx("v2", hybrid_key(2).sign(&vote_message(&ids, &id(2), "yes")).unwrap()),
+                tx(
+                    "v2",
+                    hybrid_key(2)
+                        .sign(&vote_message(&ids, &id(2), "yes"))
+                        .unwrap(),
+                ),
             ],
         ))
         .unwrap();

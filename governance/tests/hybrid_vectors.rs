@@ -39,11 +39,8 @@ fn key() -> KeyFile {
 
 /// Another ML-DSA-65 key (seed 0x41..0x60), for the "other key" negative vector.
 fn other_key() -> KeyFile {
-    KeyFile::new(
-        ed25519_dalek::SigningKey::from_bytes(&ed25519_seed()),
-        None,
-    )
-    .with_ml_dsa_seed(std::array::from_fn(|i| i as u8 + 0x41))
+    KeyFile::new(ed25519_dalek::SigningKey::from_bytes(&ed25519_seed()), None)
+        .with_ml_dsa_seed(std::array::from_fn(|i| i as u8 + 0x41))
 }
 
 fn path() -> PathBuf {
@@ -178,13 +175,13 @@ fn hybrid_vectors_re_sign_deterministically_and_verify() {
     let key = key();
     assert_eq!(doc["public_key"], key.public_key());
     assert_eq!(doc["ml_dsa_public_key"], key.ml_dsa_public_key().unwrap());
-    let ed25519 = accord_governance::member::parse_public_key(doc["public_key"].as_str().unwrap())
-        .unwrap();
+    let ed25519 =
+        accord_governance::member::parse_public_key(doc["public_key"].as_str().unwrap()).unwrap();
     let ml_dsa = parse_ml_dsa_public_key(doc["ml_dsa_public_key"].as_str().unwrap()).unwrap();
     let vectors = doc["vectors"].as_array().unwrap();
     assert_eq!(vectors.len(), 2);
     // The same messages and ed25519 signatures as signing.json.
-    let plain = accord_engine::json::parse_str(
+    let plain: Value = accord_engine::json::parse_str(
         &std::fs::read_to_string(path().with_file_name("signing.json")).unwrap(),
     )
     .unwrap();
@@ -209,8 +206,8 @@ fn hybrid_vectors_re_sign_deterministically_and_verify() {
 #[test]
 fn hybrid_negative_vectors_are_refused_naming_the_failing_signature() {
     let doc = stored();
-    let ed25519 = accord_governance::member::parse_public_key(doc["public_key"].as_str().unwrap())
-        .unwrap();
+    let ed25519 =
+        accord_governance::member::parse_public_key(doc["public_key"].as_str().unwrap()).unwrap();
     let ml_dsa = parse_ml_dsa_public_key(doc["ml_dsa_public_key"].as_str().unwrap()).unwrap();
     let negative = doc["negative"].as_array().unwrap();
     assert_eq!(negative.len(), 4);
@@ -233,7 +230,12 @@ fn hybrid_negative_vectors_are_refused_naming_the_failing_signature() {
         let env = envelope(v);
         let verdict =
             signature_scheme::verify(SignatureScheme::Ed25519, &env, &ed25519, Some(&ml_dsa));
-        assert_eq!(verdict.is_ok(), v["name"] == "ml-dsa-missing", "{}", v["name"]);
+        assert_eq!(
+            verdict.is_ok(),
+            v["name"] == "ml-dsa-missing",
+            "{}",
+            v["name"]
+        );
     }
     // The empty-context signature is a valid FIPS 204 signature, only not in Accord's domain.
     let no_context = &negative[3];

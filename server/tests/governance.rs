@@ -676,7 +676,10 @@ async fn a_change_built_on_a_replaced_policy_set_is_refused_and_a_pending_one_ab
     let mut activated = Value::Null;
     for h in next..next + 4 {
         let answer = block(&server, h, vec![]).await;
-        if answer["activated"].as_array().is_some_and(|a| !a.is_empty()) {
+        if answer["activated"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+        {
             activated = answer["activated"].clone();
         }
     }
