@@ -7,8 +7,9 @@ use crate::commands::{bad_input, print_line, read_input, Failure, FAILED};
 use crate::node_client::NodeClient;
 use accord_engine::cases::run_bundle_tests;
 use accord_engine::{Bundle, BundleFiles};
-use accord_governance::message::{content_hash, proposal_id, sign, signed_bytes, Change, Envelope};
-use accord_governance::KeyFile;
+use accord_governance::message::{content_hash, proposal_id, signed_bytes, Change, Envelope};
+use accord_governance::signature_scheme;
+use accord_governance::{KeyFile, SignatureScheme};
 use ed25519_dalek::SigningKey;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -20,19 +21,35 @@ fn read_key(path: &Path) -> Result<KeyFile, Failure> {
     KeyFile::read(path).map_err(|e| bad_input(format!("{}: {e}", path.display())))
 }
 
-/// `accord keygen --out FILE [--member ID]`: a new key pair, written with mode 0600.
-pub fn keygen(out: &Path, member: Option<String>, force: bool) -> Result<ExitCode, Failure> {
+/// `accord keygen --out FILE [--member ID] [--hybrid]`: a new key pair (with `--hybrid`, an
+/// ML-DSA-65 key pair too), written with mode 0600.
+pub fn keygen(
+    out: &Path,
+    member: Option<String>,
+    force: bool,
+    hybrid: bool,
+) -> Result<ExitCode, Failure> {
+    let mut file = KeyFile::new(SigningKey::from_bytes(&random_seed()?), member);
+    if hybrid {
+        file = file.with_ml_dsa_seed(random_seed()?);
+    }
+    write_private(out, file.to_json().as_bytes(), force)
+        .map_err(|e| bad_input(format!("{}: {e}", out.display())))?;
+    let mut shown =
+        json!({ "key_file": out.display().to_string(), "public_key": file.public_key() });
+    if let Some(key) = file.ml_dsa_public_key() {
+        shown["ml_dsa_public_key"] = json!(key);
+    }
+    print_line(&shown.to_string())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// 32 bytes from the operating system's random source: a key seed.
+fn random_seed() -> Result<[u8; 32], Failure> {
     let mut seed = [0u8; 32];
     getrandom::getrandom(&mut seed)
         .map_err(|e| bad_input(format!("no randomness from the operating system: {e}")))?;
-    let file = KeyFile::new(SigningKey::from_bytes(&seed), member);
-    write_private(out, file.to_json().as_bytes(), force)
-        .map_err(|e| bad_input(format!("{}: {e}", out.display())))?;
-    print_line(
-        &json!({ "key_file": out.display().to_string(), "public_key": file.public_key() })
-            .to_string(),
-    )?;
-    Ok(ExitCode::SUCCESS)
+    Ok(seed)
 }
 
 #[cfg(unix)]
@@ -165,7 +182,7 @@ pub fn sign_message(
             map.insert("base".to_owned(), Value::String(base));
         }
     }
-    emit(value, file.signing_key(), tx, &shown.to_string())
+    emit(value, &file, tx, &shown.to_string())
 }
 
 /// `accord propose DIR --key KEY --consortium C --title T`: a proposal to activate the bundle
@@ -227,7 +244,7 @@ pub fn propose(
         bundle.version(),
         content_hash(&change)
     );
-    emit(message, file.signing_key(), tx, &dir.display().to_string())
+    emit(message, &file, tx, &dir.display().to_string())
 }
 
 /// What a vote names: the proposal's content hash, and the consortium when not given.
@@ -301,7 +318,7 @@ pub fn vote(
         "voter": voter,
         "choice": options.choice,
     });
-    emit(message, file.signing_key(), tx, "vote")
+    emit(message, &file, tx, "vote")
 }
 
 /// The id, content hash and consortium of the proposal in a signed governance transaction file.
@@ -327,9 +344,11 @@ fn proposal_of_file(path: &Path) -> Result<(String, String, Option<String>), Fai
     ))
 }
 
-fn emit(message: Value, key: &SigningKey, tx: TxOptions, shown: &str) -> Result<ExitCode, Failure> {
+fn emit(message: Value, key: &KeyFile, tx: TxOptions, shown: &str) -> Result<ExitCode, Failure> {
     let bytes = signed_bytes(&message).map_err(|e| bad_input(format!("{shown}: {e}")))?;
-    let signed = sign(&message, key).map_err(|e| bad_input(format!("{shown}: {e}")))?;
+    let signed = key
+        .sign(&message)
+        .map_err(|e| bad_input(format!("{shown}: {e}")))?;
     // The node's own decoding: what it would refuse as malformed is refused here, with the same
     // code and words, instead of being signed.
     let envelope = serde_json::to_value(&signed)
@@ -342,11 +361,24 @@ fn emit(message: Value, key: &SigningKey, tx: TxOptions, shown: &str) -> Result<
                 ))
             })
         })?;
-    if !envelope.verify(&key.verifying_key()) {
-        return Err(bad_input(format!(
-            "{shown}: the signature does not verify under the key's own public key"
-        )));
-    }
+    // A hybrid key file's message must carry both signatures, each verifying under the file's
+    // own public keys.
+    let (scheme, ml_dsa_key) = match key.ml_dsa_signing_key() {
+        Some(k) => (SignatureScheme::Hybrid, Some(k.verifying_key())),
+        None => (SignatureScheme::Ed25519, None),
+    };
+    signature_scheme::verify(
+        scheme,
+        &envelope,
+        &key.signing_key().verifying_key(),
+        ml_dsa_key.as_ref(),
+    )
+    .map_err(|fault| {
+        bad_input(format!(
+            "{shown}: the key's own public keys refuse its signatures: {}",
+            fault.describe(key.member().unwrap_or("the key file"))
+        ))
+    })?;
     if message.get("type").and_then(Value::as_str) == Some("proposal") {
         eprintln!("proposal id {}", proposal_id(&bytes));
     }

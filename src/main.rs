@@ -69,6 +69,10 @@ enum Command {
         /// Overwrite an existing file.
         #[arg(long)]
         force: bool,
+        /// Also make an ML-DSA-65 key: a hybrid key, whose messages carry both signatures (as a
+        /// genesis with `signature_scheme: ed25519+ml-dsa-65` requires).
+        #[arg(long)]
+        hybrid: bool,
     },
     /// Sign a governance message (JSON or YAML file, `-` for standard input) into a governance
     /// transaction.
@@ -345,7 +349,12 @@ fn main() -> ExitCode {
             &commands::genesis_path(genesis),
             policies.as_deref(),
         ),
-        Command::Keygen { out, member, force } => governance::keygen(&out, member, force),
+        Command::Keygen {
+            out,
+            member,
+            force,
+            hybrid,
+        } => governance::keygen(&out, member, force, hybrid),
         Command::Sign {
             message,
             signing,

@@ -42,6 +42,61 @@ fn keygen_writes_a_private_key_file_and_refuses_to_overwrite_it() {
     assert_ne!(replaced["public_key"], file["public_key"]);
 }
 
+#[cfg(unix)]
+#[test]
+fn keygen_hybrid_writes_an_ml_dsa_key_and_sign_adds_both_signatures() {
+    use accord_governance::signature_scheme::{self, parse_ml_dsa_public_key};
+    use accord_governance::{Envelope, KeyFile, SignatureScheme};
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.json");
+    let p = path.display().to_string();
+    let o = ok(accord(&[
+        "keygen", "--out", &p, "--member", "member/h", "--hybrid",
+    ]));
+    let printed: Value = accord_engine::json::value_from_str(stdout(&o).trim()).unwrap();
+    let key = KeyFile::read(&path).unwrap();
+    assert_eq!(
+        printed["ml_dsa_public_key"],
+        key.ml_dsa_public_key().unwrap()
+    );
+    assert_eq!(printed["public_key"], key.public_key());
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let msg = dir.path().join("m.json");
+    std::fs::write(&msg, r#"{"type":"cancel","consortium":"c","proposal":"p"}"#).unwrap();
+    let o = ok(accord(&["sign", &msg.display().to_string(), "--key", &p]));
+    let tx: Value = accord_engine::json::value_from_str(&stdout(&o)).unwrap();
+    let env = Envelope::from_value(&tx["governance"]).unwrap();
+    assert!(env.ml_dsa_signature.is_some());
+    let ml_dsa = parse_ml_dsa_public_key(key.ml_dsa_public_key().unwrap()).unwrap();
+    let verdict = signature_scheme::verify(
+        SignatureScheme::Hybrid,
+        &env,
+        &key.signing_key().verifying_key(),
+        Some(&ml_dsa),
+    );
+    assert_eq!(verdict, Ok(()));
+    // Without --hybrid, the key file and the signed message have no ML-DSA part.
+    let plain = dir.path().join("p.json");
+    ok(accord(&[
+        "keygen",
+        "--out",
+        &plain.display().to_string(),
+        "--member",
+        "member/p",
+    ]));
+    let text = std::fs::read_to_string(&plain).unwrap();
+    assert!(!text.contains("ml_dsa"), "{text}");
+    let o = ok(accord(&[
+        "sign",
+        &msg.display().to_string(),
+        "--key",
+        &plain.display().to_string(),
+    ]));
+    assert!(!stdout(&o).contains("ml_dsa_signature"), "{}", stdout(&o));
+}
+
 #[test]
 fn sign_refuses_a_key_file_whose_public_key_does_not_match() {
     let dir = tempfile::tempdir().unwrap();

@@ -2,7 +2,9 @@
 //!
 //! (a) signed votes verified and applied per second on one core (`GovernanceState::apply` on a
 //!     proposal of 2,000 members of weight 1 whose quorum is never reached early), against the
-//!     raw `verify_strict` of the same signatures;
+//!     raw `verify_strict` of the same signatures; and the same under a hybrid genesis
+//!     (`ed25519+ml-dsa-65`: each vote carries and is checked under both signatures), against
+//!     ed25519 alone;
 //! (b) validating, testing and compiling the default bundle for activation (`Bundle::compile` +
 //!     `run_bundle_tests`, as a proposal does), against `Bundle::compile` alone;
 //! (c) decisions per second on two threads through `ActivePolicySet::decide` while another
@@ -18,11 +20,11 @@ use accord_engine::cases::run_bundle_tests;
 use accord_engine::testing::{benchmark_mix, BenchmarkMix};
 use accord_engine::{Bundle, BundleFiles};
 use accord_governance::member::{Member, Membership};
-use accord_governance::message::{content_hash, proposal_id, sign, signed_bytes, Change};
+use accord_governance::message::{content_hash, proposal_id, signed_bytes, Change};
 use accord_governance::params::{Ratio, VotingParams};
-use accord_governance::{ActivePolicySet, ActiveSet, Envelope, Genesis, GovernanceState};
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
+use accord_governance::{
+    ActivePolicySet, ActiveSet, Envelope, Genesis, GovernanceState, KeyFile, SignatureScheme,
+};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde_json::{json, Value};
@@ -58,6 +60,19 @@ fn key(i: usize) -> SigningKey {
     SigningKey::from_bytes(&seed)
 }
 
+/// Member `i`'s key file: ed25519 alone, or hybrid with an ML-DSA-65 key.
+fn key_file(i: usize, scheme: SignatureScheme) -> KeyFile {
+    let file = KeyFile::new(key(i), Some(format!("member/m{i:04}")));
+    match scheme {
+        SignatureScheme::Ed25519 => file,
+        SignatureScheme::Hybrid => {
+            let mut seed = [0x51u8; 32]; // bench keys, not real ones
+            seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            file.with_ml_dsa_seed(seed)
+        }
+    }
+}
+
 struct Votes {
     /// The state with one open proposal.
     state: GovernanceState,
@@ -65,16 +80,23 @@ struct Votes {
     keys: Vec<VerifyingKey>,
 }
 
-fn votes_setup(bundle: Arc<Bundle>) -> Votes {
-    let keys: Vec<SigningKey> = (0..MEMBERS).map(key).collect();
-    let members = keys
-        .iter()
-        .enumerate()
-        .map(|(i, k)| Member {
-            id: format!("member/m{i:04}"),
-            public_key: BASE64.encode(k.verifying_key().to_bytes()),
-            weight: 1,
-            name: format!("Member {i}"),
+fn votes_setup(bundle: Arc<Bundle>, scheme: SignatureScheme) -> Votes {
+    // Only the voters' key files are kept: an expanded ML-DSA-65 signing key is about 60 KB.
+    let mut voters: Vec<KeyFile> = Vec::with_capacity(VOTES);
+    let members = (0..MEMBERS)
+        .map(|i| {
+            let file = key_file(i, scheme);
+            let member = Member {
+                id: format!("member/m{i:04}"),
+                public_key: file.public_key().to_owned(),
+                ml_dsa_public_key: file.ml_dsa_public_key().map(str::to_owned),
+                weight: 1,
+                name: format!("Member {i}"),
+            };
+            if i < VOTES {
+                voters.push(file);
+            }
+            member
         })
         .collect();
     let genesis = Genesis {
@@ -90,6 +112,7 @@ fn votes_setup(bundle: Arc<Bundle>) -> Votes {
             veto_threshold: None,
             emergency: None,
         },
+        signature_scheme: scheme,
         bundle_dir: root().join("policies"),
         initial_height: 1,
     };
@@ -102,25 +125,28 @@ fn votes_setup(bundle: Arc<Bundle>) -> Votes {
                           "proposer": "member/m0000", "title": "bench", "change": change });
     let id = proposal_id(&signed_bytes(&message).expect("bytes"));
     let content = content_hash(&change);
-    let env = parse(&message, &keys[0]);
+    let env = parse(&message, &voters[0]);
     state.apply(&env, "tx-p", 1).expect("proposal applies");
     let envelopes = (0..VOTES)
         .map(|i| {
             let vote = json!({ "type": "vote", "consortium": CONSORTIUM, "proposal": id,
                                "content": content, "voter": format!("member/m{i:04}"),
                                "choice": if i % 2 == 0 { "yes" } else { "no" } });
-            parse(&vote, &keys[i])
+            parse(&vote, &voters[i])
         })
         .collect();
     Votes {
         state,
         envelopes,
-        keys: keys.iter().map(SigningKey::verifying_key).collect(),
+        keys: voters
+            .iter()
+            .map(|f| f.signing_key().verifying_key())
+            .collect(),
     }
 }
 
-fn parse(message: &Value, key: &SigningKey) -> Envelope {
-    let signed = serde_json::to_value(sign(message, key).expect("signs")).expect("json");
+fn parse(message: &Value, key: &KeyFile) -> Envelope {
+    let signed = serde_json::to_value(key.sign(message).expect("signs")).expect("json");
     Envelope::from_value(&signed).expect("parses")
 }
 
@@ -139,7 +165,8 @@ fn verify_all(envelopes: &[Envelope], keys: &[VerifyingKey]) {
 
 fn votes(c: &mut Criterion) {
     let bundle = Arc::new(Bundle::compile(bundle_files()).expect("compiles"));
-    let v = votes_setup(bundle);
+    let v = votes_setup(bundle.clone(), SignatureScheme::Ed25519);
+    let hybrid = votes_setup(bundle, SignatureScheme::Hybrid);
     let mut group = c.benchmark_group("votes");
     group.throughput(Throughput::Elements(VOTES as u64));
     group.bench_function(
@@ -158,6 +185,19 @@ fn votes(c: &mut Criterion) {
     group.bench_function("baseline: verify_strict alone", |b| {
         b.iter(|| verify_all(&v.envelopes, &v.keys))
     });
+    group.bench_function(
+        "hybrid: GovernanceState::apply (ed25519 + ML-DSA-65 verify + count), 2000 members",
+        |b| {
+            b.iter_batched(
+                || hybrid.state.clone(),
+                |mut state| {
+                    apply_all(&mut state, &hybrid.envelopes);
+                    state
+                },
+                BatchSize::PerIteration,
+            )
+        },
+    );
     group.finish();
 }
 
@@ -325,9 +365,11 @@ fn summary(_: &mut Criterion) {
     let (a, b) = two_bundles();
 
     // (a)
-    let v = votes_setup(a.clone());
+    let v = votes_setup(a.clone(), SignatureScheme::Ed25519);
+    let h = votes_setup(a.clone(), SignatureScheme::Hybrid);
     let mut best_apply = Duration::MAX;
     let mut best_verify = Duration::MAX;
+    let mut best_hybrid = Duration::MAX;
     for _ in 0..5 {
         let mut state = v.state.clone();
         let t = Instant::now();
@@ -336,10 +378,15 @@ fn summary(_: &mut Criterion) {
         let t = Instant::now();
         verify_all(&v.envelopes, &v.keys);
         best_verify = best_verify.min(t.elapsed());
+        let mut state = h.state.clone();
+        let t = Instant::now();
+        apply_all(&mut state, &h.envelopes);
+        best_hybrid = best_hybrid.min(t.elapsed());
     }
-    let (apply, verify) = (
+    let (apply, verify, hybrid) = (
         per_second(VOTES as u64, best_apply),
         per_second(VOTES as u64, best_verify),
+        per_second(VOTES as u64, best_hybrid),
     );
     println!(
         "(a) votes applied: {apply:.0}/s ({:.1} µs each; target ≥ 15000/s); verify_strict alone: \
@@ -347,6 +394,12 @@ fn summary(_: &mut Criterion) {
         1e6 / apply,
         1e6 / verify,
         verify / apply
+    );
+    println!(
+        "(a) hybrid votes (ed25519 + ML-DSA-65) applied: {hybrid:.0}/s ({:.1} µs each); \
+         ed25519 alone {apply:.0}/s; hybrid costs {:.2}× an ed25519 vote",
+        1e6 / hybrid,
+        apply / hybrid
     );
 
     // (b)

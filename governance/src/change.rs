@@ -6,6 +6,7 @@ use crate::err::Refusal;
 use crate::member::{parse_public_key, Membership, MembershipChange};
 use crate::message::Change;
 use crate::proposal::Effect;
+use crate::signature_scheme::{parse_ml_dsa_public_key, SignatureScheme};
 use crate::Activation;
 use accord_engine::bundle::JURISDICTIONS_DIR;
 use accord_engine::cases::run_bundle_tests;
@@ -17,6 +18,8 @@ use std::sync::Arc;
 /// What the state knows when a proposal arrives.
 pub(crate) struct Context<'a> {
     pub membership: &'a Membership,
+    /// The consortium's signature scheme: under hybrid, every member needs an ML-DSA-65 key.
+    pub signature_scheme: SignatureScheme,
     pub active: &'a Activation,
     pub history: &'a [Activation],
     pub bundles: &'a mut BundleStore,
@@ -99,6 +102,9 @@ pub(crate) fn resolve(change: &Change, cx: Context<'_>) -> Result<Effect, Refusa
             })
         }
         Change::AddMember { member } => {
+            member.check_scheme(cx.signature_scheme).map_err(|reason| {
+                Refusal::invalid_change("message.change.member.ml_dsa_public_key", reason)
+            })?;
             check_membership(cx.membership, MembershipChange::Add(member))?;
             Ok(Effect::AddMember {
                 member: member.clone(),
@@ -111,15 +117,25 @@ pub(crate) fn resolve(change: &Change, cx: Context<'_>) -> Result<Effect, Refusa
             })
         }
         Change::UpdateMember(update) => {
-            if update.weight.is_none() && update.public_key.is_none() && update.name.is_none() {
+            if update.weight.is_none()
+                && update.public_key.is_none()
+                && update.ml_dsa_public_key.is_none()
+                && update.name.is_none()
+            {
                 return Err(Refusal::invalid_change(
                     "message.change",
-                    "update_member changes nothing: give weight, public_key or name",
+                    "update_member changes nothing: give weight, public_key, ml_dsa_public_key \
+                     or name",
                 ));
             }
             if let Some(key) = &update.public_key {
                 parse_public_key(key).map_err(|reason| {
                     Refusal::invalid_change("message.change.public_key", reason)
+                })?;
+            }
+            if let Some(key) = &update.ml_dsa_public_key {
+                parse_ml_dsa_public_key(key).map_err(|reason| {
+                    Refusal::invalid_change("message.change.ml_dsa_public_key", reason)
                 })?;
             }
             check_membership(cx.membership, MembershipChange::Update(update))?;

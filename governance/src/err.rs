@@ -1,5 +1,7 @@
 //! Why a governance message or a genesis file is refused. Every refusal leaves state untouched.
 
+use crate::signature_scheme::SignatureFault;
+
 /// A refused governance message. [`Refusal::code`] is stable: clients may match on it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
@@ -12,8 +14,12 @@ pub enum Refusal {
         signer: String,
         snapshot: Option<String>,
     },
-    #[error("signature does not verify against `{signer}`'s key")]
-    BadSignature { signer: String },
+    #[error("{}", fault.describe(signer))]
+    BadSignature {
+        signer: String,
+        /// Which signature failed, and how.
+        fault: SignatureFault,
+    },
     #[error("this exact message (sha256 {digest}) was already applied")]
     Replayed { digest: String },
     #[error("proposal {id} already exists")]

@@ -1,7 +1,9 @@
-//! The genesis file: the consortium, its first members, its voting rules and its first bundle.
+//! The genesis file: the consortium, its first members, its voting rules, the signatures its
+//! messages must carry and its first bundle.
 
 use crate::member::{Member, Membership};
 use crate::params::VotingParams;
+use crate::signature_scheme::SignatureScheme;
 use accord_engine::ledger::canonical_json;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -22,6 +24,9 @@ struct GenesisFile {
     consortium: String,
     members: Vec<Member>,
     voting: VotingParams,
+    /// The signatures every message must carry; `ed25519` when absent.
+    #[serde(default)]
+    signature_scheme: SignatureScheme,
     /// The initial bundle directory, relative to the genesis file.
     bundle: PathBuf,
     /// The height of the chain's first block (as CometBFT's `initial_height`); 1 when absent.
@@ -43,6 +48,8 @@ pub struct Genesis {
     pub consortium: String,
     pub membership: Membership,
     pub voting: VotingParams,
+    /// The signatures every message must carry, for the life of the consortium.
+    pub signature_scheme: SignatureScheme,
     /// The initial bundle directory, resolved against the genesis file's directory.
     pub bundle_dir: PathBuf,
     /// The height the first block must have (1 unless the genesis says otherwise).
@@ -78,6 +85,11 @@ impl Genesis {
         raw.voting
             .check()
             .map_err(|(field, reason)| err(format!("voting.{field}"), reason))?;
+        for (i, member) in raw.members.iter().enumerate() {
+            member
+                .check_scheme(raw.signature_scheme)
+                .map_err(|reason| err(format!("members[{i}].ml_dsa_public_key"), reason))?;
+        }
         let membership =
             Membership::new(raw.members).map_err(|reason| err("members".into(), reason))?;
         if raw.initial_height == 0 || raw.initial_height > MAX_INITIAL_HEIGHT {
@@ -90,6 +102,7 @@ impl Genesis {
             consortium: raw.consortium,
             membership,
             voting: raw.voting,
+            signature_scheme: raw.signature_scheme,
             bundle_dir: base.join(raw.bundle),
             initial_height: raw.initial_height,
         })
@@ -107,6 +120,9 @@ impl Genesis {
         // Stated only when it is not the default, so that a genesis without it keeps its digest.
         if self.initial_height != 1 {
             value["initial_height"] = self.initial_height.into();
+        }
+        if self.signature_scheme != SignatureScheme::Ed25519 {
+            value["signature_scheme"] = self.signature_scheme.name().into();
         }
         let mut hasher = Sha256::new();
         hasher.update(b"accord/genesis/v1\0");

@@ -1,10 +1,12 @@
 //! Consortium members: who may propose and vote, with what weight, under which key.
 
+use crate::signature_scheme::{parse_ml_dsa_public_key, MlDsaVerifyingKey, SignatureScheme};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// A member as written in genesis and in membership proposals.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,15 +16,34 @@ pub struct Member {
     pub id: String,
     /// The ed25519 public key, 32 bytes in standard base64.
     pub public_key: String,
+    /// The ML-DSA-65 public key (FIPS 204, 1952 bytes) in standard base64: required under a
+    /// hybrid genesis ([`SignatureScheme::Hybrid`]), allowed under ed25519. Written only when set,
+    /// so members without one keep their digests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ml_dsa_public_key: Option<String>,
     pub weight: u64,
     pub name: String,
 }
 
 impl Member {
-    /// Checks the id, the weight and that the key is a valid, non-weak ed25519 point.
+    /// Checks the id, the weight, that the key is a valid, non-weak ed25519 point and that the
+    /// ML-DSA-65 key, if any, decodes.
     pub fn check(&self) -> Result<(), String> {
         self.check_fields()?;
-        self.key().map(|_| ())
+        self.key()?;
+        self.ml_dsa_key().map(|_| ())
+    }
+
+    /// Refuses a member without an ML-DSA-65 key under a scheme that requires one.
+    pub fn check_scheme(&self, scheme: SignatureScheme) -> Result<(), String> {
+        if scheme == SignatureScheme::Hybrid && self.ml_dsa_public_key.is_none() {
+            return Err(format!(
+                "member `{}` has no `ml_dsa_public_key`: signature scheme `{scheme}` requires \
+                 every member to have an ML-DSA-65 key",
+                self.id
+            ));
+        }
+        Ok(())
     }
 
     fn check_fields(&self) -> Result<(), String> {
@@ -41,6 +62,15 @@ impl Member {
     /// The decoded key; refused when not 32 bytes of base64, not a curve point, or of small order.
     pub fn key(&self) -> Result<VerifyingKey, String> {
         parse_public_key(&self.public_key).map_err(|e| format!("member `{}`: {e}", self.id))
+    }
+
+    /// The decoded ML-DSA-65 key, if the member has one.
+    pub fn ml_dsa_key(&self) -> Result<Option<MlDsaVerifyingKey>, String> {
+        self.ml_dsa_public_key
+            .as_deref()
+            .map(parse_ml_dsa_public_key)
+            .transpose()
+            .map_err(|e| format!("member `{}`: {e}", self.id))
     }
 }
 
@@ -70,6 +100,9 @@ pub fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
 pub struct Membership {
     members: BTreeMap<String, Member>,
     keys: BTreeMap<String, VerifyingKey>,
+    /// Members' ML-DSA-65 keys; shared, as each is about 30 KB expanded and proposals copy the
+    /// membership.
+    ml_dsa_keys: BTreeMap<String, Arc<MlDsaVerifyingKey>>,
 }
 
 impl PartialEq for Membership {
@@ -99,15 +132,23 @@ impl Membership {
     pub fn new(members: Vec<Member>) -> Result<Membership, String> {
         let mut map = BTreeMap::new();
         let mut keys = BTreeMap::new();
+        let mut ml_dsa_keys = BTreeMap::new();
         for m in members {
             m.check_fields()?;
             if map.contains_key(&m.id) {
                 return Err(format!("member `{}` is listed twice", m.id));
             }
             keys.insert(m.id.clone(), m.key()?);
+            if let Some(key) = m.ml_dsa_key()? {
+                ml_dsa_keys.insert(m.id.clone(), Arc::new(key));
+            }
             map.insert(m.id.clone(), m);
         }
-        let membership = Membership { members: map, keys };
+        let membership = Membership {
+            members: map,
+            keys,
+            ml_dsa_keys,
+        };
         if membership.members.is_empty() {
             return Err("a consortium needs at least one member".into());
         }
@@ -134,6 +175,18 @@ impl Membership {
     /// The decoded, checked key of member `id`.
     pub fn key(&self, id: &str) -> Option<&VerifyingKey> {
         self.keys.get(id)
+    }
+
+    /// The decoded ML-DSA-65 key of member `id`, if it has one.
+    pub fn ml_dsa_key(&self, id: &str) -> Option<&MlDsaVerifyingKey> {
+        self.ml_dsa_keys.get(id).map(Arc::as_ref)
+    }
+
+    /// Refuses a membership with a member lacking a key `scheme` requires.
+    pub fn check_scheme(&self, scheme: SignatureScheme) -> Result<(), String> {
+        self.members
+            .values()
+            .try_for_each(|m| m.check_scheme(scheme))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Member> {
@@ -176,6 +229,9 @@ impl Membership {
                 if let Some(k) = &update.public_key {
                     m.public_key = k.clone();
                 }
+                if let Some(k) = &update.ml_dsa_public_key {
+                    m.ml_dsa_public_key = Some(k.clone());
+                }
                 if let Some(n) = &update.name {
                     m.name = n.clone();
                 }
@@ -185,7 +241,7 @@ impl Membership {
     }
 }
 
-/// A change to one member's weight, key or display name; fields left out stay as they are.
+/// A change to one member's weight, keys or display name; fields left out stay as they are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MemberUpdate {
@@ -195,6 +251,9 @@ pub struct MemberUpdate {
     pub weight: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_key: Option<String>,
+    /// A new or first ML-DSA-65 key (base64); a key cannot be removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ml_dsa_public_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }

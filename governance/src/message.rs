@@ -10,6 +10,7 @@
 use crate::err::Refusal;
 use crate::member::{Member, MemberUpdate};
 use crate::params::VotingParams;
+use crate::signature_scheme::ML_DSA_SIGNATURE_BYTES;
 use accord_engine::ledger::canonical_json;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
@@ -192,6 +193,10 @@ pub struct SignedMessage {
     pub message: Value,
     /// The ed25519 signature over [`signed_bytes`], standard base64.
     pub signature: String,
+    /// The ML-DSA-65 signature over the same bytes, standard base64: required when the consortium
+    /// requires hybrid signatures ([`crate::signature_scheme`]), checked whenever present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ml_dsa_signature: Option<String>,
 }
 
 impl SignedMessage {
@@ -238,6 +243,10 @@ pub struct Envelope {
     /// The bytes the signature covers.
     pub signed_bytes: Vec<u8>,
     pub signature: Signature,
+    /// The encoded ML-DSA-65 signature, if the message carries one: exactly
+    /// [`ML_DSA_SIGNATURE_BYTES`] bytes (checked when parsed), verified by
+    /// [`crate::signature_scheme::verify`].
+    pub ml_dsa_signature: Option<Vec<u8>>,
 }
 
 impl Envelope {
@@ -274,10 +283,26 @@ impl Envelope {
         let raw: [u8; 64] = raw.try_into().map_err(|b: Vec<u8>| {
             Refusal::malformed("signature", format!("{} bytes, expected 64", b.len()))
         })?;
+        let ml_dsa_signature = match &signed.ml_dsa_signature {
+            None => None,
+            Some(text) => {
+                let raw = BASE64.decode(text).map_err(|e| {
+                    Refusal::malformed("ml_dsa_signature", format!("not base64: {e}"))
+                })?;
+                if raw.len() != ML_DSA_SIGNATURE_BYTES {
+                    return Err(Refusal::malformed(
+                        "ml_dsa_signature",
+                        format!("{} bytes, expected {ML_DSA_SIGNATURE_BYTES}", raw.len()),
+                    ));
+                }
+                Some(raw)
+            }
+        };
         Ok(Envelope {
             message,
             signed_bytes,
             signature: Signature::from_bytes(&raw),
+            ml_dsa_signature,
         })
     }
 
@@ -328,6 +353,7 @@ pub fn sign(message: &Value, key: &SigningKey) -> Result<SignedMessage, Refusal>
     Ok(SignedMessage {
         message: message.clone(),
         signature: BASE64.encode(key.sign(&bytes).to_bytes()),
+        ml_dsa_signature: None,
     })
 }
 

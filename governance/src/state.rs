@@ -11,6 +11,7 @@ use crate::message::{
 };
 use crate::params::VotingParams;
 use crate::proposal::{Effect, Impact, Proposal, Status, VoteRecord};
+use crate::signature_scheme::{self, SignatureFault, SignatureScheme};
 use crate::tally::{Outcome, Tally};
 use crate::{Activation, ActiveSet};
 use accord_engine::Bundle;
@@ -42,6 +43,8 @@ pub struct GovernanceState {
     pub consortium: String,
     pub membership: Membership,
     pub params: VotingParams,
+    /// The signatures messages must carry (from genesis; never changes).
+    pub signature_scheme: SignatureScheme,
     /// By id.
     pub proposals: BTreeMap<String, Proposal>,
     /// Every policy set that was active, oldest first; the last is active now.
@@ -63,6 +66,7 @@ impl GovernanceState {
             consortium: genesis.consortium.clone(),
             membership: genesis.membership.clone(),
             params: genesis.voting.clone(),
+            signature_scheme: genesis.signature_scheme,
             proposals: BTreeMap::new(),
             history: vec![Activation {
                 version: bundle.version().to_owned(),
@@ -77,9 +81,11 @@ impl GovernanceState {
         }
     }
 
-    /// Rebuilds the state from stored parts; compiles the active set from its stored bundle.
+    /// Rebuilds the state from stored parts; compiles the active set from its stored bundle. The
+    /// signature scheme is the genesis's (not stored: the genesis digest pins it).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn restore(
+        signature_scheme: SignatureScheme,
         consortium: String,
         membership: Membership,
         params: VotingParams,
@@ -96,6 +102,7 @@ impl GovernanceState {
             consortium,
             membership,
             params,
+            signature_scheme,
             proposals,
             history,
             next_seq,
@@ -144,6 +151,7 @@ impl GovernanceState {
 
     fn verify(
         membership: &Membership,
+        scheme: SignatureScheme,
         env: &Envelope,
         snapshot: Option<&str>,
     ) -> Result<u64, Refusal> {
@@ -152,16 +160,14 @@ impl GovernanceState {
             signer: signer.to_owned(),
             snapshot: snapshot.map(str::to_owned),
         })?;
+        let bad = |fault: SignatureFault| Refusal::BadSignature {
+            signer: signer.to_owned(),
+            fault,
+        };
         let key = membership
             .key(signer)
-            .ok_or_else(|| Refusal::BadSignature {
-                signer: signer.to_owned(),
-            })?;
-        if !env.verify(key) {
-            return Err(Refusal::BadSignature {
-                signer: signer.to_owned(),
-            });
-        }
+            .ok_or_else(|| bad(SignatureFault::Ed25519))?;
+        signature_scheme::verify(scheme, env, key, membership.ml_dsa_key(signer)).map_err(bad)?;
         Ok(member.weight)
     }
 
@@ -172,7 +178,7 @@ impl GovernanceState {
         tx: &str,
         height: u64,
     ) -> Result<Accepted, Refusal> {
-        Self::verify(&self.membership, env, None)?;
+        Self::verify(&self.membership, self.signature_scheme, env, None)?;
         let id = crate::message::proposal_id(&env.signed_bytes);
         if self.proposals.contains_key(&id) {
             return Err(Refusal::DuplicateProposal { id });
@@ -211,6 +217,7 @@ impl GovernanceState {
             &m.change,
             Context {
                 membership: &self.membership,
+                signature_scheme: self.signature_scheme,
                 active: &active,
                 history: &self.history,
                 bundles: &mut bundles,
@@ -297,7 +304,7 @@ impl GovernanceState {
         height: u64,
     ) -> Result<Accepted, Refusal> {
         let p = self.open_proposal(&m.proposal)?;
-        let weight = Self::verify(&p.membership, env, Some(&p.id))?;
+        let weight = Self::verify(&p.membership, self.signature_scheme, env, Some(&p.id))?;
         let digest = env.digest();
         if p.seen.contains(&digest) {
             return Err(Refusal::Replayed { digest });
@@ -348,7 +355,7 @@ impl GovernanceState {
         height: u64,
     ) -> Result<Accepted, Refusal> {
         let p = self.open_proposal(&m.proposal)?;
-        Self::verify(&p.membership, env, Some(&p.id))?;
+        Self::verify(&p.membership, self.signature_scheme, env, Some(&p.id))?;
         if m.proposer != p.proposer {
             return Err(Refusal::NotProposer {
                 id: p.id.clone(),

@@ -6,6 +6,8 @@ mod brakes;
 mod common;
 mod flip;
 mod fuzz_properties;
+mod hybrid;
+mod hybrid_vectors;
 mod lifecycle;
 mod open_bundles;
 mod persistence;

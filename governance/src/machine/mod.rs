@@ -77,7 +77,7 @@ impl StateMachine {
     pub fn open(genesis: &Genesis, bundle: Arc<Bundle>, db: &sled::Db) -> Result<Self, OpenError> {
         let digest = genesis.digest(bundle.version());
         let store = Store::open(db)?;
-        match store.load()? {
+        match store.load(genesis.signature_scheme)? {
             None => {
                 let gov = GovernanceState::from_genesis(genesis, bundle);
                 Ok(Self::assemble(

@@ -1,6 +1,7 @@
 //! The state root: one hash over the registry (consents, representations, data use agreements),
 //! governance and active-policy state after a block.
 
+use crate::signature_scheme::SignatureScheme;
 use crate::state::GovernanceState;
 use accord_engine::ledger::canonical_json;
 use sha2::{Digest, Sha256};
@@ -21,10 +22,10 @@ pub fn state_root(gov: &GovernanceState, consents: &[u8; 32]) -> String {
 }
 
 /// Digest of the governance state: canonical JSON of consortium, members, voting parameters,
-/// proposals (with votes, tallies and impact), the policy history and the proposal counter.
+/// the signature scheme when it is not `ed25519`, proposals (with votes, tallies and impact), the policy history and the proposal counter.
 /// Bundles enter through their versions, which are content hashes.
 pub fn governance_digest(gov: &GovernanceState) -> [u8; 32] {
-    let value = serde_json::json!({
+    let mut value = serde_json::json!({
         "consortium": gov.consortium,
         "members": gov.membership,
         "params": gov.params,
@@ -32,6 +33,10 @@ pub fn governance_digest(gov: &GovernanceState) -> [u8; 32] {
         "history": gov.history,
         "next_seq": gov.next_seq,
     });
+    // Stated only under a hybrid genesis, so that an ed25519 consortium keeps its state roots.
+    if gov.signature_scheme != SignatureScheme::Ed25519 {
+        value["signature_scheme"] = gov.signature_scheme.name().into();
+    }
     let mut hasher = Sha256::new();
     hasher.update(b"accord/governance-state/v1\0");
     hasher.update(canonical_json(&value).as_bytes());

@@ -27,6 +27,7 @@ use crate::bundles::BundleStore;
 use crate::member::Membership;
 use crate::params::VotingParams;
 use crate::proposal::Proposal;
+use crate::signature_scheme::SignatureScheme;
 use crate::state::GovernanceState;
 use crate::Activation;
 use accord_engine::consent::ConsentEntry;
@@ -218,8 +219,12 @@ impl Store {
         }
     }
 
-    /// Reads the whole state back; `None` when no block was ever committed.
-    pub fn load(&self) -> Result<Option<StoredState>, StoreError> {
+    /// Reads the whole state back (under the genesis's `signature_scheme`, which is not stored: the
+    /// genesis digest pins it); `None` when no block was ever committed.
+    pub fn load(
+        &self,
+        signature_scheme: SignatureScheme,
+    ) -> Result<Option<StoredState>, StoreError> {
         let Some(meta) = self.tree.get(META)? else {
             return Ok(None);
         };
@@ -270,6 +275,7 @@ impl Store {
             height: meta.height,
         })?;
         let gov = GovernanceState::restore(
+            signature_scheme,
             meta.consortium,
             meta.membership,
             meta.params,

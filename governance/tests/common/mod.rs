@@ -205,6 +205,7 @@ pub fn member_with(id: &str, key: &SigningKey, weight: u64) -> Member {
     Member {
         id: id.to_owned(),
         public_key: BASE64.encode(key.verifying_key().to_bytes()),
+        ml_dsa_public_key: None,
         weight,
         name: id.trim_start_matches("member/").to_owned(),
     }
@@ -236,6 +237,7 @@ pub fn custom_genesis(members: Vec<Member>, params: VotingParams) -> Genesis {
         consortium: CONSORTIUM.to_owned(),
         membership: Membership::new(members).unwrap(),
         voting: params,
+        signature_scheme: accord_governance::SignatureScheme::Ed25519,
         bundle_dir: dev.bundle_dir,
         initial_height: 1,
     }
