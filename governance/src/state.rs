@@ -375,7 +375,7 @@ impl GovernanceState {
     /// voted under. Enough vetoes (the frozen rules' `veto_threshold`) and it never activates.
     fn veto(&mut self, m: &VetoMessage, env: &Envelope, height: u64) -> Result<Accepted, Refusal> {
         let p = self.open_proposal(&m.proposal)?;
-        let weight = Self::verify(&p.membership, env, Some(&p.id))?;
+        let weight = Self::verify(&p.membership, self.signature_scheme, env, Some(&p.id))?;
         if p.status != Status::Queued {
             return Err(Refusal::NotVetoable {
                 id: p.id.clone(),
