@@ -5,7 +5,7 @@
 //! as raw UTF-8); the signature is ed25519 over those bytes, checked with `verify_strict`.
 //!
 //! The key is derived from the seed 0x01..0x20 — a test key, not a dev key. Regenerate the file
-//! with `ACCORD_WRITE_VECTORS=1 cargo test -p accord-governance --test vectors` (then review it).
+//! with `ACCORD_WRITE_VECTORS=1 cargo test -p accord-governance --test tests vectors::` (then review it).
 
 use accord_governance::message::{content_hash, proposal_id, signed_bytes, Change, SIGNING_DOMAIN};
 use accord_governance::Envelope;
