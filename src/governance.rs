@@ -321,8 +321,9 @@ pub fn vote(
     emit(message, &file, tx, "vote")
 }
 
-/// The id, content hash and consortium of the proposal in a signed governance transaction file.
-fn proposal_of_file(path: &Path) -> Result<(String, String, Option<String>), Failure> {
+/// A signed governance transaction file: the transaction and its envelope, decoded as a node
+/// decodes it (what it would refuse as malformed is an error with its code and words).
+pub fn read_signed_transaction(path: &Path) -> Result<(Value, Envelope), Failure> {
     let shown = path.display();
     let text = read_input(path)?;
     let tx: Value = accord_engine::json::value_from_str(&text)
@@ -332,10 +333,23 @@ fn proposal_of_file(path: &Path) -> Result<(String, String, Option<String>), Fai
             "{shown}: not a governance transaction (no `governance`)"
         ))
     })?;
-    let envelope = Envelope::from_value(governance)
-        .map_err(|refusal| bad_input(format!("{shown}: {}: {refusal}", refusal.code())))?;
+    let envelope = Envelope::from_value(governance).map_err(|refusal| {
+        bad_input(format!(
+            "{shown}: a node would refuse this message ({}): {refusal}",
+            refusal.code()
+        ))
+    })?;
+    Ok((tx, envelope))
+}
+
+/// The id, content hash and consortium of the proposal in a signed governance transaction file.
+fn proposal_of_file(path: &Path) -> Result<(String, String, Option<String>), Failure> {
+    let (_, envelope) = read_signed_transaction(path)?;
     let accord_governance::Message::Proposal(proposal) = &envelope.message else {
-        return Err(bad_input(format!("{shown}: the message is not a proposal")));
+        return Err(bad_input(format!(
+            "{}: the message is not a proposal",
+            path.display()
+        )));
     };
     Ok((
         proposal_id(&envelope.signed_bytes),

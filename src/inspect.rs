@@ -2,7 +2,7 @@
 //! proposal on a node, in readable form — who signed it, what it changes and against what, and
 //! whether the signature verifies.
 
-use crate::commands::{bad_input, print_line, read_input, Failure};
+use crate::commands::{bad_input, print_line, Failure};
 use crate::node_client::{proposal_path, NodeClient};
 use accord_engine::{Bundle, BundleFiles};
 use accord_governance::diff::{bundle_diff, BundleDiff};
@@ -25,21 +25,7 @@ pub struct InspectSources<'a> {
 /// `accord inspect TX.json`: prints the transaction's readable form; exit 0 when the signature
 /// verifies, 1 when it does not, 2 when the transaction cannot be read.
 pub fn inspect(path: &Path, sources: &InspectSources<'_>) -> Result<ExitCode, Failure> {
-    let shown = path.display();
-    let text = read_input(path)?;
-    let tx: Value = accord_engine::json::value_from_str(&text)
-        .map_err(|e| bad_input(format!("{shown}: {e}")))?;
-    let governance = tx.get("governance").ok_or_else(|| {
-        bad_input(format!(
-            "{shown}: not a governance transaction (no `governance`)"
-        ))
-    })?;
-    let envelope = Envelope::from_value(governance).map_err(|refusal| {
-        bad_input(format!(
-            "{shown}: a node would refuse this message ({}): {refusal}",
-            refusal.code()
-        ))
-    })?;
+    let (tx, envelope) = crate::governance::read_signed_transaction(path)?;
     let signer = envelope.message.signer().to_owned();
     let (valid, checked_against) = verify(&envelope, &signer, sources)?;
     let mut out = json!({
