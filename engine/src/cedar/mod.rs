@@ -286,12 +286,10 @@ impl CedarPolicies {
     }
 }
 
-/// The policies of one Cedar file, in file order, each named by its `@id` (or `#N`, its place,
-/// without one) with its text as Cedar prints it: what a reviewer compares policy by policy.
-pub fn policies_by_id(text: &str) -> Result<Vec<(String, String)>, String> {
-    let parsed = PolicySet::from_str(text).map_err(|e| err::render(&e, text))?;
+/// The policies of a set parsed from one file, in source order (`from_str` names them
+/// policy0..N in that order).
+fn in_source_order(parsed: &PolicySet) -> Vec<&cedar_policy::Policy> {
     let mut policies: Vec<_> = parsed.policies().collect();
-    // `from_str` names policies policy0..N in source order; keep that order.
     policies.sort_by_key(|p| {
         p.id()
             .to_string()
@@ -299,6 +297,14 @@ pub fn policies_by_id(text: &str) -> Result<Vec<(String, String)>, String> {
             .parse::<usize>()
             .unwrap_or(usize::MAX)
     });
+    policies
+}
+
+/// The policies of one Cedar file, in file order, each named by its `@id` (or `#N`, its place,
+/// without one) with its text as Cedar prints it: what a reviewer compares policy by policy.
+pub fn policies_by_id(text: &str) -> Result<Vec<(String, String)>, String> {
+    let parsed = PolicySet::from_str(text).map_err(|e| err::render(&e, text))?;
+    let policies = in_source_order(&parsed);
     Ok(policies
         .into_iter()
         .enumerate()
@@ -329,15 +335,7 @@ fn parse_module(
             reason: "templates are not supported in a policy bundle; write static policies".into(),
         });
     }
-    // `from_str` names policies policy0..N in source order; keep that order.
-    let mut policies: Vec<_> = parsed.policies().collect();
-    policies.sort_by_key(|p| {
-        p.id()
-            .to_string()
-            .trim_start_matches("policy")
-            .parse::<usize>()
-            .unwrap_or(usize::MAX)
-    });
+    let policies = in_source_order(&parsed);
     for (index, policy) in policies.into_iter().enumerate() {
         let annotation = |key: &str| -> Result<String, CedarError> {
             match policy.annotation(key) {
