@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # fuzz/run.sh TARGET SECONDS [afl-fuzz options...]
 #
-# Builds the AFL targets (cargo afl, instrumented, in fuzz/target/), writes the seed corpus from
+# Builds the AFL targets (cargo afl, instrumented, profile `fuzz`, in fuzz/target/), writes the seed corpus from
 # the repository (fuzz/corpus/TARGET/), replays the regression inputs (fuzz/regressions/),
 # then runs afl-fuzz on TARGET for SECONDS, resuming an earlier run's queue in fuzz/out/TARGET/.
 # Findings land in fuzz/out/TARGET/default/{crashes,hangs}/. Targets: transaction, block,
@@ -38,9 +38,11 @@ fi
 # Keep builds light on a shared machine (as the repository's own builds).
 export CARGO_INCREMENTAL=0
 if [ "${FUZZ_SKIP_BUILD:-0}" != 1 ]; then
-    cargo afl build --release --features afl --bins
+    # Their own target directory: instrumented builds of every crate, kept apart from the
+    # workspace's ordinary builds.
+    CARGO_TARGET_DIR="$here/target" cargo afl build --profile fuzz -p accord-fuzz --features afl --bins
 fi
-bin="$here/target/release"
+bin="$here/target/fuzz"
 
 # The seeds, written afresh (runs of different targets may share fuzz/corpus/).
 seeds="$here/corpus/$target"
