@@ -54,8 +54,23 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
 /// - the bearer token (`--token`), when one is configured, compared in constant time;
 /// - a request that runs longer than `--request-timeout` is answered with a 503 problem. A
 ///   decision whose log append was already under way may still be logged: the log can hold a
-///   decision the client never saw, never the reverse.
+///   decision the client never saw, never the reverse;
+/// - an answer marked [`crate::refusal_budget::Held`] (a governance client with no refusal left)
+///   is held back, after its slot is given back.
 pub async fn admit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let response = admitted(&state, req, next).await;
+    if response
+        .extensions()
+        .get::<crate::refusal_budget::Held>()
+        .is_some()
+    {
+        // The request's slot is free again: holding the answer costs no one else a slot.
+        state.refusals.hold().await;
+    }
+    response
+}
+
+async fn admitted(state: &AppState, req: Request, next: Next) -> Response {
     let Ok(_permit) = state.permits.clone().try_acquire_owned() else {
         return Problem::new(
             ProblemKind::Overloaded,
@@ -67,7 +82,7 @@ pub async fn admit(State(state): State<AppState>, req: Request, next: Next) -> R
         .retry_after(1)
         .into_response();
     };
-    if let Some(problem) = token_problem(&state, &req) {
+    if let Some(problem) = token_problem(state, &req) {
         return problem.into_response();
     }
     let limit = state.limits.request_timeout;

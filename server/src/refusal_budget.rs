@@ -1,8 +1,16 @@
 //! A per-client budget of refused governance messages. Every message the node refuses costs its
 //! sender (by IP address) one token; tokens come back at a steady rate up to a burst. A client with
-//! none left is answered 429 `too-many-refusals` before its message is read, so that a client
+//! none left is answered 429 `too-many-refusals` before its message is decoded, so that a client
 //! flooding `/v1/governance` with junk spends its own budget, not the node's time: members on
 //! other addresses are never slowed, and a member's accepted messages cost nothing.
+//!
+//! The 429 is held back for [`HOLD`] (a tarpit): a client that sends its next message only once
+//! it has the answer to the last, as most clients do, is slowed to one message per connection per
+//! [`HOLD`], so that even its refusals stop costing the node's CPU. A held answer waits on a timer,
+//! not a thread, and outside the `--max-concurrency` limit (the handler marks its answer
+//! [`Held`]; the admission layer holds it after giving the request's slot back), so held clients
+//! never crowd others out; at most [`MAX_HELD`] are held at once, and beyond that a client in
+//! debt is answered at once.
 //!
 //! The budget limits load, not decisions: it reads the wall clock, which never reaches governance
 //! state (heights and the ledger timestamp do).
@@ -16,14 +24,24 @@ use std::time::{Duration, Instant};
 pub const BURST: f64 = 20.0;
 /// Refusals per second a client regains.
 pub const REFILL_PER_SECOND: f64 = 5.0;
+/// How long the answer to a client with no refusal left is held back.
+pub const HOLD: Duration = Duration::from_secs(1);
+/// Answers held back at once, over all clients.
+pub const MAX_HELD: usize = 1024;
 /// Clients tracked at once; beyond it, the clients whose budget is full again are forgotten first.
 const MAX_CLIENTS: usize = 65_536;
+
+/// Marks an answer to a client with no refusal left: the admission layer holds it back for
+/// [`HOLD`] once the request's concurrency slot is free.
+#[derive(Clone, Copy, Debug)]
+pub struct Held;
 
 /// Tokens per client address.
 pub struct RefusalBudget {
     clients: Mutex<HashMap<IpAddr, Bucket>>,
     burst: f64,
     per_second: f64,
+    held: tokio::sync::Semaphore,
 }
 
 #[derive(Clone, Copy)]
@@ -44,6 +62,15 @@ impl RefusalBudget {
             clients: Mutex::new(HashMap::new()),
             burst,
             per_second,
+            held: tokio::sync::Semaphore::new(MAX_HELD),
+        }
+    }
+
+    /// Holds a client in debt for [`HOLD`] before it is answered, unless [`MAX_HELD`] answers are
+    /// already held (then it returns at once).
+    pub async fn hold(&self) {
+        if let Ok(_permit) = self.held.try_acquire() {
+            tokio::time::sleep(HOLD).await;
         }
     }
 
@@ -143,6 +170,30 @@ mod tests {
         assert!(budget.check_at(A, later).is_ok(), "3 - 2 = 1 left");
         budget.charge_at(A, later);
         assert!(budget.check_at(A, later).is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_in_debt_is_held_until_too_many_are() {
+        let budget = std::sync::Arc::new(RefusalBudget::default());
+        let t0 = tokio::time::Instant::now();
+        budget.hold().await;
+        assert_eq!(t0.elapsed(), HOLD, "held for the whole tarpit time");
+        // With every slot taken, the next one is answered at once.
+        let holders: Vec<_> = (0..MAX_HELD)
+            .map(|_| {
+                let budget = std::sync::Arc::clone(&budget);
+                tokio::spawn(async move { budget.hold().await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        assert_eq!(budget.held.available_permits(), 0);
+        let t1 = tokio::time::Instant::now();
+        budget.hold().await;
+        assert_eq!(t1.elapsed(), Duration::ZERO, "not held: every slot is taken");
+        for holder in holders {
+            holder.await.expect("holder");
+        }
+        assert_eq!(budget.held.available_permits(), MAX_HELD, "slots come back");
     }
 
     #[test]

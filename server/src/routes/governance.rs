@@ -11,7 +11,7 @@ use crate::respond::json_response;
 use crate::state::AppState;
 use accord_governance::{BlockAnswer, BlockError, Envelope, Proposal, TxResult};
 use axum::extract::{Path, RawQuery, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
@@ -52,16 +52,16 @@ fn log_sequenced(node: &Arc<Node>, log: &DecisionLog, answer: &BlockAnswer) -> B
 /// `POST /v1/governance`: one signed governance transaction, sequenced into this node's next
 /// block (single-node mode) only if the state accepts it. A refused message is a 422 problem
 /// carrying the refusal code; it takes no height and costs its client one refusal of its budget
-/// ([`crate::refusal_budget`]). Malformed messages are refused before the node is locked and
-/// before any signature work.
+/// ([`crate::refusal_budget`]; a client with none left is answered 429 after a hold). Malformed
+/// messages are refused before the node is locked and before any signature work.
 async fn governance(
     State(state): State<AppState>,
     client: ClientAddr,
     body: JsonBody,
 ) -> Result<Response, Problem> {
     if let Some(ip) = client.0 {
-        state.refusals.check(ip).map_err(|wait| {
-            Problem::new(
+        if let Err(wait) = state.refusals.check(ip) {
+            let problem = Problem::new(
                 ProblemKind::TooManyRefusals,
                 format!(
                     "this client's governance messages were refused more than {} times in a \
@@ -70,8 +70,11 @@ async fn governance(
                     crate::refusal_budget::REFILL_PER_SECOND
                 ),
             )
-            .retry_after(wait.as_secs().max(1))
-        })?;
+            .retry_after(wait.as_secs().max(1));
+            let mut response = problem.into_response();
+            response.extensions_mut().insert(crate::refusal_budget::Held);
+            return Ok(response);
+        }
     }
     let refused = |problem: Problem| {
         if let Some(ip) = client.0 {
