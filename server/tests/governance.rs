@@ -584,7 +584,10 @@ async fn junk_flooding_the_governance_endpoint_takes_no_height_and_starves_no_me
         }
         assert!(i <= 40, "the budget never ran out: {refused:?}");
     }
-    assert!(i > 10, "a burst of refusals is allowed before the budget runs out: {i}");
+    assert!(
+        i > 10,
+        "a burst of refusals is allowed before the budget runs out: {i}"
+    );
     for code in [
         "malformed",
         "bad_signature",
@@ -652,7 +655,10 @@ async fn junk_flooding_the_governance_endpoint_takes_no_height_and_starves_no_me
     }
     assert!(held >= 90, "the flood was turned away: {held} of 100");
     let (_, _, set) = answer(server.get("/v1/policy-set").await).await;
-    assert_eq!(set["applied_height"], 2, "only the member's vote took a height: {set}");
+    assert_eq!(
+        set["applied_height"], 2,
+        "only the member's vote took a height: {set}"
+    );
 
     server.stop().await;
 }

@@ -59,8 +59,9 @@ async fn governance(
     client: ClientAddr,
     body: JsonBody,
 ) -> Result<Response, Problem> {
-    if let Some(ip) = client.0 {
-        if let Err(wait) = state.refusals.check(ip) {
+    let charge = match state.refusals.take(client.0) {
+        Ok(charge) => charge,
+        Err(wait) => {
             let problem = Problem::new(
                 ProblemKind::TooManyRefusals,
                 format!(
@@ -72,14 +73,14 @@ async fn governance(
             )
             .retry_after(wait.as_secs().max(1));
             let mut response = problem.into_response();
-            response.extensions_mut().insert(crate::refusal_budget::Held);
+            response
+                .extensions_mut()
+                .insert(crate::refusal_budget::Held);
             return Ok(response);
         }
-    }
+    };
     let refused = |problem: Problem| {
-        if let Some(ip) = client.0 {
-            state.refusals.charge(ip);
-        }
+        charge.keep();
         problem
     };
     let tx = cheap_checks(&body.0).map_err(refused)?;
