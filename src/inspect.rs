@@ -6,8 +6,9 @@ use crate::commands::{bad_input, print_line, Failure};
 use crate::node_client::{proposal_path, NodeClient};
 use accord_engine::{Bundle, BundleFiles};
 use accord_governance::diff::{bundle_diff, BundleDiff};
-use accord_governance::member::parse_public_key;
+use accord_governance::member::Member;
 use accord_governance::message::{content_hash, proposal_id, Change, Envelope, Message};
+use accord_governance::signature_scheme::{self, SignatureScheme};
 use accord_governance::Genesis;
 use serde_json::{json, Value};
 use std::path::Path;
@@ -82,36 +83,53 @@ fn change_kind(change: &Change) -> String {
         .unwrap_or_default()
 }
 
-/// Whether the signature verifies under the signer's key in the node's or the genesis's
-/// membership, and which membership that was.
+/// Whether the signatures verify, under the consortium's signature scheme, against the signer's
+/// keys in the node's or the genesis's membership, and which membership that was (with the
+/// fault when they do not).
 fn verify(
     envelope: &Envelope,
     signer: &str,
     sources: &InspectSources<'_>,
 ) -> Result<(bool, String), Failure> {
-    let (key, against) = match sources.node {
+    let (member, scheme, against) = match sources.node {
         Some(node) => {
             let members = node.get("/v1/members")?;
-            let key = members["members"]
+            let member = members["members"]
                 .as_array()
                 .into_iter()
                 .flatten()
                 .find(|m| m["id"] == signer)
-                .and_then(|m| m["public_key"].as_str())
-                .map(str::to_owned);
-            (key, "the node's members".to_owned())
+                .map(|m| serde_json::from_value::<Member>(m.clone()))
+                .transpose()
+                .map_err(|e| bad_input(format!("the node's member `{signer}`: {e}")))?;
+            let scheme = match members.get("signature_scheme") {
+                Some(scheme) => serde_json::from_value::<SignatureScheme>(scheme.clone())
+                    .map_err(|e| bad_input(format!("the node's signature scheme: {e}")))?,
+                None => SignatureScheme::default(),
+            };
+            (member, scheme, "the node's members".to_owned())
         }
         None => {
             let genesis = Genesis::load(sources.genesis).map_err(|e| bad_input(e.to_string()))?;
-            let key = genesis.membership.get(signer).map(|m| m.public_key.clone());
-            (key, format!("the members of {}", sources.genesis.display()))
+            let member = genesis.membership.get(signer).cloned();
+            (
+                member,
+                genesis.signature_scheme,
+                format!("the members of {}", sources.genesis.display()),
+            )
         }
     };
-    let Some(key) = key else {
+    let Some(member) = member else {
         return Ok((false, format!("{against}: `{signer}` is not a member")));
     };
-    let key = parse_public_key(&key).map_err(bad_input)?;
-    Ok((envelope.verify(&key), against))
+    let key = member.key().map_err(bad_input)?;
+    let ml_dsa_key = member.ml_dsa_key().map_err(bad_input)?;
+    Ok(
+        match signature_scheme::verify(scheme, envelope, &key, ml_dsa_key.as_ref()) {
+            Ok(()) => (true, against),
+            Err(fault) => (false, format!("{against}: {}", fault.describe(signer))),
+        },
+    )
 }
 
 /// What a change does, against its base where the base is at hand.

@@ -98,6 +98,73 @@ fn keygen_hybrid_writes_an_ml_dsa_key_and_sign_adds_both_signatures() {
 }
 
 #[test]
+fn inspect_checks_both_signatures_of_a_hybrid_consortium() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("h.json");
+    let k = key.display().to_string();
+    let o = ok(accord(&[
+        "keygen", "--out", &k, "--member", "member/h", "--hybrid",
+    ]));
+    let printed: Value = accord_engine::json::value_from_str(stdout(&o).trim()).unwrap();
+    // A consortium of one hybrid member that requires both signatures.
+    let genesis = dir.path().join("genesis.yaml");
+    std::fs::write(
+        &genesis,
+        format!(
+            "consortium: hybrid-net\nsignature_scheme: ed25519+ml-dsa-65\nmembers:\n  - id: member/h\n    name: H\n    public_key: \"{}\"\n    ml_dsa_public_key: \"{}\"\n    weight: 1\nvoting:\n  quorum: \"1/2\"\n  threshold: \"1/2\"\n  voting_period: 10\n  activation_delay: 2\n  max_open_proposals: 3\nbundle: {}\n",
+            printed["public_key"].as_str().unwrap(),
+            printed["ml_dsa_public_key"].as_str().unwrap(),
+            root().join("policies").display()
+        ),
+    )
+    .unwrap();
+    let g = genesis.display().to_string();
+    let msg = dir.path().join("m.json");
+    std::fs::write(
+        &msg,
+        r#"{"type":"cancel","consortium":"hybrid-net","proposal":"sha256:00"}"#,
+    )
+    .unwrap();
+    let signed = ok(accord(&["sign", &msg.display().to_string(), "--key", &k]));
+    let file = dir.path().join("tx.json");
+    std::fs::write(&file, stdout(&signed)).unwrap();
+    let f = file.display().to_string();
+    let shown = ok(accord(&["inspect", &f, "--genesis", &g]));
+    let v: Value = accord_engine::json::value_from_str(&stdout(&shown)).unwrap();
+    assert_eq!(v["signature"]["valid"], true, "{v}");
+
+    // The ed25519 signature alone is not enough where the genesis requires both.
+    let mut tx: Value = accord_engine::json::value_from_str(&stdout(&signed)).unwrap();
+    let ml_dsa = tx["governance"]["ml_dsa_signature"].take();
+    tx["governance"]
+        .as_object_mut()
+        .unwrap()
+        .remove("ml_dsa_signature");
+    std::fs::write(&file, tx.to_string()).unwrap();
+    let o = accord(&["inspect", &f, "--genesis", &g]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v: Value = accord_engine::json::value_from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["signature"]["valid"], false);
+    assert!(
+        v["signature"]["checked_against"]
+            .as_str()
+            .unwrap()
+            .contains("`ml_dsa_signature` is missing"),
+        "{v}"
+    );
+    // A forged ML-DSA signature beside a valid ed25519 one: invalid.
+    use base64::{engine::general_purpose::STANDARD as BASE64, Engine};
+    let mut forged = BASE64.decode(ml_dsa.as_str().unwrap()).unwrap();
+    forged[0] ^= 1;
+    tx["governance"]["ml_dsa_signature"] = json!(BASE64.encode(forged));
+    std::fs::write(&file, tx.to_string()).unwrap();
+    let o = accord(&["inspect", &f, "--genesis", &g]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v: Value = accord_engine::json::value_from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["signature"]["valid"], false, "{v}");
+}
+
+#[test]
 fn sign_refuses_a_key_file_whose_public_key_does_not_match() {
     let dir = tempfile::tempdir().unwrap();
     let mut file: Value =

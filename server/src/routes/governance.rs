@@ -292,6 +292,8 @@ async fn members(State(state): State<AppState>) -> Result<Response, Problem> {
     let body = state.node()?.read(|gov, _| {
         json!({
             "consortium": gov.consortium,
+            // Which signatures a message must carry (the genesis's choice).
+            "signature_scheme": gov.signature_scheme,
             "members": gov.membership.iter().collect::<Vec<_>>(),
             "total_weight": gov.membership.total_weight(),
             "voting": gov.params,
