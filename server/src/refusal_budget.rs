@@ -27,7 +27,7 @@ pub const REFILL_PER_SECOND: f64 = 5.0;
 /// How long the answer to a client with no refusal left is held back.
 pub const HOLD: Duration = Duration::from_secs(1);
 /// Answers held back at once, over all clients.
-pub const MAX_HELD: usize = 1024;
+pub const MAX_HELD: usize = 4096;
 /// Clients tracked at once; beyond it, the clients whose budget is full again are forgotten first.
 const MAX_CLIENTS: usize = 65_536;
 
