@@ -329,6 +329,19 @@ impl Service<ConsensusRequest> for App {
     fn call(&mut self, req: ConsensusRequest) -> Self::Future {
         let app = self.clone();
         Box::pin(async move {
+            let answer = app.consensus(req).await;
+            if let Err(error) = &answer {
+                tracing::error!(%error, "consensus call failed: the connection closes and CometBFT halts; a restart resumes from the last committed block");
+            }
+            answer
+        })
+    }
+}
+
+impl App {
+    async fn consensus(&self, req: ConsensusRequest) -> Answer<ConsensusResponse> {
+        let app = self;
+        {
             Ok(match req {
                 ConsensusRequest::InitChain(r) => {
                     ConsensusResponse::InitChain(app.init_chain(r).await?)
@@ -353,7 +366,7 @@ impl Service<ConsensusRequest> for App {
                     ConsensusResponse::VerifyVoteExtension(response::VerifyVoteExtension::Accept)
                 }
             })
-        })
+        }
     }
 }
 

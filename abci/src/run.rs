@@ -95,15 +95,39 @@ impl AbciAddr {
             return Ok(AbciAddr::Unix(PathBuf::from(path)));
         }
         let host_port = text.strip_prefix("tcp://").unwrap_or(text);
-        host_port
-            .parse::<SocketAddr>()
-            .map(AbciAddr::Tcp)
-            .map_err(|e| {
-                ConfigError::new(
-                    "listen",
-                    format!("`{text}`: {e}; expected tcp://IP:PORT or unix:///PATH"),
-                )
-            })
+        let addr = host_port.parse::<SocketAddr>().map_err(|e| {
+            ConfigError::new(
+                "listen",
+                format!("`{text}`: {e}; expected tcp://IP:PORT or unix:///PATH"),
+            )
+        })?;
+        if addr.port() == 0 {
+            return Err(ConfigError::new(
+                "listen",
+                format!("`{text}`: the ABCI port must be the fixed one CometBFT's proxy_app names, not 0"),
+            ));
+        }
+        Ok(AbciAddr::Tcp(addr))
+    }
+
+    /// Whether the socket can be bound, checked before anything is served: a taken port is a
+    /// start error, not a stop once running.
+    fn check_bindable(&self) -> Result<(), StartError> {
+        let refused = |reason: String| StartError::Listen {
+            addr: self.to_string(),
+            reason,
+        };
+        match self {
+            AbciAddr::Tcp(addr) => std::net::TcpListener::bind(addr)
+                .map(drop)
+                .map_err(|e| refused(e.to_string())),
+            AbciAddr::Unix(path) => match path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
+                    Err(refused(format!("{} is not a directory", dir.display())))
+                }
+                _ => remove_stale_socket(path).map_err(|e| refused(e.to_string())),
+            },
+        }
     }
 }
 
@@ -180,6 +204,7 @@ pub fn run(args: AbciArgs, default_policies: PathBuf) -> Result<(), StartError> 
         .build()
         .map_err(|e| StartError::Runtime(e.to_string()))?;
     runtime.block_on(async {
+        addr.check_bindable()?;
         let bundle = load_bundle(&config)?;
         let state = AppState::open(&config, Arc::new(bundle))?;
         let listener = TcpListener::bind(config.listen)
@@ -258,9 +283,27 @@ mod tests {
 
     #[test]
     fn a_bad_listen_address_names_the_setting() {
-        for bad in ["unix://", "tcp://localhost", "http://1.2.3.4:5"] {
+        for bad in ["unix://", "tcp://localhost", "http://1.2.3.4:5", "tcp://127.0.0.1:0"] {
             let err = AbciAddr::parse(bad).expect_err(bad);
             assert_eq!(err.setting, "listen", "{bad}");
         }
+    }
+
+    #[test]
+    fn a_taken_port_or_a_missing_directory_is_a_start_error() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = AbciAddr::Tcp(taken.local_addr().expect("addr"));
+        assert!(matches!(
+            addr.check_bindable(),
+            Err(StartError::Listen { .. })
+        ));
+        let nowhere = AbciAddr::Unix(PathBuf::from("/nonexistent-accord-dir/abci.sock"));
+        let err = nowhere.check_bindable().expect_err("no directory");
+        assert!(err.to_string().contains("is not a directory"), "{err}");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("not-a-socket");
+        std::fs::write(&file, b"x").expect("write");
+        let err = AbciAddr::Unix(file).check_bindable().expect_err("a regular file");
+        assert!(err.to_string().contains("is not a socket"), "{err}");
     }
 }
