@@ -18,7 +18,7 @@ fn print_app_state_names_the_genesis_and_policy_set_by_digest() {
     let bundle = Bundle::load(&root.join("policies")).expect("bundle");
     assert_eq!(
         printed,
-        serde_json::json!({ "accord_genesis": genesis.digest(&bundle.version()) })
+        serde_json::json!({ "accord_genesis": genesis.digest(bundle.version()) })
     );
 }
 

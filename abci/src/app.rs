@@ -59,7 +59,7 @@ impl App {
     /// Checks the chain's genesis against this node's and answers the genesis state root.
     pub async fn init_chain(&self, req: request::InitChain) -> Answer<response::InitChain> {
         let opener = &self.state.opener;
-        let digest = opener.genesis.digest(&opener.bundle.version());
+        let digest = opener.genesis.digest(opener.bundle.version());
         genesis::check_app_state(&req.app_state_bytes, &digest).map_err(fail)?;
         let initial = req.initial_height.value();
         if initial != opener.genesis.initial_height {

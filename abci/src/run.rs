@@ -195,7 +195,7 @@ pub fn run(args: AbciArgs, default_policies: PathBuf) -> Result<(), StartError> 
         let path = config.genesis.clone().unwrap_or_else(default_genesis);
         let genesis = Genesis::load(&path).map_err(|e| StartError::Genesis(e.to_string()))?;
         let bundle = load_bundle(&config)?;
-        println!("{}", genesis::app_state(&genesis.digest(&bundle.version())));
+        println!("{}", genesis::app_state(&genesis.digest(bundle.version())));
         return Ok(());
     }
     let _log = accord_server::init_tracing(&config);
@@ -283,7 +283,12 @@ mod tests {
 
     #[test]
     fn a_bad_listen_address_names_the_setting() {
-        for bad in ["unix://", "tcp://localhost", "http://1.2.3.4:5", "tcp://127.0.0.1:0"] {
+        for bad in [
+            "unix://",
+            "tcp://localhost",
+            "http://1.2.3.4:5",
+            "tcp://127.0.0.1:0",
+        ] {
             let err = AbciAddr::parse(bad).expect_err(bad);
             assert_eq!(err.setting, "listen", "{bad}");
         }
@@ -303,7 +308,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("not-a-socket");
         std::fs::write(&file, b"x").expect("write");
-        let err = AbciAddr::Unix(file).check_bindable().expect_err("a regular file");
+        let err = AbciAddr::Unix(file)
+            .check_bindable()
+            .expect_err("a regular file");
         assert!(err.to_string().contains("is not a socket"), "{err}");
     }
 }

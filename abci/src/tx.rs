@@ -15,6 +15,9 @@ use serde_json::{json, Value};
 /// The codespace of every Accord result code.
 pub const CODESPACE: &str = "accord";
 
+/// Below this many transactions per core a block is read on one thread.
+const MIN_PER_THREAD: usize = 32;
+
 /// Why a transaction does not count: its code (never 0) and the log line CometBFT shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TxFault {
@@ -109,14 +112,19 @@ pub struct ChainBlock {
 }
 
 impl ChainBlock {
-    /// The Accord block at `height` holding the well-formed ones of `txs`.
+    /// The Accord block at `height` holding the well-formed ones of `txs` (each read on
+    /// whichever core is free: a transaction's reading depends on it alone).
     pub fn new(height: u64, txs: &[Bytes]) -> Self {
+        let decoded =
+            accord_engine::parallel::map_each(txs.iter().collect(), MIN_PER_THREAD, |_, tx| {
+                decode(tx).map(|decoded| decoded.value)
+            });
         let mut values = Vec::with_capacity(txs.len());
-        let slots = txs
-            .iter()
-            .map(|tx| {
-                decode(tx).map(|decoded| {
-                    values.push(decoded.value);
+        let slots = decoded
+            .into_iter()
+            .map(|read| {
+                read.map(|value| {
+                    values.push(value);
                     values.len() - 1
                 })
             })

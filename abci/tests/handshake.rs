@@ -14,7 +14,7 @@ async fn init_chain_answers_the_genesis_state_root_and_info_starts_at_zero() {
     assert_eq!(info.data, "accord");
 
     let opener = &app.state().opener;
-    let digest = opener.genesis.digest(&opener.bundle.version());
+    let digest = opener.genesis.digest(opener.bundle.version());
     let app_state = accord_abci::genesis::app_state(&digest).to_string();
     let init = app
         .init_chain(init_chain(app_state.as_bytes(), 1))
