@@ -167,6 +167,9 @@ enum Command {
     /// Run the sidecar: the HTTP API a ledger node calls (docs/server.md). Stops on SIGTERM/SIGINT
     /// after finishing in-flight requests.
     Serve(Box<accord_server::ServeArgs>),
+    /// Run as a CometBFT v0.38 ABCI 2.0 application (docs/abci.md): blocks come from CometBFT,
+    /// the HTTP sidecar serves evaluations and reads beside it. Stops on SIGTERM/SIGINT.
+    Abci(Box<accord_abci::AbciArgs>),
     /// Format a bundle's Cedar policy files with Cedar's own formatter (as `cedar format` does).
     Fmt {
         /// The bundle directory, or one Cedar file (default: the bundled `policies/`).
@@ -331,6 +334,19 @@ fn serve(args: accord_server::ServeArgs) -> Result<ExitCode, commands::Failure> 
         })
 }
 
+fn abci(args: accord_abci::AbciArgs) -> Result<ExitCode, commands::Failure> {
+    use accord_server::StartError;
+    accord_abci::run(args, commands::policies_dir(None))
+        .map(|()| ExitCode::SUCCESS)
+        .map_err(|e| commands::Failure {
+            code: match e {
+                StartError::Config(_) | StartError::Bundle { .. } => 2,
+                _ => 1,
+            },
+            message: format!("abci: {e}"),
+        })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -422,6 +438,7 @@ fn main() -> ExitCode {
             command: LogCommand::Verify { data },
         } => log_verify::verify(&data),
         Command::Serve(args) => serve(*args),
+        Command::Abci(args) => abci(*args),
     };
     match result {
         Ok(code) => code,

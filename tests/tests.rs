@@ -5,8 +5,11 @@
 //! - `decisions`: snapshots of the default bundle's decisions on representative transactions.
 //! - `validate`: `accord validate` (and `test`, `check`) on bundles with one mistake each.
 //! - `serve`: the real binary serves, and stops on SIGTERM with exit 0.
+//! - `abci`: `accord abci` prints CometBFT's `app_state`, serves its socket and sidecar, stops on
+//!   SIGTERM.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+mod abci;
 mod cli;
 mod common;
 mod decisions;

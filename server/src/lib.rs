@@ -110,8 +110,8 @@ pub fn dropped_log_lines() -> Option<usize> {
 /// logs a line), and a burst costs one write per batch of lines, not one per line. Should the
 /// writer fall behind by more than [`LOG_LINES_BUFFERED`] lines, further lines are dropped and
 /// counted (`accord_log_lines_dropped_total`). The returned guard writes what is buffered when
-/// it is dropped.
-fn init_tracing(config: &ServeConfig) -> WorkerGuard {
+/// it is dropped. `accord abci` installs the same.
+pub fn init_tracing(config: &ServeConfig) -> WorkerGuard {
     use tracing_subscriber::EnvFilter;
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(true)

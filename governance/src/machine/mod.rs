@@ -276,6 +276,30 @@ impl StateMachine {
         self.commit(staged)
     }
 
+    /// The answer to block `height` if this node applied it (the last block, or one kept in the
+    /// store).
+    pub fn answer(&self, height: u64) -> Result<Option<Arc<BlockAnswer>>, BlockError> {
+        self.known_answer(height)
+    }
+
+    /// What applying `block` as the next block would answer now, without storing or installing
+    /// anything: a consensus engine's proposer and validators check a proposed block with it, and
+    /// its mempool a single transaction. Refused like [`StateMachine::apply_prepared`] when
+    /// `block` is not the next height or a transaction does not parse.
+    pub fn dry_run(&mut self, block: PreparedBlock) -> Result<BlockAnswer, BlockError> {
+        if block.height != self.next_height() || block.height == u64::MAX {
+            return Err(BlockError::OutOfOrder {
+                expected: self.next_height(),
+                got: block.height,
+            });
+        }
+        // A trial's impact-preview decisions are not work done for an applied block.
+        let preview_decisions = self.preview_decisions;
+        let staged = self.stage(block);
+        self.preview_decisions = preview_decisions;
+        Ok(staged?.answer)
+    }
+
     /// Single-node mode: one governance transaction as the next block, sequenced only when it is
     /// applied. A message the state refuses (malformed, a bad signature, not a member, a state
     /// rule) is returned as [`BlockError::NotSequenced`]: no height is taken, nothing changes.

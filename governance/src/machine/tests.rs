@@ -673,3 +673,42 @@ fn a_refused_representation_or_agreement_is_reported_and_changes_nothing() {
     assert_eq!(codes, ["representation_refused", "agreement_refused"]);
     assert_eq!(answer.state_root, before);
 }
+
+#[test]
+fn a_dry_run_answers_as_the_block_would_and_changes_nothing() {
+    let mut l = machine();
+    let b = block(
+        1,
+        None,
+        vec![
+            grant("tx-1", "consent/c-1"),
+            share("tx-2"),
+            revoke("tx-3", "consent/c-9"),
+        ],
+    );
+    let root = l.state_root();
+    let trial = l.dry_run(b.clone().prepare()).expect("dry run");
+    assert_eq!(l.state_root(), root, "a dry run installs nothing");
+    assert_eq!(l.height(), None);
+    assert!(l.consents().is_empty());
+    assert_eq!(l.work().preview_decisions, 0);
+    let applied = apply(&mut l, b);
+    assert_eq!(trial, *applied, "the trial's answer is the block's");
+    assert_eq!(l.answer(1).expect("answer").as_deref(), Some(&*applied));
+    assert_eq!(l.answer(2).expect("answer"), None);
+}
+
+#[test]
+fn a_dry_run_of_another_height_is_out_of_order() {
+    let mut l = machine();
+    let err = l
+        .dry_run(block(2, None, vec![]).prepare())
+        .expect_err("height 2 before 1");
+    assert_eq!(
+        err,
+        BlockError::OutOfOrder {
+            expected: 1,
+            got: 2
+        }
+    );
+}

@@ -25,7 +25,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// What the answer to a block waits for before it is sent: its decisions in the decision log.
-pub(super) enum BlockLogging {
+pub enum BlockLogging {
     /// This request writes them: the task that awaits the write (see [`report_logging`]), and
     /// their count for the metrics.
     Write(JoinHandle<Appended>, DecisionTally),
@@ -48,7 +48,7 @@ impl BlockLogging {
 
     /// Waits until the decisions of block `height` are in the log; a 503 if they could not be
     /// written (the ledger sends the block again, and that replay writes them).
-    pub(super) async fn done(self, state: &AppState, height: u64) -> Result<(), Problem> {
+    pub async fn done(self, state: &AppState, height: u64) -> Result<(), Problem> {
         match self {
             BlockLogging::Write(written, tally) => {
                 join("log task", written).await??;
@@ -138,6 +138,37 @@ fn apply_block(
         Err(problem) => return (None, Err(problem)),
     };
     let height = block.height;
+    let applied = match apply_and_log(node, log, block) {
+        Ok(applied) => applied,
+        Err(refusal) => return (Some(height), Err(refusal.into())),
+    };
+    (
+        Some(height),
+        Ok(AppliedBlock {
+            height: applied.answer.height,
+            // Written when the block was stored.
+            text: applied.answer.to_json().to_owned(),
+            logging: applied.logging,
+        }),
+    )
+}
+
+/// A block applied (or replayed) and its decisions on their way to the decision log.
+pub struct LoggedBlock {
+    pub answer: Arc<BlockAnswer>,
+    /// What to await ([`BlockLogging::done`]) before the answer may be sent.
+    pub logging: BlockLogging,
+}
+
+/// Applies `block` to the node and queues its decisions for the decision log: the one path by
+/// which a block from a ledger — `POST /v1/blocks`, or a consensus engine's finalized block —
+/// changes the state. A replay of an applied block answers as before and logs its decisions only
+/// if they never reached the log. Runs on the blocking pool ([`AppState::on_node`]).
+pub fn apply_and_log(
+    node: &Arc<Node>,
+    log: &DecisionLog,
+    block: PreparedBlock,
+) -> Result<LoggedBlock, BlockRefusal> {
     let patients: Vec<Option<String>> = block
         .transactions
         .iter()
@@ -154,16 +185,10 @@ fn apply_block(
     let result = node.apply(block, |answer| {
         queued = Some(queue_decisions(log, answer, &patients));
     });
-    let answer = match result {
-        Ok(answer) => answer,
-        Err(error) => {
-            let refusal = BlockRefusal {
-                error,
-                next_height: node.next_height(),
-            };
-            return (Some(height), Err(refusal.into()));
-        }
-    };
+    let answer = result.map_err(|error| BlockRefusal {
+        error,
+        next_height: node.next_height(),
+    })?;
     // The reporting task starts only now that the node knows this request writes the block's
     // decisions: a report before that would be lost.
     let logging = match queued {
@@ -180,15 +205,7 @@ fn apply_block(
             Claim::Logged => BlockLogging::Logged,
         },
     };
-    (
-        Some(height),
-        Ok(AppliedBlock {
-            height: answer.height,
-            // Written when the block was stored.
-            text: answer.to_json().to_owned(),
-            logging,
-        }),
-    )
+    Ok(LoggedBlock { answer, logging })
 }
 
 /// Prepares the log entries of a block's decisions on every core and queues them.
