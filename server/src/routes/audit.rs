@@ -1,6 +1,7 @@
 //! `GET /v1/decisions` (the decision log, paged and filtered) and `GET /v1/audit/verify` (the
 //! chain recomputed, after the verified checkpoint or in full).
 
+use super::Routes;
 use crate::decision_log::{PageQuery, Scope};
 use crate::extract::parse_query;
 use crate::problem::{join, LogReadError, Problem, ProblemKind};
@@ -8,16 +9,14 @@ use crate::respond::json_response;
 use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/decisions", get(decisions))
-        .route("/v1/audit/verify", get(verify))
+pub fn router() -> Routes {
+    Routes::new()
+        .get("/v1/decisions", decisions)
+        .get("/v1/audit/verify", verify)
 }
 
 /// Default and largest `limit`.

@@ -17,6 +17,7 @@
 //! {...}}` where the context carries Accord's `tx`, `policy_set`, `jurisdictions`, `reasons`,
 //! `obligations`, `errors` and the `timestamp` used. A deny is HTTP 200 with `decision: false`.
 
+use super::Routes;
 use crate::extract::{self, JsonBody};
 use crate::problem::{Problem, ProblemKind};
 use crate::respond::{json_response, outcome};
@@ -26,8 +27,6 @@ use accord_engine::{AccessRequest, Decision, Transaction};
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -83,15 +82,15 @@ enum Semantic {
 }
 
 /// The two evaluation endpoints; the guarded router of [`crate::routes`] holds them.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/access/v1/evaluation", post(evaluation))
-        .route("/access/v1/evaluations", post(evaluations))
+pub fn router() -> Routes {
+    Routes::new()
+        .post("/access/v1/evaluation", evaluation)
+        .post("/access/v1/evaluations", evaluations)
 }
 
 /// The discovery document, open like the health endpoints.
-pub fn discovery_router() -> Router<AppState> {
-    Router::new().route("/.well-known/authzen-configuration", get(configuration))
+pub fn discovery_router() -> Routes {
+    Routes::new().get("/.well-known/authzen-configuration", configuration)
 }
 
 /// `POST /access/v1/evaluation`.

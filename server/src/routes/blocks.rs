@@ -1,6 +1,7 @@
 //! `POST /v1/blocks`: the ledger's block feed. Each block is applied to the state machine, its
 //! decisions logged, and its answer (decisions and state root) sent once they are in the log.
 
+use super::Routes;
 use crate::decision_log::{Appended, DecisionLog, EntryParts, QueuedAppend, Record};
 use crate::extract::{self, JsonBody};
 use crate::metrics::DecisionTally;
@@ -13,15 +14,13 @@ use accord_engine::transaction::Transaction;
 use accord_governance::BlockAnswer;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::post;
-use axum::Router;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/blocks", post(blocks))
+pub fn router() -> Routes {
+    Routes::new().post("/v1/blocks", blocks)
 }
 
 /// What the answer to a block waits for before it is sent: its decisions in the decision log.

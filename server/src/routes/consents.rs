@@ -1,5 +1,6 @@
 //! `GET /v1/consents?patient=…`: the consent state as of the last applied block.
 
+use super::Routes;
 use crate::extract::parse_query;
 use crate::problem::{Problem, ProblemKind};
 use crate::respond::json_response;
@@ -7,13 +8,11 @@ use crate::state::AppState;
 use accord_engine::consent::ConsentRegistry;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/consents", get(consents))
+pub fn router() -> Routes {
+    Routes::new().get("/v1/consents", consents)
 }
 
 #[derive(Deserialize, Default)]

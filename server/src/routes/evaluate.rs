@@ -1,6 +1,7 @@
 //! `POST /v1/evaluate` and `POST /v1/evaluate/batch`: docs/contract.md §1 transactions in, docs/contract.md §2
 //! decisions out, each decision logged durably before it is answered.
 
+use super::Routes;
 use crate::decision_log::{EntryParts, Record};
 use crate::extract::{self, JsonBody};
 use crate::metrics::DecisionTally;
@@ -11,16 +12,14 @@ use crate::storage::Storage;
 use accord_engine::{AccessRequest, Decision};
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::post;
-use axum::Router;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::sync::Arc;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/evaluate", post(evaluate))
-        .route("/v1/evaluate/batch", post(evaluate_batch))
+pub fn router() -> Routes {
+    Routes::new()
+        .post("/v1/evaluate", evaluate)
+        .post("/v1/evaluate/batch", evaluate_batch)
 }
 
 /// One transaction → one decision (the engine's canonical JSON bytes).

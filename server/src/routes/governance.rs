@@ -2,6 +2,7 @@
 //! next block in single-node mode) and reads of proposals, the policy set and the members.
 
 use super::blocks::BlockLogging;
+use super::Routes;
 use crate::decision_log::{DecisionLog, EntryParts, Record};
 use crate::extract::{self, parse_query, ClientAddr, JsonBody};
 use crate::metrics::DecisionTally;
@@ -12,20 +13,18 @@ use crate::state::AppState;
 use accord_governance::{BlockAnswer, BlockError, Envelope, Proposal, TxResult};
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/governance", post(governance))
-        .route("/v1/proposals", get(proposals))
-        .route("/v1/proposals/{id}", get(proposal))
-        .route("/v1/proposals/{id}/diff", get(proposal_diff))
-        .route("/v1/policy-set", get(policy_set))
-        .route("/v1/members", get(members))
+pub fn router() -> Routes {
+    Routes::new()
+        .post("/v1/governance", governance)
+        .get("/v1/proposals", proposals)
+        .get("/v1/proposals/{id}", proposal)
+        .get("/v1/proposals/{id}/diff", proposal_diff)
+        .get("/v1/policy-set", policy_set)
+        .get("/v1/members", members)
 }
 
 /// Queues the decisions of `answer`, a block this request applied, for the log, and starts the

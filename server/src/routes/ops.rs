@@ -1,5 +1,6 @@
 //! `GET /healthz` (the process answers), `GET /readyz` (it can decide and log), `GET /metrics`.
 
+use super::Routes;
 use crate::metrics::Gauges;
 use crate::problem::{Problem, ProblemKind};
 use crate::respond::json_response;
@@ -7,15 +8,13 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use serde_json::json;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+pub fn router() -> Routes {
+    Routes::new()
+        .get("/healthz", healthz)
+        .get("/readyz", readyz)
+        .get("/metrics", metrics)
 }
 
 async fn healthz() -> Response {
@@ -42,6 +41,7 @@ async fn readyz(State(state): State<AppState>) -> Result<Response, Problem> {
     Ok(json_response(
         json!({
             "status": "ready",
+            "insecure": state.protection.insecure,
             "policy_set": { "name": set.bundle.name(), "version": set.version(), "activated_at_height": set.activated_at_height },
             "decision_log": { "entries": storage.log.len(), "head": storage.log.head_hash() },
         })
