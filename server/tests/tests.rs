@@ -9,6 +9,7 @@
 //! - `storage`: storage faults (injected, and a full tmpfs) heal without a restart.
 //! - `access`: tokens and roles, request ids, `--insecure` in `/readyz`.
 //! - `https`: TLS, client certificates, the certificate reloaded on SIGHUP.
+//! - `openapi`: `/openapi.json` covers every route and its examples are answered as documented.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod access;
@@ -19,6 +20,7 @@ mod evaluate;
 mod governance;
 mod https;
 mod log;
+mod openapi;
 mod storage;
 
 use accord_engine::Bundle;

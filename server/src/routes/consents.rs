@@ -1,5 +1,7 @@
 //! `GET /v1/consents?patient=…`: the consent state as of the last applied block.
 
+use super::examples as ex;
+use super::openapi::ProblemDetails;
 use super::Routes;
 use crate::extract::parse_query;
 use crate::problem::{Problem, ProblemKind};
@@ -22,6 +24,17 @@ struct ConsentsQuery {
 }
 
 /// `GET /v1/consents?patient=…`: every consent of one patient, as of the last applied block.
+#[utoipa::path(
+    get, path = "/v1/consents", tag = "audit", operation_id = "consents",
+    summary = "Every consent of one patient, as of the last applied block",
+    params(("patient" = String, Query, description = "the patient's id", example = "patient/p-1")),
+    responses(
+        (status = 200, description = "`{patient, consents}`", content_type = "application/json", body = Object,
+            examples(("patient" = (value = json!(ex::consents_answer()))))),
+        (status = 400, description = "`invalid-request`: `patient` missing, or an unknown parameter", content_type = "application/problem+json", body = ProblemDetails),
+    ),
+    security(("token" = ["audit"]))
+)]
 async fn consents(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,

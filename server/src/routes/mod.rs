@@ -8,13 +8,17 @@
 //! - [`consents`]: `GET /v1/consents`.
 //! - [`audit`]: `GET /v1/decisions`, `GET /v1/audit/verify`.
 //! - [`ops`]: `GET /healthz`, `/readyz`, `/metrics`.
+//! - [`openapi`]: `GET /openapi.json`, the API document generated from the handlers'
+//!   annotations, with the examples of [`examples`].
 
 pub mod audit;
 pub mod authzen;
 pub mod blocks;
 pub mod consents;
 pub mod evaluate;
+pub mod examples;
 pub mod governance;
+pub mod openapi;
 pub mod ops;
 
 use crate::middleware;
@@ -96,7 +100,12 @@ fn groups() -> [(Option<Role>, Routes); 5] {
         (Some(Role::Ledger), blocks::router()),
         (Some(Role::Governance), governance::router()),
         (Some(Role::Audit), audit::router().merge(consents::router())),
-        (None, ops::router().merge(authzen::discovery_router())),
+        (
+            None,
+            ops::router()
+                .merge(authzen::discovery_router())
+                .merge(openapi::router()),
+        ),
     ]
 }
 
