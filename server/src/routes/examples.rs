@@ -195,20 +195,15 @@ pub fn gap_block() -> Value {
 }
 
 pub fn gap_block_problem() -> Value {
-    problem(
+    let mut p = problem(
         "block-out-of-order",
         "The block is not the next height",
         409,
-        "block 7 is not the next height: expected 1",
+        "expected height 1, got 7",
         None,
-    )
-    .as_object()
-    .map(|p| {
-        let mut p = p.clone();
-        p.insert("expected_height".into(), json!(1));
-        Value::Object(p)
-    })
-    .unwrap_or(Value::Null)
+    );
+    p["expected_height"] = json!(1);
+    p
 }
 
 /// A vote on a proposal that does not exist: refused, it takes no height.
