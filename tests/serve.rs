@@ -48,6 +48,12 @@ fn serve_exits_zero_on_sigterm() {
     stream.read_to_string(&mut response).expect("read");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("\"decision\":\"allow\""), "{response}");
+    // The request came without an id: the answer carries the one the server made for it.
+    let request_id = response
+        .lines()
+        .find_map(|l| l.strip_prefix("x-request-id: "))
+        .expect("an X-Request-ID on the answer")
+        .to_owned();
     // The process log is written by a thread of its own, which reports the lines it dropped.
     let mut stream = std::net::TcpStream::connect(&addr).expect("connect");
     write!(
@@ -95,6 +101,72 @@ fn serve_exits_zero_on_sigterm() {
         "{stderr}"
     );
     assert!(stderr.contains("data flushed"), "{stderr}");
+    // ... and the log line of the request carries the same id.
+    assert!(
+        stderr.contains(&format!("\"request_id\":\"{request_id}\"")),
+        "{request_id}: {stderr}"
+    );
+}
+
+/// Secure by default: an address other hosts reach is refused without TLS and tokens (exit 2,
+/// naming the setting); `--insecure` starts it, loudly, and `/readyz` says so.
+#[test]
+fn serving_beyond_loopback_without_protection_needs_insecure() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let refused = Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(["serve", "--listen", "0.0.0.0:0", "--data"])
+        .arg(data.path())
+        .current_dir(crate::common::root())
+        .output()
+        .expect("accord serve runs");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("setting `listen`") && stderr.contains("--insecure"),
+        "{stderr}"
+    );
+    let opened = std::fs::read_dir(data.path()).expect("data dir").count();
+    assert_eq!(opened, 0, "nothing was opened");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(["serve", "--listen", "0.0.0.0:0", "--insecure", "--data"])
+        .arg(data.path())
+        .current_dir(crate::common::root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("accord serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("listening line");
+    let listening: serde_json::Value =
+        accord_engine::json::value_from_str(&line).expect("JSON line");
+    let port = listening["listening"]
+        .as_str()
+        .and_then(|a| a.rsplit(':').next())
+        .expect("address")
+        .to_owned();
+    let mut stream = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect");
+    write!(
+        stream,
+        "GET /readyz HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut ready = String::new();
+    stream.read_to_string(&mut ready).expect("read");
+    assert!(ready.contains("\"insecure\":true"), "{ready}");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    let exit = child.wait().expect("wait");
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut stderr);
+    }
+    assert_eq!(exit.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("INSECURE"), "{stderr}");
 }
 
 /// Every request logs a line at the default level; a log pipe nobody reads (a stalled log

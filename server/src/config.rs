@@ -2,6 +2,8 @@
 //! in that order of precedence. clap merges flags over the environment; the file fills what both
 //! left unset; defaults fill the rest.
 
+use crate::tls::TlsFiles;
+use crate::tokens::Tokens;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -52,9 +54,24 @@ pub struct ServeArgs {
     /// Log filter (tracing-subscriber syntax) [default: info].
     #[arg(long, env = "ACCORD_LOG")]
     pub log: Option<String>,
-    /// Bearer token required on the /v1 and /access/v1 endpoints [default: none, open].
+    /// One bearer token with every role (prefer --tokens) [default: none].
     #[arg(long, env = "ACCORD_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Tokens file (TOML): each caller's name, secret and roles [default: none].
+    #[arg(long, env = "ACCORD_TOKENS")]
+    pub tokens: Option<PathBuf>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key); reloaded on SIGHUP.
+    #[arg(long, env = "ACCORD_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert; reloaded on SIGHUP.
+    #[arg(long, env = "ACCORD_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates issued by these PEM certificate authorities.
+    #[arg(long, env = "ACCORD_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Serve a non-loopback address without TLS or without tokens (refused otherwise).
+    #[arg(long, env = "ACCORD_INSECURE")]
+    pub insecure: bool,
     /// Most transactions in one batch request [default: 1000].
     #[arg(long, env = "ACCORD_MAX_BATCH")]
     pub max_batch: Option<usize>,
@@ -81,6 +98,11 @@ pub struct FileConfig {
     pub log_format: Option<LogFormat>,
     pub log: Option<String>,
     pub token: Option<String>,
+    pub tokens: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls_client_ca: Option<PathBuf>,
+    pub insecure: Option<bool>,
     pub max_batch: Option<usize>,
     pub body_limit: Option<SizeOrText>,
     pub request_timeout: Option<SizeOrText>,
@@ -114,7 +136,13 @@ pub struct ServeConfig {
     pub genesis: Option<PathBuf>,
     pub log_format: LogFormat,
     pub log: String,
-    pub token: Option<String>,
+    /// The callers and their roles (`--tokens`, or `--token` as one token with every role);
+    /// `None`: the guarded endpoints are open.
+    pub tokens: Option<Tokens>,
+    /// `--tls-cert`, `--tls-key`, `--tls-client-ca`; `None`: plain HTTP.
+    pub tls: Option<TlsFiles>,
+    /// `--insecure`: a non-loopback address may be served without TLS or without tokens.
+    pub insecure: bool,
     pub max_batch: usize,
     pub body_limit: usize,
     pub request_timeout: Duration,
@@ -131,7 +159,9 @@ impl ServeConfig {
             genesis: None,
             log_format: LogFormat::Text,
             log: "info".into(),
-            token: None,
+            tokens: None,
+            tls: None,
+            insecure: false,
             max_batch: DEFAULT_MAX_BATCH,
             body_limit: DEFAULT_BODY_LIMIT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
@@ -190,6 +220,40 @@ impl ServeConfig {
             return Err(ConfigError::new("max-concurrency", "must be at least 1"));
         }
         let token = args.token.or(file.token).filter(|t| !t.is_empty());
+        let tokens = match (token, args.tokens.or_else(|| from_file(file.tokens))) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    "token",
+                    "give either one token (--token) or a tokens file (--tokens), not both",
+                ))
+            }
+            (Some(token), None) => Some(Tokens::single(&token)),
+            (None, Some(path)) => Some(Tokens::load(&path)?),
+            (None, None) => None,
+        };
+        let tls = match (
+            args.tls_cert.or_else(|| from_file(file.tls_cert)),
+            args.tls_key.or_else(|| from_file(file.tls_key)),
+            args.tls_client_ca.or_else(|| from_file(file.tls_client_ca)),
+        ) {
+            (Some(cert), Some(key), client_ca) => Some(TlsFiles {
+                cert,
+                key,
+                client_ca,
+            }),
+            (None, None, None) => None,
+            (Some(_), None, _) => {
+                return Err(ConfigError::new("tls-key", "required with --tls-cert"))
+            }
+            (None, _, _) => {
+                return Err(ConfigError::new(
+                    "tls-cert",
+                    "required with --tls-key and --tls-client-ca",
+                ))
+            }
+        };
+        let insecure = args.insecure || file.insecure.unwrap_or(false);
+        check_exposure(listen, tls.is_some(), tokens.is_some(), insecure)?;
         Ok(ServeConfig {
             listen,
             data: args
@@ -203,13 +267,39 @@ impl ServeConfig {
             genesis: args.genesis.or_else(|| from_file(file.genesis)),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             log: args.log.or(file.log).unwrap_or_else(|| "info".into()),
-            token,
+            tokens,
+            tls,
+            insecure,
             max_batch,
             body_limit,
             request_timeout,
             max_concurrency,
         })
     }
+}
+
+/// Secure by default: an address other hosts can reach is served only with TLS and tokens,
+/// unless `--insecure` says otherwise. Loopback addresses may be served without either.
+fn check_exposure(
+    listen: SocketAddr,
+    tls: bool,
+    tokens: bool,
+    insecure: bool,
+) -> Result<(), ConfigError> {
+    if listen.ip().is_loopback() || insecure || (tls && tokens) {
+        return Ok(());
+    }
+    let missing = match (tls, tokens) {
+        (false, false) => "TLS (--tls-cert, --tls-key) and tokens (--tokens)",
+        (false, true) => "TLS (--tls-cert, --tls-key)",
+        _ => "tokens (--tokens)",
+    };
+    Err(ConfigError::new(
+        "listen",
+        format!(
+            "{listen} is not a loopback address: serving it needs {missing}, or --insecure to serve it unprotected"
+        ),
+    ))
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -353,5 +443,122 @@ mod tests {
         };
         let e = ServeConfig::resolve(args, PathBuf::from("p")).expect_err("refused");
         assert_eq!(e.setting, "listen");
+    }
+
+    fn refused(args: ServeArgs) -> ConfigError {
+        ServeConfig::resolve(args, PathBuf::from("p")).expect_err("refused")
+    }
+
+    #[test]
+    fn a_reachable_address_needs_tls_and_tokens_or_insecure() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tokens = dir.path().join("tokens.toml");
+        std::fs::write(
+            &tokens,
+            "[[token]]\nname = \"n\"\nsecret = \"0123456789abcdef0123456789abcdef\"\nroles = [\"ledger\"]\n",
+        )
+        .expect("write");
+        let open = |listen: &str| ServeArgs {
+            listen: Some(listen.into()),
+            ..ServeArgs::default()
+        };
+        let e = refused(open("0.0.0.0:8181"));
+        assert_eq!(e.setting, "listen");
+        assert!(
+            e.reason.contains("TLS") && e.reason.contains("--insecure"),
+            "{e}"
+        );
+        let e = refused(ServeArgs {
+            tokens: Some(tokens.clone()),
+            ..open("10.0.0.1:8181")
+        });
+        assert!(
+            e.reason.contains("needs TLS") && !e.reason.contains("tokens"),
+            "{e}"
+        );
+        let e = refused(ServeArgs {
+            tls_cert: Some("c.pem".into()),
+            tls_key: Some("k.pem".into()),
+            ..open("[::]:8181")
+        });
+        assert!(e.reason.contains("needs tokens"), "{e}");
+        // Loopback, v4 and v6, needs neither; --insecure lifts the refusal, and is kept.
+        for listen in ["127.0.0.1:0", "[::1]:0"] {
+            let c = ServeConfig::resolve(open(listen), PathBuf::from("p")).expect("loopback");
+            assert!(!c.insecure && c.tokens.is_none() && c.tls.is_none());
+        }
+        let c = ServeConfig::resolve(
+            ServeArgs {
+                insecure: true,
+                ..open("0.0.0.0:8181")
+            },
+            PathBuf::from("p"),
+        )
+        .expect("insecure");
+        assert!(c.insecure);
+        let c = ServeConfig::resolve(
+            ServeArgs {
+                tokens: Some(tokens),
+                tls_cert: Some("c.pem".into()),
+                tls_key: Some("k.pem".into()),
+                ..open("0.0.0.0:8181")
+            },
+            PathBuf::from("p"),
+        )
+        .expect("TLS and tokens");
+        assert!(c.tls.is_some() && c.tokens.is_some() && !c.insecure);
+    }
+
+    #[test]
+    fn tls_and_token_settings_that_do_not_fit_are_refused() {
+        let e = refused(ServeArgs {
+            tls_cert: Some("c.pem".into()),
+            ..ServeArgs::default()
+        });
+        assert_eq!(e.setting, "tls-key");
+        let e = refused(ServeArgs {
+            tls_client_ca: Some("ca.pem".into()),
+            ..ServeArgs::default()
+        });
+        assert_eq!(e.setting, "tls-cert");
+        let e = refused(ServeArgs {
+            token: Some("t".into()),
+            tokens: Some("tokens.toml".into()),
+            ..ServeArgs::default()
+        });
+        assert_eq!(e.setting, "token");
+        let e = refused(ServeArgs {
+            tokens: Some("/nonexistent/tokens.toml".into()),
+            ..ServeArgs::default()
+        });
+        assert_eq!(e.setting, "tokens");
+    }
+
+    #[test]
+    fn the_file_gives_tls_tokens_and_insecure_relative_to_itself() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("tokens.toml"),
+            "[[token]]\nname = \"n\"\nsecret = \"0123456789abcdef0123456789abcdef\"\nroles = [\"audit\"]\n",
+        )
+        .expect("write");
+        let file = dir.path().join("accord.toml");
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:0\"\ntokens = \"tokens.toml\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\ntls_client_ca = \"ca.pem\"\ninsecure = false\n",
+        )
+        .expect("write");
+        let c = ServeConfig::resolve(
+            ServeArgs {
+                config: Some(file),
+                ..ServeArgs::default()
+            },
+            PathBuf::from("p"),
+        )
+        .expect("resolves");
+        let tls = c.tls.expect("tls");
+        assert_eq!(tls.cert, dir.path().join("c.pem"));
+        assert_eq!(tls.client_ca, Some(dir.path().join("ca.pem")));
+        assert!(c.tokens.is_some());
     }
 }

@@ -21,6 +21,8 @@ pub mod respond;
 pub mod routes;
 pub mod state;
 pub mod storage;
+pub mod tls;
+pub mod tokens;
 
 pub use config::{LogFormat, ServeArgs, ServeConfig};
 pub use decision_log::DecisionLog;
@@ -36,23 +38,32 @@ use std::sync::{Arc, OnceLock};
 use tokio::net::TcpListener;
 use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 
-/// Serves `state` on `listener` until `shutdown` resolves, then lets in-flight requests finish
-/// and flushes the database.
+/// Serves `state` on `listener` (a `TcpListener` for plain HTTP, or
+/// [`listener::CheckedListener::tls`]) until `shutdown` resolves, then lets in-flight requests
+/// finish and flushes the database. With TLS, SIGHUP reloads the certificate and key.
 pub async fn serve(
-    listener: TcpListener,
+    listener: impl Into<listener::CheckedListener>,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let listener = listener.into();
     let app = router(state.clone());
     let supervisor = tokio::spawn(storage::supervise(state.clone()));
+    let reloader = listener
+        .acceptor()
+        .map(|acceptor| tokio::spawn(Arc::clone(acceptor).reload_on_sighup()));
     axum::serve(
-        listener::CheckedListener(listener),
+        listener,
         app.into_make_service_with_connect_info::<listener::PeerAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await?;
     supervisor.abort();
     let _ = supervisor.await;
+    if let Some(reloader) = reloader {
+        reloader.abort();
+        let _ = reloader.await;
+    }
     let storage = state.storage.swap(None);
     drop(state);
     if let Some(storage) = storage {
@@ -133,6 +144,35 @@ pub fn init_tracing(config: &ServeConfig) -> WorkerGuard {
     guard
 }
 
+/// Logs how the server is protected at start: TLS, client certificates, the callers and their
+/// roles, and, loudly, what `--insecure` leaves open.
+fn log_protection(config: &ServeConfig) {
+    let tls = match &config.tls {
+        Some(files) if files.client_ca.is_some() => "https, client certificates required",
+        Some(_) => "https",
+        None => "plain http",
+    };
+    let callers = config.tokens.as_ref().map_or_else(
+        || "none: guarded endpoints are open".to_owned(),
+        |t| t.describe().join("; "),
+    );
+    tracing::info!(transport = tls, tokens = %callers, "protection");
+    if config.insecure {
+        let mut open = Vec::new();
+        if config.tls.is_none() {
+            open.push("without TLS: requests and tokens cross the network in clear text");
+        }
+        if config.tokens.is_none() {
+            open.push("without tokens: anyone who reaches the port may call every endpoint");
+        }
+        tracing::warn!(
+            listen = %config.listen,
+            open = %open.join("; "),
+            "INSECURE: --insecure is set; /readyz reports \"insecure\": true"
+        );
+    }
+}
+
 /// Lines the process log holds for its writer before it drops new ones.
 const LOG_LINES_BUFFERED: usize = 64 * 1024;
 
@@ -151,19 +191,25 @@ pub fn run(args: ServeArgs, default_policies: PathBuf) -> Result<(), StartError>
             path: config.policies.clone(),
             source,
         })?;
+        let acceptor = config.tls.clone().map(tls::TlsAcceptor::new).transpose()?;
         let state = AppState::open(&config, Arc::new(bundle))?;
-        let listener =
+        let tcp =
             TcpListener::bind(config.listen)
                 .await
                 .map_err(|e| StartError::Listen {
                     addr: config.listen.to_string(),
                     reason: e.to_string(),
                 })?;
-        let addr = listener
+        let addr = tcp
             .local_addr()
             .map_err(|e| StartError::Runtime(e.to_string()))?;
         println!("{}", serde_json::json!({ "listening": addr.to_string() }));
+        log_protection(&config);
         tracing::info!(%addr, data = %config.data.display(), policies = %config.policies.display(), "listening");
+        let listener = match acceptor {
+            Some(acceptor) => listener::CheckedListener::tls(tcp, acceptor),
+            None => listener::CheckedListener::plain(tcp),
+        };
         serve(listener, state, shutdown_signal())
             .await
             .map_err(|e| StartError::Runtime(e.to_string()))

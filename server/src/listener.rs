@@ -5,11 +5,18 @@
 //! Only the request line of a connection's first request is checked here: it is what a scanner
 //! or a confused client sends first. Everything after it, and every later request on the
 //! connection, goes to the HTTP layer unchanged.
+//!
+//! With TLS ([`crate::tls`]) the check applies to the decrypted bytes. The handshake runs on the
+//! connection's own task, driven by its first read, never in the accepting loop: a client that
+//! stalls its handshake holds up no other connection.
 
 use crate::problem::{Problem, ProblemKind};
+use crate::tls::TlsAcceptor;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -21,20 +28,151 @@ pub const MAX_TARGET: usize = 8 * 1024;
 /// Bytes of the request line read before it is judged too long.
 const MAX_LINE: usize = MAX_TARGET + 64;
 
-/// Accepts TCP connections and wraps each in a [`CheckedStream`].
-pub struct CheckedListener(pub TcpListener);
+/// Accepts TCP connections, with TLS or without, and wraps each in a [`CheckedStream`].
+pub struct CheckedListener {
+    tcp: TcpListener,
+    tls: Option<Arc<TlsAcceptor>>,
+}
+
+impl CheckedListener {
+    /// Plain HTTP.
+    pub fn plain(tcp: TcpListener) -> Self {
+        CheckedListener { tcp, tls: None }
+    }
+
+    /// HTTPS with the acceptor's configuration in force at each connection's start.
+    pub fn tls(tcp: TcpListener, acceptor: Arc<TlsAcceptor>) -> Self {
+        CheckedListener {
+            tcp,
+            tls: Some(acceptor),
+        }
+    }
+
+    /// The TLS acceptor, when the listener speaks TLS.
+    pub fn acceptor(&self) -> Option<&Arc<TlsAcceptor>> {
+        self.tls.as_ref()
+    }
+}
+
+impl From<TcpListener> for CheckedListener {
+    fn from(tcp: TcpListener) -> Self {
+        CheckedListener::plain(tcp)
+    }
+}
 
 impl axum::serve::Listener for CheckedListener {
-    type Io = CheckedStream;
+    type Io = CheckedStream<Transport>;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let (stream, addr) = axum::serve::Listener::accept(&mut self.0).await;
-        (CheckedStream::new(stream), addr)
+        let (stream, addr) = axum::serve::Listener::accept(&mut self.tcp).await;
+        let transport = match &self.tls {
+            None => Transport::Plain(stream),
+            Some(acceptor) => Transport::Handshake(Box::new(acceptor.accept(stream)), addr),
+        };
+        (CheckedStream::new(transport), addr)
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.0.local_addr()
+        self.tcp.local_addr()
+    }
+}
+
+/// A connection's bytes: plain TCP, or TLS (its handshake first).
+pub enum Transport {
+    Plain(TcpStream),
+    Handshake(Box<tokio_rustls::Accept<TcpStream>>, SocketAddr),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    /// The handshake failed; the connection is over.
+    Failed,
+}
+
+impl Transport {
+    /// Drives the handshake, if one is under way, to its end.
+    fn poll_established(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Transport::Handshake(accept, peer) = self {
+            let peer = *peer;
+            match ready!(Pin::new(accept.as_mut()).poll(cx)) {
+                Ok(stream) => *self = Transport::Tls(Box::new(stream)),
+                Err(e) => {
+                    tracing::info!(%peer, error = %e, "TLS handshake failed");
+                    *self = Transport::Failed;
+                    return Poll::Ready(Err(e));
+                }
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+fn failed() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "the TLS handshake failed")
+}
+
+impl AsyncRead for Transport {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        ready!(self.poll_established(cx))?;
+        match &mut *self {
+            Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Transport::Handshake(..) | Transport::Failed => Poll::Ready(Err(failed())),
+        }
+    }
+}
+
+impl AsyncWrite for Transport {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        ready!(self.poll_established(cx))?;
+        match &mut *self {
+            Transport::Plain(s) => Pin::new(s).poll_write(cx, data),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, data),
+            Transport::Handshake(..) | Transport::Failed => Poll::Ready(Err(failed())),
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut *self {
+            Transport::Plain(s) => Pin::new(s).poll_flush(cx),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Transport::Handshake(..) | Transport::Failed => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut *self {
+            Transport::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Transport::Handshake(..) | Transport::Failed => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        ready!(self.poll_established(cx))?;
+        match &mut *self {
+            Transport::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            Transport::Handshake(..) | Transport::Failed => Poll::Ready(Err(failed())),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Transport::Plain(s) => s.is_write_vectored(),
+            Transport::Tls(s) => s.is_write_vectored(),
+            Transport::Handshake(..) | Transport::Failed => false,
+        }
     }
 }
 
@@ -52,8 +190,8 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Chec
 }
 
 /// A connection whose first request line is read and checked before the HTTP layer sees it.
-pub struct CheckedStream {
-    inner: TcpStream,
+pub struct CheckedStream<S> {
+    inner: S,
     state: State,
 }
 
@@ -68,8 +206,8 @@ enum State {
     Closed,
 }
 
-impl CheckedStream {
-    fn new(inner: TcpStream) -> Self {
+impl<S> CheckedStream<S> {
+    fn new(inner: S) -> Self {
         CheckedStream {
             inner,
             state: State::Head(Vec::new()),
@@ -149,7 +287,7 @@ fn response(problem: &Problem) -> Vec<u8> {
     .into_bytes()
 }
 
-impl AsyncRead for CheckedStream {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for CheckedStream<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -209,7 +347,7 @@ impl AsyncRead for CheckedStream {
     }
 }
 
-impl AsyncWrite for CheckedStream {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for CheckedStream<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

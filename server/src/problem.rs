@@ -24,6 +24,8 @@ pub enum ProblemKind {
     InvalidRequest,
     /// 401: the bearer token is missing or wrong.
     Unauthorized,
+    /// 403: the bearer token is known but lacks the role the endpoint needs.
+    Forbidden,
     /// 404: no such endpoint.
     NotFound,
     /// 405: the endpoint exists but not for this method.
@@ -80,6 +82,7 @@ impl ProblemKind {
             ProblemKind::MalformedJson => "malformed-json",
             ProblemKind::InvalidRequest => "invalid-request",
             ProblemKind::Unauthorized => "unauthorized",
+            ProblemKind::Forbidden => "forbidden",
             ProblemKind::NotFound => "not-found",
             ProblemKind::MethodNotAllowed => "method-not-allowed",
             ProblemKind::PayloadTooLarge => "payload-too-large",
@@ -110,6 +113,7 @@ impl ProblemKind {
             ProblemKind::MalformedJson => "The request body is not valid JSON",
             ProblemKind::InvalidRequest => "The request does not have the expected shape",
             ProblemKind::Unauthorized => "A valid bearer token is required",
+            ProblemKind::Forbidden => "The token does not carry the role this endpoint needs",
             ProblemKind::NotFound => "No such endpoint",
             ProblemKind::MethodNotAllowed => "Method not allowed on this endpoint",
             ProblemKind::PayloadTooLarge => "The request body is too large",
@@ -142,6 +146,7 @@ impl ProblemKind {
             | ProblemKind::BadRequestLine => StatusCode::BAD_REQUEST,
             ProblemKind::UriTooLong => StatusCode::URI_TOO_LONG,
             ProblemKind::Unauthorized => StatusCode::UNAUTHORIZED,
+            ProblemKind::Forbidden => StatusCode::FORBIDDEN,
             ProblemKind::NotFound => StatusCode::NOT_FOUND,
             ProblemKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProblemKind::PayloadTooLarge | ProblemKind::BatchTooLarge => {
@@ -377,10 +382,11 @@ impl From<serde_json::Error> for Problem {
 }
 
 /// Every problem kind, for documentation tests.
-pub const ALL_KINDS: [ProblemKind; 25] = [
+pub const ALL_KINDS: [ProblemKind; 26] = [
     ProblemKind::MalformedJson,
     ProblemKind::InvalidRequest,
     ProblemKind::Unauthorized,
+    ProblemKind::Forbidden,
     ProblemKind::NotFound,
     ProblemKind::MethodNotAllowed,
     ProblemKind::PayloadTooLarge,

@@ -4,10 +4,12 @@
 use crate::config::ServeConfig;
 use crate::decision_log::{DecisionLog, Record};
 use crate::metrics::Metrics;
+use crate::middleware::RequestIds;
 use crate::node::Node;
 use crate::problem::{join, Problem, ProblemKind};
 use crate::refusal_budget::RefusalBudget;
 use crate::storage::{Opener, Storage, StorageHealth};
+use crate::tokens::Tokens;
 use accord_engine::{AccessRequest, Bundle, BundleError, Decision};
 use accord_governance::Genesis;
 use arc_swap::ArcSwapOption;
@@ -23,7 +25,8 @@ pub struct Limits {
     pub body_limit: usize,
     pub request_timeout: Duration,
     pub max_concurrency: usize,
-    pub token: Option<String>,
+    /// The callers and their roles; `None`: the guarded endpoints are open.
+    pub tokens: Option<Tokens>,
 }
 
 impl Limits {
@@ -33,7 +36,28 @@ impl Limits {
             body_limit: config.body_limit,
             request_timeout: config.request_timeout,
             max_concurrency: config.max_concurrency,
-            token: config.token.clone(),
+            tokens: config.tokens.clone(),
+        }
+    }
+}
+
+/// How the server is protected, as `/readyz` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Protection {
+    pub tls: bool,
+    pub client_certificates: bool,
+    pub tokens: bool,
+    /// `--insecure` was given.
+    pub insecure: bool,
+}
+
+impl Protection {
+    pub fn from_config(config: &ServeConfig) -> Self {
+        Protection {
+            tls: config.tls.is_some(),
+            client_certificates: config.tls.as_ref().is_some_and(|t| t.client_ca.is_some()),
+            tokens: config.tokens.is_some(),
+            insecure: config.insecure,
         }
     }
 }
@@ -64,6 +88,9 @@ pub struct SharedState {
     pub opener: Arc<Opener>,
     pub metrics: Metrics,
     pub limits: Limits,
+    pub protection: Protection,
+    /// Ids for requests that come without `X-Request-ID`.
+    pub request_ids: RequestIds,
     /// Bounds requests in progress (`--max-concurrency`).
     pub permits: Arc<Semaphore>,
     /// One permit per core for batches decided on the blocking pool.
@@ -94,6 +121,8 @@ impl AppState {
             health,
             opener,
             metrics: Metrics::new(),
+            protection: Protection::from_config(config),
+            request_ids: RequestIds::new(),
             permits: Arc::new(Semaphore::new(limits.max_concurrency)),
             compute: Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
             limits,

@@ -237,7 +237,10 @@ async fn one_full_verification_runs_at_a_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verification_needs_the_token() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = TestServer::start_with(dir.path(), |c| c.token = Some("s3cret".into())).await;
+    let server = TestServer::start_with(dir.path(), |c| {
+        c.tokens = Some(accord_server::tokens::Tokens::single("s3cret"))
+    })
+    .await;
     for query in ["", "?full=true"] {
         let url = server.url(&format!("/v1/audit/verify{query}"));
         problem(

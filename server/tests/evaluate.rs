@@ -262,7 +262,10 @@ async fn batch_answers_in_order_and_fails_whole_on_an_invalid_item() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bearer_token_guards_the_api_but_not_health() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = TestServer::start_with(dir.path(), |c| c.token = Some("s3cret".into())).await;
+    let server = TestServer::start_with(dir.path(), |c| {
+        c.tokens = Some(accord_server::tokens::Tokens::single("s3cret"))
+    })
+    .await;
     let missing = server.post_json("/v1/evaluate", &allow_tx()).await;
     assert!(missing.headers().get("www-authenticate").is_some());
     assert_json_snapshot!(

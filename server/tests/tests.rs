@@ -7,14 +7,20 @@
 //! - `governance`: the block feed, governance messages, proposals, policy set, members, consents.
 //! - `doors`: a repeated JSON key is refused at every endpoint that reads a body.
 //! - `storage`: storage faults (injected, and a full tmpfs) heal without a restart.
+//! - `access`: tokens and roles, request ids, `--insecure` in `/readyz`.
+//! - `https`: TLS, client certificates, the certificate reloaded on SIGHUP.
+//! - `openapi`: `/openapi.json` covers every route and its examples are answered as documented.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+mod access;
 mod audit;
 mod authzen;
 mod doors;
 mod evaluate;
 mod governance;
+mod https;
 mod log;
+mod openapi;
 mod storage;
 
 use accord_engine::Bundle;
@@ -79,6 +85,23 @@ impl TestServer {
     }
 
     pub async fn start_with(data: &Path, tweak: impl FnOnce(&mut ServeConfig)) -> Self {
+        Self::start_on(data, tweak, None).await
+    }
+
+    /// A server speaking TLS through `acceptor`; `base` is its `https://` address.
+    pub async fn start_tls(
+        data: &Path,
+        acceptor: Arc<accord_server::tls::TlsAcceptor>,
+        tweak: impl FnOnce(&mut ServeConfig),
+    ) -> Self {
+        Self::start_on(data, tweak, Some(acceptor)).await
+    }
+
+    async fn start_on(
+        data: &Path,
+        tweak: impl FnOnce(&mut ServeConfig),
+        tls: Option<Arc<accord_server::tls::TlsAcceptor>>,
+    ) -> Self {
         let mut config = ServeConfig::with_defaults(root().join("policies"), data.to_path_buf());
         tweak(&mut config);
         // sled releases its file lock when its flusher thread notices the last handle is gone,
@@ -99,11 +122,16 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let listener = match tls {
+            Some(acceptor) => server::listener::CheckedListener::tls(listener, acceptor),
+            None => server::listener::CheckedListener::plain(listener),
+        };
         let handle = tokio::spawn(server::serve(listener, state, async {
             let _ = rx.await;
         }));
         TestServer {
-            base: format!("http://{addr}"),
+            base: format!("{scheme}://{addr}"),
             client: reqwest::Client::new(),
             health,
             state: held,

@@ -1,6 +1,9 @@
 //! `GET /v1/decisions` (the decision log, paged and filtered) and `GET /v1/audit/verify` (the
 //! chain recomputed, after the verified checkpoint or in full).
 
+use super::examples as ex;
+use super::openapi::ProblemDetails;
+use super::Routes;
 use crate::decision_log::{PageQuery, Scope};
 use crate::extract::parse_query;
 use crate::problem::{join, LogReadError, Problem, ProblemKind};
@@ -8,16 +11,14 @@ use crate::respond::json_response;
 use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/decisions", get(decisions))
-        .route("/v1/audit/verify", get(verify))
+pub fn router() -> Routes {
+    Routes::new()
+        .get("/v1/decisions", decisions)
+        .get("/v1/audit/verify", verify)
 }
 
 /// Default and largest `limit`.
@@ -42,6 +43,24 @@ struct DecisionsQuery {
 /// `GET /v1/decisions?after=<seq>&limit=<n>&tx=&patient=&outcome=allow|deny&version=`.
 ///
 /// Answers `{"decisions":[entries...],"next_after":seq|null}`; entries are the stored log entries.
+#[utoipa::path(
+    get, path = "/v1/decisions", tag = "audit", operation_id = "decisions",
+    summary = "The decision log, paged and filtered",
+    params(
+        ("after" = Option<u64>, Query, description = "entries after this sequence number (default 0)", example = 0),
+        ("limit" = Option<usize>, Query, description = "at most this many entries (default 100, at most 1000)", example = 10),
+        ("tx" = Option<String>, Query, description = "only this transaction id"),
+        ("patient" = Option<String>, Query, description = "only this patient"),
+        ("outcome" = Option<String>, Query, description = "`allow` or `deny`"),
+        ("version" = Option<String>, Query, description = "only decisions under this policy version (`sha256:…`)"),
+    ),
+    responses(
+        (status = 200, description = "`{decisions, next_after}`; `next_after` null when the log has no more", content_type = "application/json", body = Object,
+            examples(("page" = (value = json!(ex::decisions_page()))))),
+        (status = 400, description = "`invalid-request`: a bad or unknown parameter", content_type = "application/problem+json", body = ProblemDetails),
+    ),
+    security(("token" = ["audit"]))
+)]
 async fn decisions(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -116,6 +135,19 @@ impl Drop for CancelOnDrop {
 /// verification at a time; others wait for it). `full=true` recomputes every entry; while one
 /// runs, another is refused with `verification-in-progress` (429). Either stops between chunks
 /// once its request is gone.
+#[utoipa::path(
+    get, path = "/v1/audit/verify", tag = "audit", operation_id = "audit_verify",
+    summary = "Recompute the decision log's chain",
+    description = "From the verified checkpoint, or with `full=true` from the first entry. The finding is in the body: both a sound and a broken chain are 200.",
+    params(("full" = Option<bool>, Query, description = "verify from the first entry", example = true)),
+    responses(
+        (status = 200, description = "`{ok, length, head, checked_from, checked, full, broken?}`", content_type = "application/json", body = Object,
+            examples(("full" = (value = json!(ex::verify_answer()))))),
+        (status = 400, description = "`invalid-request`: a parameter other than `full`", content_type = "application/problem+json", body = ProblemDetails),
+        (status = 429, description = "`verification-in-progress`: a full verification already runs", content_type = "application/problem+json", body = ProblemDetails),
+    ),
+    security(("token" = ["audit"]))
+)]
 async fn verify(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,

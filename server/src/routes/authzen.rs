@@ -17,6 +17,9 @@
 //! {...}}` where the context carries Accord's `tx`, `policy_set`, `jurisdictions`, `reasons`,
 //! `obligations`, `errors` and the `timestamp` used. A deny is HTTP 200 with `decision: false`.
 
+use super::examples as ex;
+use super::openapi::ProblemDetails;
+use super::Routes;
 use crate::extract::{self, JsonBody};
 use crate::problem::{Problem, ProblemKind};
 use crate::respond::{json_response, outcome};
@@ -26,8 +29,6 @@ use accord_engine::{AccessRequest, Decision, Transaction};
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -83,18 +84,34 @@ enum Semantic {
 }
 
 /// The two evaluation endpoints; the guarded router of [`crate::routes`] holds them.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/access/v1/evaluation", post(evaluation))
-        .route("/access/v1/evaluations", post(evaluations))
+pub fn router() -> Routes {
+    Routes::new()
+        .post("/access/v1/evaluation", evaluation)
+        .post("/access/v1/evaluations", evaluations)
 }
 
 /// The discovery document, open like the health endpoints.
-pub fn discovery_router() -> Router<AppState> {
-    Router::new().route("/.well-known/authzen-configuration", get(configuration))
+pub fn discovery_router() -> Routes {
+    Routes::new().get("/.well-known/authzen-configuration", configuration)
 }
 
 /// `POST /access/v1/evaluation`.
+#[utoipa::path(
+    post, path = "/access/v1/evaluation", tag = "authzen", operation_id = "authzen_evaluation",
+    summary = "AuthZEN access evaluation",
+    description = "An OpenID AuthZEN 1.0 access evaluation → `{\"decision\": bool, \"context\": {…}}` with Accord's decision in `context`.",
+    request_body(content = Object, content_type = "application/json", description = "AuthZEN subject, action, resource, context",
+        examples(("allow" = (summary = "A treatment read", value = json!(ex::authzen_evaluation()))),
+                 ("invalid" = (summary = "An unknown subject type", value = json!(ex::authzen_invalid()))))),
+    responses(
+        (status = 200, description = "The decision", content_type = "application/json", body = Object,
+            examples(("allow" = (value = json!(ex::authzen_answer()))))),
+        (status = 422, description = "What maps onto a transaction does not check; `field` names the AuthZEN member", content_type = "application/problem+json", body = ProblemDetails,
+            examples(("invalid" = (value = json!(ex::authzen_invalid_problem()))))),
+        (status = 503, description = "`decision-log-unavailable`, `overloaded` or `timeout`", content_type = "application/problem+json", body = ProblemDetails),
+    ),
+    security(("token" = ["evaluate"]))
+)]
 async fn evaluation(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -118,6 +135,20 @@ async fn evaluation(
 }
 
 /// `POST /access/v1/evaluations`.
+#[utoipa::path(
+    post, path = "/access/v1/evaluations", tag = "authzen", operation_id = "authzen_evaluations",
+    summary = "AuthZEN access evaluations",
+    description = "Top-level members are defaults for each item of `evaluations`; results in request order. `options.evaluations_semantic`: `execute_all` (default), `deny_on_first_deny`, `permit_on_first_permit`.",
+    request_body(content = Object, content_type = "application/json", description = "AuthZEN defaults and `evaluations`",
+        examples(("execute-all" = (summary = "Two reads by one subject", value = json!(ex::authzen_evaluations()))))),
+    responses(
+        (status = 200, description = "One result per evaluated item", content_type = "application/json", body = Object,
+            examples(("execute-all" = (value = json!(ex::authzen_evaluations_answer()))))),
+        (status = 413, description = "`batch-too-large`: more than `--max-batch` items", content_type = "application/problem+json", body = ProblemDetails),
+        (status = 503, description = "`decision-log-unavailable`, `overloaded` or `timeout`", content_type = "application/problem+json", body = ProblemDetails),
+    ),
+    security(("token" = ["evaluate"]))
+)]
 async fn evaluations(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -228,6 +259,14 @@ async fn evaluations(
 
 /// `GET /.well-known/authzen-configuration`: the PDP's base URL (from the `Host` header) and its
 /// endpoints.
+#[utoipa::path(
+    get, path = "/.well-known/authzen-configuration", tag = "authzen", operation_id = "authzen_configuration",
+    summary = "AuthZEN PDP metadata",
+    responses(
+        (status = 200, description = "The PDP's base URL and endpoints", content_type = "application/json", body = Object,
+            examples(("metadata" = (value = json!(ex::authzen_configuration()))))),
+    ),
+)]
 async fn configuration(headers: HeaderMap) -> Response {
     let host = headers
         .get(header::HOST)

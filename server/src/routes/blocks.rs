@@ -1,6 +1,9 @@
 //! `POST /v1/blocks`: the ledger's block feed. Each block is applied to the state machine, its
 //! decisions logged, and its answer (decisions and state root) sent once they are in the log.
 
+use super::examples as ex;
+use super::openapi::ProblemDetails;
+use super::Routes;
 use crate::decision_log::{Appended, DecisionLog, EntryParts, QueuedAppend, Record};
 use crate::extract::{self, JsonBody};
 use crate::metrics::DecisionTally;
@@ -13,15 +16,13 @@ use accord_engine::transaction::Transaction;
 use accord_governance::BlockAnswer;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::post;
-use axum::Router;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/blocks", post(blocks))
+pub fn router() -> Routes {
+    Routes::new().post("/v1/blocks", blocks)
 }
 
 /// What the answer to a block waits for before it is sent: its decisions in the decision log.
@@ -109,6 +110,23 @@ struct AppliedBlock {
 /// step that is independent per transaction on every core. Its decisions are queued for the log
 /// as soon as they are made, so that the log writer writes them while the block is stored; the
 /// async worker awaits that group commit and sends the bytes.
+#[utoipa::path(
+    post, path = "/v1/blocks", tag = "ledger", operation_id = "blocks",
+    summary = "Apply the next block",
+    description = "Blocks strictly in height order (contract §5): decisions for access transactions, state changes for the others, the state root. A replay of an applied block answers the stored answer.",
+    request_body(content = Object, content_type = "application/json", description = "`{height, previous?, transactions}`",
+        examples(("first-block" = (summary = "Block 1 with one access transaction", value = json!(ex::first_block()))),
+                 ("gap" = (summary = "A block far ahead", value = json!(ex::gap_block()))))),
+    responses(
+        (status = 200, description = "`{height, block_hash, activated, results, state_root}`", content_type = "application/json", body = Object,
+            examples(("first-block" = (value = json!(ex::first_block_answer()))))),
+        (status = 409, description = "`block-out-of-order` or `block-conflict`, with `expected_height`", content_type = "application/problem+json", body = ProblemDetails,
+            examples(("gap" = (value = json!(ex::gap_block_problem()))))),
+        (status = 422, description = "`invalid-block` naming the field; nothing of it applies", content_type = "application/problem+json", body = ProblemDetails),
+        (status = 503, description = "`state-unavailable` or `decision-log-unavailable`; send the block again", content_type = "application/problem+json", body = ProblemDetails),
+    ),
+    security(("token" = ["ledger"]))
+)]
 async fn blocks(State(state): State<AppState>, body: JsonBody) -> Result<Response, Problem> {
     state.writable()?;
     let bytes = body.0;

@@ -1,5 +1,8 @@
 //! `GET /v1/consents?patient=…`: the consent state as of the last applied block.
 
+use super::examples as ex;
+use super::openapi::ProblemDetails;
+use super::Routes;
 use crate::extract::parse_query;
 use crate::problem::{Problem, ProblemKind};
 use crate::respond::json_response;
@@ -7,13 +10,11 @@ use crate::state::AppState;
 use accord_engine::consent::ConsentRegistry;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/consents", get(consents))
+pub fn router() -> Routes {
+    Routes::new().get("/v1/consents", consents)
 }
 
 #[derive(Deserialize, Default)]
@@ -23,6 +24,17 @@ struct ConsentsQuery {
 }
 
 /// `GET /v1/consents?patient=…`: every consent of one patient, as of the last applied block.
+#[utoipa::path(
+    get, path = "/v1/consents", tag = "audit", operation_id = "consents",
+    summary = "Every consent of one patient, as of the last applied block",
+    params(("patient" = String, Query, description = "the patient's id", example = "patient/p-1")),
+    responses(
+        (status = 200, description = "`{patient, consents}`", content_type = "application/json", body = Object,
+            examples(("patient" = (value = json!(ex::consents_answer()))))),
+        (status = 400, description = "`invalid-request`: `patient` missing, or an unknown parameter", content_type = "application/problem+json", body = ProblemDetails),
+    ),
+    security(("token" = ["audit"]))
+)]
 async fn consents(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,

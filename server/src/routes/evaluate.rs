@@ -1,6 +1,9 @@
 //! `POST /v1/evaluate` and `POST /v1/evaluate/batch`: docs/contract.md §1 transactions in, docs/contract.md §2
 //! decisions out, each decision logged durably before it is answered.
 
+use super::examples as ex;
+use super::openapi::ProblemDetails;
+use super::Routes;
 use crate::decision_log::{EntryParts, Record};
 use crate::extract::{self, JsonBody};
 use crate::metrics::DecisionTally;
@@ -11,19 +14,34 @@ use crate::storage::Storage;
 use accord_engine::{AccessRequest, Decision};
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::post;
-use axum::Router;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::sync::Arc;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/evaluate", post(evaluate))
-        .route("/v1/evaluate/batch", post(evaluate_batch))
+pub fn router() -> Routes {
+    Routes::new()
+        .post("/v1/evaluate", evaluate)
+        .post("/v1/evaluate/batch", evaluate_batch)
 }
 
 /// One transaction → one decision (the engine's canonical JSON bytes).
+#[utoipa::path(
+    post, path = "/v1/evaluate", tag = "evaluate", operation_id = "evaluate",
+    summary = "Decide one access transaction",
+    description = "One access transaction (contract §1) → its decision (contract §2), logged durably before the answer. A deny is a 200.",
+    request_body(content = Object, content_type = "application/json", description = "An access transaction",
+        examples(("allow" = (summary = "A treatment read", value = json!(ex::allow_tx()))),
+                 ("deny" = (summary = "An export to a third country", value = json!(ex::deny_tx()))),
+                 ("invalid-transaction" = (summary = "An unknown actor type", value = json!(ex::invalid_tx()))))),
+    responses(
+        (status = 200, description = "The decision", content_type = "application/json", body = Object,
+            examples(("allow" = (value = json!(ex::allow_decision()))), ("deny" = (value = json!(ex::deny_decision()))))),
+        (status = 422, description = "`invalid-transaction` naming the field, or `not-an-access-transaction`", content_type = "application/problem+json", body = ProblemDetails,
+            examples(("invalid-transaction" = (value = json!(ex::invalid_tx_problem()))))),
+        (status = 503, description = "`decision-log-unavailable`, `overloaded` or `timeout`; nothing was answered", content_type = "application/problem+json", body = ProblemDetails),
+    ),
+    security(("token" = ["evaluate"]))
+)]
 async fn evaluate(State(state): State<AppState>, body: JsonBody) -> Result<Response, Problem> {
     let request = extract::access_request(&body.0, None)?;
     let span = tracing::Span::current();
@@ -62,6 +80,23 @@ impl accord_engine::json::Strict for BatchBody<'_> {}
 /// [`AppState::compute`]), so that what it allocates is freed on the thread that allocated it and
 /// the async workers only move bytes; a small one is handled in place (moving it costs more than
 /// it saves).
+#[utoipa::path(
+    post, path = "/v1/evaluate/batch", tag = "evaluate", operation_id = "evaluate_batch",
+    summary = "Decide a batch of access transactions, all or nothing",
+    description = "`{\"transactions\":[…]}` (at most `--max-batch`) → `{\"decisions\":[…]}` in the same order. An invalid item fails the whole batch and nothing is decided or logged.",
+    request_body(content = Object, content_type = "application/json", description = "`{\"transactions\":[…]}`",
+        examples(("batch" = (summary = "An allow and a deny", value = json!(ex::batch()))),
+                 ("invalid-item" = (summary = "The second item is invalid", value = json!(ex::batch_invalid()))))),
+    responses(
+        (status = 200, description = "The decisions, in request order", content_type = "application/json", body = Object,
+            examples(("batch" = (value = json!(ex::batch_answer()))))),
+        (status = 413, description = "`batch-too-large` or `payload-too-large`", content_type = "application/problem+json", body = ProblemDetails),
+        (status = 422, description = "An item is invalid; `field` starts with its index", content_type = "application/problem+json", body = ProblemDetails,
+            examples(("invalid-item" = (value = json!(ex::batch_invalid_problem()))))),
+        (status = 503, description = "`decision-log-unavailable`, `overloaded` or `timeout`", content_type = "application/problem+json", body = ProblemDetails),
+    ),
+    security(("token" = ["evaluate"]))
+)]
 async fn evaluate_batch(
     State(state): State<AppState>,
     body: JsonBody,

@@ -2,6 +2,9 @@
 //! next block in single-node mode) and reads of proposals, the policy set and the members.
 
 use super::blocks::BlockLogging;
+use super::examples as ex;
+use super::openapi::ProblemDetails;
+use super::Routes;
 use crate::decision_log::{DecisionLog, EntryParts, Record};
 use crate::extract::{self, parse_query, ClientAddr, JsonBody};
 use crate::metrics::DecisionTally;
@@ -12,20 +15,18 @@ use crate::state::AppState;
 use accord_governance::{BlockAnswer, BlockError, Envelope, Proposal, TxResult};
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/governance", post(governance))
-        .route("/v1/proposals", get(proposals))
-        .route("/v1/proposals/{id}", get(proposal))
-        .route("/v1/proposals/{id}/diff", get(proposal_diff))
-        .route("/v1/policy-set", get(policy_set))
-        .route("/v1/members", get(members))
+pub fn router() -> Routes {
+    Routes::new()
+        .post("/v1/governance", governance)
+        .get("/v1/proposals", proposals)
+        .get("/v1/proposals/{id}", proposal)
+        .get("/v1/proposals/{id}/diff", proposal_diff)
+        .get("/v1/policy-set", policy_set)
+        .get("/v1/members", members)
 }
 
 /// Queues the decisions of `answer`, a block this request applied, for the log, and starts the
@@ -54,6 +55,20 @@ fn log_sequenced(node: &Arc<Node>, log: &DecisionLog, answer: &BlockAnswer) -> B
 /// carrying the refusal code; it takes no height and costs its client one refusal of its budget
 /// ([`crate::refusal_budget`]; a client with none left is answered 429 after a hold). Malformed
 /// messages are refused before the node is locked and before any signature work.
+#[utoipa::path(
+    post, path = "/v1/governance", tag = "governance", operation_id = "governance",
+    summary = "Submit a signed governance transaction",
+    description = "Checked completely against the state the node's next block starts from; an accepted message is sequenced into that block. A refused one takes no height.",
+    request_body(content = Object, content_type = "application/json", description = "A `governance` transaction (contract §4)",
+        examples(("unknown-proposal" = (summary = "A vote on a proposal that does not exist", value = json!(ex::unknown_proposal_vote()))))),
+    responses(
+        (status = 200, description = "`{tx, applied, content, height, activated, state_root, next_height}`", content_type = "application/json", body = Object),
+        (status = 422, description = "`governance-refused` with the refusal `code` and `next_height`", content_type = "application/problem+json", body = ProblemDetails,
+            examples(("unknown-proposal" = (value = json!(ex::unknown_proposal_vote_problem()))))),
+        (status = 429, description = "`too-many-refusals` from this client lately; `Retry-After`", content_type = "application/problem+json", body = ProblemDetails),
+    ),
+    security(("token" = ["governance"]))
+)]
 async fn governance(
     State(state): State<AppState>,
     client: ClientAddr,
@@ -199,6 +214,17 @@ struct ProposalsQuery {
 }
 
 /// `GET /v1/proposals[?status=voting]`: every proposal, oldest first.
+#[utoipa::path(
+    get, path = "/v1/proposals", tag = "governance", operation_id = "proposals",
+    summary = "Every proposal, oldest first",
+    params(("status" = Option<String>, Query, description = "only proposals with this status (`voting`, `queued`, `active`, …)", example = "voting")),
+    responses(
+        (status = 200, description = "`{\"proposals\":[…]}`: status, tally so far, impact counts", content_type = "application/json", body = Object,
+            examples(("voting" = (value = json!(ex::proposals()))))),
+        (status = 400, description = "`invalid-request`: an unknown status or parameter", content_type = "application/problem+json", body = ProblemDetails),
+    ),
+    security(("token" = ["governance"]))
+)]
 async fn proposals(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -217,6 +243,17 @@ async fn proposals(
 }
 
 /// `GET /v1/proposals/{id}`: status, tally so far, votes, frozen rules, impact preview.
+#[utoipa::path(
+    get, path = "/v1/proposals/{id}", tag = "governance", operation_id = "proposal",
+    summary = "One proposal",
+    params(("id" = String, Path, description = "the proposal id", example = "p-unknown")),
+    responses(
+        (status = 200, description = "Title, description, votes, tally, frozen rules and membership, impact preview", content_type = "application/json", body = Object),
+        (status = 404, description = "`unknown-proposal`", content_type = "application/problem+json", body = ProblemDetails,
+            examples(("unknown" = (value = json!(ex::unknown_proposal()))))),
+    ),
+    security(("token" = ["governance"]))
+)]
 async fn proposal(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -242,6 +279,17 @@ async fn proposal(
 
 /// `GET /v1/proposals/{id}/diff`: what the proposal changes against the state it was built on
 /// ([`accord_governance::diff`]).
+#[utoipa::path(
+    get, path = "/v1/proposals/{id}/diff", tag = "governance", operation_id = "proposal_diff",
+    summary = "What a proposal changes against its base",
+    params(("id" = String, Path, description = "the proposal id", example = "p-unknown")),
+    responses(
+        (status = 200, description = "Files, Cedar policies by `@id`, Rhai modules, parameters, voting rules: old and new", content_type = "application/json", body = Object),
+        (status = 404, description = "`unknown-proposal`", content_type = "application/problem+json", body = ProblemDetails,
+            examples(("unknown" = (value = json!(ex::unknown_proposal()))))),
+    ),
+    security(("token" = ["governance"]))
+)]
 async fn proposal_diff(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -265,6 +313,15 @@ async fn proposal_diff(
 }
 
 /// `GET /v1/policy-set`: the active set, its history, and pending changes.
+#[utoipa::path(
+    get, path = "/v1/policy-set", tag = "governance", operation_id = "policy_set",
+    summary = "The active policy set, its history and pending changes",
+    responses(
+        (status = 200, description = "`{active, history, pending, applied_height, state_root}`", content_type = "application/json", body = Object,
+            examples(("genesis" = (value = json!(ex::policy_set_answer()))))),
+    ),
+    security(("token" = ["governance"]))
+)]
 async fn policy_set(State(state): State<AppState>) -> Result<Response, Problem> {
     let body = state.node()?.read(|gov, machine| {
         let pending: Vec<Value> = gov
@@ -288,6 +345,15 @@ async fn policy_set(State(state): State<AppState>) -> Result<Response, Problem> 
 }
 
 /// `GET /v1/members`: the consortium, its members and the voting rules in force, with their digest.
+#[utoipa::path(
+    get, path = "/v1/members", tag = "governance", operation_id = "members",
+    summary = "The consortium, its members and the voting rules in force",
+    responses(
+        (status = 200, description = "`{consortium, members, total_weight, voting, voting_digest}`", content_type = "application/json", body = Object,
+            examples(("genesis" = (value = json!(ex::members_answer()))))),
+    ),
+    security(("token" = ["governance"]))
+)]
 async fn members(State(state): State<AppState>) -> Result<Response, Problem> {
     let body = state.node()?.read(|gov, _| {
         json!({

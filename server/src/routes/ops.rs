@@ -1,5 +1,8 @@
 //! `GET /healthz` (the process answers), `GET /readyz` (it can decide and log), `GET /metrics`.
 
+use super::examples as ex;
+use super::openapi::ProblemDetails;
+use super::Routes;
 use crate::metrics::Gauges;
 use crate::problem::{Problem, ProblemKind};
 use crate::respond::json_response;
@@ -7,17 +10,21 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use serde_json::json;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+pub fn router() -> Routes {
+    Routes::new()
+        .get("/healthz", healthz)
+        .get("/readyz", readyz)
+        .get("/metrics", metrics)
 }
 
+#[utoipa::path(
+    get, path = "/healthz", tag = "operations", operation_id = "healthz",
+    summary = "The process serves",
+    responses((status = 200, description = "Always, while the process serves", content_type = "application/json", body = Object,
+        examples(("ok" = (value = json!(ex::healthz_answer())))))),
+)]
 async fn healthz() -> Response {
     json_response(json!({ "status": "ok" }).to_string())
 }
@@ -25,6 +32,15 @@ async fn healthz() -> Response {
 /// Ready when the data directory is open and takes writes and the decision log's writer runs;
 /// otherwise a 503 naming the reason (a storage fault heals by itself: see
 /// [`crate::storage`]).
+#[utoipa::path(
+    get, path = "/readyz", tag = "operations", operation_id = "readyz",
+    summary = "The server can decide and log",
+    responses(
+        (status = 200, description = "The active policy set, the log head, and whether `--insecure` is set", content_type = "application/json", body = Object,
+            examples(("ready" = (value = json!(ex::readyz_answer()))))),
+        (status = 503, description = "`not-ready`, naming the reason (a storage fault, a stopped log writer)", content_type = "application/problem+json", body = ProblemDetails),
+    ),
+)]
 async fn readyz(State(state): State<AppState>) -> Result<Response, Problem> {
     let not_ready = |reason: String| {
         Problem::new(ProblemKind::NotReady, format!("not ready: {reason}")).retry_after(1)
@@ -42,6 +58,7 @@ async fn readyz(State(state): State<AppState>) -> Result<Response, Problem> {
     Ok(json_response(
         json!({
             "status": "ready",
+            "insecure": state.protection.insecure,
             "policy_set": { "name": set.bundle.name(), "version": set.version(), "activated_at_height": set.activated_at_height },
             "decision_log": { "entries": storage.log.len(), "head": storage.log.head_hash() },
         })
@@ -49,6 +66,12 @@ async fn readyz(State(state): State<AppState>) -> Result<Response, Problem> {
     ))
 }
 
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations", operation_id = "metrics",
+    summary = "Prometheus metrics",
+    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain", body = String,
+        examples(("metrics" = (value = json!(ex::metrics_answer())))))),
+)]
 async fn metrics(State(state): State<AppState>) -> Response {
     let storage = state.storage.load_full();
     let set = storage.as_ref().map(|s| s.policy.current());
