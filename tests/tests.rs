@@ -5,11 +5,15 @@
 //! - `decisions`: snapshots of the default bundle's decisions on representative transactions.
 //! - `validate`: `accord validate` (and `test`, `check`) on bundles with one mistake each.
 //! - `serve`: the real binary serves, and stops on SIGTERM with exit 0.
+//! - `init`: `accord init` and the built-in bundle and dev genesis.
+//! - `backup`: `accord backup` (running and stopped node) and `accord restore`.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+mod backup;
 mod cli;
 mod common;
 mod decisions;
 mod governance_cli;
+mod init;
 mod serve;
 mod validate;

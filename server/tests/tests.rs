@@ -7,10 +7,12 @@
 //! - `governance`: the block feed, governance messages, proposals, policy set, members, consents.
 //! - `doors`: a repeated JSON key is refused at every endpoint that reads a body.
 //! - `storage`: storage faults (injected, and a full tmpfs) heal without a restart.
+//! - `backup`: `POST /v1/backup` on a running node, and restores of it.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod audit;
 mod authzen;
+mod backup;
 mod doors;
 mod evaluate;
 mod governance;

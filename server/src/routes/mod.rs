@@ -8,9 +8,11 @@
 //! - [`consents`]: `GET /v1/consents`.
 //! - [`audit`]: `GET /v1/decisions`, `GET /v1/audit/verify`.
 //! - [`ops`]: `GET /healthz`, `/readyz`, `/metrics`.
+//! - [`backup`]: `POST /v1/backup`.
 
 pub mod audit;
 pub mod authzen;
+pub mod backup;
 pub mod blocks;
 pub mod consents;
 pub mod evaluate;
@@ -34,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .merge(blocks::router())
         .merge(governance::router())
         .merge(consents::router())
+        .merge(backup::router())
         .route_layer(from_fn_with_state(state.clone(), middleware::admit))
         .layer(DefaultBodyLimit::max(state.limits.body_limit));
     let open = Router::new()
