@@ -20,7 +20,7 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default `--max-concurrency`.
 pub const DEFAULT_MAX_CONCURRENCY: usize = 512;
 /// Default `--cache-capacity`: the database's page cache (sled's own default is 1 GiB).
-pub const DEFAULT_CACHE_CAPACITY: u64 = 32 * 1024 * 1024;
+pub const DEFAULT_CACHE_CAPACITY: u64 = 8 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -71,7 +71,7 @@ pub struct ServeArgs {
     /// Most requests in progress at once; beyond it, 503 with Retry-After [default: 512].
     #[arg(long, env = "ACCORD_MAX_CONCURRENCY")]
     pub max_concurrency: Option<usize>,
-    /// The database's page cache, e.g. `32MiB` [default: 32MiB].
+    /// The database's page cache, e.g. `64MiB` [default: 8MiB].
     #[arg(long, env = "ACCORD_CACHE_CAPACITY")]
     pub cache_capacity: Option<String>,
 }

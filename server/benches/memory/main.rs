@@ -85,10 +85,12 @@ async fn run(opts: Options) {
     let bundle = Arc::new(server::defaults::bundle().expect("built-in bundle"));
     let parent = std::env::var_os("MEMORY_DATA_DIR").map_or_else(std::env::temp_dir, Into::into);
     let data = tempfile::tempdir_in(parent).expect("data dir");
-    // The default settings: what `accord serve` runs with when nothing is set.
+    // The default settings, as `accord serve` runs with when nothing is set (`MEMORY_CACHE`
+    // sets `--cache-capacity`, to compare).
     let config = ServeConfig::resolve(server::ServeArgs {
         data: Some(data.path().to_path_buf()),
         listen: Some("127.0.0.1:0".into()),
+        cache_capacity: std::env::var("MEMORY_CACHE").ok(),
         ..server::ServeArgs::default()
     })
     .expect("default settings");
@@ -100,7 +102,14 @@ async fn run(opts: Options) {
         mib(config.cache_capacity),
         data.path().display()
     );
+    let (rss, _) = memory();
+    println!(
+        "memory: built-in bundle compiled, {:.1} MiB resident",
+        mib(rss)
+    );
     let state = AppState::open(&config, bundle).expect("state");
+    let (rss, _) = memory();
+    println!("memory: data directory open, {:.1} MiB resident", mib(rss));
     let held = state.clone();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
