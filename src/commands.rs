@@ -29,16 +29,35 @@ pub fn bad_input(message: impl Into<String>) -> Failure {
     }
 }
 
-/// `--policies`, else `./policies` when it holds a manifest, else the repository's bundle.
-pub fn policies_dir(given: Option<PathBuf>) -> PathBuf {
-    if let Some(dir) = given {
-        return dir;
+/// `--policies`, else `./policies` when it holds a manifest; `None`: the built-in bundle.
+pub fn policies_source(given: Option<PathBuf>) -> Option<PathBuf> {
+    if given.is_some() {
+        return given;
     }
     let local = PathBuf::from("policies");
-    if local.join("manifest.yaml").is_file() {
-        return local;
+    local.join("manifest.yaml").is_file().then_some(local)
+}
+
+/// The bundle directory a command that reads or writes files works on: the one given, else
+/// `./policies` when it holds a manifest.
+pub fn policies_dir(given: Option<PathBuf>) -> Result<PathBuf, Failure> {
+    policies_source(given).ok_or_else(|| {
+        bad_input(
+            "no bundle directory given, and ./policies holds no manifest.yaml; \
+             `accord init DIR` writes the default bundle to DIR/policies",
+        )
+    })
+}
+
+/// The bundle of `source` ([`policies_source`]), or the built-in one.
+fn load_bundle_from(source: Option<&Path>, code_on_invalid: u8) -> Result<Bundle, Failure> {
+    match source {
+        Some(dir) => load_bundle(dir, code_on_invalid),
+        None => accord_server::defaults::bundle().map_err(|e| Failure {
+            code: code_on_invalid,
+            message: format!("built-in policy bundle: {e}"),
+        }),
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")
 }
 
 fn load_bundle(dir: &Path, code_on_invalid: u8) -> Result<Bundle, Failure> {
@@ -73,7 +92,7 @@ pub fn print_line(value: &str) -> Result<(), Failure> {
 /// `accord check`: the decision as one JSON line, or with `explain` the explanation as text.
 pub fn check(
     tx: &Path,
-    policies: &Path,
+    policies: Option<&Path>,
     state: Option<&Path>,
     explain: bool,
 ) -> Result<ExitCode, Failure> {
@@ -84,7 +103,7 @@ pub fn check(
         Some(path) => load_state(path)?,
         None => accord_engine::InMemoryConsentRegistry::new(),
     };
-    let bundle = load_bundle(policies, BAD_INPUT)?;
+    let bundle = load_bundle_from(policies, BAD_INPUT)?;
     let allowed = if explain {
         let explanation = bundle.explain(&request, &consents, 0);
         let mut out = Out::new();
@@ -119,27 +138,57 @@ fn load_state(path: &Path) -> Result<accord_engine::InMemoryConsentRegistry, Fai
         .map_err(|e| bad_input(format!("{shown}: {e}")))
 }
 
-/// The dev genesis shipped with the repository, used when `--genesis` is not given.
-pub fn genesis_path(given: Option<PathBuf>) -> PathBuf {
-    given.unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("governance/genesis.dev.yaml")
-    })
-}
+/// A genesis file, or (`None`) the built-in dev genesis with the built-in bundle.
+pub struct GenesisSource(pub Option<PathBuf>);
 
-/// Loads the genesis and its bundle; `policies`, when given, replaces the genesis bundle.
-pub fn load_genesis(
-    genesis: &Path,
-    policies: Option<&Path>,
-) -> Result<(Genesis, Arc<Bundle>), Failure> {
-    let genesis = Genesis::load(genesis).map_err(|e| bad_input(e.to_string()))?;
-    let dir = policies.map_or_else(|| genesis.bundle_dir.clone(), Path::to_path_buf);
-    let bundle = Arc::new(load_bundle(&dir, BAD_INPUT)?);
-    Ok((genesis, bundle))
+impl GenesisSource {
+    pub fn load(&self) -> Result<Genesis, Failure> {
+        match &self.0 {
+            Some(path) => Genesis::load(path),
+            None => accord_server::defaults::dev_genesis(),
+        }
+        .map_err(|e| bad_input(e.to_string()))
+    }
+
+    /// How messages name it.
+    pub fn shown(&self) -> String {
+        self.0.as_ref().map_or_else(
+            || accord_server::defaults::DEV_GENESIS_NAME.to_owned(),
+            |p| p.display().to_string(),
+        )
+    }
+
+    /// Its initial bundle's content: the directory the file names, or the built-in bundle.
+    pub fn bundle_files(&self) -> Result<accord_engine::BundleFiles, Failure> {
+        match &self.0 {
+            Some(_) => {
+                let dir = self.load()?.bundle_dir;
+                accord_engine::BundleFiles::read_dir(&dir)
+                    .map_err(|e| bad_input(format!("policy bundle {}: {e}", dir.display())))
+            }
+            None => accord_server::defaults::bundle_files()
+                .map_err(|e| bad_input(format!("built-in policy bundle: {e}"))),
+        }
+    }
+
+    /// The genesis and its bundle; `policies`, when given, replaces the genesis bundle.
+    pub fn load_with_bundle(
+        &self,
+        policies: Option<&Path>,
+    ) -> Result<(Genesis, Arc<Bundle>), Failure> {
+        let genesis = self.load()?;
+        let bundle = match (policies, &self.0) {
+            (Some(dir), _) => load_bundle(dir, BAD_INPUT)?,
+            (None, Some(_)) => load_bundle(&genesis.bundle_dir, BAD_INPUT)?,
+            (None, None) => load_bundle_from(None, BAD_INPUT)?,
+        };
+        Ok((genesis, Arc::new(bundle)))
+    }
 }
 
 pub fn replay(
     blocks_path: &Path,
-    genesis: &Path,
+    genesis: &GenesisSource,
     policies: Option<&Path>,
 ) -> Result<ExitCode, Failure> {
     let text = read_input(blocks_path)?;
@@ -151,7 +200,7 @@ pub fn replay(
             "{shown}: must be a JSON array of blocks"
         )));
     };
-    let (genesis, bundle) = load_genesis(genesis, policies)?;
+    let (genesis, bundle) = genesis.load_with_bundle(policies)?;
     let mut machine = StateMachine::new(&genesis, bundle);
     for (i, block) in blocks.into_iter().enumerate() {
         let at = format!("{shown}: blocks[{i}]");

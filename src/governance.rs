@@ -45,7 +45,7 @@ pub fn keygen(
 }
 
 /// 32 bytes from the operating system's random source: a key seed.
-fn random_seed() -> Result<[u8; 32], Failure> {
+pub fn random_seed() -> Result<[u8; 32], Failure> {
     let mut seed = [0u8; 32];
     getrandom::getrandom(&mut seed)
         .map_err(|e| bad_input(format!("no randomness from the operating system: {e}")))?;
@@ -53,7 +53,7 @@ fn random_seed() -> Result<[u8; 32], Failure> {
 }
 
 #[cfg(unix)]
-fn write_private(path: &Path, bytes: &[u8], force: bool) -> std::io::Result<()> {
+pub fn write_private(path: &Path, bytes: &[u8], force: bool) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let mut options = std::fs::OpenOptions::new();
@@ -71,7 +71,7 @@ fn write_private(path: &Path, bytes: &[u8], force: bool) -> std::io::Result<()> 
 }
 
 #[cfg(not(unix))]
-fn write_private(path: &Path, bytes: &[u8], force: bool) -> std::io::Result<()> {
+pub fn write_private(path: &Path, bytes: &[u8], force: bool) -> std::io::Result<()> {
     if !force && path.exists() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::AlreadyExists,

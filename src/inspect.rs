@@ -9,14 +9,13 @@ use accord_governance::diff::{bundle_diff, BundleDiff};
 use accord_governance::member::Member;
 use accord_governance::message::{content_hash, proposal_id, Change, Envelope, Message};
 use accord_governance::signature_scheme::{self, SignatureScheme};
-use accord_governance::Genesis;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::ExitCode;
 
 /// Where the members' keys and the base bundle come from.
 pub struct InspectSources<'a> {
-    pub genesis: &'a Path,
+    pub genesis: &'a crate::commands::GenesisSource,
     /// The bundle a change is compared with when it was built on it (default: the genesis's).
     pub policies: Option<&'a Path>,
     /// A node: its members' keys and its stored bundles are used instead.
@@ -110,12 +109,12 @@ fn verify(
             (member, scheme, "the node's members".to_owned())
         }
         None => {
-            let genesis = Genesis::load(sources.genesis).map_err(|e| bad_input(e.to_string()))?;
+            let genesis = sources.genesis.load()?;
             let member = genesis.membership.get(signer).cloned();
             (
                 member,
                 genesis.signature_scheme,
-                format!("the members of {}", sources.genesis.display()),
+                format!("the members of {}", sources.genesis.shown()),
             )
         }
     };
@@ -143,16 +142,11 @@ fn change_summary(
             // The node compares a sequenced proposal itself (`accord proposal diff`).
             return Ok(None);
         }
-        let dir = match sources.policies {
-            Some(dir) => dir.to_path_buf(),
-            None => {
-                Genesis::load(sources.genesis)
-                    .map_err(|e| bad_input(e.to_string()))?
-                    .bundle_dir
-            }
+        let files = match sources.policies {
+            Some(dir) => BundleFiles::read_dir(dir)
+                .map_err(|e| bad_input(format!("policy bundle {}: {e}", dir.display())))?,
+            None => sources.genesis.bundle_files()?,
         };
-        let files = BundleFiles::read_dir(&dir)
-            .map_err(|e| bad_input(format!("policy bundle {}: {e}", dir.display())))?;
         Ok((Some(files.version().as_str()) == base).then_some(files))
     };
     Ok(match change {

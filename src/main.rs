@@ -3,8 +3,10 @@
 //! Exit codes: 0 success, 1 a check or test failed (a deny, a failing case, an invalid bundle),
 //! 2 bad input (unreadable or malformed files). Errors are one line naming file, field and reason.
 
+mod backup;
 mod commands;
 mod governance;
+mod init;
 mod inspect;
 mod log_verify;
 mod node_client;
@@ -51,12 +53,24 @@ enum Command {
     /// every governance outcome and, after each block, its state root, one JSON object per line.
     Replay {
         blocks: PathBuf,
-        /// Consortium genesis (default: the repository's dev genesis, governance/genesis.dev.yaml).
+        /// Consortium genesis (default: the built-in dev genesis, with the built-in bundle).
         #[arg(long, env = "ACCORD_GENESIS")]
         genesis: Option<PathBuf>,
         /// Policy bundle replacing the genesis bundle.
         #[arg(long, env = "ACCORD_POLICIES")]
         policies: Option<PathBuf>,
+    },
+    /// Create a new consortium in DIR: a genesis naming N members with fresh keys (key files in
+    /// DIR/keys/, mode 0600), the default bundle in DIR/policies; prints the command that serves it.
+    Init {
+        /// A new or empty directory.
+        dir: PathBuf,
+        /// How many members (weight 1 each).
+        #[arg(long, default_value_t = 3)]
+        members: usize,
+        /// The consortium's name (default: DIR's name).
+        #[arg(long)]
+        consortium: Option<String>,
     },
     /// Make a member key pair; the key file is written with mode 0600.
     Keygen {
@@ -138,8 +152,7 @@ enum Command {
     /// Run the test cases shipped with a policy bundle; exits 0 when every case passes (and the
     /// coverage reaches `--min-coverage`), 1 otherwise.
     Test {
-        /// The bundle directory, or one test file inside a bundle (default: the bundled
-        /// `policies/`).
+        /// The bundle directory, or one test file inside a bundle (default: `./policies`).
         path: Option<PathBuf>,
         /// Print every case with its time, not only failures (with --coverage, every rule side).
         #[arg(long, short)]
@@ -164,6 +177,36 @@ enum Command {
         #[command(subcommand)]
         command: LogCommand,
     },
+    /// Copy a data directory consistently to the new file OUT, while its node runs (asked over
+    /// HTTP: `POST /v1/backup`) or while it is stopped (read directly).
+    Backup {
+        /// The data directory of `accord serve`.
+        #[arg(long, env = "ACCORD_DATA")]
+        data: PathBuf,
+        /// The backup file to write (must not exist).
+        out: PathBuf,
+        /// The running node to ask (default: the one the data directory names, when in use).
+        #[arg(long, env = "ACCORD_NODE")]
+        node: Option<String>,
+        /// The node's bearer token, if it requires one.
+        #[arg(long, env = "ACCORD_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// Restore a backup into a new (or empty) data directory, for a node of the same genesis;
+    /// prints the restored height, state root and the decision log's full verification.
+    Restore {
+        /// The backup file (from `accord backup`).
+        backup: PathBuf,
+        /// The data directory to create.
+        #[arg(long, env = "ACCORD_DATA")]
+        data: PathBuf,
+        /// The node's genesis, as `accord serve` takes it (default: the built-in dev genesis).
+        #[arg(long, env = "ACCORD_GENESIS")]
+        genesis: Option<PathBuf>,
+        /// The node's initial bundle, as `accord serve` takes it.
+        #[arg(long, env = "ACCORD_POLICIES")]
+        policies: Option<PathBuf>,
+    },
     /// Run the sidecar: the HTTP API a ledger node calls (docs/server.md). Stops on SIGTERM/SIGINT
     /// after finishing in-flight requests.
     Serve(Box<accord_server::ServeArgs>),
@@ -172,7 +215,7 @@ enum Command {
     Abci(Box<accord_abci::AbciArgs>),
     /// Format a bundle's Cedar policy files with Cedar's own formatter (as `cedar format` does).
     Fmt {
-        /// The bundle directory, or one Cedar file (default: the bundled `policies/`).
+        /// The bundle directory, or one Cedar file (default: `./policies`).
         path: Option<PathBuf>,
         /// Change nothing; list the files that are not formatted and exit 1 if there is one.
         #[arg(long)]
@@ -181,7 +224,7 @@ enum Command {
     /// Check a policy bundle as a reviewer would (docs/policy-authoring.md, "What validate
     /// checks"): prints every error and warning; exits 1 on an error.
     Validate {
-        /// The bundle directory (default: the bundled `policies/`).
+        /// The bundle directory (default: `./policies`).
         dir: Option<PathBuf>,
         /// Warnings fail the validation too.
         #[arg(long)]
@@ -203,7 +246,8 @@ enum LogCommand {
 
 #[derive(clap::Args)]
 struct PoliciesArg {
-    /// Policy bundle directory (default: `./policies`, else the repository's bundled one).
+    /// Policy bundle directory (default: `./policies` when it holds a manifest, else the built-in
+    /// bundle).
     #[arg(long, env = "ACCORD_POLICIES")]
     policies: Option<PathBuf>,
 }
@@ -261,7 +305,7 @@ impl NodeArgs {
 
 #[derive(clap::Args)]
 struct InspectArgs {
-    /// The genesis whose members' keys check the signature (default: the dev genesis).
+    /// The genesis whose members' keys check the signature (default: the built-in dev genesis).
     #[arg(long, env = "ACCORD_GENESIS")]
     genesis: Option<PathBuf>,
     /// The bundle a change is compared with when it was built on it (default: the genesis's).
@@ -276,7 +320,7 @@ impl InspectArgs {
         self,
         f: impl FnOnce(&inspect::InspectSources<'_>) -> Result<ExitCode, commands::Failure>,
     ) -> Result<ExitCode, commands::Failure> {
-        let genesis = commands::genesis_path(self.genesis);
+        let genesis = commands::GenesisSource(self.genesis);
         let node = self.node.client()?;
         f(&inspect::InspectSources {
             genesis: &genesis,
@@ -316,14 +360,14 @@ impl SigningArgs {
 }
 
 impl PoliciesArg {
-    fn dir(&self) -> PathBuf {
-        commands::policies_dir(self.policies.clone())
+    fn source(&self) -> Option<PathBuf> {
+        commands::policies_source(self.policies.clone())
     }
 }
 
 fn serve(args: accord_server::ServeArgs) -> Result<ExitCode, commands::Failure> {
     use accord_server::StartError;
-    accord_server::run(args, commands::policies_dir(None))
+    accord_server::run(args)
         .map(|()| ExitCode::SUCCESS)
         .map_err(|e| commands::Failure {
             code: match e {
@@ -355,16 +399,21 @@ fn main() -> ExitCode {
             explain,
             policies,
             state,
-        } => commands::check(&tx, &policies.dir(), state.as_deref(), explain),
+        } => commands::check(&tx, policies.source().as_deref(), state.as_deref(), explain),
         Command::Replay {
             blocks,
             genesis,
             policies,
         } => commands::replay(
             &blocks,
-            &commands::genesis_path(genesis),
+            &commands::GenesisSource(genesis),
             policies.as_deref(),
         ),
+        Command::Init {
+            dir,
+            members,
+            consortium,
+        } => init::init(&dir, members, consortium),
         Command::Keygen {
             out,
             member,
@@ -422,23 +471,39 @@ fn main() -> ExitCode {
             format,
             coverage,
             min_coverage,
-        } => commands::test(&commands::TestOptions {
-            path: commands::policies_dir(path),
-            verbose,
-            filter,
-            format,
-            coverage,
-            min_coverage,
+        } => commands::policies_dir(path).and_then(|path| {
+            commands::test(&commands::TestOptions {
+                path,
+                verbose,
+                filter,
+                format,
+                coverage,
+                min_coverage,
+            })
         }),
-        Command::Fmt { path, check } => commands::fmt(&commands::policies_dir(path), check),
+        Command::Fmt { path, check } => {
+            commands::policies_dir(path).and_then(|path| commands::fmt(&path, check))
+        }
         Command::Validate { dir, deny_warnings } => {
-            commands::validate(&commands::policies_dir(dir), deny_warnings)
+            commands::policies_dir(dir).and_then(|dir| commands::validate(&dir, deny_warnings))
         }
         Command::Log {
             command: LogCommand::Verify { data },
         } => log_verify::verify(&data),
         Command::Serve(args) => serve(*args),
         Command::Abci(args) => abci(*args),
+        Command::Backup {
+            data,
+            out,
+            node,
+            token,
+        } => backup::backup(&backup::BackupSource { data, node, token }, &out),
+        Command::Restore {
+            backup,
+            data,
+            genesis,
+            policies,
+        } => backup::restore(&backup, &data, genesis, policies),
     };
     match result {
         Ok(code) => code,

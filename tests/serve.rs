@@ -9,12 +9,17 @@ use std::time::{Duration, Instant};
 /// `accord serve` on a free loopback port with `data` and `args`, standard output and error piped;
 /// the process and the address it listens on.
 fn serve(data: &Path, args: &[&str]) -> (Child, String) {
+    serve_in(&crate::common::root(), data, args)
+}
+
+/// [`serve`], run from the directory `cwd`.
+pub fn serve_in(cwd: &Path, data: &Path, args: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_accord"))
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(args)
         .arg("--data")
         .arg(data)
-        .current_dir(crate::common::root())
+        .current_dir(cwd)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -205,8 +210,32 @@ async fn a_stalled_log_pipe_does_not_stall_requests() {
     assert!(!stderr.contains('\u{1b}'), "{stderr}");
 }
 
+/// GETs `path` from the node at `addr`; the status and the answer.
+pub fn get(addr: &str, path: &str) -> (u16, serde_json::Value) {
+    let response = reqwest::blocking::get(format!("http://{addr}{path}")).expect("request");
+    let status = response.status().as_u16();
+    let text = response.text().expect("body");
+    (
+        status,
+        accord_engine::json::value_from_str(&text).expect("JSON"),
+    )
+}
+
+/// Stops `child` with SIGTERM; its exit code and what it wrote on standard error.
+pub fn stop(mut child: Child) -> (Option<i32>, String) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let exit = child.wait().expect("wait");
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut stderr);
+    }
+    (exit.code(), stderr)
+}
+
 /// POSTs `body` to the node at `addr`; the status and the answer.
-fn post(addr: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+pub fn post(addr: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
     let response = reqwest::blocking::Client::new()
         .post(format!("http://{addr}{path}"))
         .header("content-type", "application/json")
@@ -332,4 +361,46 @@ fn sign_and_vote_read_what_they_must_name_from_the_node() {
     }
     child.kill().expect("kill");
     let _ = child.wait();
+}
+
+/// `--cache-capacity`, `ACCORD_CACHE_CAPACITY` and the file's `cache_capacity`: a bad value stops
+/// the start with exit 2, naming the setting; a good one serves.
+#[test]
+fn a_bad_cache_capacity_is_refused_at_start_naming_the_setting() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let data = data.display().to_string();
+    let file = dir.path().join("accord.toml");
+    std::fs::write(&file, "cache_capacity = \"lots\"\n").expect("write");
+    let file = file.display().to_string();
+    let run = |args: &[&str], env: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_accord"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--data", &data])
+            .args(args)
+            .current_dir(crate::common::root());
+        if let Some(value) = env {
+            command.env("ACCORD_CACHE_CAPACITY", value);
+        }
+        command.output().expect("accord runs")
+    };
+    for (args, env, reason) in [
+        (&["--cache-capacity", "512KiB"][..], None, "at least 1MiB"),
+        (&["--cache-capacity", "0"][..], None, "between 1 byte"),
+        (&[][..], Some("1TB"), "unknown unit"),
+        (&["--config", file.as_str()][..], None, "expected a size"),
+    ] {
+        let o = run(args, env);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?} {env:?}: {err}");
+        assert!(
+            err.contains("setting `cache-capacity`") && err.contains(reason),
+            "{args:?} {env:?}: {err}"
+        );
+    }
+    let (child, addr) = serve(Path::new(&data), &["--cache-capacity", "8MiB"]);
+    let (status, ready) = get(&addr, "/readyz");
+    assert_eq!(status, 200, "{ready}");
+    let (code, log) = stop(child);
+    assert_eq!(code, Some(0), "{log}");
 }

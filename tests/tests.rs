@@ -7,12 +7,16 @@
 //! - `serve`: the real binary serves, and stops on SIGTERM with exit 0.
 //! - `abci`: `accord abci` prints CometBFT's `app_state`, serves its socket and sidecar, stops on
 //!   SIGTERM.
+//! - `init`: `accord init` and the built-in bundle and dev genesis.
+//! - `backup`: `accord backup` (running and stopped node) and `accord restore`.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod abci;
+mod backup;
 mod cli;
 mod common;
 mod decisions;
 mod governance_cli;
+mod init;
 mod serve;
 mod validate;

@@ -21,6 +21,8 @@ pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default `--max-concurrency`.
 pub const DEFAULT_MAX_CONCURRENCY: usize = 512;
+/// Default `--cache-capacity`: the database's page cache (sled's own default is 1 GiB).
+pub const DEFAULT_CACHE_CAPACITY: u64 = 8 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -39,10 +41,12 @@ pub struct ServeArgs {
     /// Data directory (embedded sled database) [default: ./accord-data].
     #[arg(long, env = "ACCORD_DATA")]
     pub data: Option<PathBuf>,
-    /// Policy bundle directory [default: ./policies, else the repository's bundle].
+    /// Policy bundle directory [default: the genesis's bundle with --genesis, else ./policies
+    /// when it has a manifest, else the built-in bundle].
     #[arg(long, env = "ACCORD_POLICIES")]
     pub policies: Option<PathBuf>,
-    /// Genesis file (consortium members and voting rules; used by the block state machine).
+    /// Genesis file (consortium members and voting rules) [default: the built-in dev genesis,
+    /// whose keys are public: never for real use].
     #[arg(long, env = "ACCORD_GENESIS")]
     pub genesis: Option<PathBuf>,
     /// Configuration file (TOML) read for whatever flags and environment leave unset.
@@ -84,6 +88,9 @@ pub struct ServeArgs {
     /// Most requests in progress at once; beyond it, 503 with Retry-After [default: 512].
     #[arg(long, env = "ACCORD_MAX_CONCURRENCY")]
     pub max_concurrency: Option<usize>,
+    /// The database's page cache, e.g. `64MiB` [default: 8MiB].
+    #[arg(long, env = "ACCORD_CACHE_CAPACITY")]
+    pub cache_capacity: Option<String>,
 }
 
 /// The configuration file. Keys are the flag names with `_` for `-`; unknown keys are refused.
@@ -107,6 +114,7 @@ pub struct FileConfig {
     pub body_limit: Option<SizeOrText>,
     pub request_timeout: Option<SizeOrText>,
     pub max_concurrency: Option<usize>,
+    pub cache_capacity: Option<SizeOrText>,
 }
 
 /// A number or a text with a unit, as a file may give either.
@@ -131,8 +139,11 @@ impl SizeOrText {
 pub struct ServeConfig {
     pub listen: SocketAddr,
     pub data: PathBuf,
-    pub policies: PathBuf,
-    /// Accepted and kept for the block state machine; the evaluation server does not read it.
+    /// The initial bundle's directory; `None`: the genesis's bundle when a genesis file is
+    /// given, else `./policies` when it has a manifest, else the built-in bundle
+    /// ([`crate::state::load_bundle`]).
+    pub policies: Option<PathBuf>,
+    /// The genesis file; `None`: the built-in dev genesis ([`crate::defaults`]).
     pub genesis: Option<PathBuf>,
     pub log_format: LogFormat,
     pub log: String,
@@ -147,6 +158,8 @@ pub struct ServeConfig {
     pub body_limit: usize,
     pub request_timeout: Duration,
     pub max_concurrency: usize,
+    /// Bytes of the database's page cache.
+    pub cache_capacity: u64,
 }
 
 impl ServeConfig {
@@ -155,7 +168,7 @@ impl ServeConfig {
         ServeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8181)),
             data,
-            policies,
+            policies: Some(policies),
             genesis: None,
             log_format: LogFormat::Text,
             log: "info".into(),
@@ -166,12 +179,12 @@ impl ServeConfig {
             body_limit: DEFAULT_BODY_LIMIT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
+            cache_capacity: DEFAULT_CACHE_CAPACITY,
         }
     }
 
-    /// Resolves flags/environment over the file over defaults. `default_policies` is the bundle
-    /// the offline commands would use.
-    pub fn resolve(args: ServeArgs, default_policies: PathBuf) -> Result<Self, ConfigError> {
+    /// Resolves flags/environment over the file over defaults.
+    pub fn resolve(args: ServeArgs) -> Result<Self, ConfigError> {
         let (file, base) = match &args.config {
             Some(path) => (read_file(path)?, path.parent().map(Path::to_path_buf)),
             None => (FileConfig::default(), None),
@@ -219,6 +232,13 @@ impl ServeConfig {
         if max_concurrency == 0 {
             return Err(ConfigError::new("max-concurrency", "must be at least 1"));
         }
+        let cache_capacity = match args
+            .cache_capacity
+            .or_else(|| file.cache_capacity.as_ref().map(SizeOrText::text))
+        {
+            Some(text) => parse_cache_capacity(&text)?,
+            None => DEFAULT_CACHE_CAPACITY,
+        };
         let token = args.token.or(file.token).filter(|t| !t.is_empty());
         let tokens = match (token, args.tokens.or_else(|| from_file(file.tokens))) {
             (Some(_), Some(_)) => {
@@ -260,10 +280,7 @@ impl ServeConfig {
                 .data
                 .or_else(|| from_file(file.data))
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA)),
-            policies: args
-                .policies
-                .or_else(|| from_file(file.policies))
-                .unwrap_or(default_policies),
+            policies: args.policies.or_else(|| from_file(file.policies)),
             genesis: args.genesis.or_else(|| from_file(file.genesis)),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             log: args.log.or(file.log).unwrap_or_else(|| "info".into()),
@@ -274,6 +291,7 @@ impl ServeConfig {
             body_limit,
             request_timeout,
             max_concurrency,
+            cache_capacity,
         })
     }
 }
@@ -300,6 +318,19 @@ fn check_exposure(
             "{listen} is not a loopback address: serving it needs {missing}, or --insecure to serve it unprotected"
         ),
     ))
+}
+
+/// The smallest `--cache-capacity`: below it sled evicts the pages of every write at once.
+pub const MIN_CACHE_CAPACITY: u64 = 1024 * 1024;
+
+fn parse_cache_capacity(text: &str) -> Result<u64, ConfigError> {
+    let error = |reason: String| ConfigError::new("cache-capacity", reason);
+    let bytes = parse_size(text).map_err(error)?;
+    let bytes = u64::try_from(bytes).map_err(|e| error(e.to_string()))?;
+    if bytes < MIN_CACHE_CAPACITY {
+        return Err(error(format!("`{text}`: must be at least 1MiB")));
+    }
+    Ok(bytes)
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -415,14 +446,15 @@ mod tests {
             max_batch: Some(20),
             ..ServeArgs::default()
         };
-        let c = ServeConfig::resolve(args, PathBuf::from("p")).expect("resolves");
+        let c = ServeConfig::resolve(args).expect("resolves");
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.max_batch, 20);
         assert_eq!(c.data, dir.path().join("d"));
         assert_eq!(c.body_limit, 1024);
         assert_eq!(c.request_timeout, Duration::from_secs(3));
         assert_eq!(c.max_concurrency, DEFAULT_MAX_CONCURRENCY);
-        assert_eq!(c.policies, PathBuf::from("p"));
+        assert_eq!(c.cache_capacity, DEFAULT_CACHE_CAPACITY);
+        assert_eq!(c.policies, None);
     }
 
     #[test]
@@ -434,14 +466,14 @@ mod tests {
             config: Some(file),
             ..ServeArgs::default()
         };
-        let e = ServeConfig::resolve(args, PathBuf::from("p")).expect_err("refused");
+        let e = ServeConfig::resolve(args).expect_err("refused");
         assert_eq!(e.setting, "config");
         assert!(e.reason.contains("max_bach"), "{e}");
         let args = ServeArgs {
             listen: Some("nowhere".into()),
             ..ServeArgs::default()
         };
-        let e = ServeConfig::resolve(args, PathBuf::from("p")).expect_err("refused");
+        let e = ServeConfig::resolve(args).expect_err("refused");
         assert_eq!(e.setting, "listen");
     }
 

@@ -8,14 +8,17 @@
 //! governance state machine behind a lock), [`storage`] (the data directory and its faults),
 //! [`decision_log`] (the hash-chained log), [`metrics`].
 
+pub mod backup;
 pub mod config;
 pub mod decision_log;
+pub mod defaults;
 pub mod extract;
 pub mod listener;
 pub mod metrics;
 pub mod middleware;
 pub mod node;
 pub mod problem;
+pub mod process_metrics;
 pub mod refusal_budget;
 pub mod respond;
 pub mod routes;
@@ -30,10 +33,8 @@ pub use node::Node;
 pub use routes::router;
 pub use state::{AppState, SharedState, StartError};
 
-use accord_engine::Bundle;
 use std::future::Future;
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use tokio::net::TcpListener;
 use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
@@ -178,8 +179,8 @@ const LOG_LINES_BUFFERED: usize = 64 * 1024;
 
 /// `accord serve`: resolve the configuration, load the bundle, open the data directory, serve
 /// until SIGTERM/SIGINT. Prints one line `{"listening":"ADDR"}` on standard output once bound.
-pub fn run(args: ServeArgs, default_policies: PathBuf) -> Result<(), StartError> {
-    let config = ServeConfig::resolve(args, default_policies)?;
+pub fn run(args: ServeArgs) -> Result<(), StartError> {
+    let config = ServeConfig::resolve(args)?;
     // Held until `run` returns: dropping it writes the log's last lines.
     let _log = init_tracing(&config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -187,31 +188,66 @@ pub fn run(args: ServeArgs, default_policies: PathBuf) -> Result<(), StartError>
         .build()
         .map_err(|e| StartError::Runtime(e.to_string()))?;
     runtime.block_on(async {
-        let bundle = Bundle::load(&config.policies).map_err(|source| StartError::Bundle {
-            path: config.policies.clone(),
-            source,
-        })?;
+        let bundle = state::load_bundle(&config)?;
         let acceptor = config.tls.clone().map(tls::TlsAcceptor::new).transpose()?;
         let state = AppState::open(&config, Arc::new(bundle))?;
-        let tcp =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|e| StartError::Listen {
-                    addr: config.listen.to_string(),
-                    reason: e.to_string(),
-                })?;
+        let tcp = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| StartError::Listen {
+                addr: config.listen.to_string(),
+                reason: e.to_string(),
+            })?;
         let addr = tcp
             .local_addr()
             .map_err(|e| StartError::Runtime(e.to_string()))?;
         println!("{}", serde_json::json!({ "listening": addr.to_string() }));
+        let serving = record_serving(&config.data, addr, acceptor.is_some());
         log_protection(&config);
-        tracing::info!(%addr, data = %config.data.display(), policies = %config.policies.display(), "listening");
+        let policies = state::bundle_source(&config)?.map_or_else(
+            || "(built-in bundle)".to_owned(),
+            |p| p.display().to_string(),
+        );
+        let genesis = config.genesis.as_ref().map_or_else(
+            || defaults::DEV_GENESIS_NAME.to_owned(),
+            |p| p.display().to_string(),
+        );
+        tracing::info!(%addr, data = %config.data.display(), %policies, %genesis, "listening");
         let listener = match acceptor {
             Some(acceptor) => listener::CheckedListener::tls(tcp, acceptor),
             None => listener::CheckedListener::plain(tcp),
         };
-        serve(listener, state, shutdown_signal())
+        let served = serve(listener, state, shutdown_signal())
             .await
-            .map_err(|e| StartError::Runtime(e.to_string()))
+            .map_err(|e| StartError::Runtime(e.to_string()));
+        if let Some(path) = serving {
+            let _ = std::fs::remove_file(path);
+        }
+        served
     })
+}
+
+/// Records in the data directory where this node listens ([`backup::SERVING_FILE`]), so that
+/// `accord backup --data DIR` finds it; an unspecified address is reached on loopback. A
+/// failure only costs that convenience (the backup can name the node with `--node`).
+fn record_serving(
+    data: &std::path::Path,
+    addr: std::net::SocketAddr,
+    https: bool,
+) -> Option<std::path::PathBuf> {
+    let mut reach = addr;
+    if reach.ip().is_unspecified() {
+        reach.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let path = data.join(backup::SERVING_FILE);
+    let text = serde_json::json!({ "url": format!("{}://{reach}", if https { "https" } else { "http" }), "pid": std::process::id() });
+    match std::fs::write(&path, text.to_string()) {
+        Ok(()) => Some(path),
+        Err(e) => {
+            tracing::warn!(error = %e, path = %path.display(), "cannot record the serving address");
+            None
+        }
+    }
 }

@@ -397,7 +397,7 @@ impl Metrics {
 }
 
 /// The `# HELP` and `# TYPE` lines that open a metric family.
-pub(super) fn family(o: &mut String, name: &str, kind: &str, help: &str) {
+pub(crate) fn family(o: &mut String, name: &str, kind: &str, help: &str) {
     // Writing to a String cannot fail.
     let _ = writeln!(o, "# HELP {name} {help}");
     let _ = writeln!(o, "# TYPE {name} {kind}");

@@ -95,21 +95,28 @@ pub struct SharedState {
     pub permits: Arc<Semaphore>,
     /// One permit per core for batches decided on the blocking pool.
     pub compute: Semaphore,
-    /// The genesis file (`--genesis`).
-    pub genesis: PathBuf,
+    /// The genesis file (`--genesis`); `None`: the built-in dev genesis.
+    pub genesis: Option<PathBuf>,
+    /// Whether the genesis gives a member a key of the dev genesis, whose secret keys are
+    /// public (`/readyz` says so).
+    pub dev_genesis: bool,
     /// Each client's budget of refused governance messages.
     pub refusals: RefusalBudget,
 }
 
 impl AppState {
     /// Opens the database at `config.data`, the decision log in it, and the node: the state
-    /// kept there, or a fresh state from the genesis (`--genesis`, default the repository's dev
+    /// kept there, or a fresh state from the genesis (`--genesis`, default the built-in dev
     /// genesis) with `bundle` as its initial policy set.
     pub fn open(config: &ServeConfig, bundle: Arc<Bundle>) -> Result<Self, StartError> {
-        let path = config.genesis.clone().unwrap_or_else(default_genesis);
-        let genesis = Genesis::load(&path).map_err(|e| StartError::Genesis(e.to_string()))?;
+        let genesis = load_genesis(config)?;
+        let dev_genesis = crate::defaults::is_dev_genesis(&genesis);
+        if dev_genesis {
+            tracing::warn!("{}", crate::defaults::DEV_GENESIS_WARNING);
+        }
         let opener = Arc::new(Opener {
             data: config.data.clone(),
+            cache_capacity: config.cache_capacity,
             genesis,
             bundle,
         });
@@ -126,7 +133,8 @@ impl AppState {
             permits: Arc::new(Semaphore::new(limits.max_concurrency)),
             compute: Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
             limits,
-            genesis: path,
+            genesis: config.genesis.clone(),
+            dev_genesis,
             refusals: RefusalBudget::default(),
         })))
     }
@@ -207,15 +215,37 @@ impl AppState {
     }
 }
 
-/// The dev genesis shipped with the repository.
-pub fn default_genesis() -> PathBuf {
-    repository().join("governance/genesis.dev.yaml")
+/// The genesis of `config`: its file, else the built-in dev genesis.
+pub fn load_genesis(config: &ServeConfig) -> Result<Genesis, StartError> {
+    match &config.genesis {
+        Some(path) => Genesis::load(path),
+        None => crate::defaults::dev_genesis(),
+    }
+    .map_err(|e| StartError::Genesis(e.to_string()))
 }
 
-/// The repository this crate was built from (the parent of `server/`).
-fn repository() -> &'static std::path::Path {
-    let crate_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    crate_dir.parent().unwrap_or(crate_dir)
+/// Where the initial bundle of `config` comes from: `--policies`; else, with a genesis file, the
+/// bundle it names; else `./policies` when it holds a manifest; else the built-in bundle.
+pub fn bundle_source(config: &ServeConfig) -> Result<Option<PathBuf>, StartError> {
+    if let Some(dir) = &config.policies {
+        return Ok(Some(dir.clone()));
+    }
+    if config.genesis.is_some() {
+        return Ok(Some(load_genesis(config)?.bundle_dir));
+    }
+    let local = PathBuf::from("policies");
+    Ok(local.join("manifest.yaml").is_file().then_some(local))
+}
+
+/// The initial bundle of `config` ([`bundle_source`]), compiled.
+pub fn load_bundle(config: &ServeConfig) -> Result<Bundle, StartError> {
+    match bundle_source(config)? {
+        Some(path) => Bundle::load(&path).map_err(|source| StartError::Bundle { path, source }),
+        None => crate::defaults::bundle().map_err(|source| StartError::Bundle {
+            path: PathBuf::from("(built-in bundle)"),
+            source,
+        }),
+    }
 }
 
 /// The server could not start.

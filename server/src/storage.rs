@@ -39,6 +39,8 @@ pub struct Storage {
 /// What opening the data directory needs, kept to open it again.
 pub struct Opener {
     pub data: PathBuf,
+    /// Bytes of the database's page cache (`--cache-capacity`).
+    pub cache_capacity: u64,
     pub genesis: Genesis,
     /// The genesis's initial bundle, compiled.
     pub bundle: Arc<Bundle>,
@@ -53,7 +55,11 @@ impl Opener {
             path: self.data.clone(),
             reason,
         };
-        let db = sled::open(&self.data).map_err(|e| data_error(e.to_string()))?;
+        let db = sled::Config::new()
+            .path(&self.data)
+            .cache_capacity(self.cache_capacity)
+            .open()
+            .map_err(|e| data_error(e.to_string()))?;
         let machine = StateMachine::open(&self.genesis, Arc::clone(&self.bundle), &db)
             .map_err(|e| data_error(e.to_string()))?;
         let published = machine.published();

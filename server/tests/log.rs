@@ -383,6 +383,79 @@ async fn metrics_readiness_and_health() {
     server.stop().await;
 }
 
+/// The value of the one sample of `name` in a Prometheus text, after its `# TYPE` line of `kind`.
+fn sample(text: &str, name: &str, kind: &str) -> f64 {
+    assert!(
+        text.contains(&format!("# TYPE {name} {kind}\n{name} ")),
+        "no {kind} `{name}` in\n{text}"
+    );
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("`{name}` has no number"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_the_process_the_build_and_the_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start(dir.path()).await;
+    fill(&server).await;
+    let text = server.get("/metrics").await.text().await.expect("text");
+    let status = std::fs::read_to_string("/proc/self/status").expect("status");
+    let peak_kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM");
+    // The server runs in this process: its series are this process's.
+    let resident = sample(&text, "process_resident_memory_bytes", "gauge");
+    let peak = sample(&text, "process_resident_memory_max_bytes", "gauge");
+    assert!(resident > 1e6 && resident <= peak, "{resident} {peak}");
+    assert!(
+        peak <= peak_kib * 1024.0 * 1.5 && peak >= peak_kib * 1024.0 * 0.5,
+        "{peak}"
+    );
+    assert!(sample(&text, "process_virtual_memory_bytes", "gauge") >= resident);
+    let fds = sample(&text, "process_open_fds", "gauge");
+    let max_fds = sample(&text, "process_max_fds", "gauge");
+    assert!(fds >= 3.0 && fds <= max_fds, "{fds} {max_fds}");
+    assert!(sample(&text, "process_threads", "gauge") >= 2.0);
+    let cpu = sample(&text, "process_cpu_seconds_total", "counter");
+    assert!(cpu > 0.0, "{cpu}");
+    let started = sample(&text, "process_start_time_seconds", "gauge");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64();
+    assert!(
+        started <= now + 1.0 && started > now - 3600.0,
+        "{started} {now}"
+    );
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    assert!(
+        text.contains(&format!(
+            "accord_build_info{{version=\"{}\",profile=\"{profile}\"}} 1\n",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{text}"
+    );
+    let size = sample(&text, "accord_data_size_bytes", "gauge");
+    assert!(size > 0.0, "{size}");
+    // CPU time only grows.
+    let status = server
+        .post_json("/v1/evaluate", &with_id(allow_tx(), "tx-more"))
+        .await
+        .status();
+    assert_eq!(status.as_u16(), 200);
+    let later = server.get("/metrics").await.text().await.expect("text");
+    assert!(sample(&later, "process_cpu_seconds_total", "counter") >= cpu);
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_decision_that_cannot_be_logged_is_not_answered() {
     let dir = tempfile::tempdir().expect("tempdir");

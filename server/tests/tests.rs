@@ -10,11 +10,13 @@
 //! - `access`: tokens and roles, request ids, `--insecure` in `/readyz`.
 //! - `https`: TLS, client certificates, the certificate reloaded on SIGHUP.
 //! - `openapi`: `/openapi.json` covers every route and its examples are answered as documented.
+//! - `backup`: `POST /v1/backup` on a running node, and restores of it.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod access;
 mod audit;
 mod authzen;
+mod backup;
 mod doors;
 mod evaluate;
 mod governance;

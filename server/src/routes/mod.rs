@@ -10,9 +10,11 @@
 //! - [`ops`]: `GET /healthz`, `/readyz`, `/metrics`.
 //! - [`openapi`]: `GET /openapi.json`, the API document generated from the handlers'
 //!   annotations, with the examples of [`examples`].
+//! - [`backup`]: `POST /v1/backup`.
 
 pub mod audit;
 pub mod authzen;
+pub mod backup;
 pub mod blocks;
 pub mod consents;
 pub mod evaluate;
@@ -99,7 +101,12 @@ fn groups() -> [(Option<Role>, Routes); 5] {
         ),
         (Some(Role::Ledger), blocks::router()),
         (Some(Role::Governance), governance::router()),
-        (Some(Role::Audit), audit::router().merge(consents::router())),
+        (
+            Some(Role::Audit),
+            audit::router()
+                .merge(consents::router())
+                .merge(backup::router()),
+        ),
         (
             None,
             ops::router()

@@ -55,6 +55,7 @@ pub struct ProblemDetails {
         super::consents::consents,
         super::audit::decisions,
         super::audit::verify,
+        super::backup::backup,
         super::ops::healthz,
         super::ops::readyz,
         super::ops::metrics,

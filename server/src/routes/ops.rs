@@ -55,15 +55,17 @@ async fn readyz(State(state): State<AppState>) -> Result<Response, Problem> {
         return Err(not_ready("the decision log's writer has stopped".into()));
     }
     let set = storage.policy.current();
-    Ok(json_response(
-        json!({
-            "status": "ready",
-            "insecure": state.protection.insecure,
-            "policy_set": { "name": set.bundle.name(), "version": set.version(), "activated_at_height": set.activated_at_height },
-            "decision_log": { "entries": storage.log.len(), "head": storage.log.head_hash() },
-        })
-        .to_string(),
-    ))
+    let mut body = json!({
+        "status": "ready",
+        "insecure": state.protection.insecure,
+        "policy_set": { "name": set.bundle.name(), "version": set.version(), "activated_at_height": set.activated_at_height },
+        "decision_log": { "entries": storage.log.len(), "head": storage.log.head_hash() },
+        "dev_genesis": state.dev_genesis,
+    });
+    if state.dev_genesis {
+        body["warning"] = json!(crate::defaults::DEV_GENESIS_WARNING);
+    }
+    Ok(json_response(body.to_string()))
 }
 
 #[utoipa::path(
@@ -104,6 +106,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
         if let Some(storage) = &storage {
             storage.node.write_metrics(out);
         }
+        crate::process_metrics::write(out);
     });
     let mut response = text.into_response();
     response.headers_mut().insert(
