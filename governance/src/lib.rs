@@ -12,6 +12,7 @@
 //!   ([`BlockAnswer`]).
 //! - [`genesis`]: the consortium's starting point.
 
+pub mod analysis;
 mod answer;
 pub mod bundles;
 mod change;

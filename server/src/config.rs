@@ -2,6 +2,7 @@
 //! in that order of precedence. clap merges flags over the environment; the file fills what both
 //! left unset; defaults fill the rest.
 
+use accord_engine::symbolic::SolverSettings;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -119,6 +120,8 @@ pub struct ServeConfig {
     pub body_limit: usize,
     pub request_timeout: Duration,
     pub max_concurrency: usize,
+    /// The SMT solver of proposal analyses: `CVC5` (a path) or `cvc5` on `PATH`, 10 s per query.
+    pub solver: SolverSettings,
 }
 
 impl ServeConfig {
@@ -136,6 +139,7 @@ impl ServeConfig {
             body_limit: DEFAULT_BODY_LIMIT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
+            solver: SolverSettings::from_env(),
         }
     }
 
@@ -208,6 +212,7 @@ impl ServeConfig {
             body_limit,
             request_timeout,
             max_concurrency,
+            solver: SolverSettings::from_env(),
         })
     }
 }

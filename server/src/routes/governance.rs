@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/proposals", get(proposals))
         .route("/v1/proposals/{id}", get(proposal))
         .route("/v1/proposals/{id}/diff", get(proposal_diff))
+        .route("/v1/proposals/{id}/analysis", get(proposal_analysis))
         .route("/v1/policy-set", get(policy_set))
         .route("/v1/members", get(members))
 }
@@ -121,6 +122,7 @@ async fn governance(
         }
     };
     logging.done(&state, answer.height).await?;
+    state.analyse_later(accepted_proposals(&answer));
     match answer.results.first() {
         Some(TxResult::Applied { tx, applied }) => Ok(json_response(
             json!({
@@ -258,6 +260,29 @@ async fn proposal_diff(
             format!("no proposal {id}"),
         )),
     }
+}
+
+/// `GET /v1/proposals/{id}/analysis`: the advisory comparison of the proposal's Cedar policies
+/// with its base, per action ([`crate::analysis`]).
+async fn proposal_analysis(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    Ok(json_response(state.analysis(&id).await?))
+}
+
+/// The proposals a block accepted, for their analysis.
+pub(super) fn accepted_proposals(answer: &BlockAnswer) -> Vec<String> {
+    answer
+        .results
+        .iter()
+        .filter_map(|r| match r {
+            TxResult::Applied { applied, .. } if applied.kind == "proposal" => {
+                Some(applied.id.clone())
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// `GET /v1/policy-set`: the active set, its history, and pending changes.
