@@ -57,12 +57,7 @@ impl AppState {
     /// request that asked for it is dropped.
     pub async fn analysis(&self, id: &str) -> Result<String, Problem> {
         let storage = self.storage()?;
-        let store = AnalysisStore::open(&storage.db).map_err(|e| {
-            Problem::new(
-                ProblemKind::StateUnavailable,
-                format!("analysis store: {e}"),
-            )
-        })?;
+        let store = storage.analyses.clone();
         if let Some(text) = stored(&store, id)? {
             return Ok(text);
         }
