@@ -1,8 +1,10 @@
 //! How long the symbolic comparison of two Cedar policy sets takes on the default bundle, per
-//! action and for all eight: the bundle against itself (every action proved equivalent, two
-//! unsatisfiable queries per action) and against a tightening of one forbid for `export` (one
-//! counterexample found and read back). Each figure is the median of `RUNS` runs; every run starts
-//! its own solver process, as a proposal's analysis does.
+//! action and for all eight: the bundle against itself (identical policies: the compiler proves
+//! them equal without a solver query, so this is symbolic compilation alone), against a tightening
+//! of one forbid for `export` (two queries, one counterexample found and read back), and against
+//! the same tightening for every action but `delete` (two queries for each of the seven). Each
+//! figure is the median of `RUNS` runs; every run starts its own solver process, as a proposal's
+//! analysis does.
 //!
 //! Needs cvc5 (`CVC5` or on `PATH`). Run: `cargo bench -p accord-engine --bench symbolic`.
 #![allow(clippy::unwrap_used)] // bench code: a failed unwrap is a failed bench
@@ -18,7 +20,11 @@ const FORBID: &str = "  context.legal_basis == \"\" &&\n  action != Accord::Acti
 const TIGHTER: &str = "  (context.legal_basis == \"\" || (action == Accord::Action::\"export\" && \
                        context.recipient_country == \"AQ\")) &&\n  action != Accord::Action::\"delete\" &&";
 
-fn tightened(bundle: &Bundle) -> Bundle {
+const EVERYWHERE: &str =
+    "  (context.legal_basis == \"\" || context.recipient_country == \"AQ\") &&\n  \
+                          action != Accord::Action::\"delete\" &&";
+
+fn tightened(bundle: &Bundle, replacement: &str) -> Bundle {
     let mut files: std::collections::BTreeMap<String, Vec<u8>> = bundle
         .files()
         .iter()
@@ -31,7 +37,7 @@ fn tightened(bundle: &Bundle) -> Bundle {
     );
     files.insert(
         "cedar/uk-gdpr.cedar".into(),
-        text.replacen(FORBID, TIGHTER, 1).into_bytes(),
+        text.replacen(FORBID, replacement, 1).into_bytes(),
     );
     Bundle::compile(accord_engine::BundleFiles::new(files)).unwrap()
 }
@@ -67,14 +73,14 @@ fn ms(d: Duration) -> String {
 fn main() {
     let settings = SolverSettings::from_env();
     let base = default_bundle();
-    let target = tightened(&base);
-    let actions: Vec<String> = base
+    let target = tightened(&base, TIGHTER);
+    let everywhere = tightened(&base, EVERYWHERE);
+    let mut sorted: Vec<String> = base
         .cedar()
         .schema()
         .actions()
         .map(ToString::to_string)
         .collect();
-    let mut sorted = actions.clone();
     sorted.sort();
     println!("symbolic comparison, default bundle, median of {RUNS} runs");
     let (all, c) = run(&base, &base, &settings, &|_| true);
@@ -102,4 +108,23 @@ fn main() {
     let export = "Accord::Action::\"export\"";
     let (t, _) = run(&base, &target, &settings, &|a| a == export);
     println!("  tightened   {export:<32} {:>10}", ms(t));
+    let (all, c) = run(&base, &everywhere, &settings, &|_| true);
+    let stricter = c
+        .actions
+        .iter()
+        .filter(|a| a.verdict == Verdict::Stricter)
+        .count();
+    println!(
+        "  everywhere  all {} actions {:>25}   ({stricter} stricter)",
+        sorted.len(),
+        ms(all)
+    );
+    for action in &sorted {
+        let (t, c) = run(&base, &everywhere, &settings, &|a| a == action);
+        println!(
+            "  everywhere  {action:<32} {:>10}   {:?}",
+            ms(t),
+            c.actions[0].verdict
+        );
+    }
 }
