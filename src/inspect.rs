@@ -208,7 +208,7 @@ fn diff_summary(diff: &BundleDiff) -> Value {
 }
 
 /// `accord proposal show ID --node URL`: the proposal as the node holds it, with a summary of
-/// its diff. `accord proposal show FILE` is `accord inspect FILE`.
+/// its diff and of its analysis (the verdict per action). `accord proposal show FILE` is `accord inspect FILE`.
 pub fn show(target: &str, sources: &InspectSources<'_>) -> Result<ExitCode, Failure> {
     if Path::new(target).is_file() || target == "-" {
         return inspect(Path::new(target), sources);
@@ -224,6 +224,11 @@ pub fn show(target: &str, sources: &InspectSources<'_>) -> Result<ExitCode, Fail
         map.remove("seen");
         map.remove("membership");
         map.insert("diff".into(), summarise_node_diff(&diff));
+        let analysis = node.get(&proposal_path(target, "/analysis")).map_or_else(
+            |e| json!({ "status": "unavailable", "reason": e.message }),
+            |a| summarise_analysis(&a),
+        );
+        map.insert("analysis".into(), analysis);
     }
     print_line(&serde_json::to_string_pretty(&proposal).unwrap_or_default())?;
     Ok(ExitCode::SUCCESS)
@@ -244,6 +249,37 @@ fn summarise_node_diff(diff: &Value) -> Value {
         }
     }
     diff
+}
+
+/// An analysis as `proposal show` summarises it: status, reason, and the verdict per action.
+fn summarise_analysis(analysis: &Value) -> Value {
+    let mut summary = serde_json::Map::new();
+    for key in ["advisory", "status", "reason"] {
+        if let Some(v) = analysis.get(key) {
+            summary.insert(key.into(), v.clone());
+        }
+    }
+    if let Some(actions) = analysis.pointer("/cedar/actions").and_then(Value::as_array) {
+        let verdicts: serde_json::Map<String, Value> = actions
+            .iter()
+            .filter_map(|a| {
+                let action = a.get("action")?.as_str()?;
+                Some((action.to_owned(), a.get("verdict")?.clone()))
+            })
+            .collect();
+        summary.insert("verdicts".into(), Value::Object(verdicts));
+    }
+    Value::Object(summary)
+}
+
+/// `accord proposal analyse ID --node URL`: the node's advisory analysis of the proposal.
+pub fn analyse(id: &str, node: Option<&NodeClient>) -> Result<ExitCode, Failure> {
+    let node = node.ok_or_else(|| {
+        bad_input("give --node URL: the analysis is computed by the node that holds the proposal")
+    })?;
+    let analysis = node.get(&proposal_path(id, "/analysis"))?;
+    print_line(&serde_json::to_string_pretty(&analysis).unwrap_or_default())?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `accord proposal diff ID --node URL`: what the proposal changes against its base, texts

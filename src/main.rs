@@ -144,7 +144,7 @@ enum Command {
         #[command(flatten)]
         sources: InspectArgs,
     },
-    /// Read proposals: `show FILE|ID`, `diff ID`.
+    /// Read proposals: `show FILE|ID`, `diff ID`, `analyse ID`.
     Proposal {
         #[command(subcommand)]
         command: ProposalCommand,
@@ -278,6 +278,16 @@ enum ProposalCommand {
     /// What a proposal on the node changes against its base: files, each Cedar policy and Rhai
     /// module old and new, parameters old → new.
     Diff {
+        /// The proposal id.
+        id: String,
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// The node's advisory analysis of a policy proposal: per action, whether its Cedar policies
+    /// are equivalent to the base's, stricter, looser or incomparable, with a request for each
+    /// direction that differs (computed by the node with the cvc5 solver).
+    #[command(visible_alias = "analyze")]
+    Analyse {
         /// The proposal id.
         id: String,
         #[command(flatten)]
@@ -446,6 +456,11 @@ fn main() -> ExitCode {
         } => node
             .client()
             .and_then(|node| inspect::diff(&id, node.as_ref())),
+        Command::Proposal {
+            command: ProposalCommand::Analyse { id, node },
+        } => node
+            .client()
+            .and_then(|node| inspect::analyse(&id, node.as_ref())),
         Command::Vote {
             proposal,
             choice,

@@ -617,4 +617,7 @@ fn inspect_shows_a_signed_proposal_and_whether_its_signature_verifies() {
     let o = accord(&["proposal", "diff", "sha256:ab"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--node"), "{}", stderr(&o));
+    let o = accord(&["proposal", "analyse", "sha256:ab"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--node"), "{}", stderr(&o));
 }

@@ -315,6 +315,27 @@ fn sign_and_vote_read_what_they_must_name_from_the_node() {
         show["diff"]["bundle"]["parameters"][0]["jurisdiction"],
         "EU"
     );
+    // The analysis: a parameter change leaves every Cedar policy as it was (needs cvc5).
+    assert_eq!(show["analysis"]["status"], "complete", "{show}");
+    assert_eq!(
+        show["analysis"]["verdicts"]["Accord::Action::\"read\""], "equivalent",
+        "{show}"
+    );
+    let analysed = crate::common::accord(&["proposal", "analyse", &id, "--node", &node]);
+    assert_eq!(
+        analysed.status.code(),
+        Some(0),
+        "{}",
+        crate::common::stderr(&analysed)
+    );
+    let analysed: serde_json::Value =
+        accord_engine::json::value_from_str(&crate::common::stdout(&analysed)).expect("JSON");
+    assert_eq!(analysed["proposal"], id.as_str());
+    assert_eq!(analysed["advisory"], true);
+    assert_eq!(
+        analysed["cedar"]["actions"].as_array().map(Vec::len),
+        Some(8)
+    );
     // The signed proposal, inspected against the node's members.
     let inspected = crate::common::accord_stdin(
         &["inspect", "-", "--node", &node],

@@ -26,6 +26,7 @@ pub mod ledger;
 pub mod parallel;
 pub mod relations;
 pub mod rules;
+pub mod symbolic;
 pub mod transaction;
 pub mod yaml;
 

@@ -11,7 +11,11 @@
 //!   [`policy_set`]; persisted in sled by `store`. Both read and write the block's answer
 //!   ([`BlockAnswer`]).
 //! - [`genesis`]: the consortium's starting point.
+//! - [`diff`] and [`analysis`], for voters, outside the state root: what a proposal changes
+//!   against its base, and the advisory per-action comparison of its Cedar policies with the
+//!   base's.
 
+pub mod analysis;
 mod answer;
 pub mod bundles;
 mod change;

@@ -4,6 +4,7 @@
 
 use crate::tls::TlsFiles;
 use crate::tokens::Tokens;
+use accord_engine::symbolic::SolverSettings;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -160,6 +161,8 @@ pub struct ServeConfig {
     pub max_concurrency: usize,
     /// Bytes of the database's page cache.
     pub cache_capacity: u64,
+    /// The SMT solver of proposal analyses: `CVC5` (a path) or `cvc5` on `PATH`, 10 s per query.
+    pub solver: SolverSettings,
 }
 
 impl ServeConfig {
@@ -180,6 +183,7 @@ impl ServeConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
             cache_capacity: DEFAULT_CACHE_CAPACITY,
+            solver: SolverSettings::from_env(),
         }
     }
 
@@ -292,6 +296,7 @@ impl ServeConfig {
             request_timeout,
             max_concurrency,
             cache_capacity,
+            solver: SolverSettings::from_env(),
         })
     }
 }

@@ -1,7 +1,7 @@
 //! `accord serve`: the sidecar a ledger node calls, as a library (the `accord` binary runs it; the
 //! tests and the load benchmark run it in-process).
 //!
-//! One module per concern: [`config`] (flags, environment, file), [`state`] (shared state),
+//! One module per concern: [`analysis`] (the advisory analysis of proposals), [`config`] (flags, environment, file), [`state`] (shared state),
 //! [`routes`] (the HTTP API, one module per resource), [`extract`] (request bodies and queries),
 //! [`respond`] (JSON answers), [`problem`] (RFC 9457 errors and the conversions into them),
 //! [`middleware`] (limits, tracing, token), [`listener`] (the accepting socket), [`node`] (the
@@ -9,6 +9,7 @@
 //! [`decision_log`] (the hash-chained log), [`metrics`].
 
 pub mod backup;
+pub mod analysis;
 pub mod config;
 pub mod decision_log;
 pub mod defaults;

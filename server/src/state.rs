@@ -1,6 +1,7 @@
 //! The server's shared state: the data directory's storage (database, decision log, node, and
 //! the policy set and consent state they publish), its health, metrics and limits.
 
+use crate::analysis::Analyses;
 use crate::config::ServeConfig;
 use crate::decision_log::{DecisionLog, Record};
 use crate::metrics::Metrics;
@@ -102,6 +103,8 @@ pub struct SharedState {
     pub dev_genesis: bool,
     /// Each client's budget of refused governance messages.
     pub refusals: RefusalBudget,
+    /// Proposal analyses: the solver and the lock that runs them one at a time.
+    pub analyses: Analyses,
 }
 
 impl AppState {
@@ -136,6 +139,7 @@ impl AppState {
             genesis: config.genesis.clone(),
             dev_genesis,
             refusals: RefusalBudget::default(),
+            analyses: Analyses::new(config.solver.clone()),
         })))
     }
 

@@ -18,6 +18,7 @@ use crate::node::Node;
 use crate::problem::{Problem, ProblemKind};
 use crate::state::{AppState, StartError};
 use accord_engine::{Bundle, InMemoryConsentRegistry};
+use accord_governance::analysis::AnalysisStore;
 use accord_governance::{ActivePolicySet, Genesis, StateMachine};
 use arc_swap::ArcSwap;
 use std::path::PathBuf;
@@ -34,6 +35,8 @@ pub struct Storage {
     pub policy: Arc<ActivePolicySet>,
     /// The consent state; the state machine stores a new snapshot after each block.
     pub consents: Arc<ArcSwap<InMemoryConsentRegistry>>,
+    /// Proposal analyses, beside the state ([`crate::analysis`]).
+    pub analyses: AnalysisStore,
 }
 
 /// What opening the data directory needs, kept to open it again.
@@ -63,6 +66,7 @@ impl Opener {
         let machine = StateMachine::open(&self.genesis, Arc::clone(&self.bundle), &db)
             .map_err(|e| data_error(e.to_string()))?;
         let published = machine.published();
+        let analyses = AnalysisStore::open(&db).map_err(|e| data_error(e.to_string()))?;
         let log = DecisionLog::open(&db, Arc::clone(health))
             .map_err(|e| StartError::Log(e.to_string()))?;
         let node = Node::new(machine);
@@ -87,6 +91,7 @@ impl Opener {
             node,
             policy: published.policy,
             consents: published.consents,
+            analyses,
         })
     }
 

@@ -7,21 +7,21 @@ use accord_governance::KeyFile;
 use ed25519_dalek::SigningKey;
 use serde_json::json;
 
-const CONSORTIUM: &str = "health-net-dev";
+pub const CONSORTIUM: &str = "health-net-dev";
 
 fn key(member: &str) -> SigningKey {
     let path = root().join(format!("governance/dev-keys/{member}.key.json"));
     KeyFile::read(&path).unwrap().signing_key().clone()
 }
 
-fn signed(id: &str, message: Value, member: &str) -> Value {
+pub fn signed(id: &str, message: Value, member: &str) -> Value {
     sign(&message, &key(member))
         .unwrap()
         .into_transaction(id, "2026-03-01T08:00:00Z")
 }
 
 /// Uruguay leaves the EU adequacy list (a tightening no bundle test case depends on).
-fn tightening() -> Value {
+pub fn tightening() -> Value {
     let bundle = bundle();
     let list: Vec<Value> = bundle
         .jurisdictions()

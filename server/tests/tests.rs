@@ -3,6 +3,7 @@
 //! - `evaluate`: `/v1/evaluate`, `/v1/evaluate/batch`, every problem type, the bearer token, limits.
 //! - `authzen`: the AuthZEN API shapes.
 //! - `log`: `/v1/decisions`, `/v1/audit/verify`, restart, tampering, metrics.
+//! - `analysis`: the advisory analysis of proposals (needs cvc5).
 //! - `audit`: `/v1/audit/verify` from the checkpoint and in full, cancellation, its limits.
 //! - `governance`: the block feed, governance messages, proposals, policy set, members, consents.
 //! - `doors`: a repeated JSON key is refused at every endpoint that reads a body.
@@ -14,6 +15,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod access;
+mod analysis;
 mod audit;
 mod authzen;
 mod backup;

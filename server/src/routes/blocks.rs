@@ -101,6 +101,8 @@ struct AppliedBlock {
     height: u64,
     /// The answer's JSON text.
     text: String,
+    /// The proposals the block accepted, to analyse.
+    proposals: Vec<String>,
     logging: BlockLogging,
 }
 
@@ -142,6 +144,7 @@ async fn blocks(State(state): State<AppState>, body: JsonBody) -> Result<Respons
         Err(problem) => return Err(state.noted(problem)),
     };
     applied.logging.done(&state, applied.height).await?;
+    state.analyse_later(applied.proposals);
     Ok(json_response(applied.text))
 }
 
@@ -166,6 +169,7 @@ fn apply_block(
             height: applied.answer.height,
             // Written when the block was stored.
             text: applied.answer.to_json().to_owned(),
+            proposals: super::governance::accepted_proposals(&applied.answer),
             logging: applied.logging,
         }),
     )

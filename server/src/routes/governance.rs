@@ -25,6 +25,7 @@ pub fn router() -> Routes {
         .get("/v1/proposals", proposals)
         .get("/v1/proposals/{id}", proposal)
         .get("/v1/proposals/{id}/diff", proposal_diff)
+        .get("/v1/proposals/{id}/analysis", proposal_analysis)
         .get("/v1/policy-set", policy_set)
         .get("/v1/members", members)
 }
@@ -140,6 +141,7 @@ async fn governance(
         }
     };
     logging.done(&state, answer.height).await?;
+    state.analyse_later(accepted_proposals(&answer));
     match answer.results.first() {
         Some(TxResult::Applied { tx, applied }) => Ok(json_response(
             json!({
@@ -310,6 +312,41 @@ async fn proposal_diff(
             format!("no proposal {id}"),
         )),
     }
+}
+
+/// `GET /v1/proposals/{id}/analysis`: the advisory comparison of the proposal's Cedar policies
+/// with its base, per action ([`crate::analysis`]).
+#[utoipa::path(
+    get, path = "/v1/proposals/{id}/analysis", tag = "governance", operation_id = "proposal_analysis",
+    summary = "The advisory analysis of a policy proposal",
+    description = "Per action, whether the proposal's Cedar policies are equivalent to the base's, stricter, looser or incomparable, with a counterexample request for each direction that differs (the Cedar symbolic compiler and cvc5, a time limit per query). Advisory: outside the state root, never a reason to refuse. `status` is `not_run` (with the reason) when no solver is installed.",
+    params(("id" = String, Path, description = "the proposal id", example = "p-unknown")),
+    responses(
+        (status = 200, description = "`{proposal, advisory, status, base, candidate, actions, ...}`", content_type = "application/json", body = Object),
+        (status = 404, description = "`unknown-proposal`", content_type = "application/problem+json", body = ProblemDetails,
+            examples(("unknown" = (value = json!(ex::unknown_proposal()))))),
+    ),
+    security(("token" = ["governance"]))
+)]
+async fn proposal_analysis(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    Ok(json_response(state.analysis(&id).await?))
+}
+
+/// The proposals a block accepted, for their analysis.
+pub(super) fn accepted_proposals(answer: &BlockAnswer) -> Vec<String> {
+    answer
+        .results
+        .iter()
+        .filter_map(|r| match r {
+            TxResult::Applied { applied, .. } if applied.kind == "proposal" => {
+                Some(applied.id.clone())
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// `GET /v1/policy-set`: the active set, its history, and pending changes.

@@ -50,6 +50,7 @@ pub struct ProblemDetails {
         super::governance::proposals,
         super::governance::proposal,
         super::governance::proposal_diff,
+        super::governance::proposal_analysis,
         super::governance::policy_set,
         super::governance::members,
         super::consents::consents,
