@@ -232,6 +232,9 @@ impl App {
             .done(&self.state, answer.height)
             .await
             .map_err(fail)?;
+        // The advisory analysis of the proposals it accepted, off the consensus path.
+        self.state
+            .analyse_later(accord_server::routes::governance::accepted_proposals(&answer));
         let tx_results = chain
             .slots
             .iter()

@@ -336,7 +336,7 @@ async fn proposal_analysis(
 }
 
 /// The proposals a block accepted, for their analysis.
-pub(super) fn accepted_proposals(answer: &BlockAnswer) -> Vec<String> {
+pub fn accepted_proposals(answer: &BlockAnswer) -> Vec<String> {
     answer
         .results
         .iter()
