@@ -390,7 +390,7 @@ fn serve(args: accord_server::ServeArgs) -> Result<ExitCode, commands::Failure> 
 
 fn abci(args: accord_abci::AbciArgs) -> Result<ExitCode, commands::Failure> {
     use accord_server::StartError;
-    accord_abci::run(args, commands::policies_dir(None))
+    accord_abci::run(args)
         .map(|()| ExitCode::SUCCESS)
         .map_err(|e| commands::Failure {
             code: match e {

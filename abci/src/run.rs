@@ -6,7 +6,7 @@ use crate::genesis;
 use accord_engine::Bundle;
 use accord_governance::Genesis;
 use accord_server::config::ConfigError;
-use accord_server::state::default_genesis;
+use accord_server::state::{load_bundle, load_genesis};
 use accord_server::{AppState, LogFormat, ServeArgs, ServeConfig, StartError};
 use std::fmt;
 use std::net::SocketAddr;
@@ -188,12 +188,11 @@ fn remove_stale_socket(_: &std::path::Path) -> Result<(), BoxError> {
 /// `accord abci`: resolve the configuration, open the data directory, serve ABCI and the HTTP
 /// sidecar until SIGTERM/SIGINT (or until the ABCI socket fails). Prints one line
 /// `{"listening":"HTTP ADDR","abci":"ABCI ADDR"}` on standard output once both are bound.
-pub fn run(args: AbciArgs, default_policies: PathBuf) -> Result<(), StartError> {
+pub fn run(args: AbciArgs) -> Result<(), StartError> {
     let addr = AbciAddr::parse(args.listen.as_deref().unwrap_or(DEFAULT_LISTEN))?;
-    let config = ServeConfig::resolve(args.serve_args(), default_policies)?;
+    let config = ServeConfig::resolve(args.serve_args())?;
     if args.print_app_state {
-        let path = config.genesis.clone().unwrap_or_else(default_genesis);
-        let genesis = Genesis::load(&path).map_err(|e| StartError::Genesis(e.to_string()))?;
+        let genesis = load_genesis(&config)?;
         let bundle = load_bundle(&config)?;
         println!("{}", genesis::app_state(&genesis.digest(bundle.version())));
         return Ok(());
@@ -252,13 +251,6 @@ pub fn run(args: AbciArgs, default_policies: PathBuf) -> Result<(), StartError> 
             abci.abort();
         }
         Ok(())
-    })
-}
-
-fn load_bundle(config: &ServeConfig) -> Result<Bundle, StartError> {
-    Bundle::load(&config.policies).map_err(|source| StartError::Bundle {
-        path: config.policies.clone(),
-        source,
     })
 }
 

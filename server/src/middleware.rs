@@ -150,10 +150,19 @@ async fn admitted(state: &AppState, role: Role, req: Request, next: Next) -> Res
     }
 }
 
+/// Marks a request made inside the process (the ABCI application's `abci_query` answered by the
+/// sidecar's own handlers), which no token is asked of. Only code in the process can set a
+/// request extension: nothing a client sends becomes one.
+#[derive(Clone, Copy, Debug)]
+pub struct InProcess;
+
 /// The 401 or 403 problem for a request whose token does not carry `role`; `None` when it may
 /// pass (then the caller's name is recorded on the request's span).
 fn token_problem(state: &AppState, req: &Request, role: Role) -> Option<Problem> {
     let tokens = state.limits.tokens.as_ref()?;
+    if req.extensions().get::<InProcess>().is_some() {
+        return None;
+    }
     let authorization = req
         .headers()
         .get(header::AUTHORIZATION)
