@@ -234,7 +234,9 @@ impl App {
             .map_err(fail)?;
         // The advisory analysis of the proposals it accepted, off the consensus path.
         self.state
-            .analyse_later(accord_server::routes::governance::accepted_proposals(&answer));
+            .analyse_later(accord_server::routes::governance::accepted_proposals(
+                &answer,
+            ));
         let tx_results = chain
             .slots
             .iter()

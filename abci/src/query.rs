@@ -13,7 +13,7 @@
 use crate::app::App;
 use crate::tx::CODESPACE;
 use axum::body::Body;
-use axum::http::{header, Method, Request, StatusCode};
+use axum::http::{Method, Request, StatusCode};
 use bytes::Bytes;
 use tendermint::abci::{request, response};
 use tower::ServiceExt;

@@ -3,8 +3,6 @@
 
 use crate::app::App;
 use crate::genesis;
-use accord_engine::Bundle;
-use accord_governance::Genesis;
 use accord_server::config::ConfigError;
 use accord_server::state::{load_bundle, load_genesis};
 use accord_server::{AppState, LogFormat, ServeArgs, ServeConfig, StartError};

@@ -483,7 +483,7 @@ mod tests {
     }
 
     fn refused(args: ServeArgs) -> ConfigError {
-        ServeConfig::resolve(args, PathBuf::from("p")).expect_err("refused")
+        ServeConfig::resolve(args).expect_err("refused")
     }
 
     #[test]
@@ -521,27 +521,21 @@ mod tests {
         assert!(e.reason.contains("needs tokens"), "{e}");
         // Loopback, v4 and v6, needs neither; --insecure lifts the refusal, and is kept.
         for listen in ["127.0.0.1:0", "[::1]:0"] {
-            let c = ServeConfig::resolve(open(listen), PathBuf::from("p")).expect("loopback");
+            let c = ServeConfig::resolve(open(listen)).expect("loopback");
             assert!(!c.insecure && c.tokens.is_none() && c.tls.is_none());
         }
-        let c = ServeConfig::resolve(
-            ServeArgs {
-                insecure: true,
-                ..open("0.0.0.0:8181")
-            },
-            PathBuf::from("p"),
-        )
+        let c = ServeConfig::resolve(ServeArgs {
+            insecure: true,
+            ..open("0.0.0.0:8181")
+        })
         .expect("insecure");
         assert!(c.insecure);
-        let c = ServeConfig::resolve(
-            ServeArgs {
-                tokens: Some(tokens),
-                tls_cert: Some("c.pem".into()),
-                tls_key: Some("k.pem".into()),
-                ..open("0.0.0.0:8181")
-            },
-            PathBuf::from("p"),
-        )
+        let c = ServeConfig::resolve(ServeArgs {
+            tokens: Some(tokens),
+            tls_cert: Some("c.pem".into()),
+            tls_key: Some("k.pem".into()),
+            ..open("0.0.0.0:8181")
+        })
         .expect("TLS and tokens");
         assert!(c.tls.is_some() && c.tokens.is_some() && !c.insecure);
     }
@@ -585,13 +579,10 @@ mod tests {
             "listen = \"0.0.0.0:0\"\ntokens = \"tokens.toml\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\ntls_client_ca = \"ca.pem\"\ninsecure = false\n",
         )
         .expect("write");
-        let c = ServeConfig::resolve(
-            ServeArgs {
-                config: Some(file),
-                ..ServeArgs::default()
-            },
-            PathBuf::from("p"),
-        )
+        let c = ServeConfig::resolve(ServeArgs {
+            config: Some(file),
+            ..ServeArgs::default()
+        })
         .expect("resolves");
         let tls = c.tls.expect("tls");
         assert_eq!(tls.cert, dir.path().join("c.pem"));

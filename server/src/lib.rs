@@ -8,8 +8,8 @@
 //! governance state machine behind a lock), [`storage`] (the data directory and its faults),
 //! [`decision_log`] (the hash-chained log), [`metrics`].
 
-pub mod backup;
 pub mod analysis;
+pub mod backup;
 pub mod config;
 pub mod decision_log;
 pub mod defaults;

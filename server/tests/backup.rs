@@ -187,7 +187,10 @@ async fn a_restore_refuses_another_genesis_a_damaged_file_and_a_directory_in_use
 #[tokio::test]
 async fn the_backup_endpoint_requires_the_token() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = TestServer::start_with(dir.path(), |c| c.token = Some("s3cret".into())).await;
+    let server = TestServer::start_with(dir.path(), |c| {
+        c.tokens = Some(accord_server::tokens::Tokens::single("s3cret"))
+    })
+    .await;
     let response = server
         .client
         .post(server.url("/v1/backup"))

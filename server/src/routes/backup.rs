@@ -1,14 +1,14 @@
 //! `POST /v1/backup`: a consistent copy of the data directory, streamed while the node runs
 //! ([`crate::backup`]).
 
+use super::openapi::ProblemDetails;
+use super::Routes;
 use crate::backup::write_backup;
 use crate::problem::Problem;
 use crate::state::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
-use super::openapi::ProblemDetails;
-use super::Routes;
 use axum::response::Response;
 use std::io::Write;
 
