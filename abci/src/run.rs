@@ -203,6 +203,11 @@ pub fn run(args: AbciArgs) -> Result<(), StartError> {
     runtime.block_on(async {
         addr.check_bindable()?;
         let bundle = load_bundle(&config)?;
+        let acceptor = config
+            .tls
+            .clone()
+            .map(accord_server::tls::TlsAcceptor::new)
+            .transpose()?;
         let state = AppState::open(&config, Arc::new(bundle))?;
         let listener = TcpListener::bind(config.listen)
             .await
@@ -234,6 +239,11 @@ pub fn run(args: AbciArgs) -> Result<(), StartError> {
                 () = accord_server::shutdown_signal() => {}
                 _ = abci_stopped.changed() => {}
             }
+        };
+        // The sidecar is served as `accord serve` serves: over TLS when it is configured.
+        let listener = match acceptor {
+            Some(acceptor) => accord_server::listener::CheckedListener::tls(listener, acceptor),
+            None => accord_server::listener::CheckedListener::plain(listener),
         };
         accord_server::serve(listener, state, shutdown)
             .await
