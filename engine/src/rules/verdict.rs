@@ -189,13 +189,13 @@ fn add_obligation(
     builder: &mut DecisionBuilder,
 ) -> Result<(), String> {
     let rule = match map.get("rule") {
-        Some(_) => text(&map, "rule")?,
+        Some(_) => text(map, "rule")?,
         None => kind.clone(),
     };
     let when = match map.get("when") {
         None => ObligationWhen::Allow,
         Some(_) => {
-            let text = text(&map, "when")?;
+            let text = text(map, "when")?;
             ObligationWhen::parse(&text).ok_or_else(|| {
                 format!("`when` must be `allow`, `deny` or `always`, not `{text}`")
             })?
