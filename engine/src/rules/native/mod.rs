@@ -5,7 +5,8 @@
 //! ([`Stmt`], [`Term`]). What it cannot translate becomes [`Stmt::Opaque`]; a program is only
 //! half-translated where a module uses something outside the subset. [`Program::run`] evaluates
 //! the tree against the request itself (no `tx`/`env` maps are built) and answers one of two
-//! things: the module's result, exactly what Rhai would return, or `None` — "not modelled" —
+//! things: the module's result, exactly what Rhai would return (verdicts the module did not read
+//! as maps kept as their parts: [`Verdict`]), or `None` — "not modelled" —
 //! whenever it reaches an opaque statement or meets a value or operation outside the subset (an
 //! unlike-typed comparison Rhai would reject, a float, a shared list put into a container, a
 //! `throw`, more steps than [`MAX_STEPS`], …). Evaluation has no side effect, so `None` simply
