@@ -2,8 +2,8 @@
 //! returns `None` for "not modelled"; none of them has an effect outside the evaluation.
 
 use super::value::{
-    add, contains, elements, equal, from_dynamic, json, leaf, plain, size, strings, to_dynamic,
-    Kind, Val,
+    add, contains, elements, equal, equal_text, from_dynamic, json, leaf, plain, size, strings,
+    to_dynamic, Kind, Val,
 };
 use super::verdict::Verdict;
 use super::{Answer, Api, Function, Ordering, Program, Stmt, Term, TypeNames, MAX_STEPS};
@@ -235,14 +235,21 @@ impl<'a> Eval<'a> {
             | Term::Field(..) => None,
             Term::Const(value) => Some(from_dynamic(value.clone())),
             Term::Verdict(verdict) => Some(Val::Verdict(Box::new(verdict.borrowed()))),
-            Term::Get(base, name) => {
-                let base = self.term(base)?;
-                self.get(base, name)
-            }
+            Term::Get(base, name) => match &**base {
+                // A local's property (`attrs["flag"]`): the local read in place, not copied.
+                Term::Slot(slot) => {
+                    self.tick()?;
+                    self.get(self.slots.get(self.base + slot)?, name)
+                }
+                base => {
+                    let base = self.term(base)?;
+                    self.get(&base, name)
+                }
+            },
             Term::Index(base, key) => {
                 let base = self.term(base)?;
                 match self.term(key)? {
-                    Val::Str(key) => self.get(base, &key),
+                    Val::Str(key) => self.get(&base, &key),
                     // A position from the start; one from the end, or past it, is Rhai's.
                     Val::Int(i) if base.kind() == Kind::Array => {
                         let i = usize::try_from(i).ok()?;
@@ -267,6 +274,13 @@ impl<'a> Eval<'a> {
                 _ => None,
             },
             Term::Eq(a, b, negated) => {
+                if let (Term::Slot(slot), Term::Str(text)) = (&**a, &**b) {
+                    // `local == "text"`, the most frequent comparison: the local read in place.
+                    self.tick()?;
+                    self.tick()?;
+                    let value = self.slots.get(self.base + slot)?;
+                    return equal_text(value, text).map(|eq| Val::Bool(eq != *negated));
+                }
                 let (a, b) = (self.term(a)?, self.term(b)?);
                 equal(&a, &b).map(|eq| Val::Bool(eq != *negated))
             }
@@ -384,7 +398,7 @@ impl<'a> Eval<'a> {
 
     /// `base.name`: a field of a record, a key of a JSON or Rhai map (`()` when missing, since
     /// the engine does not fail on invalid properties).
-    fn get(&self, base: Val<'a>, name: &str) -> Option<Val<'a>> {
+    fn get(&self, base: &Val<'a>, name: &str) -> Option<Val<'a>> {
         match base {
             Val::Record(field) => Some(self.field(field.child(name)?)),
             Val::Object(map) => Some(map.get(name).map_or(Val::Unit, json)),
@@ -393,7 +407,7 @@ impl<'a> Eval<'a> {
                 Some(map.get(name).map_or(Val::Unit, |v| from_dynamic(v.clone())))
             }
             Val::Verdict(verdict) => {
-                let map = verdict.into_map();
+                let map = (**verdict).clone().into_map();
                 Some(map.get(name).map_or(Val::Unit, |v| from_dynamic(v.clone())))
             }
             _ => None,

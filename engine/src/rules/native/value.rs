@@ -187,6 +187,16 @@ pub(super) fn equal(a: &Val<'_>, b: &Val<'_>) -> Option<bool> {
     }
 }
 
+/// [`equal`] of a value and a string.
+pub(super) fn equal_text(value: &Val<'_>, text: &str) -> Option<bool> {
+    match value {
+        Val::Str(s) => Some(s == text),
+        // `()` against a string: not equal.
+        Val::Unit => Some(false),
+        _ => None,
+    }
+}
+
 /// The elements of a list, each as a value; `None` for anything else.
 pub(super) fn elements<'a>(list: &Val<'a>) -> Option<Vec<Val<'a>>> {
     match list {
