@@ -216,6 +216,61 @@ fn values_outside_the_model_call_the_module() {
 }
 
 #[test]
+fn verdicts_kept_apart_are_checked_as_the_maps_rhai_returns() {
+    // Each answered natively with verdicts alone; the decision is the reference run's, errors
+    // included (`native_and_decided` compares the two).
+    for (script, error) in [
+        (
+            r#"fn evaluate(tx, env) { [permit(tx.action, "c", "m"), deny("r", tx.id, "m")] }"#,
+            None,
+        ),
+        (
+            r#"fn evaluate(tx, env) { let blank = " "; [permit("r", "c", "m"), deny(blank, "c", "m")] }"#,
+            Some("verdict 1: `rule` must not be empty"),
+        ),
+        (
+            r#"fn evaluate(tx, env) { let blank = ""; [deny("r", "c", blank)] }"#,
+            Some("`message` must not be empty"),
+        ),
+        (
+            r#"fn evaluate(tx, env) { let blank = ""; [obligation(blank, "c")] }"#,
+            Some("`kind` must not be empty"),
+        ),
+        (
+            r#"fn evaluate(tx, env) { [obligation("k", "", #{ n: tx.id })] }"#,
+            Some("`citation` must not be empty"),
+        ),
+        (
+            r#"fn evaluate(tx, env) { [obligation("k", "c", #{ rule: tx.action, when: "always", within_hours: 1, list: [1, "a", true], none: () })] }"#,
+            None,
+        ),
+        (
+            r#"fn evaluate(tx, env) { [obligation("k", "c", #{ when: tx.action })] }"#,
+            Some("`when` must be `allow`, `deny` or `always`, not `read`"),
+        ),
+        (
+            r#"fn evaluate(tx, env) { [obligation("k", "c", #{ "module": tx.id })] }"#,
+            Some("`module` is set by the engine"),
+        ),
+        (
+            r#"fn evaluate(tx, env) { [obligation("k", "c", #{ within_hours: -1, by: tx.id })] }"#,
+            Some("`within_hours` must be a non-negative integer"),
+        ),
+        (
+            r#"fn evaluate(tx, env) { [obligation("k", "c", #{ rule: 1, by: tx.id })] }"#,
+            Some("`rule` must be a string, not i64"),
+        ),
+    ] {
+        let (native, d) = native_and_decided(script, json!({}));
+        assert!(native, "{script}");
+        match error {
+            Some(needle) => assert!(has_error(&d, needle), "{script}: {d:?}"),
+            None => assert!(d.errors.is_empty(), "{script}: {d:?}"),
+        }
+    }
+}
+
+#[test]
 fn evaluation_stops_at_the_first_statement_it_cannot_model() {
     // `parse_int` fails at run time: a later `return` must not hide the error.
     let script = r#"fn evaluate(tx, env) { let n = parse_int("zz"); if true { return []; } [] }"#;

@@ -75,10 +75,7 @@ impl RuleModules {
             let Some(answer) = program.run(request, facts, &self.params) else {
                 continue;
             };
-            let native = plain(&match answer {
-                native::Answer::Nothing => Dynamic::from_array(Vec::new()),
-                native::Answer::Value(v) => v,
-            });
+            let native = plain(&answer.into_dynamic());
             let (tx, env, tag) = rhai_args.get_or_insert_with(|| {
                 let [tx, env] = FieldSet::ALL.build(&ROOTS, request, facts);
                 let tag = Dynamic::from(super::api::CallTag {

@@ -133,8 +133,7 @@ impl RuleModules {
                 .as_ref()
                 .and_then(|program| program.run(request, facts, &self.params));
             let (evaluator, result) = match native {
-                Some(native::Answer::Nothing) => (Evaluator::Native, Ok(None)),
-                Some(native::Answer::Value(value)) => (Evaluator::Native, Ok(Some(value))),
+                Some(answer) => (Evaluator::Native, Ok(answer)),
                 None => {
                     let [tx, env] = module.reads.build(&ROOTS, request, facts);
                     let tag = Dynamic::from(api::CallTag {
@@ -142,14 +141,14 @@ impl RuleModules {
                     });
                     (
                         Evaluator::Rhai,
-                        self.call(module, &tx, &env, &tag).map(Some),
+                        self.call(module, &tx, &env, &tag)
+                            .map(native::Answer::Value),
                     )
                 }
             };
             let mut own = DecisionBuilder::new();
             match result {
-                Ok(Some(value)) => verdict::collect(module, value, request, &mut own),
-                Ok(None) => {}
+                Ok(answer) => verdict::collect_answer(module, answer, request, &mut own),
                 Err(message) => own.error(module.id.clone(), message),
             }
             let mut verdicts: Vec<Reason> = own.permits().to_vec();

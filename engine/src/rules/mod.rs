@@ -110,8 +110,8 @@ pub struct RuleModules {
     findings: Findings,
 }
 
-/// What one module added: its value (`None`: certainly nothing) or an error.
-type Outcome = Result<Option<Dynamic>, String>;
+/// What one module answered, natively or in Rhai, or its error.
+type Outcome<'a> = Result<native::Answer<'a>, String>;
 
 /// The field trees of `evaluate`'s two parameters.
 const ROOTS: [(&str, &Field); 2] = [("tx", &fields::TX), ("env", &fields::ENV)];
@@ -338,12 +338,7 @@ impl RuleModules {
                             .native_fits
                             .get_or_init(|| native::within_limits(request, facts)) =>
                 {
-                    program
-                        .run(request, facts, &self.params)
-                        .map(|answer| match answer {
-                            native::Answer::Nothing => Ok(None),
-                            native::Answer::Value(value) => Ok(Some(value)),
-                        })
+                    program.run(request, facts, &self.params).map(Ok)
                 }
                 _ => None,
             };
@@ -366,14 +361,17 @@ impl RuleModules {
                 if result.is_some() {
                     continue;
                 }
-                *result = Some(self.call(module, &tx, &env, &tag).map(Some));
+                *result = Some(
+                    self.call(module, &tx, &env, &tag)
+                        .map(native::Answer::Value),
+                );
             }
         }
         for (module, result) in results {
             match result {
-                Some(Ok(Some(value))) => verdict::collect(module, value, request, builder),
+                Some(Ok(answer)) => verdict::collect_answer(module, answer, request, builder),
                 Some(Err(message)) => builder.error(module.id.clone(), message),
-                Some(Ok(None)) | None => {}
+                None => {}
             }
         }
     }

@@ -305,6 +305,9 @@ fn a_verdict_from_an_obligations_only_module_is_an_error_and_denies() {
     for verdict in [
         r#"deny("r", "45 CFR 164.502(b)", "no")"#,
         r#"permit("r", "45 CFR 164.506(c)(1)", "yes")"#,
+        // Built at run time, not folded.
+        r#"deny(tx.id, "45 CFR 164.502(b)", "no")"#,
+        r#"obligation("audit", "c"), permit(tx.action, "45 CFR 164.506(c)(1)", "yes")"#,
     ] {
         let bundle = obligations_only_bundle(&format!("fn evaluate(tx, env) {{ [{verdict}] }}"));
         let d = bundle.decide(&access(json!({})), &InMemoryConsentRegistry::new(), 0);

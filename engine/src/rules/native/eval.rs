@@ -2,9 +2,10 @@
 //! returns `None` for "not modelled"; none of them has an effect outside the evaluation.
 
 use super::value::{
-    add, contains, elements, equal, from_dynamic, json, leaf, plain, size, strings, to_dynamic,
-    Kind, Val,
+    add, contains, elements, equal, equal_text, from_dynamic, json, leaf, plain, size, strings,
+    to_dynamic, Kind, Val,
 };
+use super::verdict::Verdict;
 use super::{Answer, Api, Function, Ordering, Program, Stmt, Term, TypeNames, MAX_STEPS};
 use crate::cedar::RequestFacts;
 use crate::rules::api::{self, ParameterTable};
@@ -14,6 +15,9 @@ use crate::transaction::AccessRequest;
 use rhai::{Dynamic, Map};
 use smallvec::SmallVec;
 use std::borrow::Cow;
+
+/// The arguments of a call, evaluated (no function of the rule API takes more than three).
+type Args<'a> = SmallVec<[Val<'a>; 3]>;
 
 /// How a block ended.
 enum Flow<'a> {
@@ -35,12 +39,12 @@ struct Eval<'a> {
     built: usize,
 }
 
-pub(super) fn run(
-    program: &Program,
-    request: &AccessRequest,
-    facts: &RequestFacts<'_>,
-    params: &ParameterTable,
-) -> Option<Answer> {
+pub(super) fn run<'a>(
+    program: &'a Program,
+    request: &'a AccessRequest,
+    facts: &RequestFacts<'a>,
+    params: &'a ParameterTable,
+) -> Option<Answer<'a>> {
     let mut eval = Eval {
         program,
         request,
@@ -58,6 +62,18 @@ pub(super) fn run(
     };
     match value {
         Val::Array(items) if items.is_empty() => Some(Answer::Nothing),
+        // Verdicts alone (what a module returns whenever it says something) reach the decision as
+        // they are; anything else as the Rhai value.
+        Val::Array(items) if items.iter().all(|v| matches!(v, Val::Verdict(_))) => {
+            let verdicts = items
+                .into_iter()
+                .filter_map(|v| match v {
+                    Val::Verdict(verdict) => Some(*verdict),
+                    _ => None,
+                })
+                .collect();
+            Some(Answer::Verdicts(verdicts))
+        }
         value => to_dynamic(value).map(Answer::Value),
     }
 }
@@ -121,7 +137,14 @@ impl<'a> Eval<'a> {
                 let value = self.term(term)?;
                 self.build(&value)?;
                 let value = to_dynamic(value)?;
-                let Val::Dyn(map) = self.slot(*slot)? else {
+                let target = self.slot(*slot)?;
+                if let Val::Verdict(_) = target {
+                    // Set on a verdict: from here on it is the map.
+                    if let Val::Verdict(verdict) = std::mem::replace(target, Val::Unit) {
+                        *target = Val::Dyn(Dynamic::from_map(verdict.into_map()));
+                    }
+                }
+                let Val::Dyn(map) = target else {
                     return None;
                 };
                 if map.is_shared() {
@@ -211,14 +234,22 @@ impl<'a> Eval<'a> {
             | Term::Slot(_)
             | Term::Field(..) => None,
             Term::Const(value) => Some(from_dynamic(value.clone())),
-            Term::Get(base, name) => {
-                let base = self.term(base)?;
-                self.get(base, name)
-            }
+            Term::Verdict(verdict) => Some(Val::Verdict(Box::new(verdict.borrowed()))),
+            Term::Get(base, name) => match &**base {
+                // A local's property (`attrs["flag"]`): the local read in place, not copied.
+                Term::Slot(slot) => {
+                    self.tick()?;
+                    self.get(self.slots.get(self.base + slot)?, name)
+                }
+                base => {
+                    let base = self.term(base)?;
+                    self.get(&base, name)
+                }
+            },
             Term::Index(base, key) => {
                 let base = self.term(base)?;
                 match self.term(key)? {
-                    Val::Str(key) => self.get(base, &key),
+                    Val::Str(key) => self.get(&base, &key),
                     // A position from the start; one from the end, or past it, is Rhai's.
                     Val::Int(i) if base.kind() == Kind::Array => {
                         let i = usize::try_from(i).ok()?;
@@ -243,6 +274,13 @@ impl<'a> Eval<'a> {
                 _ => None,
             },
             Term::Eq(a, b, negated) => {
+                if let (Term::Slot(slot), Term::Str(text)) = (&**a, &**b) {
+                    // `local == "text"`, the most frequent comparison: the local read in place.
+                    self.tick()?;
+                    self.tick()?;
+                    let value = self.slots.get(self.base + slot)?;
+                    return equal_text(value, text).map(|eq| Val::Bool(eq != *negated));
+                }
                 let (a, b) = (self.term(a)?, self.term(b)?);
                 equal(&a, &b).map(|eq| Val::Bool(eq != *negated))
             }
@@ -300,6 +338,7 @@ impl<'a> Eval<'a> {
                         Some(Val::Bool(map.contains_key(item.as_ref())))
                     }
                     Val::Object(map) => Some(Val::Bool(map.contains_key(item.as_ref()))),
+                    Val::Verdict(verdict) => Some(Val::Bool(verdict.has_key(&item))),
                     _ => None,
                 }
             }
@@ -351,7 +390,7 @@ impl<'a> Eval<'a> {
                 let args = args
                     .iter()
                     .map(|a| self.term(a))
-                    .collect::<Option<Vec<_>>>()?;
+                    .collect::<Option<Args<'a>>>()?;
                 self.api(*api, args)
             }
         }
@@ -359,12 +398,16 @@ impl<'a> Eval<'a> {
 
     /// `base.name`: a field of a record, a key of a JSON or Rhai map (`()` when missing, since
     /// the engine does not fail on invalid properties).
-    fn get(&self, base: Val<'a>, name: &str) -> Option<Val<'a>> {
+    fn get(&self, base: &Val<'a>, name: &str) -> Option<Val<'a>> {
         match base {
             Val::Record(field) => Some(self.field(field.child(name)?)),
             Val::Object(map) => Some(map.get(name).map_or(Val::Unit, json)),
             Val::Dyn(d) => {
                 let map = d.read_lock::<Map>()?;
+                Some(map.get(name).map_or(Val::Unit, |v| from_dynamic(v.clone())))
+            }
+            Val::Verdict(verdict) => {
+                let map = (**verdict).clone().into_map();
                 Some(map.get(name).map_or(Val::Unit, |v| from_dynamic(v.clone())))
             }
             _ => None,
@@ -395,7 +438,7 @@ impl<'a> Eval<'a> {
     /// A call of one of the module's functions, in a frame of its own (Rhai passes arguments by
     /// value, and a function sees none of its caller's variables).
     fn call(&mut self, function: &'a Function, args: &'a [Term]) -> Option<Val<'a>> {
-        let mut values = Vec::with_capacity(args.len());
+        let mut values = Args::new();
         for arg in args {
             values.push(self.term(arg)?);
         }
@@ -410,14 +453,13 @@ impl<'a> Eval<'a> {
         }
     }
 
-    fn api(&self, api: Api, mut args: Vec<Val<'a>>) -> Option<Val<'a>> {
-        // An obligation's details are moved out of the arguments (this call's own), not copied.
-        let details = match (api, args.get_mut(2)) {
-            (Api::Obligation, Some(Val::Dyn(details))) => {
-                Some(std::mem::replace(details, Dynamic::UNIT))
-            }
-            _ => None,
-        };
+    fn api(&self, api: Api, args: Args<'a>) -> Option<Val<'a>> {
+        if matches!(
+            api,
+            Api::Deny | Api::Permit | Api::Obligation | Api::ObligationBare
+        ) {
+            return verdict(api, args);
+        }
         let text = |i: usize| match args.get(i) {
             Some(Val::Str(s)) => Some(s.as_ref()),
             _ => None,
@@ -427,28 +469,8 @@ impl<'a> Eval<'a> {
         let params: &'a ParameterTable = self.params;
         let param = |found: Option<&'a serde_json::Value>| found.map_or(Val::Unit, json);
         Some(match api {
-            Api::Deny | Api::Permit => {
-                let effect = if matches!(api, Api::Deny) {
-                    "deny"
-                } else {
-                    "permit"
-                };
-                let verdict = api::verdict(effect, text(0)?, text(1)?, text(2)?);
-                Val::Dyn(Dynamic::from_map(verdict))
-            }
-            Api::Obligation => {
-                let details = details?.try_cast::<Map>()?;
-                Val::Dyn(Dynamic::from_map(api::obligation(
-                    text(0)?,
-                    text(1)?,
-                    details,
-                )))
-            }
-            Api::ObligationBare => Val::Dyn(Dynamic::from_map(api::obligation(
-                text(0)?,
-                text(1)?,
-                Map::new(),
-            ))),
+            // Answered by `verdict`, above.
+            Api::Deny | Api::Permit | Api::Obligation | Api::ObligationBare => return None,
             Api::Param => param(params.json(text(0)?, text(1)?)),
             Api::HasParam => Val::Bool(self.params.get(text(0)?, text(1)?).is_some()),
             Api::RegimeParam => param(params.json_for_regime(jurisdictions, text(0)?, text(1)?)),
@@ -488,4 +510,38 @@ impl<'a> Eval<'a> {
             }
         })
     }
+}
+
+/// `deny`, `permit` and `obligation`: the verdict, its strings and details moved out of the
+/// arguments (this call's own), not copied.
+fn verdict(api: Api, args: Args<'_>) -> Option<Val<'_>> {
+    let mut args = args.into_iter();
+    let mut text = || match args.next() {
+        Some(Val::Str(s)) => Some(s),
+        _ => None,
+    };
+    let verdict = match api {
+        Api::Deny | Api::Permit => Verdict::Rule {
+            deny: matches!(api, Api::Deny),
+            rule: text()?,
+            citation: text()?,
+            message: text()?,
+        },
+        Api::Obligation | Api::ObligationBare => {
+            let (kind, citation) = (text()?, text()?);
+            let details = match (api, args.next()) {
+                (Api::ObligationBare, _) => Map::new(),
+                (_, Some(Val::Dyn(details))) => details.try_cast::<Map>()?,
+                (_, Some(Val::Verdict(details))) => details.into_map(),
+                _ => return None,
+            };
+            Verdict::Obligation {
+                kind,
+                citation,
+                details: Cow::Owned(details),
+            }
+        }
+        _ => return None,
+    };
+    Some(Val::Verdict(Box::new(verdict)))
 }

@@ -5,7 +5,8 @@
 //! ([`Stmt`], [`Term`]). What it cannot translate becomes [`Stmt::Opaque`]; a program is only
 //! half-translated where a module uses something outside the subset. [`Program::run`] evaluates
 //! the tree against the request itself (no `tx`/`env` maps are built) and answers one of two
-//! things: the module's result, exactly what Rhai would return, or `None` — "not modelled" —
+//! things: the module's result, exactly what Rhai would return (verdicts the module did not read
+//! as maps kept as their parts: [`Verdict`]), or `None` — "not modelled" —
 //! whenever it reaches an opaque statement or meets a value or operation outside the subset (an
 //! unlike-typed comparison Rhai would reject, a float, a shared list put into a container, a
 //! `throw`, more steps than [`MAX_STEPS`], …). Evaluation has no side effect, so `None` simply
@@ -29,6 +30,7 @@ mod paths;
 mod size_bound;
 mod translate;
 mod value;
+mod verdict;
 
 #[cfg(test)]
 mod prop_tests;
@@ -42,6 +44,7 @@ use crate::transaction::AccessRequest;
 use rhai::{Dynamic, Engine, ImmutableString, AST};
 
 pub(super) use size_bound::within_limits;
+pub(super) use verdict::Verdict;
 
 /// Evaluation steps past this many are left to Rhai. A step is one statement or expression, and
 /// Rhai counts an operation for each statement and expression it evaluates (a loop's iterations and
@@ -53,18 +56,26 @@ const MAX_STEPS: usize = 10_000;
 const MAX_CALL_DEPTH: usize = 8;
 
 /// What a module returned, natively evaluated.
-pub(super) enum Answer {
+pub(super) enum Answer<'a> {
     /// An empty array: nothing to add to the decision (most modules, most of the time).
     Nothing,
+    /// An array of verdicts, none of them read as a map.
+    Verdicts(Vec<Verdict<'a>>),
+    /// Anything else, as Rhai's value.
     Value(Dynamic),
 }
 
-#[cfg(test)]
-impl Answer {
+impl Answer<'_> {
     /// The value as Rhai would have returned it.
     pub(super) fn into_dynamic(self) -> Dynamic {
         match self {
             Answer::Nothing => Dynamic::from_array(Vec::new()),
+            Answer::Verdicts(verdicts) => Dynamic::from_array(
+                verdicts
+                    .into_iter()
+                    .map(|v| Dynamic::from_map(v.into_map()))
+                    .collect(),
+            ),
             Answer::Value(value) => value,
         }
     }
@@ -112,6 +123,8 @@ enum Term {
     Unit,
     /// Any other constant (a folded map or array, say).
     Const(Dynamic),
+    /// A constant map that is a verdict (a folded call of the rule API's).
+    Verdict(Verdict<'static>),
     Str(ImmutableString),
     /// `base.name`, `base["name"]`.
     Get(Box<Term>, ImmutableString),
@@ -230,12 +243,12 @@ impl Program {
     /// What `evaluate` returns for this request, or `None` when that is not modelled (the module
     /// must then be called in Rhai). The caller first asks [`within_limits`]: on a request
     /// past it, no program runs.
-    pub(super) fn run(
-        &self,
-        request: &AccessRequest,
-        facts: &RequestFacts<'_>,
-        params: &ParameterTable,
-    ) -> Option<Answer> {
+    pub(super) fn run<'a>(
+        &'a self,
+        request: &'a AccessRequest,
+        facts: &RequestFacts<'a>,
+        params: &'a ParameterTable,
+    ) -> Option<Answer<'a>> {
         eval::run(self, request, facts, params)
     }
 }

@@ -59,6 +59,7 @@ fn term(t: &mut Term) {
         | Term::Int(_)
         | Term::Unit
         | Term::Const(_)
+        | Term::Verdict(_)
         | Term::Str(_)
         | Term::Field(..) => {}
     }

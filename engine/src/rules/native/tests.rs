@@ -178,6 +178,39 @@ fn comparisons_and_the_rule_api_are_modelled() {
 }
 
 #[test]
+fn verdicts_read_as_maps_are_the_maps_rhai_holds() {
+    // Verdicts built at run time (an argument from the request) and folded at compile time (all
+    // arguments constant), read, tested and changed as maps, nested, and mixed with other values.
+    let with = |body: &str| {
+        format!(
+            r#"fn evaluate(tx, env) {{
+                let d = deny(tx.id, "c", "m");
+                let p = permit("r", "c", "m");
+                let o = obligation(tx.action, "c", #{{ n: 1, kind: "theirs", effect: "x" }});
+                let f = obligation("k", "c", #{{ message: "m", within_hours: 2 }});
+                let b = obligation("bare", tx.id);
+                {body}
+            }}"#
+        )
+    };
+    for body in [
+        r#"[d, p, o, f, b]"#,
+        r#"[d.rule, d["effect"], p.message, o.kind, o.effect, o.n, f.within_hours, b.zzz]"#,
+        r#"["rule" in d, "kind" in d, "kind" in o, "n" in o, "zzz" in f, "message" in f]"#,
+        r#"[type_of(d), type_of(f), d == (), f != ()]"#,
+        r#"d.extra = 1; f.message = "changed"; o.kind = "k2"; [d, f, o]"#,
+        r#"[obligation("nested", "c", d), obligation("again", "c", f), obligation("in", "c", #{ v: o })]"#,
+        r#"[d, 1, f]"#,
+        r#"let out = [d]; out.push(f); out.push([p]); out"#,
+        r#"d"#,
+        r#"[#{ effect: "deny", rule: "r", citation: "c", message: "m" }, #{ effect: "deny", rule: "r", citation: "c", message: "m", more: 1 }]"#,
+        r#"[#{ effect: "obligation", kind: "k", citation: "c", rule: "named", when: "always" }]"#,
+    ] {
+        native_as_rhai(&with(body), json!({}));
+    }
+}
+
+#[test]
 fn what_rhai_treats_apart_is_left_to_it() {
     let with = |body: &str| format!("fn evaluate(tx, env) {{ {body} }}");
     for body in [

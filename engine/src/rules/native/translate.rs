@@ -1,7 +1,7 @@
 //! Rhai's AST to the evaluator's tree. Whatever is not in the subset becomes `Stmt::Opaque`, at
 //! the smallest statement that holds it.
 
-use super::{paths, Api, Function, Ordering, Stmt, Term, MAX_CALL_DEPTH};
+use super::{paths, Api, Function, Ordering, Stmt, Term, Verdict, MAX_CALL_DEPTH};
 use rhai::{ASTFlags, Expr, ImmutableString, Position, ScriptFuncDef, Stmt as RStmt, AST};
 use std::collections::BTreeMap;
 
@@ -302,7 +302,10 @@ impl Module {
                 {
                     Term::Array(Vec::new())
                 }
-                None => Term::Const((**value).clone()),
+                None => match Verdict::of_constant(value) {
+                    Some(verdict) => Term::Verdict(verdict),
+                    None => Term::Const((**value).clone()),
+                },
             }),
             Expr::Array(items, _) => Some(Term::Array(self.terms(items, scope, depth)?)),
             Expr::Map(x, _) => {

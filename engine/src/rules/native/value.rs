@@ -1,6 +1,7 @@
 //! The evaluator's values, and what Rhai does with them: conversions to and from Rhai values,
 //! equality, list access, `+`, and each value's weight in Rhai's size checks.
 
+use super::verdict::Verdict;
 use crate::cedar::Strs;
 use crate::rules::fields::{Field, Leaf};
 use crate::rules::limits;
@@ -28,7 +29,9 @@ pub(super) enum Val<'a> {
     Record(&'static Field),
     /// An array the module built.
     Array(Vec<Val<'a>>),
-    /// A map or array from a constant, the rule API or a parameter.
+    /// A verdict of the rule API (a map in Rhai).
+    Verdict(Box<Verdict<'a>>),
+    /// A map or array from a constant or a parameter.
     Dyn(Dynamic),
 }
 
@@ -54,7 +57,7 @@ impl Val<'_> {
             Val::Float => Kind::Float,
             Val::Unit => Kind::Unit,
             Val::Strings(_) | Val::JsonArray(_) | Val::Array(_) => Kind::Array,
-            Val::Object(_) | Val::Record(_) => Kind::Map,
+            Val::Object(_) | Val::Record(_) | Val::Verdict(_) => Kind::Map,
             Val::Dyn(d) if d.is_array() => Kind::Array,
             Val::Dyn(d) if d.is_map() => Kind::Map,
             Val::Dyn(_) => Kind::Other,
@@ -124,6 +127,7 @@ pub(super) fn to_dynamic(value: Val<'_>) -> Option<Dynamic> {
                 .collect::<Option<Array>>()?;
             Some(Dynamic::from_array(items))
         }
+        Val::Verdict(v) => Some(Dynamic::from_map(v.into_map())),
         Val::Dyn(d) if !d.is_shared() => Some(d),
         Val::Float
         | Val::Strings(_)
@@ -139,13 +143,14 @@ pub(super) fn size(value: &Val<'_>) -> usize {
     match value {
         Val::Str(s) => s.len(),
         Val::Array(items) => items.iter().map(|v| 1 + size(v)).sum(),
+        Val::Verdict(v) => v.size(),
         Val::Dyn(d) => dynamic_size(d),
         _ => 0,
     }
 }
 
 /// [`size`] of a Rhai value, read in place.
-fn dynamic_size(value: &Dynamic) -> usize {
+pub(super) fn dynamic_size(value: &Dynamic) -> usize {
     if let Some(s) = value.read_lock::<ImmutableString>() {
         s.len()
     } else if let Some(items) = value.read_lock::<Array>() {
@@ -160,7 +165,7 @@ fn dynamic_size(value: &Dynamic) -> usize {
 /// Whether [`to_dynamic`] converts the value.
 pub(super) fn plain(value: &Val<'_>) -> bool {
     match value {
-        Val::Str(_) | Val::Bool(_) | Val::Int(_) | Val::Unit => true,
+        Val::Str(_) | Val::Bool(_) | Val::Int(_) | Val::Unit | Val::Verdict(_) => true,
         Val::Array(items) => items.iter().all(plain),
         Val::Dyn(d) => !d.is_shared(),
         Val::Float | Val::Strings(_) | Val::JsonArray(_) | Val::Object(_) | Val::Record(_) => false,
@@ -178,6 +183,16 @@ pub(super) fn equal(a: &Val<'_>, b: &Val<'_>) -> Option<bool> {
         (Val::Int(x), Val::Int(y)) => Some(x == y),
         (Val::Unit, Val::Unit) => Some(true),
         (Val::Unit, other) | (other, Val::Unit) if other.kind() != Kind::Other => Some(false),
+        _ => None,
+    }
+}
+
+/// [`equal`] of a value and a string.
+pub(super) fn equal_text(value: &Val<'_>, text: &str) -> Option<bool> {
+    match value {
+        Val::Str(s) => Some(s == text),
+        // `()` against a string: not equal.
+        Val::Unit => Some(false),
         _ => None,
     }
 }
