@@ -182,7 +182,7 @@ async fn compare_on_runtime(
     let mut target_actions = envs_by_action(target.schema);
     base_actions.retain(|action, _| keep(action));
     target_actions.retain(|action, _| keep(action));
-    let mut session = Session {
+    let mut process = SolverProcess {
         settings,
         compiler: None,
     };
@@ -197,7 +197,7 @@ async fn compare_on_runtime(
             });
             continue;
         }
-        actions.push(session.compare_action(action, envs, base, target).await);
+        actions.push(process.compare_action(action, envs, base, target).await);
     }
     for action in base_actions.keys() {
         if !target_actions.contains_key(action) {
@@ -231,12 +231,12 @@ fn verdict(newly_allowed: Finding, newly_denied: Finding) -> Verdict {
 
 /// The solver process queries run on, started on first use and replaced after a query it did not
 /// finish.
-struct Session<'s> {
+struct SolverProcess<'s> {
     settings: &'s SolverSettings,
     compiler: Option<CedarSymCompiler<LocalSolver>>,
 }
 
-impl Session<'_> {
+impl SolverProcess<'_> {
     async fn compare_action(
         &mut self,
         action: &str,
