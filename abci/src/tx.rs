@@ -15,6 +15,10 @@ use serde_json::{json, Value};
 /// The codespace of every Accord result code.
 pub const CODESPACE: &str = "accord";
 
+/// The largest transaction read, in bytes (CometBFT's default mempool `max_tx_bytes`): a larger
+/// one is malformed. A constant, not a setting: every node must refuse the same transactions.
+pub const MAX_TX_BYTES: usize = 1024 * 1024;
+
 /// Below this many transactions per core a block is read on one thread.
 const MIN_PER_THREAD: usize = 32;
 
@@ -28,7 +32,7 @@ pub struct TxFault {
 
 /// Result codes (docs/contract.md §7). 0 is success.
 pub mod code {
-    /// Not UTF-8, or not one JSON value.
+    /// Not UTF-8, not one JSON value, or larger than [`super::MAX_TX_BYTES`].
     pub const MALFORMED: u32 = 1;
     /// JSON, but not a valid Accord transaction (a missing field, a wrong type, an unknown kind).
     pub const INVALID: u32 = 2;
@@ -76,6 +80,17 @@ pub struct DecodedTx {
 /// Reads one transaction: UTF-8 JSON text (duplicate keys refused, as everywhere in Accord) of a
 /// valid Accord transaction.
 pub fn decode(bytes: &[u8]) -> Result<DecodedTx, TxFault> {
+    if bytes.len() > MAX_TX_BYTES {
+        return Err(TxFault::new(
+            code::MALFORMED,
+            "transaction_too_large",
+            format!(
+                "{} bytes: a transaction is at most {MAX_TX_BYTES} bytes",
+                bytes.len()
+            ),
+            None,
+        ));
+    }
     let text = std::str::from_utf8(bytes).map_err(|e| {
         TxFault::new(
             code::MALFORMED,

@@ -10,8 +10,11 @@
 //! - `query`: `abci_query` paths.
 //! - `determinism`: two nodes fed the same blocks, core counts, concurrent evaluations.
 //! - `socket`: the whole exchange over a Unix socket, as CometBFT speaks it.
+//! - `bad_input`: garbage and oversized transactions, a block at the wrong height, `Commit`
+//!   without `FinalizeBlock`.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+mod bad_input;
 mod determinism;
 mod finalize;
 mod handshake;
