@@ -31,7 +31,7 @@ use accord_server::{AppState, ServeConfig};
 use bytes::Bytes;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 use tendermint::abci::{request, response};
 use tendermint::block::Height;
@@ -48,10 +48,7 @@ pub fn root() -> PathBuf {
 
 /// The default bundle, compiled once for every test.
 pub fn bundle() -> Arc<Bundle> {
-    static BUNDLE: OnceLock<Arc<Bundle>> = OnceLock::new();
-    BUNDLE
-        .get_or_init(|| Arc::new(Bundle::load(&root().join("policies")).expect("default bundle")))
-        .clone()
+    accord_engine::testing::shared_default_bundle()
 }
 
 /// The server state over `data` (the dev genesis, the default bundle), as `accord abci` opens it.

@@ -160,6 +160,13 @@ pub fn default_bundle() -> Bundle {
     }
 }
 
+/// The default bundle, compiled once per test binary and shared by every test in it (compiling
+/// it takes seconds).
+pub fn shared_default_bundle() -> std::sync::Arc<Bundle> {
+    static BUNDLE: std::sync::OnceLock<std::sync::Arc<Bundle>> = std::sync::OnceLock::new();
+    std::sync::Arc::clone(BUNDLE.get_or_init(|| std::sync::Arc::new(default_bundle())))
+}
+
 /// The benchmark mix (`engine/benches/mix.json`): its access transactions and a registry holding
 /// its consents.
 pub struct BenchmarkMix {

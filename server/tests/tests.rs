@@ -31,7 +31,7 @@ use accord_engine::Bundle;
 use accord_server::{self as server, AppState, ServeConfig};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -45,10 +45,7 @@ pub fn root() -> PathBuf {
 
 /// The default bundle, compiled once for every test.
 pub fn bundle() -> Arc<Bundle> {
-    static BUNDLE: OnceLock<Arc<Bundle>> = OnceLock::new();
-    BUNDLE
-        .get_or_init(|| Arc::new(Bundle::load(&root().join("policies")).expect("default bundle")))
-        .clone()
+    accord_engine::testing::shared_default_bundle()
 }
 
 pub fn example(name: &str) -> Value {
